@@ -1,0 +1,26 @@
+"""Integer codes shared by kernels and the Python layer (compile-time constants in numba)."""
+
+# geometry types, ordered: a collision pair (a, b) always has type(a) >= type(b)
+GEOM_PLANE = 0
+GEOM_SPHERE = 1
+GEOM_CAPSULE = 2
+GEOM_BOX = 3
+
+# body kinds
+BODY_DYNAMIC = 0
+BODY_STATIC = 1
+BODY_KINEMATIC = 2
+
+# contact models (Model.opt_contact)
+CONTACT_PENALTY = 0
+CONTACT_HARD = 1
+CONTACT_SMOOTHED = 2
+
+# most contacts one shape pair can produce (box-box clipped manifold, box on a plane)
+MAXCON_PAIR = 8
+
+# rollout status codes
+STATUS_OK = 0
+STATUS_CONTACT_OVERFLOW = 1
+STATUS_PAIR_OVERFLOW = 2
+STATUS_NONFINITE = 3
