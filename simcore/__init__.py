@@ -1,0 +1,13 @@
+"""simcore: a differentiable contact-physics simulator (numba rigid bodies, three contact models).
+
+Public API (see README.md): Scene, Model, State, Trajectory, rollout, and the contact models
+PenaltyContact, HardContact, SmoothedContact.
+"""
+from simcore.contact import HardContact, PenaltyContact, SmoothedContact
+from simcore.model import Model, State, Trajectory
+from simcore.rollout import rollout
+from simcore.scene import Scene
+
+__all__ = ["Scene", "Model", "State", "Trajectory", "rollout", "PenaltyContact", "HardContact",
+           "SmoothedContact"]
+__version__ = "0.1.0"

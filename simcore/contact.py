@@ -1,0 +1,84 @@
+"""Contact model configurations (contract names: PenaltyContact, HardContact, SmoothedContact).
+
+A model's parameters live in its config class; ``Scene.build(contact=...)`` copies them into the
+Model's ``pen_*`` / ``hard_*`` / ``smooth_*`` fields.
+"""
+import dataclasses
+import math
+
+
+def _check_positive(name, value, allow_zero=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        need = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be finite and {need}, got {value!r}")
+
+
+def _check_int(name, value, lo=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PenaltyContact:
+    """Compliant contact: Hunt-Crossley normal force and regularised Coulomb friction.
+
+    ``f_n = max(0, k pen^p (1 + d pen_rate))`` (pen = penetration depth, pen_rate its rate),
+    ``f_t = -mu f_n u_t / sqrt(|u_t|^2 + v_s^2)``. Explicit in time: a stiff spring needs
+    ``dt / substeps`` below about ``2 sqrt(m / k)``, and a small ``friction_smoothing`` v_s needs
+    ``dt / substeps`` below about ``2 v_s m / (mu f_n)``; a rollout that diverges raises an error
+    naming the step.
+
+    Args:
+        stiffness: k, in N/m^p.
+        damping: d, in s/m (0 is a lossless spring).
+        exponent: p (1: linear spring; 1.5: Hertzian sphere).
+        friction_smoothing: v_s, the tangential speed (m/s) below which friction turns viscous.
+        substeps: each step is split into this many substeps, each colliding again.
+    """
+    stiffness: float = 1e5
+    damping: float = 1.0
+    exponent: float = 1.0
+    friction_smoothing: float = 1e-2
+    substeps: int = 1
+
+    def __post_init__(self):
+        _check_positive("stiffness", self.stiffness)
+        _check_positive("damping", self.damping, allow_zero=True)
+        _check_positive("exponent", self.exponent)
+        if self.exponent < 1.0:
+            raise ValueError(f"exponent must be >= 1 (a force finite in slope at touch), "
+                             f"got {self.exponent!r}")
+        _check_positive("friction_smoothing", self.friction_smoothing)
+        _check_int("substeps", self.substeps)
+
+
+@dataclasses.dataclass(frozen=True)
+class HardContact:
+    """Impulse-based complementarity contact with the Coulomb cone and restitution.
+
+    Args:
+        toi: split a step at the time of impact of a closing contact.
+    """
+    toi: bool = True
+
+    def __post_init__(self):
+        if not isinstance(self.toi, bool):
+            raise TypeError(f"toi must be True or False, got {self.toi!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SmoothedContact:
+    """Relaxed complementarity (lambda_n * s_n = kappa), solved by Newton's method.
+
+    Args:
+        kappa: the relaxation; kappa -> 0 recovers the hard model.
+    """
+    kappa: float = 1e-4
+
+    def __post_init__(self):
+        _check_positive("kappa", self.kappa)
+
+
+CONTACT_MODELS = (PenaltyContact, HardContact, SmoothedContact)

@@ -1,0 +1,148 @@
+"""Model (static, after Scene.build), Data (per-rollout scratch) and the user-facing State and
+Trajectory. Model and Data are NamedTuples of float64 / int64 C-contiguous arrays and scalars, so
+every kernel compiles to one signature; they cross into compiled code once per rollout."""
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+from simcore.kernels import consts
+
+
+class Model(NamedTuple):
+    """Everything fixed after ``Scene.build()``. Use ``initial_state()`` for the scene's start.
+
+    Fields are ``<entity>_<attr>``; shapes use ``nbody`` (planes are bodies too, one geom each).
+    ``dataclasses``-style edits: ``model._replace(body_friction=...)`` (arrays stay float64).
+    """
+    nbody: int
+    # options (Scene / contact config)
+    opt_dt: float                 # step length h
+    opt_gravity: np.ndarray       # (3,)
+    opt_margin: float             # base speculative contact margin, added to the motion bound
+    opt_contact: int              # consts.CONTACT_* switch
+    opt_substeps: int             # substeps per step (each collides and integrates)
+    # penalty contact (PenaltyContact)
+    pen_stiffness: float          # k in f_n = k pen^p (1 + d pen_rate)
+    pen_damping: float            # d (s/m), Hunt-Crossley damping
+    pen_exponent: float           # p
+    pen_vsmooth: float            # friction regularisation speed (m/s)
+    # bodies
+    body_kind: np.ndarray         # (nbody,) int: consts.BODY_*
+    body_mass: np.ndarray         # (nbody,) inf for static/kinematic bodies
+    body_invmass: np.ndarray      # (nbody,) 0 for static/kinematic bodies
+    body_inertia: np.ndarray      # (nbody, 3) principal moments, body frame (1 when not dynamic)
+    body_invinertia: np.ndarray   # (nbody, 3) 0 for static/kinematic bodies
+    body_friction: np.ndarray     # (nbody,) mu; a pair uses sqrt(mu_a mu_b)
+    body_restitution: np.ndarray  # (nbody,) e; a pair uses max(e_a, e_b)
+    geom_type: np.ndarray         # (nbody,) int: consts.GEOM_*
+    geom_size: np.ndarray         # (nbody, 3) sphere (r,0,0), capsule (r,hl,0), box half extents
+    geom_rbound: np.ndarray       # (nbody,) bounding-sphere radius (0 for planes)
+    # initial state (Scene's add_* arguments)
+    init_pos: np.ndarray          # (nbody, 3)
+    init_quat: np.ndarray         # (nbody, 4)
+    init_vel: np.ndarray          # (nbody, 3)
+    init_ang_vel: np.ndarray      # (nbody, 3)
+
+    def initial_state(self):
+        """Fresh copies of the state given to the ``Scene.add_*`` calls."""
+        return State(pos=self.init_pos.copy(), quat=self.init_quat.copy(),
+                     vel=self.init_vel.copy(), ang_vel=self.init_ang_vel.copy())
+
+    def __repr__(self):
+        kinds = {consts.CONTACT_PENALTY: "penalty", consts.CONTACT_HARD: "hard",
+                 consts.CONTACT_SMOOTHED: "smoothed"}
+        return (f"Model(nbody={self.nbody}, dt={self.opt_dt}, "
+                f"contact={kinds.get(self.opt_contact, self.opt_contact)})")
+
+
+class Data(NamedTuple):
+    """Per-rollout scratch: current state, contacts of the current (sub)step, broad-phase pairs.
+    Written by the stepper (kernels/step.py); capacities grow in Python on overflow."""
+    pos: np.ndarray         # (nbody, 3)
+    quat: np.ndarray        # (nbody, 4)
+    vel: np.ndarray         # (nbody, 3)
+    ang_vel: np.ndarray     # (nbody, 3)
+    xmat: np.ndarray        # (nbody, 3, 3) rotation matrices of quat, by step.update_xmat
+    vel_free: np.ndarray    # (nbody, 3) v* before contact impulses, by step.free_velocities
+    ang_vel_free: np.ndarray  # (nbody, 3) w*
+    body_spec: np.ndarray   # (nbody,) motion bound h (|v*| + |w*| rbound), for margins
+    aabb: np.ndarray        # (nbody, 6) lo, hi, by broadphase
+    order: np.ndarray       # (nbody,) int scratch for the sweep
+    pair: np.ndarray        # (npair_max, 2) int, by broadphase: (a, b), type(a) >= type(b)
+    npair: np.ndarray       # (1,) int
+    con_body: np.ndarray    # (ncon_max, 2) int (a, b); normal points from b to a
+    con_dist: np.ndarray    # (ncon_max,) signed gap, negative = penetration
+    con_normal: np.ndarray  # (ncon_max, 3)
+    con_t1: np.ndarray      # (ncon_max, 3) tangent frame (normal, t1, t2) right-handed
+    con_t2: np.ndarray      # (ncon_max, 3)
+    con_pos: np.ndarray     # (ncon_max, 3) contact point, midway between the surfaces
+    con_mu: np.ndarray      # (ncon_max,) pair friction
+    con_e: np.ndarray       # (ncon_max,) pair restitution
+    con_lambda: np.ndarray  # (ncon_max, 3) impulse on a in the contact frame (n, t1, t2)
+    ncon: np.ndarray        # (1,) int
+
+
+def make_data(model, state, ncon_max, npair_max):
+    n = model.nbody
+    z3 = lambda: np.zeros((n, 3))
+    return Data(
+        pos=np.array(state.pos, dtype=np.float64, order="C"),
+        quat=np.array(state.quat, dtype=np.float64, order="C"),
+        vel=np.array(state.vel, dtype=np.float64, order="C"),
+        ang_vel=np.array(state.ang_vel, dtype=np.float64, order="C"),
+        xmat=np.zeros((n, 3, 3)), vel_free=z3(), ang_vel_free=z3(),
+        body_spec=np.zeros(n), aabb=np.zeros((n, 6)), order=np.zeros(n, dtype=np.int64),
+        pair=np.zeros((npair_max, 2), dtype=np.int64), npair=np.zeros(1, dtype=np.int64),
+        con_body=np.zeros((ncon_max, 2), dtype=np.int64), con_dist=np.zeros(ncon_max),
+        con_normal=np.zeros((ncon_max, 3)), con_t1=np.zeros((ncon_max, 3)),
+        con_t2=np.zeros((ncon_max, 3)), con_pos=np.zeros((ncon_max, 3)),
+        con_mu=np.zeros(ncon_max), con_e=np.zeros(ncon_max), con_lambda=np.zeros((ncon_max, 3)),
+        ncon=np.zeros(1, dtype=np.int64))
+
+
+@dataclasses.dataclass
+class State:
+    """State of every body (planes included). ``dataclasses.replace(state, vel=...)`` perturbs it.
+
+    Attributes:
+        pos: (n, 3) centre of mass, world frame.
+        quat: (n, 4) unit quaternion (w, x, y, z), body to world.
+        vel: (n, 3) linear velocity, world frame.
+        ang_vel: (n, 3) angular velocity, world frame.
+    """
+    pos: np.ndarray
+    quat: np.ndarray
+    vel: np.ndarray
+    ang_vel: np.ndarray
+
+
+@dataclasses.dataclass
+class Trajectory:
+    """A rollout: the state at every step, start included, and per-step contact counts.
+
+    Attributes:
+        pos: (steps+1, n, 3); quat: (steps+1, n, 4); vel, ang_vel: (steps+1, n, 3).
+        ncon: (steps,) contacts found in each step (speculative ones included; last substep).
+        dt: step length.
+    """
+    pos: np.ndarray
+    quat: np.ndarray
+    vel: np.ndarray
+    ang_vel: np.ndarray
+    ncon: np.ndarray
+    dt: float
+
+    @property
+    def steps(self):
+        return self.pos.shape[0] - 1
+
+    @property
+    def time(self):
+        """(steps+1,) time of each stored state."""
+        return np.arange(self.pos.shape[0]) * self.dt
+
+    def state(self, t):
+        """The State at step index t (copies)."""
+        return State(pos=self.pos[t].copy(), quat=self.quat[t].copy(),
+                     vel=self.vel[t].copy(), ang_vel=self.ang_vel[t].copy())

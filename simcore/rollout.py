@@ -1,0 +1,161 @@
+"""Forward rollout: validation in Python, the whole loop in compiled code."""
+import sys
+import time
+
+import numpy as np
+
+from simcore.kernels import consts
+from simcore.kernels.step import rollout_kernel
+from simcore.model import Model, State, Trajectory, make_data
+from simcore.scene import QUAT_NORM_TOL
+
+# a progress bar appears once a rollout has run this long (seconds)
+PROGRESS_AFTER = 2.0
+
+
+def _state_array(name, value, shape):
+    arr = np.asarray(value)
+    if arr.shape != shape:
+        raise ValueError(f"state.{name} must have shape {shape}, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"state.{name} must be numeric, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"state.{name} must be finite, got {arr[tuple(bad)]} at {tuple(bad)}")
+    return arr
+
+
+def check_state(model, state):
+    """Validated float64 copies of a State (quaternions normalised if off only by rounding)."""
+    if not isinstance(state, State):
+        raise TypeError(f"state must be a simcore.State, got {type(state).__name__}")
+    n = model.nbody
+    pos = _state_array("pos", state.pos, (n, 3))
+    quat = _state_array("quat", state.quat, (n, 4))
+    vel = _state_array("vel", state.vel, (n, 3))
+    ang_vel = _state_array("ang_vel", state.ang_vel, (n, 3))
+    norms = np.linalg.norm(quat, axis=1)
+    bad = np.flatnonzero(np.abs(norms - 1.0) > QUAT_NORM_TOL)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"state.quat[{i}] must be a unit quaternion, got {quat[i].tolist()} "
+                         f"with norm {norms[i]:.6g}")
+    static = model.body_kind == consts.BODY_STATIC
+    if not np.allclose(pos[static], model.init_pos[static]) or \
+            not np.allclose(quat[static], model.init_quat[static]):
+        raise ValueError("state must keep static bodies (planes) where the scene put them")
+    return State(pos=pos, quat=quat / norms[:, None], vel=vel, ang_vel=ang_vel)
+
+
+def check_controls(model, state, steps, controls):
+    """Controls as a C-contiguous (steps, n, 6) array, or (1, n, 6) when None: zero for dynamic
+    bodies, the state's velocity held for kinematic ones."""
+    n = model.nbody
+    if controls is None:
+        out = np.zeros((1, n, 6))
+        kin = model.body_kind == consts.BODY_KINEMATIC
+        out[0, kin, :3] = state.vel[kin]
+        out[0, kin, 3:] = state.ang_vel[kin]
+        return out
+    arr = np.asarray(controls)
+    if arr.shape != (steps, n, 6):
+        raise ValueError(f"controls must have shape (steps, nbody, 6) = {(steps, n, 6)}, "
+                         f"got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        bad = tuple(np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"controls must be finite, got {arr[bad]} at {bad}")
+    return arr
+
+
+def check_steps(steps):
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    return int(steps)
+
+
+class _Progress:
+    """A text progress bar on stderr, shown only once a run has taken PROGRESS_AFTER seconds."""
+
+    def __init__(self, total, enabled):
+        self.total, self.enabled, self.start, self.shown = total, enabled, time.time(), False
+
+    def update(self, done):
+        if self.enabled is False:
+            return
+        elapsed = time.time() - self.start
+        if not (self.enabled or elapsed > PROGRESS_AFTER) or self.total == 0:
+            return
+        self.shown = True
+        frac = done / self.total
+        bar = "#" * int(30 * frac)
+        rate = done / elapsed if elapsed > 0 else 0.0
+        sys.stderr.write(f"\rrollout [{bar:<30}] {done}/{self.total} steps, {rate:,.0f} steps/s")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def rollout(model, state, steps, controls=None, progress=None):
+    """Simulate ``steps`` steps from ``state``.
+
+    Args:
+        model: a Model from ``Scene.build``.
+        state: a State with arrays (n, 3) / (n, 4); not modified.
+        steps: number of steps.
+        controls: (steps, n, 6) per step and body: world force and torque for dynamic bodies,
+            linear and angular velocity for kinematic bodies, ignored for static ones. None:
+            no force, and kinematic bodies keep the velocity they have in ``state``.
+        progress: True always shows a progress bar, False never, None after 2 s.
+
+    Returns:
+        Trajectory with ``pos`` (steps+1, n, 3) etc., the start included.
+
+    Raises:
+        FloatingPointError: the state became non-finite (names the step and a likely cause).
+    """
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a simcore Model from Scene.build, got "
+                        f"{type(model).__name__}")
+    steps = check_steps(steps)
+    state = check_state(model, state)
+    ctrl = check_controls(model, state, steps, controls)
+    n = model.nbody
+    pos = np.empty((steps + 1, n, 3))
+    quat = np.empty((steps + 1, n, 4))
+    vel = np.empty((steps + 1, n, 3))
+    ang_vel = np.empty((steps + 1, n, 3))
+    ncon = np.zeros(steps, dtype=np.int64)
+    pos[0], quat[0], vel[0], ang_vel[0] = state.pos, state.quat, state.vel, state.ang_vel
+    ncon_max = npair_max = max(64, 8 * n)
+    data = make_data(model, state, ncon_max, npair_max)
+    # chunks keep the Python/numba crossings few while letting a progress bar move
+    chunk = max(1, min(steps, 200_000 // max(n, 1)))
+    bar = _Progress(steps, progress)
+    t = 0
+    while t < steps:
+        t_end = min(steps, t + chunk)
+        status, t_stop = rollout_kernel(model, data, ctrl, t, t_end, pos, quat, vel, ang_vel,
+                                        ncon)
+        if status == consts.STATUS_OK:
+            t = t_end
+            bar.update(t)
+            continue
+        if status == consts.STATUS_NONFINITE:
+            bar.close()
+            raise FloatingPointError(
+                f"the simulation diverged at step {t_stop} (t = {t_stop * model.opt_dt:.6g} s): "
+                f"the state became non-finite. With PenaltyContact this usually means the "
+                f"stiffness is too high for the step; raise substeps or lower dt or stiffness.")
+        # capacity exhausted: grow and resume from the last completed step
+        if status == consts.STATUS_CONTACT_OVERFLOW:
+            ncon_max *= 2
+        elif status == consts.STATUS_PAIR_OVERFLOW:
+            npair_max *= 2
+        t = t_stop
+        data = make_data(model, State(pos[t], quat[t], vel[t], ang_vel[t]), ncon_max, npair_max)
+    bar.close()
+    return Trajectory(pos=pos, quat=quat, vel=vel, ang_vel=ang_vel, ncon=ncon, dt=model.opt_dt)
