@@ -5,9 +5,9 @@ PenaltyContact, HardContact, SmoothedContact.
 """
 from simcore.contact import HardContact, PenaltyContact, SmoothedContact
 from simcore.model import Model, State, Trajectory
-from simcore.rollout import rollout
+from simcore.rollout import SimulationError, rollout
 from simcore.scene import Scene
 
-__all__ = ["Scene", "Model", "State", "Trajectory", "rollout", "PenaltyContact", "HardContact",
+__all__ = ["Scene", "Model", "State", "Trajectory", "rollout", "SimulationError", "PenaltyContact", "HardContact",
            "SmoothedContact"]
 __version__ = "0.1.0"

@@ -9,6 +9,11 @@ from simcore.kernels.step import rollout_kernel
 from simcore.model import Model, State, Trajectory, make_data
 from simcore.scene import QUAT_NORM_TOL
 
+
+class SimulationError(RuntimeError):
+    """The simulation cannot go on without a wrong answer (diverged, or an unstable setting)."""
+
+
 # a progress bar appears once a rollout has run this long (seconds)
 PROGRESS_AFTER = 2.0
 
@@ -75,6 +80,11 @@ def check_steps(steps):
     return int(steps)
 
 
+def initial_capacity(nbody):
+    """Starting size of the contact and pair arrays; they double whenever a step overflows."""
+    return max(64, 8 * nbody)
+
+
 class _Progress:
     """A text progress bar on stderr, shown only once a run has taken PROGRESS_AFTER seconds."""
 
@@ -115,7 +125,8 @@ def rollout(model, state, steps, controls=None, progress=None):
         Trajectory with ``pos`` (steps+1, n, 3) etc., the start included.
 
     Raises:
-        FloatingPointError: the state became non-finite (names the step and a likely cause).
+        SimulationError: the state became non-finite, or a penalty spring is too stiff for the
+            step (names the step and what to change).
     """
     if not isinstance(model, Model):
         raise TypeError(f"model must be a simcore Model from Scene.build, got "
@@ -130,7 +141,7 @@ def rollout(model, state, steps, controls=None, progress=None):
     ang_vel = np.empty((steps + 1, n, 3))
     ncon = np.zeros(steps, dtype=np.int64)
     pos[0], quat[0], vel[0], ang_vel[0] = state.pos, state.quat, state.vel, state.ang_vel
-    ncon_max = npair_max = max(64, 8 * n)
+    ncon_max = npair_max = initial_capacity(n)
     data = make_data(model, state, ncon_max, npair_max)
     # chunks keep the Python/numba crossings few while letting a progress bar move
     chunk = max(1, min(steps, 200_000 // max(n, 1)))
@@ -144,12 +155,17 @@ def rollout(model, state, steps, controls=None, progress=None):
             t = t_end
             bar.update(t)
             continue
+        when = f"at step {t_stop} (t = {t_stop * model.opt_dt:.6g} s)"
         if status == consts.STATUS_NONFINITE:
             bar.close()
-            raise FloatingPointError(
-                f"the simulation diverged at step {t_stop} (t = {t_stop * model.opt_dt:.6g} s): "
-                f"the state became non-finite. With PenaltyContact this usually means the "
-                f"stiffness is too high for the step; raise substeps or lower dt or stiffness.")
+            raise SimulationError(f"the simulation diverged {when}: the state became non-finite")
+        if status == consts.STATUS_UNSTABLE:
+            bar.close()
+            raise SimulationError(
+                f"PenaltyContact is unstable {when}: a contact's spring is too stiff for the "
+                f"substep h = dt / substeps (h^2 k_eff / m_eff > 4, so explicit integration "
+                f"amplifies it). Raise substeps (now {model.opt_substeps}), or lower dt or the "
+                f"stiffness.")
         # capacity exhausted: grow and resume from the last completed step
         if status == consts.STATUS_CONTACT_OVERFLOW:
             ncon_max *= 2

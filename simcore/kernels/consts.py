@@ -24,3 +24,4 @@ STATUS_OK = 0
 STATUS_CONTACT_OVERFLOW = 1
 STATUS_PAIR_OVERFLOW = 2
 STATUS_NONFINITE = 3
+STATUS_UNSTABLE = 4   # an explicit penalty spring too stiff for the (sub)step

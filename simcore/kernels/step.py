@@ -8,8 +8,9 @@ import numpy as np
 from simcore._jit import jit
 from simcore.kernels.broadphase import broadphase
 from simcore.kernels.collision import collide, tangent_frame
-from simcore.kernels.consts import (BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC, CONTACT_PENALTY, MAXCON_PAIR,
-                                    STATUS_CONTACT_OVERFLOW, STATUS_NONFINITE, STATUS_OK)
+from simcore.kernels.consts import (BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC, CONTACT_PENALTY,
+                                    MAXCON_PAIR, STATUS_CONTACT_OVERFLOW, STATUS_NONFINITE,
+                                    STATUS_OK, STATUS_UNSTABLE)
 from simcore.kernels.dynamics import free_velocity, integrate_pose
 from simcore.kernels.penalty import penalty_impulses
 from simcore.kernels.rotation import quat_to_mat
@@ -32,6 +33,9 @@ def free_velocities(m, d, ctrl, h):
                           m.opt_gravity, m.body_invmass[i], m.body_inertia[i], h,
                           d.vel_free[i], d.ang_vel_free[i])
         elif kind == BODY_KINEMATIC:
+            # prescribed for the whole step, so contact forces see it from the start
+            d.vel[i, :] = ctrl[i, :3]
+            d.ang_vel[i, :] = ctrl[i, 3:]
             d.vel_free[i, :] = ctrl[i, :3]
             d.ang_vel_free[i, :] = ctrl[i, 3:]
         else:
@@ -81,7 +85,8 @@ def step(m, d, ctrl, h):
     if status != STATUS_OK:
         return status
     if m.opt_contact == CONTACT_PENALTY:
-        penalty_impulses(m, d, h)
+        if penalty_impulses(m, d, h) > 4.0:
+            return STATUS_UNSTABLE
     # hard and smoothed solvers plug in here (issue 3)
     for i in range(m.nbody):
         if m.body_kind[i] == BODY_STATIC:

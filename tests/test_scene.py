@@ -1,0 +1,178 @@
+"""Bad input raises a clear ValueError naming the argument and value, before any jitted code."""
+import dataclasses
+import importlib
+import math
+
+import numpy as np
+import pytest
+
+import simcore as sc
+
+rollout_module = importlib.import_module("simcore.rollout")
+
+
+@pytest.fixture
+def no_kernel(monkeypatch):
+    """Fail the test if a rollout reaches compiled code."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("jitted rollout ran on invalid input")
+    monkeypatch.setattr(rollout_module, "rollout_kernel", forbidden)
+
+
+def ball_scene(**sphere_kwargs):
+    scene = sc.Scene()
+    scene.add_plane()
+    kwargs = dict(radius=0.1, mass=1.0, pos=(0, 0, 1))
+    kwargs.update(sphere_kwargs)
+    scene.add_sphere(**kwargs)
+    return scene
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(mass=-1.0), ["mass", "-1.0"]),
+    (dict(mass=0.0), ["mass", "0.0"]),
+    (dict(mass=float("nan")), ["mass", "nan"]),
+    (dict(radius=0.0), ["radius", "0.0"]),
+    (dict(radius=-0.1), ["radius", "-0.1"]),
+    (dict(radius=math.inf), ["radius", "inf"]),
+    (dict(pos=(0, 0, float("nan"))), ["pos", "nan"]),
+    (dict(vel=(0, math.inf, 0)), ["vel", "inf"]),
+    (dict(ang_vel=(1, 2)), ["ang_vel", "shape"]),
+    (dict(pos="up"), ["pos", "'up'"]),
+    (dict(quat=(0, 0, 0, 0)), ["quat", "norm 0"]),
+    (dict(quat=(1, 1, 0, 0)), ["quat", "norm 1.41421"]),
+    (dict(quat=(1, 0, 0)), ["quat", "shape"]),
+    (dict(friction=-0.1), ["friction", "-0.1"]),
+    (dict(restitution=1.5), ["restitution", "1.5"]),
+    (dict(kind="ghost"), ["kind", "'ghost'"]),
+    (dict(inertia=(1, -1, 1)), ["inertia", "-1"]),
+])
+def test_bad_sphere_arguments(kwargs, words):
+    with pytest.raises(ValueError) as err:
+        ball_scene(**kwargs)
+    for w in words:
+        assert w in str(err.value), (w, str(err.value))
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda s: s.add_box((0.1, 0.0, 0.1)), ["half_extents", "0.0"]),
+    (lambda s: s.add_box((0.1, -0.2, 0.1)), ["half_extents", "-0.2"]),
+    (lambda s: s.add_box((0.1, 0.1)), ["half_extents", "shape"]),
+    (lambda s: s.add_box((0.1, 0.1, 0.1), mass=-2), ["mass", "-2"]),
+    (lambda s: s.add_capsule(0.1, 0.0), ["half_length", "0.0"]),
+    (lambda s: s.add_capsule(-0.1, 0.2), ["radius", "-0.1"]),
+    (lambda s: s.add_plane(normal=(0, 0, 0)), ["normal", "(0, 0, 0)"]),
+    (lambda s: s.add_plane(normal=(0, 0, float("nan"))), ["normal", "nan"]),
+    (lambda s: s.add_plane(offset=math.inf), ["offset", "inf"]),
+    (lambda s: s.add_sphere(0.1, kind="static", vel=(1, 0, 0)), ["static", "kinematic"]),
+])
+def test_bad_shape_arguments(call, words):
+    with pytest.raises(ValueError) as err:
+        call(sc.Scene())
+    for w in words:
+        assert w in str(err.value), (w, str(err.value))
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(dt=0.0), ["dt", "0.0"]), (dict(dt=-1e-3), ["dt", "-0.001"]),
+    (dict(gravity=(0, 0)), ["gravity", "shape"]), (dict(gravity=(0, 0, math.nan)), ["gravity"]),
+    (dict(margin=-1.0), ["margin", "-1.0"]),
+])
+def test_bad_scene_arguments(kwargs, words):
+    with pytest.raises(ValueError) as err:
+        sc.Scene(**kwargs)
+    for w in words:
+        assert w in str(err.value)
+
+
+@pytest.mark.parametrize("contact, words", [
+    ("hard", ["contact", "'hard'"]),
+    (sc.PenaltyContact, ["contact", "PenaltyContact"]),
+    (42, ["contact", "42"]),
+])
+def test_unknown_contact_config(contact, words):
+    with pytest.raises(ValueError) as err:
+        ball_scene().build(contact=contact)
+    for w in words:
+        assert w in str(err.value)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(stiffness=-1.0), "stiffness"), (dict(stiffness=math.nan), "stiffness"),
+    (dict(damping=-0.5), "damping"), (dict(exponent=0.5), "exponent"),
+    (dict(friction_smoothing=0.0), "friction_smoothing"), (dict(substeps=0), "substeps"),
+    (dict(substeps=1.5), "substeps"),
+])
+def test_bad_penalty_parameters(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        sc.PenaltyContact(**kwargs)
+
+
+def test_near_unit_quaternion_is_normalised():
+    q = np.array([1.0, 1e-9, 0.0, 0.0]) * (1 + 3e-9)
+    scene = ball_scene(quat=q)
+    model = scene.build()
+    assert abs(np.linalg.norm(model.init_quat[1]) - 1.0) < 1e-15
+
+
+def test_plane_normal_is_normalised_with_its_offset():
+    scene = sc.Scene()
+    scene.add_plane(normal=(0, 0, 2), offset=1.0)  # 2 z = 1: the plane z = 0.5
+    model = scene.build(contact=sc.PenaltyContact())
+    assert np.allclose(model.init_pos[0], (0, 0, 0.5))
+
+
+def test_empty_scene():
+    with pytest.raises(ValueError, match="no bodies"):
+        sc.Scene().build()
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("pos", np.zeros((3, 3)), ["state.pos", "(2, 3)"]),
+    ("vel", np.full((2, 3), np.nan), ["state.vel", "finite", "nan"]),
+    ("quat", np.array([[1.0, 0, 0, 0], [0.5, 0, 0, 0]]), ["state.quat[1]", "0.5"]),
+    ("ang_vel", np.array([[0, 0, 0], [0, np.inf, 0]]), ["state.ang_vel", "inf"]),
+    ("pos", np.array([[0, 0, 1.0], [0, 0, 1]]), ["static"]),
+])
+def test_bad_state(no_kernel, field, value, words):
+    model = ball_scene().build()
+    state = dataclasses.replace(model.initial_state(), **{field: value})
+    with pytest.raises(ValueError) as err:
+        sc.rollout(model, state, 10)
+    for w in words:
+        assert w in str(err.value), (w, str(err.value))
+
+
+@pytest.mark.parametrize("controls, steps, words", [
+    (np.zeros((9, 2, 6)), 10, ["controls", "(10, 2, 6)", "(9, 2, 6)"]),
+    (np.zeros((10, 2, 3)), 10, ["controls", "(10, 2, 3)"]),
+    (np.full((10, 2, 6), np.nan), 10, ["controls", "finite", "nan"]),
+])
+def test_bad_controls(no_kernel, controls, steps, words):
+    model = ball_scene().build()
+    with pytest.raises(ValueError) as err:
+        sc.rollout(model, model.initial_state(), steps, controls=controls)
+    for w in words:
+        assert w in str(err.value), (w, str(err.value))
+
+
+@pytest.mark.parametrize("steps", [-1, 2.5, "10", True])
+def test_bad_steps(no_kernel, steps):
+    model = ball_scene().build()
+    with pytest.raises(ValueError, match="steps"):
+        sc.rollout(model, model.initial_state(), steps)
+
+
+def test_bad_model_and_state_types(no_kernel):
+    model = ball_scene().build()
+    with pytest.raises(TypeError, match="model"):
+        sc.rollout("model", model.initial_state(), 1)
+    with pytest.raises(TypeError, match="state"):
+        sc.rollout(model, {"pos": 0}, 1)
+
+
+def test_initial_state_returns_fresh_copies():
+    model = ball_scene().build()
+    s1 = model.initial_state()
+    s1.pos[1, 2] = 5.0
+    assert model.initial_state().pos[1, 2] == 1.0
