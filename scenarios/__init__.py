@@ -1,0 +1,17 @@
+"""Runnable studies: ``python -m scenarios`` lists them, ``python -m scenarios run NAME`` runs one.
+
+A scenario module exposes ``build(**params)``, ``loss(traj)`` and ``main(argv)``; scenarios
+compute and save data, ``viz`` draws.
+"""
+import importlib
+
+SCENARIOS = {
+    "drop": "a ball dropped from a sweep of heights onto the ground: trajectories and the final "
+            "height against the drop height, per contact setting",
+}
+
+
+def load(name):
+    if name not in SCENARIOS:
+        raise SystemExit(f"unknown scenario {name!r}; known: {', '.join(sorted(SCENARIOS))}")
+    return importlib.import_module(f"scenarios.{name}")

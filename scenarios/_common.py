@@ -1,0 +1,38 @@
+"""Helpers shared by scenarios: output folders and tables a person can open."""
+import csv
+import os
+import sys
+import time
+
+
+def out_dir(path):
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def write_table(rows, out, stem):
+    """Write rows (a list of dicts with the same keys) as ``stem.csv`` and ``stem.md``."""
+    keys = list(rows[0])
+    with open(os.path.join(out, stem + ".csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    fmt = lambda v: f"{v:.6g}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in rows]
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(out, stem + ".md"), "w") as f:
+        f.write(text)
+    return text
+
+
+def progress(done, total, started, what="rollouts"):
+    """A one-line progress bar on stderr; ends the line when done == total."""
+    frac = done / total
+    elapsed = time.time() - started
+    eta = elapsed / frac - elapsed if frac > 0 else 0.0
+    sys.stderr.write(f"\r[{'#' * int(30 * frac):<30}] {done}/{total} {what}, "
+                     f"{elapsed:.1f} s, {eta:.0f} s left ")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()

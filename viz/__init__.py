@@ -1,0 +1,4 @@
+"""Plots and animations (matplotlib, Agg backend: files only, no window)."""
+import matplotlib
+
+matplotlib.use("Agg")
