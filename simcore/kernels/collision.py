@@ -1,0 +1,702 @@
+"""Narrow phase: one routine per geometry pair, a dispatcher, and the contact tangent frame.
+
+Every ``collide_X_Y(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out)`` has body a
+of the higher type code, writes contacts at rows k0, k0+1, ... and returns how many (0..MAXCON_PAIR).
+Per contact: dist = signed gap (negative = penetration), normal = unit vector from b to a, point =
+midpoint of the two surface points. Only contacts with dist < margin are written.
+
+Shapes (p, R, s): sphere s = (r, 0, 0); capsule s = (r, half_length, 0) along body z; box s = half
+extents; plane: outward normal R[:, 2] through p. Small vectors are 3-tuples of float64 (no heap);
+only box-box clipping and the segment-box breakpoints use small local arrays.
+"""
+import numpy as np
+
+from simcore._jit import jit
+from simcore.kernels.consts import GEOM_BOX, GEOM_CAPSULE, GEOM_PLANE, GEOM_SPHERE
+
+# ----------------------------------------------------------------------------------------------
+# 3-vector helpers (arguments may be length-3 arrays or 3-tuples; results are tuples)
+
+
+@jit
+def _dot(a, b):
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+@jit
+def _cross(a, b):
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+@jit
+def _sub(a, b):
+    return (a[0] - b[0], a[1] - b[1], a[2] - b[2])
+
+
+@jit
+def _axpy(s, x, y):
+    # y + s x
+    return (y[0] + s * x[0], y[1] + s * x[1], y[2] + s * x[2])
+
+
+@jit
+def _scale(s, x):
+    return (s * x[0], s * x[1], s * x[2])
+
+
+@jit
+def _mid(a, b):
+    return (0.5 * (a[0] + b[0]), 0.5 * (a[1] + b[1]), 0.5 * (a[2] + b[2]))
+
+
+@jit
+def _norm(a):
+    return np.sqrt(a[0] * a[0] + a[1] * a[1] + a[2] * a[2])
+
+
+@jit
+def _col(R, j):
+    return (R[0, j], R[1, j], R[2, j])
+
+
+@jit
+def _tolocal(R, v):
+    # R^T v
+    return (R[0, 0] * v[0] + R[1, 0] * v[1] + R[2, 0] * v[2],
+            R[0, 1] * v[0] + R[1, 1] * v[1] + R[2, 1] * v[2],
+            R[0, 2] * v[0] + R[1, 2] * v[1] + R[2, 2] * v[2])
+
+
+@jit
+def _toworld(R, v):
+    # R v
+    return (R[0, 0] * v[0] + R[0, 1] * v[1] + R[0, 2] * v[2],
+            R[1, 0] * v[0] + R[1, 1] * v[1] + R[1, 2] * v[2],
+            R[2, 0] * v[0] + R[2, 1] * v[1] + R[2, 2] * v[2])
+
+
+@jit
+def _axis(k, s):
+    # s * e_k
+    return (s if k == 0 else 0.0, s if k == 1 else 0.0, s if k == 2 else 0.0)
+
+
+@jit
+def _setk(v, k, x):
+    # v with component k replaced by x
+    return (x if k == 0 else v[0], x if k == 1 else v[1], x if k == 2 else v[2])
+
+
+@jit
+def _sgn(x):
+    # sign with sgn(0) = +1, so ties resolve deterministically
+    return 1.0 if x >= 0.0 else -1.0
+
+
+@jit
+def _clamp(x, lo, hi):
+    return min(max(x, lo), hi)
+
+
+@jit
+def _emit(k, d, n, x, dist_out, normal_out, point_out):
+    dist_out[k] = d
+    for i in range(3):
+        normal_out[k, i] = n[i]
+        point_out[k, i] = x[i]
+
+
+# ----------------------------------------------------------------------------------------------
+# shared geometry
+
+
+@jit
+def tangent_frame(n, t1_out, t2_out):
+    """Right-handed orthonormal frame (n, t1, t2) for a normal n (Duff et al. 2017 branch on sign(n_z)).
+
+    Smooth in n except across the plane n_z = 0; a non-unit n is normalised, a zero one becomes +z.
+    """
+    nn = _norm(n)
+    if nn > 1e-12:
+        x, y, z = n[0] / nn, n[1] / nn, n[2] / nn
+    else:
+        x, y, z = 0.0, 0.0, 1.0
+    s = _sgn(z)
+    a = -1.0 / (s + z)  # |s + z| >= 1, never singular
+    b = x * y * a
+    t1_out[0] = 1.0 + s * x * x * a
+    t1_out[1] = s * b
+    t1_out[2] = -s * x
+    t2_out[0] = b
+    t2_out[1] = s + y * y * a
+    t2_out[2] = -y
+
+
+@jit
+def _seg_closest(bb, cc, ff, hla, hlb):
+    """Closest parameters (s, t) of segments pa + s ua (|s| <= hla) and pb + t ub (|t| <= hlb), unit
+    directions; bb = ua.ub, cc = ua.(pa - pb), ff = ub.(pa - pb). Closed form (clamp, project, clamp)."""
+    den = 1.0 - bb * bb
+    if den > 1e-12:
+        s = (bb * ff - cc) / den
+    else:
+        # parallel: every s of the overlap is optimal; take its middle (continuous in the offset)
+        s = 0.5 * (max(-hla, -cc - hlb) + min(hla, -cc + hlb))
+    s = _clamp(s, -hla, hla)
+    t = ff + bb * s
+    if t < -hlb or t > hlb:
+        t = _clamp(t, -hlb, hlb)
+        s = _clamp(bb * t - cc, -hla, hla)
+    return s, t
+
+
+@jit
+def _balls(xa, ra, xb, rb, fallback, margin, k0, dist_out, normal_out, point_out):
+    """Contact between balls (xa, ra) of a and (xb, rb) of b; fallback = normal for coincident centres."""
+    dv = _sub(xa, xb)
+    L = _norm(dv)
+    d = L - ra - rb
+    if d >= margin:
+        return 0
+    # coincident centres: any direction is a minimum-penetration direction; use the given one
+    n = _scale(1.0 / L, dv) if L > 1e-12 else fallback
+    _emit(k0, d, n, _axpy(0.5 * (rb - ra), n, _mid(xa, xb)), dist_out, normal_out, point_out)
+    return 1
+
+
+@jit
+def _seg_box(c, u, hl, h):
+    """Exact closest parameter t of the segment c + t u (|t| <= hl) to the box |x_i| <= h_i and the
+    squared distance. The squared distance is a convex piecewise quadratic in t; it is minimised in
+    closed form on each piece between the breakpoints where a coordinate crosses a box face."""
+    ts = np.empty(8)
+    ts[0] = -hl
+    ts[1] = hl
+    m = 2
+    for i in range(3):
+        if abs(u[i]) > 1e-12:
+            for q in range(2):
+                tb = ((2.0 * q - 1.0) * h[i] - c[i]) / u[i]
+                if -hl < tb < hl:
+                    ts[m] = tb
+                    m += 1
+    for i in range(1, m):  # insertion sort of <= 8 breakpoints
+        v = ts[i]
+        j = i - 1
+        while j >= 0 and ts[j] > v:
+            ts[j + 1] = ts[j]
+            j -= 1
+        ts[j + 1] = v
+    best_t = -hl
+    best_f = np.inf
+    for p in range(m - 1):
+        t0 = ts[p]
+        t1 = ts[p + 1]
+        tm = 0.5 * (t0 + t1)
+        num = 0.0
+        den = 0.0
+        for i in range(3):  # coordinates outside the box on this piece contribute a quadratic
+            v = c[i] + tm * u[i]
+            if v > h[i]:
+                num += u[i] * (c[i] - h[i])
+                den += u[i] * u[i]
+            elif v < -h[i]:
+                num += u[i] * (c[i] + h[i])
+                den += u[i] * u[i]
+        t = _clamp(-num / den, t0, t1) if den > 1e-300 else tm
+        f = 0.0
+        for i in range(3):
+            e = abs(c[i] + t * u[i]) - h[i]
+            if e > 0.0:
+                f += e * e
+        if f < best_f:
+            best_f = f
+            best_t = t
+    return best_t, best_f
+
+
+# ----------------------------------------------------------------------------------------------
+# plane pairs (b = plane)
+
+
+@jit
+def collide_sphere_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
+    """Sphere a on half-space b: one contact below the centre."""
+    n = _col(Rb, 2)
+    c = _dot(n, _sub(pa, pb))  # centre height above the plane
+    d = c - sa[0]
+    if d >= margin:
+        return 0
+    _emit(k0, d, n, _axpy(-0.5 * (sa[0] + c), n, pa), dist_out, normal_out, point_out)
+    return 1
+
+
+@jit
+def collide_capsule_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
+    """Capsule a on half-space b: one contact per segment end within the margin."""
+    n = _col(Rb, 2)
+    u = _col(Ra, 2)
+    r = sa[0]
+    hl = sa[1]
+    c0 = _dot(n, _sub(pa, pb))
+    cu = hl * _dot(n, u)
+    cnt = 0
+    for e in range(2 if hl > 0.0 else 1):  # a zero-length capsule is a sphere: one contact
+        sg = 1.0 - 2.0 * e
+        c = c0 + sg * cu
+        if c - r < margin:
+            x = _axpy(sg * hl, u, pa)
+            _emit(k0 + cnt, c - r, n, _axpy(-0.5 * (r + c), n, x), dist_out, normal_out, point_out)
+            cnt += 1
+    return cnt
+
+
+@jit
+def collide_box_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
+    """Box a on half-space b: one contact per vertex within the margin (up to 8)."""
+    n = _col(Rb, 2)
+    c0 = _dot(n, _sub(pa, pb))
+    q0 = sa[0] * _dot(n, _col(Ra, 0))
+    q1 = sa[1] * _dot(n, _col(Ra, 1))
+    q2 = sa[2] * _dot(n, _col(Ra, 2))
+    cnt = 0
+    for v in range(8):
+        s0 = 1.0 if v & 1 else -1.0
+        s1 = 1.0 if v & 2 else -1.0
+        s2 = 1.0 if v & 4 else -1.0
+        c = c0 + s0 * q0 + s1 * q1 + s2 * q2  # vertex height above the plane
+        if c < margin:
+            x = _toworld(Ra, (s0 * sa[0], s1 * sa[1], s2 * sa[2]))
+            x = (pa[0] + x[0] - 0.5 * c * n[0], pa[1] + x[1] - 0.5 * c * n[1],
+                 pa[2] + x[2] - 0.5 * c * n[2])
+            _emit(k0 + cnt, c, n, x, dist_out, normal_out, point_out)
+            cnt += 1
+    return cnt
+
+
+# ----------------------------------------------------------------------------------------------
+# sphere and capsule pairs
+
+
+@jit
+def collide_sphere_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
+    """Sphere a vs sphere b: centre line; coincident centres push a along +z."""
+    return _balls(pa, sa[0], pb, sb[0], (0.0, 0.0, 1.0), margin, k0, dist_out, normal_out, point_out)
+
+
+@jit
+def collide_capsule_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
+    """Capsule a vs sphere b: sphere against the closest point of the segment."""
+    u = _col(Ra, 2)
+    t = _clamp(_dot(u, _sub(pb, pa)), -sa[1], sa[1])
+    # centre on the axis: the capsule body x axis is perpendicular to the segment (depth ra + rb)
+    return _balls(_axpy(t, u, pa), sa[0], pb, sb[0], _col(Ra, 0), margin, k0,
+                  dist_out, normal_out, point_out)
+
+
+@jit
+def collide_capsule_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
+    """Capsule a vs capsule b: closest points of the segments; 2 contacts at the ends of the overlap
+    when the segments are nearly parallel (|ua x ub| < 0.02) and overlap along their length."""
+    ua = _col(Ra, 2)
+    ub = _col(Rb, 2)
+    ra, hla, rb, hlb = sa[0], sa[1], sb[0], sb[1]
+    r = _sub(pa, pb)
+    bb = _dot(ua, ub)
+    cc = _dot(ua, r)
+    ff = _dot(ub, r)
+    s, t = _seg_closest(bb, cc, ff, hla, hlb)
+    x = _axpy(s, ua, pa)
+    y = _axpy(t, ub, pb)
+    dv = _sub(x, y)
+    L = _norm(dv)
+    g = L - ra - rb
+    if g >= margin:
+        return 0
+    w = _cross(ua, ub)
+    sw = _norm(w)
+    if L > 1e-12:
+        n = _scale(1.0 / L, dv)
+    elif sw > 1e-9:
+        # crossing axes: the common perpendicular, oriented from b to a where defined
+        n = _scale(_sgn(_dot(w, r)) / sw, w)
+    else:
+        n = _col(Ra, 0)  # coincident parallel axes: any perpendicular, the body x axis of a
+    if sw < 0.02:
+        ab = abs(bb)
+        lo = max(-hla, -cc - hlb * ab)
+        hi = min(hla, -cc + hlb * ab)
+        if hi - lo > 1e-9:
+            # line contact at the overlap ends: the nearer end gets the exact gap g (and the exact
+            # closest points if they lie beyond the overlap), the other its own gap (at least g)
+            x0 = _axpy(lo, ua, pa)
+            x1 = _axpy(hi, ua, pa)
+            y0 = _axpy(_clamp(ff + bb * lo, -hlb, hlb), ub, pb)
+            y1 = _axpy(_clamp(ff + bb * hi, -hlb, hlb), ub, pb)
+            D0 = _norm(_sub(x0, y0))
+            D1 = _norm(_sub(x1, y1))
+            near0 = s < lo - 1e-9 or (s <= hi + 1e-9 and D0 <= D1)
+            if near0:
+                if s < lo - 1e-9:
+                    x0, y0, D0 = x, y, L
+                g0, g1 = g, max(D1 - ra - rb, g)
+            else:
+                if s > hi + 1e-9:
+                    x1, y1, D1 = x, y, L
+                g0, g1 = max(D0 - ra - rb, g), g
+            cnt = 0
+            if g0 < margin:
+                _emit(k0, g0, n, _axpy(0.5 * (rb - ra), n, _mid(x0, y0)), dist_out, normal_out, point_out)
+                cnt += 1
+            if g1 < margin:
+                _emit(k0 + cnt, g1, n, _axpy(0.5 * (rb - ra), n, _mid(x1, y1)),
+                      dist_out, normal_out, point_out)
+                cnt += 1
+            return cnt
+    _emit(k0, g, n, _axpy(0.5 * (rb - ra), n, _mid(x, y)), dist_out, normal_out, point_out)
+    return 1
+
+
+# ----------------------------------------------------------------------------------------------
+# box pairs (a = box)
+
+
+@jit
+def collide_box_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
+    """Box a vs sphere b: closest box point; a centre inside leaves through the least-penetrated face."""
+    h = (sa[0], sa[1], sa[2])
+    r = sb[0]
+    c = _tolocal(Ra, _sub(pb, pa))
+    q = (_clamp(c[0], -h[0], h[0]), _clamp(c[1], -h[1], h[1]), _clamp(c[2], -h[2], h[2]))
+    dv = _sub(q, c)
+    L = _norm(dv)
+    if L > 1e-12:
+        d = L - r
+        if d >= margin:
+            return 0
+        nl = _scale(1.0 / L, dv)  # from the sphere centre to the box
+        xa = q
+    else:
+        i = 0  # centre inside: face of least penetration, lowest index on ties
+        for j in range(1, 3):
+            if h[j] - abs(c[j]) < h[i] - abs(c[i]):
+                i = j
+        sg = _sgn(c[i])
+        d = abs(c[i]) - h[i] - r
+        if d >= margin:
+            return 0
+        nl = _axis(i, -sg)
+        xa = _setk(c, i, sg * h[i])
+    n = _toworld(Ra, nl)
+    xa = _axpy(1.0, _toworld(Ra, xa), pa)
+    _emit(k0, d, n, _mid(xa, _axpy(r, n, pb)), dist_out, normal_out, point_out)
+    return 1
+
+
+@jit
+def collide_box_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
+    """Box a vs capsule b, in the box frame. Segment outside the box: exact segment-box distance.
+    Segment touching the box: SAT over the 3 face normals and the 3 crosses (segment x box axis),
+    which is exact for the segment's penetration. 2 contacts (segment clipped to the face) when the
+    segment is nearly parallel (|u_k| < 0.02) to the contact face k."""
+    h = (sa[0], sa[1], sa[2])
+    r = sb[0]
+    hl = sb[1]
+    c = _tolocal(Ra, _sub(pb, pa))
+    u = _tolocal(Ra, _col(Rb, 2))
+    t, f2 = _seg_box(c, u, hl, h)
+    d = np.sqrt(f2)
+    if d - r >= margin:
+        return 0
+    if d > 1e-10:
+        # segment outside the box: the closest-point direction is exact ((box - segment) + ball)
+        x = _axpy(t, u, c)
+        xa = (_clamp(x[0], -h[0], h[0]), _clamp(x[1], -h[1], h[1]), _clamp(x[2], -h[2], h[2]))
+        n = _scale(1.0 / d, _sub(xa, x))
+        g = d - r
+        xb = _axpy(r, n, x)
+    else:
+        best = np.inf
+        dmin = np.inf  # unbiased minimum: the exact depth, whichever axis the bias picks
+        axis = 0
+        n = (0.0, 0.0, 1.0)
+        for i in range(6):
+            if i < 3:
+                L = _axis(i, 1.0)
+                thr = best
+            else:
+                L = _cross(u, _axis(i - 3, 1.0))
+                ln = _norm(L)
+                if ln < 1e-6:  # segment parallel to this box axis: the face axes cover it
+                    continue
+                L = _scale(1.0 / ln, L)
+                thr = best - 1e-4 * abs(best) - 1e-12  # face axes win near-ties (resting capsules)
+            rho = h[0] * abs(L[0]) + h[1] * abs(L[1]) + h[2] * abs(L[2])
+            cen = _dot(L, c)
+            ext = hl * abs(_dot(L, u))
+            dp = rho + ext - cen  # push the segment along +L to separate
+            dm = rho + ext + cen  # push it along -L
+            dmin = min(dmin, dp, dm)
+            if min(dp, dm) < thr:
+                best = min(dp, dm)
+                axis = i
+                n = _scale(-1.0 if dp <= dm else 1.0, L)  # the box moves opposite to the segment
+        g = -dmin - r
+        if axis < 3:
+            # face axis: the segment end deepest along n, against that face
+            t = hl if _dot(n, u) > 0.0 else -hl
+            x = _axpy(t, u, c)
+            xa = _setk(x, axis, -_sgn(n[axis]) * h[axis])
+            xa = (_clamp(xa[0], -h[0], h[0]), _clamp(xa[1], -h[1], h[1]), _clamp(xa[2], -h[2], h[2]))
+        else:
+            # edge axis: closest points between the segment and the box edge supporting -n
+            i = axis - 3
+            ec = (0.0 if i == 0 else -_sgn(n[0]) * h[0], 0.0 if i == 1 else -_sgn(n[1]) * h[1],
+                  0.0 if i == 2 else -_sgn(n[2]) * h[2])
+            rr = _sub(c, ec)
+            t, te = _seg_closest(u[i], _dot(u, rr), rr[i], hl, h[i])
+            x = _axpy(t, u, c)
+            xa = _setk(ec, i, te)
+        xb = _axpy(r, n, x)
+    nw = _toworld(Ra, n)
+    # contact face: outward normal sg e_k most opposed to n (n points from the capsule to the box)
+    k = 0
+    for j in range(1, 3):
+        if abs(n[j]) > abs(n[k]):
+            k = j
+    sg = -_sgn(n[k])
+    if abs(u[k]) < 0.02 and hl > 0.0:
+        t0 = -hl
+        t1 = hl
+        for m in range(3):  # clip the segment to the face rectangle
+            if m == k:
+                continue
+            if abs(u[m]) > 1e-12:
+                ta = (-h[m] - c[m]) / u[m]
+                tb = (h[m] - c[m]) / u[m]
+                t0 = max(t0, min(ta, tb))
+                t1 = min(t1, max(ta, tb))
+            elif abs(c[m]) > h[m]:
+                t1 = t0 - 1.0
+        if t1 - t0 > 1e-9:
+            # line contact at the clipped ends: the deeper end gets the exact gap g (and the exact
+            # closest points if they lie beyond the clipped part), the other its height over the face
+            H0 = sg * (c[k] + t0 * u[k]) - h[k]
+            H1 = sg * (c[k] + t1 * u[k]) - h[k]
+            near0 = t < t0 - 1e-9 or (t <= t1 + 1e-9 and H0 <= H1)
+            cnt = 0
+            for e in range(2):
+                te = t0 if e == 0 else t1
+                near = (e == 0) == near0
+                gap = g if near else max((H0 if e == 0 else H1) - r, g)
+                if gap < margin:
+                    if near and (t < t0 - 1e-9 or t > t1 + 1e-9):
+                        pt = _mid(xa, xb)
+                    else:
+                        x = _axpy(te, u, c)
+                        pt = _mid(_setk(x, k, sg * h[k]), _setk(x, k, x[k] - sg * r))
+                    _emit(k0 + cnt, gap, nw, _axpy(1.0, _toworld(Ra, pt), pa),
+                          dist_out, normal_out, point_out)
+                    cnt += 1
+            return cnt
+    _emit(k0, g, nw, _axpy(1.0, _toworld(Ra, _mid(xa, xb)), pa), dist_out, normal_out, point_out)
+    return 1
+
+
+@jit
+def _clip(P, npt, m, sgn, lim, out):
+    """Sutherland-Hodgman: keep the part of polygon P[:npt] with sgn * x_m <= lim, into out."""
+    no = 0
+    cap = out.shape[0]
+    for i in range(npt):
+        j = i - 1 if i > 0 else npt - 1
+        dc = sgn * P[i, m] - lim
+        dp = sgn * P[j, m] - lim
+        if (dp <= 0.0) != (dc <= 0.0) and no < cap:
+            a = dp / (dp - dc)  # one side strictly positive: the denominator is nonzero
+            for q in range(3):
+                out[no, q] = P[j, q] + a * (P[i, q] - P[j, q])
+            no += 1
+        if dc <= 0.0 and no < cap:
+            for q in range(3):
+                out[no, q] = P[i, q]
+            no += 1
+    return no
+
+
+@jit
+def _box_face(pR, RR, hR, k, sR, pI, RI, hI, flip, sep, margin, k0, dist_out, normal_out, point_out):
+    """Face manifold: reference face sR e_k of box R (facing box I), incident face of I clipped to it;
+    gap = height of each clipped point over the face plane, shifted so the minimum is sep;
+    normal = flip * face normal."""
+    N = _scale(sR, _col(RR, k))
+    nw = _scale(flip, N)
+    j = 0
+    for q in range(1, 3):  # incident face: the face of I most anti-parallel to N
+        if abs(_dot(_col(RI, q), N)) > abs(_dot(_col(RI, j), N)):
+            j = q
+    tau = -_sgn(_dot(_col(RI, j), N))
+    j1 = (j + 1) % 3
+    j2 = (j + 2) % 3
+    fc = _axpy(tau * hI[j], _col(RI, j), pI)
+    P = np.empty((16, 3))
+    B = np.empty((16, 3))
+    deep = (0.0, 0.0, 0.0)
+    gdeep = np.inf
+    for v in range(4):  # corners in loop order (+,+), (-,+), (-,-), (+,-)
+        s1 = 1.0 if (v == 0 or v == 3) else -1.0
+        s2 = 1.0 if v < 2 else -1.0
+        w = _axpy(s2 * hI[j2], _col(RI, j2), _axpy(s1 * hI[j1], _col(RI, j1), fc))
+        wl = _tolocal(RR, _sub(w, pR))
+        for q in range(3):
+            P[v, q] = wl[q]
+        if sR * wl[k] < gdeep:
+            gdeep = sR * wl[k]
+            deep = wl
+    m1 = (k + 1) % 3
+    m2 = (k + 2) % 3
+    npt = _clip(P, 4, m1, 1.0, hR[m1], B)
+    npt = _clip(B, npt, m1, -1.0, hR[m1], P)
+    npt = _clip(P, npt, m2, 1.0, hR[m2], B)
+    npt = _clip(B, npt, m2, -1.0, hR[m2], P)
+    hk = sR * hR[k]
+    if npt == 0:
+        # no lateral overlap (separated boxes): one contact at the deepest incident corner, clamped
+        x = _setk(deep, m1, _clamp(deep[m1], -hR[m1], hR[m1]))
+        x = _setk(x, m2, _clamp(x[m2], -hR[m2], hR[m2]))
+        _emit(k0, sep, nw, _axpy(1.0, _toworld(RR, _setk(x, k, 0.5 * (x[k] + hk))), pR),
+              dist_out, normal_out, point_out)
+        return 1
+    gmin = np.inf
+    for i in range(npt):
+        gmin = min(gmin, sR * P[i, k] - hR[k])
+    # shift all gaps so the minimum is the SAT separation: exact when penetrating (the face bias or a
+    # clipped-away corner would bias the raw depths), a lower bound on the distance when separated
+    off = gmin - sep
+    cnt = 0
+    for i in range(npt):
+        gap = sR * P[i, k] - hR[k] - off
+        if gap < margin and cnt < 8:
+            x = (P[i, 0], P[i, 1], P[i, 2])
+            x = _setk(x, k, 0.5 * (x[k] + hk))  # midpoint with the projection onto the face
+            _emit(k0 + cnt, gap, nw, _axpy(1.0, _toworld(RR, x), pR), dist_out, normal_out, point_out)
+            cnt += 1
+    return cnt
+
+
+@jit
+def collide_box_box(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
+    """Box a vs box b: separating-axis test over 15 axes (in a's frame), then a clipped face manifold
+    (face axis) or one edge-edge contact. The minimum gap is the unbiased SAT separation: exact for
+    penetration. For separated boxes it can underestimate the true distance in vertex-edge and
+    vertex-vertex configurations (conservative for speculative contacts); exact face-face and
+    edge-edge."""
+    Q = np.empty((3, 3))  # Q[:, j] = b's axis j in a's frame
+    for i in range(3):
+        for j in range(3):
+            Q[i, j] = Ra[0, i] * Rb[0, j] + Ra[1, i] * Rb[1, j] + Ra[2, i] * Rb[2, j]
+    C = _tolocal(Ra, _sub(pb, pa))
+    S = np.empty(15)  # separation per axis (-inf: degenerate edge cross)
+    Ls = np.empty((15, 3))  # unit axes in a's frame
+    for ax in range(15):
+        if ax < 3:
+            L = _axis(ax, 1.0)
+        elif ax < 6:
+            L = (Q[0, ax - 3], Q[1, ax - 3], Q[2, ax - 3])
+        else:
+            j = (ax - 6) % 3
+            L = _cross(_axis((ax - 6) // 3, 1.0), (Q[0, j], Q[1, j], Q[2, j]))
+            ln = _norm(L)
+            L = _scale(1.0 / max(ln, 1e-300), L)
+            if ln < 1e-6:  # (nearly) parallel edges: covered by the face axes
+                S[ax] = -np.inf
+                continue
+        for q in range(3):
+            Ls[ax, q] = L[q]
+        rA = sa[0] * abs(L[0]) + sa[1] * abs(L[1]) + sa[2] * abs(L[2])
+        rB = (sb[0] * abs(L[0] * Q[0, 0] + L[1] * Q[1, 0] + L[2] * Q[2, 0])
+              + sb[1] * abs(L[0] * Q[0, 1] + L[1] * Q[1, 1] + L[2] * Q[2, 1])
+              + sb[2] * abs(L[0] * Q[0, 2] + L[1] * Q[1, 2] + L[2] * Q[2, 2]))
+        S[ax] = abs(_dot(L, C)) - rA - rB
+        if S[ax] >= margin:
+            return 0  # a separating axis beyond the margin
+    smax = -np.inf  # unbiased SAT separation, reported as the minimum gap
+    for ax in range(15):
+        smax = max(smax, S[ax])
+    kind = 0  # manifold axis: the best face (a's on ties) ...
+    for ax in range(1, 6):
+        if S[ax] > S[kind] + (1e-6 * abs(S[kind]) + 1e-12 if ax >= 3 else 0.0):
+            kind = ax
+    Nf = (Ls[kind, 0], Ls[kind, 1], Ls[kind, 2])
+    # ... which also stands in for edge axes within ~3 deg of its normal (a tilted face in a resting
+    # stack: the clipped face manifold is what keeps stacks stable) ...
+    bar = S[kind]
+    for ax in range(6, 15):
+        if S[ax] > bar and abs(Ls[ax, 0] * Nf[0] + Ls[ax, 1] * Nf[1] + Ls[ax, 2] * Nf[2]) > 0.99875:
+            bar = S[ax]
+    # ... unless another edge axis is clearly better (slight bias toward faces)
+    ke = -1
+    for ax in range(6, 15):
+        if S[ax] > bar + 1e-3 * abs(bar) + 1e-12 and (ke < 0 or S[ax] > S[ke]):
+            ke = ax
+    if ke >= 0:
+        kind = ke
+    Lb = (Ls[kind, 0], Ls[kind, 1], Ls[kind, 2])
+    La = _scale(_sgn(_dot(Lb, C)), Lb)  # axis from a toward b, a's frame
+    nw = _toworld(Ra, _scale(-1.0, La))
+    if kind < 3:
+        return _box_face(pa, Ra, sa, kind, _sgn(La[kind]), pb, Rb, sb, -1.0, smax, margin, k0,
+                         dist_out, normal_out, point_out)
+    if kind < 6:
+        # b's face toward a has outward normal -La = -sgn(La.Q[:, k]) Q[:, k]
+        kb = kind - 3
+        sb_ = -_sgn(La[0] * Q[0, kb] + La[1] * Q[1, kb] + La[2] * Q[2, kb])
+        return _box_face(pb, Rb, sb, kb, sb_, pa, Ra, sa, 1.0, smax, margin, k0,
+                         dist_out, normal_out, point_out)
+    # edge-edge: a's edge along axis i supporting +La, b's edge along axis j supporting -La
+    i = (kind - 6) // 3
+    j = (kind - 6) % 3
+    ea = (0.0 if i == 0 else _sgn(La[0]) * sa[0], 0.0 if i == 1 else _sgn(La[1]) * sa[1],
+          0.0 if i == 2 else _sgn(La[2]) * sa[2])
+    eb = C
+    for m in range(3):
+        if m != j:
+            qm = (Q[0, m], Q[1, m], Q[2, m])
+            eb = _axpy(-_sgn(_dot(La, qm)) * sb[m], qm, eb)
+    ub = (Q[0, j], Q[1, j], Q[2, j])
+    rr = _sub(ea, eb)
+    s, t = _seg_closest(Q[i, j], rr[i], _dot(ub, rr), sa[i], sb[j])
+    x = _mid(_setk(ea, i, ea[i] + s), _axpy(t, ub, eb))
+    _emit(k0, smax, nw, _axpy(1.0, _toworld(Ra, x), pa), dist_out, normal_out, point_out)
+    return 1
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+@jit
+def collide(ta, tb, pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
+    """Dispatch on the geometry types (requires ta >= tb); plane-plane and unknown pairs give 0."""
+    if ta == GEOM_SPHERE:
+        if tb == GEOM_PLANE:
+            return collide_sphere_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out)
+        if tb == GEOM_SPHERE:
+            return collide_sphere_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out)
+    elif ta == GEOM_CAPSULE:
+        if tb == GEOM_PLANE:
+            return collide_capsule_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out)
+        if tb == GEOM_SPHERE:
+            return collide_capsule_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out)
+        if tb == GEOM_CAPSULE:
+            return collide_capsule_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out,
+                                           point_out)
+    elif ta == GEOM_BOX:
+        if tb == GEOM_PLANE:
+            return collide_box_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out)
+        if tb == GEOM_SPHERE:
+            return collide_box_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out)
+        if tb == GEOM_CAPSULE:
+            return collide_box_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out)
+        if tb == GEOM_BOX:
+            return collide_box_box(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out)
+    return 0
