@@ -58,14 +58,43 @@ class PenaltyContact:
 class HardContact:
     """Impulse-based complementarity contact with the Coulomb cone and restitution.
 
+    Velocity-level complementarity (no penetration, Coulomb cone with maximal dissipation),
+    Newton restitution ``u+_n >= -e u-_n`` for impacts faster than ``restitution_threshold``,
+    speculative contacts (a body may approach exactly to the surface within a step) and
+    Baumgarte correction of penetration. See ``simcore/kernels/hard.py``.
+
     Args:
-        toi: split a step at the time of impact of a closing contact.
+        toi: split a step at the time of impact of a closing contact (continuous post-step
+            pose); False gives plain time stepping.
+        restitution_threshold: approach speed (m/s) below which an impact is plastic; must
+            exceed the speed gravity adds in one step, else resting contacts jitter.
+        baumgarte: fraction of a penetration removed per step.
+        regularization: eps relative to each contact's Delassus scale (unique impulses for
+            redundant contacts such as a box face on a plane).
+        tol: relative impulse change at which projected Gauss-Seidel stops.
+        max_iter: Gauss-Seidel sweeps at most.
+        polish_max_contacts: solves with at most this many contacts are finished by
+            semismooth Newton, to a residual near rounding.
     """
     toi: bool = True
+    restitution_threshold: float = 0.1
+    baumgarte: float = 0.2
+    regularization: float = 1e-9
+    tol: float = 1e-12
+    max_iter: int = 2000
+    polish_max_contacts: int = 32
 
     def __post_init__(self):
         if not isinstance(self.toi, bool):
-            raise TypeError(f"toi must be True or False, got {self.toi!r}")
+            raise ValueError(f"toi must be True or False, got {self.toi!r}")
+        _check_positive("restitution_threshold", self.restitution_threshold)
+        _check_positive("baumgarte", self.baumgarte, allow_zero=True)
+        if self.baumgarte > 1.0:
+            raise ValueError(f"baumgarte must be in [0, 1], got {self.baumgarte!r}")
+        _check_positive("regularization", self.regularization)
+        _check_positive("tol", self.tol)
+        _check_int("max_iter", self.max_iter)
+        _check_int("polish_max_contacts", self.polish_max_contacts, lo=0)
 
 
 @dataclasses.dataclass(frozen=True)

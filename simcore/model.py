@@ -27,6 +27,15 @@ class Model(NamedTuple):
     pen_damping: float            # d (s/m), Hunt-Crossley damping
     pen_exponent: float           # p
     pen_vsmooth: float            # friction regularisation speed (m/s)
+    # hard contact (HardContact)
+    hard_toi: int                 # 1: split steps at the time of impact
+    hard_reg: float               # eps_k = hard_reg * trace(A_kk) / 3
+    hard_beta: float              # Baumgarte factor for penetration
+    hard_ethresh: float           # approach speed (m/s) below which there is no restitution
+    hard_tol: float               # PGS stops when the largest impulse change is below this (rel.)
+    hard_tol_fail: float          # a solve whose relative residual exceeds this is a failure
+    hard_maxiter: int             # PGS sweeps at most
+    hard_polish: int              # Newton polish for solves of at most this many contacts
     # bodies
     body_kind: np.ndarray         # (nbody,) int: consts.BODY_*
     body_mass: np.ndarray         # (nbody,) inf for static/kinematic bodies
@@ -81,6 +90,21 @@ class Data(NamedTuple):
     con_e: np.ndarray       # (ncon_max,) pair restitution
     con_lambda: np.ndarray  # (ncon_max, 3) impulse on a in the contact frame (n, t1, t2)
     ncon: np.ndarray        # (1,) int
+    # hard contact (kernels/hard.py)
+    con_J: np.ndarray       # (ncon_max, 2, 3, 6) Jacobian rows per side (a: +, b: -)
+    con_MJ: np.ndarray      # (ncon_max, 2, 6, 3) M^-1 J^T per side
+    con_A: np.ndarray       # (ncon_max, 3, 3) diagonal Delassus block
+    con_bias: np.ndarray    # (ncon_max,) normal bias b_n of the latest solve
+    con_phase: np.ndarray   # (ncon_max,) int impact phase, -1 when not an impact
+    con_toi: np.ndarray     # (ncon_max,) time of impact within the step
+    con_lam_phase: np.ndarray  # (ncon_max, 3) impulses of the current solve
+    con_sel: np.ndarray     # (ncon_max,) int contacts of the current solve
+    vel_pre: np.ndarray     # (nbody, 3) free velocities before contact (hard.hard_contacts)
+    ang_vel_pre: np.ndarray  # (nbody, 3)
+    body_toi: np.ndarray    # (nbody,) time in the step where the body's velocity switches
+    prev_key: np.ndarray    # (ncon_max,) int contact identities of the previous resting solve
+    prev_lam: np.ndarray    # (ncon_max, 3) its impulses (warm start)
+    nprev: np.ndarray       # (1,) int
 
 
 def make_data(model, state, ncon_max, npair_max):
@@ -98,7 +122,14 @@ def make_data(model, state, ncon_max, npair_max):
         con_normal=np.zeros((ncon_max, 3)), con_t1=np.zeros((ncon_max, 3)),
         con_t2=np.zeros((ncon_max, 3)), con_pos=np.zeros((ncon_max, 3)),
         con_mu=np.zeros(ncon_max), con_e=np.zeros(ncon_max), con_lambda=np.zeros((ncon_max, 3)),
-        ncon=np.zeros(1, dtype=np.int64))
+        ncon=np.zeros(1, dtype=np.int64),
+        con_J=np.zeros((ncon_max, 2, 3, 6)), con_MJ=np.zeros((ncon_max, 2, 6, 3)),
+        con_A=np.zeros((ncon_max, 3, 3)), con_bias=np.zeros(ncon_max),
+        con_phase=np.zeros(ncon_max, dtype=np.int64), con_toi=np.zeros(ncon_max),
+        con_lam_phase=np.zeros((ncon_max, 3)), con_sel=np.zeros(ncon_max, dtype=np.int64),
+        vel_pre=z3(), ang_vel_pre=z3(), body_toi=np.zeros(n),
+        prev_key=np.zeros(ncon_max, dtype=np.int64), prev_lam=np.zeros((ncon_max, 3)),
+        nprev=np.zeros(1, dtype=np.int64))
 
 
 @dataclasses.dataclass
@@ -125,6 +156,9 @@ class Trajectory:
         pos: (steps+1, n, 3); quat: (steps+1, n, 4); vel, ang_vel: (steps+1, n, 3).
         ncon: (steps,) contacts found in each step (speculative ones included; last substep).
         dt: step length.
+        solver_residual: (steps,) largest relative fixed-point residual of the step's contact
+            solves (hard and smoothed models; 0 for penalty).
+        solver_failures: (steps,) solves in the step that did not converge.
     """
     pos: np.ndarray
     quat: np.ndarray
@@ -132,6 +166,8 @@ class Trajectory:
     ang_vel: np.ndarray
     ncon: np.ndarray
     dt: float
+    solver_residual: np.ndarray
+    solver_failures: np.ndarray
 
     @property
     def steps(self):

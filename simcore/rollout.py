@@ -1,6 +1,7 @@
 """Forward rollout: validation in Python, the whole loop in compiled code."""
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -140,6 +141,8 @@ def rollout(model, state, steps, controls=None, progress=None):
     vel = np.empty((steps + 1, n, 3))
     ang_vel = np.empty((steps + 1, n, 3))
     ncon = np.zeros(steps, dtype=np.int64)
+    resid = np.zeros(steps)
+    fails = np.zeros(steps, dtype=np.int64)
     pos[0], quat[0], vel[0], ang_vel[0] = state.pos, state.quat, state.vel, state.ang_vel
     ncon_max = npair_max = initial_capacity(n)
     data = make_data(model, state, ncon_max, npair_max)
@@ -150,7 +153,7 @@ def rollout(model, state, steps, controls=None, progress=None):
     while t < steps:
         t_end = min(steps, t + chunk)
         status, t_stop = rollout_kernel(model, data, ctrl, t, t_end, pos, quat, vel, ang_vel,
-                                        ncon)
+                                        ncon, resid, fails)
         if status == consts.STATUS_OK:
             t = t_end
             bar.update(t)
@@ -174,4 +177,12 @@ def rollout(model, state, steps, controls=None, progress=None):
         t = t_stop
         data = make_data(model, State(pos[t], quat[t], vel[t], ang_vel[t]), ncon_max, npair_max)
     bar.close()
-    return Trajectory(pos=pos, quat=quat, vel=vel, ang_vel=ang_vel, ncon=ncon, dt=model.opt_dt)
+    if fails.any():
+        bad = np.flatnonzero(fails)
+        warnings.warn(
+            f"the contact solver did not converge in {int(fails.sum())} solve(s) over "
+            f"{bad.size} step(s), first at step {bad[0]}; largest relative residual "
+            f"{resid.max():.3g}. See Trajectory.solver_failures / solver_residual.",
+            RuntimeWarning, stacklevel=2)
+    return Trajectory(pos=pos, quat=quat, vel=vel, ang_vel=ang_vel, ncon=ncon, dt=model.opt_dt,
+                      solver_residual=resid, solver_failures=fails)

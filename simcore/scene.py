@@ -184,9 +184,9 @@ class Scene:
         if not isinstance(contact, CONTACT_MODELS):
             raise ValueError(f"contact must be one of PenaltyContact, HardContact, "
                              f"SmoothedContact, got {contact!r}")
-        if isinstance(contact, (HardContact, SmoothedContact)):
+        if isinstance(contact, SmoothedContact):
             raise NotImplementedError(
-                f"{type(contact).__name__} is not implemented yet (issue 3); use PenaltyContact")
+                "SmoothedContact is not implemented yet; use PenaltyContact or HardContact")
         if not self.bodies:
             raise ValueError("the scene has no bodies")
         b = self.bodies
@@ -203,12 +203,21 @@ class Scene:
         rbound[cap] = size[cap, 0] + size[cap, 1]
         box = gtype == consts.GEOM_BOX
         rbound[box] = np.linalg.norm(size[box], axis=1)
+        # every model carries every config's fields (one kernel signature); unused ones default
+        pen = contact if isinstance(contact, PenaltyContact) else PenaltyContact()
+        hard = contact if isinstance(contact, HardContact) else HardContact()
+        code = {PenaltyContact: consts.CONTACT_PENALTY, HardContact: consts.CONTACT_HARD,
+                SmoothedContact: consts.CONTACT_SMOOTHED}[type(contact)]
         return Model(
             nbody=len(b), opt_dt=self.dt, opt_gravity=self.gravity.copy(),
-            opt_margin=self.margin, opt_contact=consts.CONTACT_PENALTY,
-            opt_substeps=int(contact.substeps),
-            pen_stiffness=float(contact.stiffness), pen_damping=float(contact.damping),
-            pen_exponent=float(contact.exponent), pen_vsmooth=float(contact.friction_smoothing),
+            opt_margin=self.margin, opt_contact=code,
+            opt_substeps=int(pen.substeps) if code == consts.CONTACT_PENALTY else 1,
+            pen_stiffness=float(pen.stiffness), pen_damping=float(pen.damping),
+            pen_exponent=float(pen.exponent), pen_vsmooth=float(pen.friction_smoothing),
+            hard_toi=int(hard.toi), hard_reg=float(hard.regularization),
+            hard_beta=float(hard.baumgarte), hard_ethresh=float(hard.restitution_threshold),
+            hard_tol=float(hard.tol), hard_tol_fail=1e-6, hard_maxiter=int(hard.max_iter),
+            hard_polish=int(hard.polish_max_contacts),
             body_kind=kind, body_mass=mass, body_invmass=np.where(dynamic, 1.0 / mass, 0.0),
             body_inertia=inertia,
             body_invinertia=np.where(dynamic[:, None], 1.0 / inertia, 0.0),

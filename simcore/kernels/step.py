@@ -8,10 +8,12 @@ import numpy as np
 from simcore._jit import jit
 from simcore.kernels.broadphase import broadphase
 from simcore.kernels.collision import collide, tangent_frame
-from simcore.kernels.consts import (BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC, CONTACT_PENALTY,
+from simcore.kernels.consts import (BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC, CONTACT_HARD,
+                                    CONTACT_PENALTY,
                                     MAXCON_PAIR, STATUS_CONTACT_OVERFLOW, STATUS_NONFINITE,
                                     STATUS_OK, STATUS_UNSTABLE)
 from simcore.kernels.dynamics import free_velocity, integrate_pose
+from simcore.kernels.hard import hard_contacts
 from simcore.kernels.penalty import penalty_impulses
 from simcore.kernels.rotation import quat_to_mat
 
@@ -78,22 +80,36 @@ def collision(m, d):
 
 
 @jit
-def step(m, d, ctrl, h):
-    # one (sub)step of length h with controls ctrl (nbody, 6); d.xmat must match d.quat
+def step(m, d, ctrl, h, stats):
+    # one (sub)step of length h with controls ctrl (nbody, 6); d.xmat must match d.quat.
+    # stats (2,): largest solver residual and failed solves, accumulated
     free_velocities(m, d, ctrl, h)
     status = collision(m, d)
     if status != STATUS_OK:
         return status
+    split = False
     if m.opt_contact == CONTACT_PENALTY:
         if penalty_impulses(m, d, h) > 4.0:
             return STATUS_UNSTABLE
-    # hard and smoothed solvers plug in here (issue 3)
+    elif m.opt_contact == CONTACT_HARD:
+        res, fails = hard_contacts(m, d, h)
+        stats[0] = max(stats[0], res)
+        stats[1] += fails
+        split = m.hard_toi == 1
     for i in range(m.nbody):
         if m.body_kind[i] == BODY_STATIC:
             continue
         d.vel[i, :] = d.vel_free[i]
         d.ang_vel[i, :] = d.ang_vel_free[i]
-        integrate_pose(d.pos[i], d.quat[i], d.vel[i], d.ang_vel[i], h, d.pos[i], d.quat[i])
+        t = d.body_toi[i] if split else 0.0
+        if t > 0.0:
+            # time of impact: free velocity until t, post-contact velocity for h - t
+            integrate_pose(d.pos[i], d.quat[i], d.vel_pre[i], d.ang_vel_pre[i], t,
+                           d.pos[i], d.quat[i])
+            integrate_pose(d.pos[i], d.quat[i], d.vel[i], d.ang_vel[i], h - t,
+                           d.pos[i], d.quat[i])
+        else:
+            integrate_pose(d.pos[i], d.quat[i], d.vel[i], d.ang_vel[i], h, d.pos[i], d.quat[i])
     update_xmat(m, d)
     return STATUS_OK
 
@@ -109,18 +125,22 @@ def _finite_state(m, d):
 
 
 @jit
-def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_out, ncon_out):
-    """Steps t0 .. t1-1 from the state in d; writes states t0+1 .. t1 and contact counts.
+def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_out, ncon_out,
+                   resid_out, fail_out):
+    """Steps t0 .. t1-1 from the state in d; writes states t0+1 .. t1, contact counts and the
+    contact solver's residual and failures per step.
 
     controls: (steps, nbody, 6), or (1, nbody, 6) held for every step.
     Returns (status, t): t is the step that failed, or t1.
     """
     h = m.opt_dt / m.opt_substeps
     update_xmat(m, d)
+    stats = np.zeros(2)
     for t in range(t0, t1):
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
+        stats[:] = 0.0
         for _ in range(m.opt_substeps):
-            status = step(m, d, ctrl, h)
+            status = step(m, d, ctrl, h, stats)
             if status != STATUS_OK:
                 return status, t
         if not _finite_state(m, d):
@@ -130,4 +150,6 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
         vel_out[t + 1] = d.vel
         ang_vel_out[t + 1] = d.ang_vel
         ncon_out[t] = d.ncon[0]
+        resid_out[t] = stats[0]
+        fail_out[t] = int(stats[1])
     return STATUS_OK, t1

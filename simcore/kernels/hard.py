@@ -1,0 +1,477 @@
+"""Hard contact: velocity-level complementarity with the isotropic Coulomb cone.
+
+Per contact k, in its frame (n, t1, t2), with u the velocity of a relative to b at the point:
+    u+ = A lambda + u*,   A = J M^-1 J^T + eps_k I   (eps_k tiny: redundant contacts solvable)
+    0 <= lambda_n  _|_  u+_n + b_n >= 0
+    |lambda_t| <= mu lambda_n, maximal dissipation (stick: u+_t = 0; slide: opposite to u+_t)
+as the fixed point of the projection  lambda = P(lambda - R (A lambda + u* + b))  with R a
+positive diagonal (1 / A_nn for the normal; one scalar per contact for the tangent disk, which
+keeps the disk projection equivalent to maximal dissipation). Solved by projected Gauss-Seidel
+over body velocities, then polished by semismooth Newton on the same fixed point when the solve
+is small, so the residual reaches rounding level. The adjoint differentiates this fixed point.
+
+Impacts are resolved in phases. One simultaneous solve with Newton restitution cannot pass
+momentum along a row of touching balls (a cradle of three gives (-1/3, 2/3, 2/3) v instead of
+(0, 0, v)), so each phase solves over the contacts that approach faster than a threshold, with
+restitution targets from their current approach speed, until none does; a final solve over all
+contacts then enforces non-penetration (speculative phi / h and Baumgarte beta phi / h terms).
+
+Time of impact (toi): a contact that closes inside the step at t* = phi / (-u_n) splits its
+bodies' motion: free velocity until t*, post-contact velocity for the rest of the step. For a
+single-contact impact between two moving bodies, the contact geometry (normal, point) is taken
+at the impact poses.
+"""
+import numpy as np
+
+from simcore._jit import jit
+from simcore.kernels.collision import collide, tangent_frame
+from simcore.kernels.consts import BODY_DYNAMIC, MAXCON_PAIR
+from simcore.kernels.rotation import quat_integrate, quat_to_mat
+
+
+@jit
+def contact_jacobian(m, d, k, xa, Ra, xb, Rb):
+    # d.con_J[k, s] (3, 6): rows (n, t1, t2) -> (linear, angular) of side s (a: +, b: -);
+    # d.con_MJ[k, s] (6, 3) = M^-1 J^T (zero for static/kinematic bodies);
+    # d.con_A[k] (3, 3) = sum_s J M^-1 J^T, the contact's diagonal Delassus block.
+    for s in range(2):
+        i = d.con_body[k, s]
+        sign = 1.0 if s == 0 else -1.0
+        x = xa if s == 0 else xb
+        R = Ra if s == 0 else Rb
+        r0, r1, r2 = d.con_pos[k, 0] - x[0], d.con_pos[k, 1] - x[1], d.con_pos[k, 2] - x[2]
+        dyn = m.body_kind[i] == BODY_DYNAMIC
+        for row in range(3):
+            if row == 0:
+                dv = d.con_normal[k]
+            elif row == 1:
+                dv = d.con_t1[k]
+            else:
+                dv = d.con_t2[k]
+            c0 = r1 * dv[2] - r2 * dv[1]
+            c1 = r2 * dv[0] - r0 * dv[2]
+            c2 = r0 * dv[1] - r1 * dv[0]
+            d.con_J[k, s, row, 0] = sign * dv[0]
+            d.con_J[k, s, row, 1] = sign * dv[1]
+            d.con_J[k, s, row, 2] = sign * dv[2]
+            d.con_J[k, s, row, 3] = sign * c0
+            d.con_J[k, s, row, 4] = sign * c1
+            d.con_J[k, s, row, 5] = sign * c2
+            if not dyn:
+                d.con_MJ[k, s, :, row] = 0.0
+                continue
+            im = m.body_invmass[i]
+            Iv = m.body_invinertia[i]
+            b0 = (R[0, 0] * c0 + R[1, 0] * c1 + R[2, 0] * c2) * Iv[0]
+            b1 = (R[0, 1] * c0 + R[1, 1] * c1 + R[2, 1] * c2) * Iv[1]
+            b2 = (R[0, 2] * c0 + R[1, 2] * c1 + R[2, 2] * c2) * Iv[2]
+            for j in range(3):
+                d.con_MJ[k, s, j, row] = sign * im * dv[j]
+                d.con_MJ[k, s, 3 + j, row] = sign * (R[j, 0] * b0 + R[j, 1] * b1 + R[j, 2] * b2)
+    for p in range(3):
+        for q in range(3):
+            acc = 0.0
+            for s in range(2):
+                for j in range(6):
+                    acc += d.con_J[k, s, p, j] * d.con_MJ[k, s, j, q]
+            d.con_A[k, p, q] = acc
+
+
+@jit
+def contact_velocity(d, k, V, W, u_out):
+    # u_out (3,) = J_k [V; W]: velocity of a relative to b at contact k, in its frame
+    for row in range(3):
+        acc = 0.0
+        for s in range(2):
+            i = d.con_body[k, s]
+            J = d.con_J[k, s, row]
+            acc += (J[0] * V[i, 0] + J[1] * V[i, 1] + J[2] * V[i, 2]
+                    + J[3] * W[i, 0] + J[4] * W[i, 1] + J[5] * W[i, 2])
+        u_out[row] = acc
+
+
+@jit
+def apply_contact_impulse(d, k, dlam, V, W):
+    # [V; W] += M^-1 J_k^T dlam
+    for s in range(2):
+        i = d.con_body[k, s]
+        MJ = d.con_MJ[k, s]
+        for j in range(3):
+            V[i, j] += MJ[j, 0] * dlam[0] + MJ[j, 1] * dlam[1] + MJ[j, 2] * dlam[2]
+            W[i, j] += MJ[3 + j, 0] * dlam[0] + MJ[3 + j, 1] * dlam[1] + MJ[3 + j, 2] * dlam[2]
+
+
+@jit
+def contact_eps(m, d, k):
+    # regularisation eps_k, relative to the contact's own Delassus scale
+    return m.hard_reg * (d.con_A[k, 0, 0] + d.con_A[k, 1, 1] + d.con_A[k, 2, 2]) / 3.0
+
+
+@jit
+def project(lam, u, A, eps, bn, mu, out):
+    # out = P(lam - R (u + eps lam + b)): the fixed-point map of one contact, given its current
+    # velocity u (= A lam + u*, without eps). Returns z (3,) through out[3:6] for the Jacobian.
+    rn = 1.0 / (A[0, 0] + eps)
+    rt = 2.0 / (A[1, 1] + A[2, 2] + 2.0 * eps)
+    zn = lam[0] - rn * (u[0] + eps * lam[0] + bn)
+    z1 = lam[1] - rt * (u[1] + eps * lam[1])
+    z2 = lam[2] - rt * (u[2] + eps * lam[2])
+    pn = zn if zn > 0.0 else 0.0
+    radius = mu * pn
+    zt = np.sqrt(z1 * z1 + z2 * z2)
+    if zt > radius:
+        scale = radius / zt if zt > 0.0 else 0.0
+        out[1] = z1 * scale
+        out[2] = z2 * scale
+    else:
+        out[1] = z1
+        out[2] = z2
+    out[0] = pn
+    out[3] = zn
+    out[4] = z1
+    out[5] = z2
+
+
+@jit
+def fixed_point_residual(m, d, sel, nsel, bias, lam, V, W):
+    # |lam - P(lam - R (A lam + c))| / R over the selected contacts: the residual in velocity
+    # units (for an active normal it is exactly the violation of u+_n + b_n = 0), relative to the
+    # solve's velocity scale: the velocity changes its impulses make, |u|, |b| (floor 1e-9 m/s). Velocity units, because redundant contacts leave
+    # the split of impulses ill-determined (to 1 / eps) while the velocities are not.
+    u = np.empty(3)
+    out = np.empty(6)
+    worst = 0.0
+    scale = 1e-9
+    for s in range(nsel):
+        k = sel[s]
+        contact_velocity(d, k, V, W, u)
+        A = d.con_A[k]
+        eps = contact_eps(m, d, k)
+        project(lam[k], u, A, eps, bias[k], d.con_mu[k], out)
+        worst = max(worst, abs(lam[k, 0] - out[0]) * (A[0, 0] + eps))
+        at = 0.5 * (A[1, 1] + A[2, 2]) + eps
+        worst = max(worst, abs(lam[k, 1] - out[1]) * at, abs(lam[k, 2] - out[2]) * at)
+        scale = max(scale, abs(u[0]) + abs(bias[k]), abs(u[1]), abs(u[2]),
+                    (A[0, 0] + eps) * abs(lam[k, 0]), at * abs(lam[k, 1]), at * abs(lam[k, 2]))
+    return worst / scale
+
+
+@jit
+def pgs(m, d, sel, nsel, bias, lam, V, W, tol):
+    # projected Gauss-Seidel over the selected contacts, impulses applied to V, W as they change,
+    # until the largest impulse change is below tol times the largest impulse; returns sweeps
+    u = np.empty(3)
+    out = np.empty(6)
+    dl = np.empty(3)
+    for it in range(m.hard_maxiter):
+        change = 0.0
+        size = 0.0
+        for s in range(nsel):
+            k = sel[s]
+            contact_velocity(d, k, V, W, u)
+            project(lam[k], u, d.con_A[k], contact_eps(m, d, k), bias[k], d.con_mu[k], out)
+            for j in range(3):
+                dl[j] = out[j] - lam[k, j]
+                lam[k, j] = out[j]
+                change = max(change, abs(dl[j]))
+                size = max(size, abs(out[j]))
+            apply_contact_impulse(d, k, dl, V, W)
+        if change <= tol * size or change < 1e-300:
+            return it + 1
+    return m.hard_maxiter
+
+
+@jit
+def _dense_delassus(m, d, sel, nsel, A_out):
+    # A_out (3 nsel, 3 nsel) = J M^-1 J^T over the selected contacts (+ eps_k on the diagonal)
+    A_out[:, :] = 0.0
+    for p in range(nsel):
+        k = sel[p]
+        for q in range(nsel):
+            l = sel[q]
+            for sk in range(2):
+                i = d.con_body[k, sk]
+                if m.body_kind[i] != BODY_DYNAMIC:
+                    continue
+                for sl in range(2):
+                    if d.con_body[l, sl] != i:
+                        continue
+                    for a in range(3):
+                        for b in range(3):
+                            acc = 0.0
+                            for j in range(6):
+                                acc += d.con_J[k, sk, a, j] * d.con_MJ[l, sl, j, b]
+                            A_out[3 * p + a, 3 * q + b] += acc
+        eps = contact_eps(m, d, k)
+        for a in range(3):
+            A_out[3 * p + a, 3 * p + a] += eps
+
+
+@jit
+def projection_jacobian(z, mu, dP):
+    # dP (3, 3): derivative of the contact's projection P(z) at z (zn, z1, z2).
+    # Convention at the kinks: the normal clamp counts as active only for zn > 0; the disk counts
+    # as sliding only for |z_t| > radius (the one-sided derivative from the inside).
+    dP[:, :] = 0.0
+    zn, z1, z2 = z[0], z[1], z[2]
+    dn = 1.0 if zn > 0.0 else 0.0
+    dP[0, 0] = dn
+    radius = mu * max(zn, 0.0)
+    zt = np.sqrt(z1 * z1 + z2 * z2)
+    if zt > radius and zt > 0.0:
+        e1, e2 = z1 / zt, z2 / zt
+        c = radius / zt
+        dP[1, 1] = c * (1.0 - e1 * e1)
+        dP[1, 2] = -c * e1 * e2
+        dP[2, 1] = -c * e2 * e1
+        dP[2, 2] = c * (1.0 - e2 * e2)
+        dP[1, 0] = mu * dn * e1
+        dP[2, 0] = mu * dn * e2
+    else:
+        dP[1, 1] = 1.0
+        dP[2, 2] = 1.0
+
+
+@jit
+def newton_polish(m, d, sel, nsel, bias, lam, V, W):
+    # semismooth Newton on G(lam) = lam - P(lam - R (A lam + c)) over the selected contacts,
+    # starting from the PGS solution; keeps a step only if it lowers the residual.
+    n3 = 3 * nsel
+    A = np.empty((n3, n3))
+    _dense_delassus(m, d, sel, nsel, A)
+    G = np.empty(n3)
+    JG = np.empty((n3, n3))
+    u = np.empty(3)
+    out = np.empty(6)
+    dP = np.empty((3, 3))
+    dl = np.empty(3)
+    res = fixed_point_residual(m, d, sel, nsel, bias, lam, V, W)
+    for _ in range(30):
+        if res == 0.0:
+            break
+        JG[:, :] = 0.0
+        for p in range(nsel):
+            k = sel[p]
+            contact_velocity(d, k, V, W, u)
+            eps = contact_eps(m, d, k)
+            Ak = d.con_A[k]
+            project(lam[k], u, Ak, eps, bias[k], d.con_mu[k], out)
+            for j in range(3):
+                G[3 * p + j] = lam[k, j] - out[j]
+            projection_jacobian(out[3:], d.con_mu[k], dP)
+            rn = 1.0 / (Ak[0, 0] + eps)
+            rt = 2.0 / (Ak[1, 1] + Ak[2, 2] + 2.0 * eps)
+            # dz/dlam = I - R (A + eps I) (eps already on A's diagonal)
+            for a in range(3):
+                r = rn if a == 0 else rt
+                for col in range(n3):
+                    dz = -r * A[3 * p + a, col]
+                    if col == 3 * p + a:
+                        dz += 1.0
+                    for b in range(3):
+                        JG[3 * p + b, col] -= dP[b, a] * dz
+            for b in range(3):
+                JG[3 * p + b, 3 * p + b] += 1.0
+        step = np.linalg.solve(JG, -G)
+        lam_old = lam.copy()
+        V_old = V.copy()
+        W_old = W.copy()
+        # backtracking: semismooth Newton from a rough start can overshoot an active-set change
+        alpha = 1.0
+        improved = False
+        for _ in range(12):
+            for p in range(nsel):
+                k = sel[p]
+                for j in range(3):
+                    dl[j] = lam_old[k, j] + alpha * step[3 * p + j] - lam[k, j]
+                    lam[k, j] += dl[j]
+                apply_contact_impulse(d, k, dl, V, W)
+            new = fixed_point_residual(m, d, sel, nsel, bias, lam, V, W)
+            if new < res:
+                improved = True
+                break
+            alpha *= 0.5
+        if not improved:
+            lam[:, :] = lam_old
+            V[:, :] = V_old
+            W[:, :] = W_old
+            break
+        res = new
+        if res < 1e-15:
+            break
+    return res
+
+
+@jit
+def solve(m, d, sel, nsel, bias, lam, V, W):
+    # one complementarity solve over the selected contacts; returns the relative residual
+    if nsel == 0:
+        return 0.0
+    if nsel <= m.hard_polish:
+        # PGS only has to find the active set; semismooth Newton converges from there
+        pgs(m, d, sel, nsel, bias, lam, V, W, max(m.hard_tol, 1e-8))
+        return newton_polish(m, d, sel, nsel, bias, lam, V, W)
+    pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol)
+    return fixed_point_residual(m, d, sel, nsel, bias, lam, V, W)
+
+
+@jit
+def _refresh_at_impact(m, d, k, t, xa, Ra, qa, xb, Rb, qb, buf_d, buf_n, buf_p):
+    # geometry of contact k at the poses advanced by t with the free velocities; returns False
+    # (leaving the contact as it was) when the pair no longer touches there
+    a, b = d.con_body[k, 0], d.con_body[k, 1]
+    for j in range(3):
+        xa[j] = d.pos[a, j] + t * d.vel_pre[a, j]
+        xb[j] = d.pos[b, j] + t * d.vel_pre[b, j]
+    quat_integrate(d.quat[a], d.ang_vel_pre[a], t, qa)
+    quat_integrate(d.quat[b], d.ang_vel_pre[b], t, qb)
+    quat_to_mat(qa, Ra)
+    quat_to_mat(qb, Rb)
+    margin = m.opt_margin + d.body_spec[a] + d.body_spec[b]
+    n = collide(m.geom_type[a], m.geom_type[b], xa, Ra, m.geom_size[a], xb, Rb,
+                m.geom_size[b], margin, 0, buf_d, buf_n, buf_p)
+    if n != 1:
+        return False
+    d.con_dist[k] = buf_d[0]
+    for j in range(3):
+        d.con_normal[k, j] = buf_n[0, j]
+        d.con_pos[k, j] = buf_p[0, j]
+    tangent_frame(d.con_normal[k], d.con_t1[k], d.con_t2[k])
+    contact_jacobian(m, d, k, xa, Ra, xb, Rb)
+    return True
+
+
+@jit
+def _contact_keys(m, d, nc, keys):
+    # identify a contact across steps by its body pair and its rank among the pair's contacts
+    rank = 0
+    for k in range(nc):
+        if k > 0 and d.con_body[k, 0] == d.con_body[k - 1, 0] and \
+                d.con_body[k, 1] == d.con_body[k - 1, 1]:
+            rank += 1
+        else:
+            rank = 0
+        keys[k] = (d.con_body[k, 0] * m.nbody + d.con_body[k, 1]) * MAXCON_PAIR + rank
+
+
+@jit
+def hard_contacts(m, d, h):
+    """Impulses of every contact of the step (impact phases, then the resting solve).
+
+    in: d.con_* geometry, d.vel_free / d.ang_vel_free (free velocities);
+    out: d.vel_free / d.ang_vel_free hold the post-contact velocities, d.vel_pre / ang_vel_pre
+    the free ones, d.body_toi the time each body switches (0: none), d.con_lambda the summed
+    impulses, d.con_phase the impact phase of each contact (-1: none), d.con_bias the resting
+    solve's bias. Returns (largest residual, number of solves that did not converge).
+    """
+    nc = d.ncon[0]
+    nb = m.nbody
+    V, W = d.vel_free, d.ang_vel_free
+    for i in range(nb):
+        for j in range(3):
+            d.vel_pre[i, j] = V[i, j]
+            d.ang_vel_pre[i, j] = W[i, j]
+        d.body_toi[i] = 0.0
+    hit = np.zeros(nb, dtype=np.bool_)
+    for k in range(nc):
+        a, b = d.con_body[k, 0], d.con_body[k, 1]
+        contact_jacobian(m, d, k, d.pos[a], d.xmat[a], d.pos[b], d.xmat[b])
+        d.con_lambda[k, :] = 0.0
+        d.con_phase[k] = -1
+        d.con_toi[k] = 0.0
+    lam = d.con_lam_phase
+    sel = d.con_sel
+    u = np.empty(3)
+    worst, failures = 0.0, 0
+    xa, xb, qa, qb = np.empty(3), np.empty(3), np.empty(4), np.empty(4)
+    Ra, Rb = np.empty((3, 3)), np.empty((3, 3))
+    buf_d, buf_n, buf_p = np.empty(MAXCON_PAIR), np.empty((MAXCON_PAIR, 3)), \
+        np.empty((MAXCON_PAIR, 3))
+    npair_con = np.zeros(nc, dtype=np.int64)  # contacts of the same body pair, for refreshing
+    for k in range(nc):
+        for l in range(nc):
+            if d.con_body[l, 0] == d.con_body[k, 0] and d.con_body[l, 1] == d.con_body[k, 1]:
+                npair_con[k] += 1
+    # impact phases
+    max_phases = 2 * nc + 8
+    phase = 0
+    while phase < max_phases:
+        nsel = 0
+        for k in range(nc):
+            contact_velocity(d, k, V, W, u)
+            phi = d.con_dist[k]
+            if u[0] < -m.hard_ethresh and phi + h * u[0] < 0.0:
+                sel[nsel] = k
+                nsel += 1
+                # approach speed at the moment of impact, and when it happens
+                own = min(max(phi / (-u[0]), 0.0), h)
+                a, b = d.con_body[k, 0], d.con_body[k, 1]
+                if phase > 0:  # set off by an earlier impact: not before that one
+                    if hit[a]:
+                        own = max(own, d.body_toi[a])
+                    if hit[b]:
+                        own = max(own, d.body_toi[b])
+                d.con_toi[k] = own
+                if (m.hard_toi and phase == 0 and npair_con[k] == 1 and own > 0.0
+                        and m.body_kind[a] == BODY_DYNAMIC and m.body_kind[b] == BODY_DYNAMIC):
+                    if _refresh_at_impact(m, d, k, own, xa, Ra, qa, xb, Rb, qb, buf_d, buf_n,
+                                          buf_p):
+                        contact_velocity(d, k, V, W, u)
+                # Newton restitution alone sets the exit speed. (A speculative phi / h term here
+                # would take up to the whole speed away; without toi the ball then bounces off
+                # where it is, an O(h v) position error, which is the failure toi removes.)
+                b_n = d.con_e[k] * u[0]
+                if phi < 0.0:
+                    b_n += m.hard_beta * phi / h
+                d.con_bias[k] = b_n
+        if nsel == 0:
+            break
+        for s in range(nsel):
+            k = sel[s]
+            lam[k, :] = 0.0
+            d.con_phase[k] = phase
+        res = solve(m, d, sel, nsel, d.con_bias, lam, V, W)
+        worst = max(worst, res)
+        if not res <= m.hard_tol_fail:
+            failures += 1
+        for s in range(nsel):
+            k = sel[s]
+            for j in range(3):
+                d.con_lambda[k, j] += lam[k, j]
+            if m.hard_toi:
+                for side in range(2):
+                    i = d.con_body[k, side]
+                    if m.body_kind[i] == BODY_DYNAMIC and (not hit[i] or
+                                                          d.con_toi[k] < d.body_toi[i]):
+                        d.body_toi[i] = d.con_toi[k]
+                        hit[i] = True
+        phase += 1
+    if phase == max_phases:
+        failures += 1
+    # resting solve over all contacts: no restitution, the body may approach to the surface;
+    # warm-started from the previous step's resting impulses
+    keys = np.empty(nc, dtype=np.int64)
+    _contact_keys(m, d, nc, keys)
+    order = np.argsort(d.prev_key[:d.nprev[0]])
+    sorted_keys = d.prev_key[:d.nprev[0]][order]
+    for k in range(nc):
+        sel[k] = k
+        lam[k, :] = 0.0
+        phi = d.con_dist[k]
+        d.con_bias[k] = phi / h if phi > 0.0 else m.hard_beta * phi / h
+        pos = np.searchsorted(sorted_keys, keys[k])
+        if pos < sorted_keys.shape[0] and sorted_keys[pos] == keys[k]:
+            lam[k, :] = d.prev_lam[order[pos]]
+            apply_contact_impulse(d, k, lam[k], V, W)
+    res = solve(m, d, sel, nc, d.con_bias, lam, V, W)
+    for k in range(nc):
+        d.prev_key[k] = keys[k]
+        d.prev_lam[k, :] = lam[k]
+    d.nprev[0] = nc
+    worst = max(worst, res)
+    if not res <= m.hard_tol_fail:
+        failures += 1
+    for k in range(nc):
+        for j in range(3):
+            d.con_lambda[k, j] += lam[k, j]
+    return worst, failures
