@@ -99,9 +99,11 @@ class Data(NamedTuple):
     con_toi: np.ndarray     # (ncon_max,) time of impact within the step
     con_lam_phase: np.ndarray  # (ncon_max, 3) impulses of the current solve
     con_sel: np.ndarray     # (ncon_max,) int contacts of the current solve
-    vel_pre: np.ndarray     # (nbody, 3) free velocities before contact (hard.hard_contacts)
+    vel_pre: np.ndarray     # (nbody, 3) mean velocity before the impact (hard.hard_contacts)
     ang_vel_pre: np.ndarray  # (nbody, 3)
-    body_toi: np.ndarray    # (nbody,) time in the step where the body's velocity switches
+    vel_post: np.ndarray    # (nbody, 3) mean velocity after the impact, to the end of the step
+    ang_vel_post: np.ndarray  # (nbody, 3)
+    body_toi: np.ndarray    # (nbody,) impact time within the step, -1 for none (hard, toi)
     prev_key: np.ndarray    # (ncon_max,) int contact identities of the previous resting solve
     prev_lam: np.ndarray    # (ncon_max, 3) its impulses (warm start)
     nprev: np.ndarray       # (1,) int
@@ -127,7 +129,8 @@ def make_data(model, state, ncon_max, npair_max):
         con_A=np.zeros((ncon_max, 3, 3)), con_bias=np.zeros(ncon_max),
         con_phase=np.zeros(ncon_max, dtype=np.int64), con_toi=np.zeros(ncon_max),
         con_lam_phase=np.zeros((ncon_max, 3)), con_sel=np.zeros(ncon_max, dtype=np.int64),
-        vel_pre=z3(), ang_vel_pre=z3(), body_toi=np.zeros(n),
+        vel_pre=z3(), ang_vel_pre=z3(), vel_post=z3(), ang_vel_post=z3(),
+        body_toi=np.zeros(n),
         prev_key=np.zeros(ncon_max, dtype=np.int64), prev_lam=np.zeros((ncon_max, 3)),
         nprev=np.zeros(1, dtype=np.int64))
 

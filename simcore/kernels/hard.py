@@ -317,8 +317,9 @@ def solve(m, d, sel, nsel, bias, lam, V, W):
 
 @jit
 def _refresh_at_impact(m, d, k, t, xa, Ra, qa, xb, Rb, qb, buf_d, buf_n, buf_p):
-    # geometry of contact k at the poses advanced by t with the free velocities; returns False
-    # (leaving the contact as it was) when the pair no longer touches there
+    # geometry of contact k at the poses the bodies reach at time t of the split step (velocity
+    # d.vel_pre = v + t a over [0, t]); returns False (leaving the contact as it was) when the
+    # pair does not give exactly one contact there
     a, b = d.con_body[k, 0], d.con_body[k, 1]
     for j in range(3):
         xa[j] = d.pos[a, j] + t * d.vel_pre[a, j]
@@ -342,6 +343,43 @@ def _refresh_at_impact(m, d, k, t, xa, Ra, qa, xb, Rb, qb, buf_d, buf_n, buf_p):
 
 
 @jit
+def impact_time(phi, b, a2, h):
+    # earliest t in [0, h] with phi + b t + a2 t^2 = 0 (the gap along the step's parabola);
+    # phi <= 0 is an impact at the start, no root in the step gives h
+    if phi <= 0.0:
+        return 0.0
+    if a2 == 0.0:
+        return min(phi / (-b), h) if b < 0.0 else h
+    disc = b * b - 4.0 * a2 * phi
+    if disc < 0.0:
+        return h
+    sq = np.sqrt(disc)
+    q = -0.5 * (b - sq) if b < 0.0 else -0.5 * (b + sq)  # no cancellation
+    best = h
+    for t in (q / a2, phi / q if q != 0.0 else h):
+        if 0.0 <= t < best:
+            best = t
+    return best
+
+
+@jit
+def _set_hit(m, d, i, t, h, hit, acc_v, acc_w, V, W):
+    # body i first takes part in an impact at time t of the step. Semi-implicit Euler is exact
+    # for constant acceleration a when its velocity v is read at the half step before (t_k -
+    # h/2), so the instantaneous velocity at t is v + a (t + h/2) and the mean over [0, t] is
+    # v + a (h + t) / 2 (kept in vel_pre for the pose)
+    if m.body_kind[i] != BODY_DYNAMIC or hit[i]:
+        return
+    hit[i] = True
+    d.body_toi[i] = t
+    for j in range(3):
+        V[i, j] = d.vel[i, j] + (t + 0.5 * h) * acc_v[i, j]
+        W[i, j] = d.ang_vel[i, j] + (t + 0.5 * h) * acc_w[i, j]
+        d.vel_pre[i, j] = d.vel[i, j] + 0.5 * (h + t) * acc_v[i, j]
+        d.ang_vel_pre[i, j] = d.ang_vel[i, j] + 0.5 * (h + t) * acc_w[i, j]
+
+
+@jit
 def _contact_keys(m, d, nc, keys):
     # identify a contact across steps by its body pair and its rank among the pair's contacts
     rank = 0
@@ -358,20 +396,30 @@ def _contact_keys(m, d, nc, keys):
 def hard_contacts(m, d, h):
     """Impulses of every contact of the step (impact phases, then the resting solve).
 
-    in: d.con_* geometry, d.vel_free / d.ang_vel_free (free velocities);
-    out: d.vel_free / d.ang_vel_free hold the post-contact velocities, d.vel_pre / ang_vel_pre
-    the free ones, d.body_toi the time each body switches (0: none), d.con_lambda the summed
-    impulses, d.con_phase the impact phase of each contact (-1: none), d.con_bias the resting
-    solve's bias. Returns (largest residual, number of solves that did not converge).
+    in: d.vel / d.ang_vel (start of step), d.vel_free / d.ang_vel_free (free velocities v*),
+    d.con_* geometry;
+    out: d.vel_free / d.ang_vel_free hold the end-of-step velocities; for bodies in an impact
+    (toi) d.body_toi is the impact time t (-1: none), d.vel_pre / d.vel_post (and ang_) the mean velocities
+    over [0, t] and [t, h];
+    d.con_lambda the summed impulses, d.con_phase each contact's impact phase (-1: none),
+    d.con_bias the resting solve's bias. Returns (largest residual, solves not converged).
+
+    With toi the motion within the step is the parabola that semi-implicit Euler integrates
+    exactly (its velocity lives at the half steps): the impact acts on the instantaneous
+    velocity at t, and the end-of-step velocity is re-staggered. Both limits t -> h and t -> 0
+    agree with the neighbouring step, so the end-of-step state is continuous in the start
+    state, and a ball bouncing under gravity is exact up to rounding.
     """
     nc = d.ncon[0]
     nb = m.nbody
     V, W = d.vel_free, d.ang_vel_free
+    acc_v = np.empty((nb, 3))  # free accelerations over the step
+    acc_w = np.empty((nb, 3))
     for i in range(nb):
+        d.body_toi[i] = -1.0  # no impact
         for j in range(3):
-            d.vel_pre[i, j] = V[i, j]
-            d.ang_vel_pre[i, j] = W[i, j]
-        d.body_toi[i] = 0.0
+            acc_v[i, j] = (V[i, j] - d.vel[i, j]) / h
+            acc_w[i, j] = (W[i, j] - d.ang_vel[i, j]) / h
     hit = np.zeros(nb, dtype=np.bool_)
     for k in range(nc):
         a, b = d.con_body[k, 0], d.con_body[k, 1]
@@ -382,52 +430,76 @@ def hard_contacts(m, d, h):
     lam = d.con_lam_phase
     sel = d.con_sel
     u = np.empty(3)
+    u0 = np.empty(3)
     worst, failures = 0.0, 0
     xa, xb, qa, qb = np.empty(3), np.empty(3), np.empty(4), np.empty(4)
     Ra, Rb = np.empty((3, 3)), np.empty((3, 3))
     buf_d, buf_n, buf_p = np.empty(MAXCON_PAIR), np.empty((MAXCON_PAIR, 3)), \
         np.empty((MAXCON_PAIR, 3))
-    npair_con = np.zeros(nc, dtype=np.int64)  # contacts of the same body pair, for refreshing
+    npair_con = np.zeros(nc, dtype=np.int64)  # contacts of the same body pair
     for k in range(nc):
         for l in range(nc):
             if d.con_body[l, 0] == d.con_body[k, 0] and d.con_body[l, 1] == d.con_body[k, 1]:
                 npair_con[k] += 1
-    # impact phases
     max_phases = 2 * nc + 8
     phase = 0
     while phase < max_phases:
+        # select the contacts approaching faster than the threshold that close in this step
         nsel = 0
         for k in range(nc):
             contact_velocity(d, k, V, W, u)
             phi = d.con_dist[k]
-            if u[0] < -m.hard_ethresh and phi + h * u[0] < 0.0:
+            if not (phi + h * u[0] < 0.0):
+                continue
+            a, b = d.con_body[k, 0], d.con_body[k, 1]
+            if m.hard_toi and not (hit[a] and hit[b]):
+                # when it closes under the split step's motion, and how fast it approaches then
+                contact_velocity(d, k, d.vel, d.ang_vel, u0)
+                an = (u[0] - u0[0]) / h
+                t = impact_time(phi, u0[0] + 0.5 * an * h, 0.5 * an, h)
+                if hit[a] or hit[b]:  # set off by an earlier impact: not before that one
+                    t = max(t, d.body_toi[a] if hit[a] else 0.0,
+                            d.body_toi[b] if hit[b] else 0.0)
+                approach = u0[0] + (t + 0.5 * h) * an
+            else:
+                t = 0.0
+                approach = u[0]
+            if approach < -m.hard_ethresh:
                 sel[nsel] = k
                 nsel += 1
-                # approach speed at the moment of impact, and when it happens
-                own = min(max(phi / (-u[0]), 0.0), h)
-                a, b = d.con_body[k, 0], d.con_body[k, 1]
-                if phase > 0:  # set off by an earlier impact: not before that one
-                    if hit[a]:
-                        own = max(own, d.body_toi[a])
-                    if hit[b]:
-                        own = max(own, d.body_toi[b])
-                d.con_toi[k] = own
-                if (m.hard_toi and phase == 0 and npair_con[k] == 1 and own > 0.0
-                        and m.body_kind[a] == BODY_DYNAMIC and m.body_kind[b] == BODY_DYNAMIC):
-                    if _refresh_at_impact(m, d, k, own, xa, Ra, qa, xb, Rb, qb, buf_d, buf_n,
-                                          buf_p):
-                        contact_velocity(d, k, V, W, u)
-                # Newton restitution alone sets the exit speed. (A speculative phi / h term here
-                # would take up to the whole speed away; without toi the ball then bounces off
-                # where it is, an O(h v) position error, which is the failure toi removes.)
-                b_n = d.con_e[k] * u[0]
-                if phi < 0.0:
-                    b_n += m.hard_beta * phi / h
-                d.con_bias[k] = b_n
+                d.con_toi[k] = t
         if nsel == 0:
             break
+        if m.hard_toi:
+            # a body's velocity is set at its earliest impact among the selected contacts
+            for s in range(nsel):
+                k = sel[s]
+                for side in range(2):
+                    i = d.con_body[k, side]
+                    if not hit[i]:
+                        tb = d.con_toi[k]
+                        for s2 in range(nsel):
+                            k2 = sel[s2]
+                            if d.con_body[k2, 0] == i or d.con_body[k2, 1] == i:
+                                tb = min(tb, d.con_toi[k2])
+                        _set_hit(m, d, i, tb, h, hit, acc_v, acc_w, V, W)
+            for s in range(nsel):
+                k = sel[s]
+                a, b = d.con_body[k, 0], d.con_body[k, 1]
+                if (phase == 0 and npair_con[k] == 1 and d.con_toi[k] > 0.0
+                        and m.body_kind[a] == BODY_DYNAMIC and m.body_kind[b] == BODY_DYNAMIC):
+                    _refresh_at_impact(m, d, k, d.con_toi[k], xa, Ra, qa, xb, Rb, qb, buf_d,
+                                       buf_n, buf_p)
         for s in range(nsel):
             k = sel[s]
+            contact_velocity(d, k, V, W, u)
+            # Newton restitution alone sets the exit speed. (A speculative phi / h term here
+            # would take up to the whole speed away; without toi the ball then bounces off
+            # where it is, an O(h v) position error, which is the failure toi removes.)
+            b_n = d.con_e[k] * min(u[0], 0.0)
+            if d.con_dist[k] < 0.0:
+                b_n += m.hard_beta * d.con_dist[k] / h
+            d.con_bias[k] = b_n
             lam[k, :] = 0.0
             d.con_phase[k] = phase
         res = solve(m, d, sel, nsel, d.con_bias, lam, V, W)
@@ -438,16 +510,17 @@ def hard_contacts(m, d, h):
             k = sel[s]
             for j in range(3):
                 d.con_lambda[k, j] += lam[k, j]
-            if m.hard_toi:
-                for side in range(2):
-                    i = d.con_body[k, side]
-                    if m.body_kind[i] == BODY_DYNAMIC and (not hit[i] or
-                                                          d.con_toi[k] < d.body_toi[i]):
-                        d.body_toi[i] = d.con_toi[k]
-                        hit[i] = True
         phase += 1
     if phase == max_phases:
         failures += 1
+    # bodies that took part in an impact: from the instantaneous velocity after it back to the
+    # staggered end-of-step velocity of the integrator
+    for i in range(nb):
+        if hit[i]:
+            t = d.body_toi[i]
+            for j in range(3):
+                V[i, j] += (0.5 * h - t) * acc_v[i, j]
+                W[i, j] += (0.5 * h - t) * acc_w[i, j]
     # resting solve over all contacts: no restitution, the body may approach to the surface;
     # warm-started from the previous step's resting impulses
     keys = np.empty(nc, dtype=np.int64)
@@ -474,4 +547,11 @@ def hard_contacts(m, d, h):
     for k in range(nc):
         for j in range(3):
             d.con_lambda[k, j] += lam[k, j]
+    # mean velocity over [t, h] for the pose of bodies in an impact
+    for i in range(nb):
+        if hit[i]:
+            t = d.body_toi[i]
+            for j in range(3):
+                d.vel_post[i, j] = V[i, j] + 0.5 * t * acc_v[i, j]
+                d.ang_vel_post[i, j] = W[i, j] + 0.5 * t * acc_w[i, j]
     return worst, failures

@@ -101,12 +101,12 @@ def step(m, d, ctrl, h, stats):
             continue
         d.vel[i, :] = d.vel_free[i]
         d.ang_vel[i, :] = d.ang_vel_free[i]
-        t = d.body_toi[i] if split else 0.0
-        if t > 0.0:
-            # time of impact: free velocity until t, post-contact velocity for h - t
+        if split and d.body_toi[i] >= 0.0:
+            # time of impact t: mean velocity before it over [0, t], after it over [t, h]
+            t = d.body_toi[i]
             integrate_pose(d.pos[i], d.quat[i], d.vel_pre[i], d.ang_vel_pre[i], t,
                            d.pos[i], d.quat[i])
-            integrate_pose(d.pos[i], d.quat[i], d.vel[i], d.ang_vel[i], h - t,
+            integrate_pose(d.pos[i], d.quat[i], d.vel_post[i], d.ang_vel_post[i], h - t,
                            d.pos[i], d.quat[i])
         else:
             integrate_pose(d.pos[i], d.quat[i], d.vel[i], d.ang_vel[i], h, d.pos[i], d.quat[i])
