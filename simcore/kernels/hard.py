@@ -527,11 +527,27 @@ def hard_contacts(m, d, h):
     _contact_keys(m, d, nc, keys)
     order = np.argsort(d.prev_key[:d.nprev[0]])
     sorted_keys = d.prev_key[:d.nprev[0]][order]
+    Vm = V.copy()  # mean velocities over [0, t] of bodies in an impact (v* for the others)
+    Wm = W.copy()
+    for i in range(nb):
+        if hit[i]:
+            Vm[i, :] = d.vel_pre[i]
+            Wm[i, :] = d.ang_vel_pre[i]
     for k in range(nc):
         sel[k] = k
         lam[k, :] = 0.0
         phi = d.con_dist[k]
         d.con_bias[k] = phi / h if phi > 0.0 else m.hard_beta * phi / h
+        a, b = d.con_body[k, 0], d.con_body[k, 1]
+        if hit[a] or hit[b]:
+            # after an impact at t the pose moves with u_end + t a_n / 2 for the rest h - t of
+            # the step, from the gap at t: keep that end gap non-negative
+            tc = max(d.body_toi[a] if hit[a] else 0.0, d.body_toi[b] if hit[b] else 0.0)
+            contact_velocity(d, k, Vm, Wm, u)
+            gap = phi + tc * u[0]
+            contact_velocity(d, k, acc_v, acc_w, u0)
+            rest = max(h - tc, 1e-12 * h)
+            d.con_bias[k] = (gap if gap > 0.0 else m.hard_beta * gap) / rest + 0.5 * tc * u0[0]
         pos = np.searchsorted(sorted_keys, keys[k])
         if pos < sorted_keys.shape[0] and sorted_keys[pos] == keys[k]:
             lam[k, :] = d.prev_lam[order[pos]]

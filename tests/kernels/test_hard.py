@@ -1,0 +1,189 @@
+"""Hard contact: restitution, friction, impacts, stacking and time of impact, against closed forms."""
+import warnings
+
+import numpy as np
+import pytest
+
+import simcore as sc
+from tests.helpers import body_momentum
+
+G = 9.81
+
+
+def peaks(z):
+    return np.array([z[i] for i in range(1, len(z) - 1) if z[i] >= z[i - 1] and z[i] > z[i + 1]])
+
+
+def drop(height, e, dt=1e-3, steps=None, toi=True):
+    scene = sc.Scene(dt=dt)
+    scene.add_plane(restitution=e)
+    scene.add_sphere(0.1, pos=(0, 0, 0.1 + height), restitution=e)
+    model = scene.build(contact=sc.HardContact(toi=toi))
+    return sc.rollout(model, model.initial_state(), steps)
+
+
+def test_elastic_ball_returns_to_its_height_after_ten_bounces():
+    period = 2 * np.sqrt(2 * 1.0 / G)
+    err = {}
+    for toi in (True, False):
+        for dt in (1e-3, 5e-4):
+            traj = drop(1.0, 1.0, dt=dt, steps=int((10.3 * period) / dt), toi=toi)
+            p = peaks(traj.pos[:, 1, 2])[:10]
+            assert len(p) == 10
+            err[toi, dt] = np.abs(p - 1.1).max()
+            assert traj.solver_failures.sum() == 0
+    # with time of impact the bounce is exact: only the sampling of the apex on the step grid
+    assert err[True, 1e-3] < G * 1e-6          # g h^2 / 8 ~ 1.2e-6
+    # without it the ball bounces off where it is within the step: O(h v) per bounce
+    assert 1e-2 < err[False, 1e-3] < 0.1
+    assert 1.8 < err[False, 1e-3] / err[False, 5e-4] < 2.2
+
+
+@pytest.mark.parametrize("e", [0.5, 0.8])
+def test_partial_restitution_gives_the_e_squared_height_ratio(e):
+    traj = drop(1.0, e, steps=2500)
+    p = peaks(traj.pos[:, 1, 2]) - 0.1
+    assert abs(p[0] - e ** 2) < 1e-5
+    assert np.allclose(p[1:3] / p[0:2], e ** 2, rtol=1e-3)
+
+
+def test_inelastic_ball_stays_down():
+    traj = drop(1.0, 0.0, steps=1500)
+    hit = np.argmax(traj.pos[:, 1, 2] < 0.1 + 1e-6)
+    z = traj.pos[hit:, 1, 2]
+    assert np.all(np.abs(z - 0.1) < 1e-6)
+    assert np.all(np.abs(traj.vel[hit + 1:, 1, 2]) < 1e-6)
+
+
+@pytest.mark.parametrize("v0, mu", [(2.0, 0.5), (1.0, 0.3)])
+def test_sliding_box_stops_at_the_coulomb_distance(v0, mu):
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane(friction=mu)
+    scene.add_box((0.1, 0.1, 0.05), pos=(0, 0, 0.05), vel=(v0, 0, 0), friction=mu)
+    model = scene.build(contact=sc.HardContact())
+    traj = sc.rollout(model, model.initial_state(), int(1.2 * v0 / (mu * G) / 1e-3))
+    expected = v0 ** 2 / (2 * mu * G)
+    assert abs(traj.pos[-1, 1, 0] - expected) / expected < 0.02
+    assert np.linalg.norm(traj.vel[-1, 1]) < 1e-9        # truly at rest: sticking
+    assert traj.solver_residual.max() < 1e-12
+
+
+def test_sphere_launched_without_spin_ends_rolling_at_five_sevenths():
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane(friction=0.4)
+    scene.add_sphere(0.1, pos=(0, 0, 0.1), vel=(2.0, 0, 0), friction=0.4)
+    model = scene.build(contact=sc.HardContact())
+    traj = sc.rollout(model, model.initial_state(), 1000)
+    assert abs(traj.vel[-1, 1, 0] - 2.0 * 5 / 7) < 0.02 * 2.0 * 5 / 7
+    assert abs(traj.vel[-1, 1, 0] - 0.1 * traj.ang_vel[-1, 1, 1]) < 1e-9   # rolls, no slip
+    # it slides until v = 5/7 v0; under Coulomb friction that takes 2 v0 / (7 mu g)
+    t_roll = 2 * 2.0 / (7 * 0.4 * G)
+    k = int(round(t_roll / 1e-3))
+    assert abs(traj.vel[k + 5, 1, 0] - 2.0 * 5 / 7) < 1e-6
+    assert traj.vel[k - 5, 1, 0] - 2.0 * 5 / 7 > 1e-3
+
+
+@pytest.mark.parametrize("alpha_deg, mu", [(20, 0.5), (25, 0.45), (30, 0.5), (35, 0.3)])
+def test_box_on_an_incline_sticks_or_slides_by_coulomb(alpha_deg, mu):
+    a = np.radians(alpha_deg)
+    n = np.array([np.sin(a), 0.0, np.cos(a)])      # plane tilted about y
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane(normal=n, friction=mu)
+    scene.add_box((0.1, 0.1, 0.05), pos=0.05 * n, quat=(np.cos(a / 2), 0, np.sin(a / 2), 0),
+                  friction=mu)
+    model = scene.build(contact=sc.HardContact())
+    traj = sc.rollout(model, model.initial_state(), 1000)
+    downhill = np.array([np.cos(a), 0.0, -np.sin(a)])
+    travelled = (traj.pos[-1, 1] - traj.pos[0, 1]) @ downhill
+    if np.tan(a) < mu:
+        assert abs(travelled) < 1e-8
+    else:
+        expected = 0.5 * G * (np.sin(a) - mu * np.cos(a)) * 1.0 ** 2
+        assert abs(travelled - expected) / expected < 0.02
+
+
+@pytest.mark.parametrize("nballs", [3, 4, 5])
+def test_newtons_cradle_passes_momentum_along(nballs):
+    scene = sc.Scene(dt=1e-3, gravity=(0, 0, 0))
+    for i in range(nballs):
+        scene.add_sphere(0.1, pos=(0.2 * i, 0, 0), vel=(1.0 if i == 0 else 0.0, 0, 0),
+                         restitution=1.0, friction=0.0)
+    model = scene.build(contact=sc.HardContact())
+    traj = sc.rollout(model, model.initial_state(), 100)
+    expected = np.zeros(nballs)
+    expected[-1] = 1.0
+    # exact up to the regularisation eps = 1e-9 (relative) that makes impulses unique
+    assert np.allclose(traj.vel[-1, :, 0], expected, atol=1e-8)
+    assert traj.solver_failures.sum() == 0
+
+
+@pytest.mark.parametrize("mu", [0.0, 0.3])
+def test_oblique_two_ball_collision(mu):
+    scene = sc.Scene(dt=1e-3, gravity=(0, 0, 0))
+    scene.add_sphere(0.1, mass=1.0, pos=(0, 0, 0), vel=(2, 0, 0), restitution=1.0, friction=mu)
+    scene.add_sphere(0.12, mass=0.7, pos=(0.6, 0.1, 0), restitution=1.0, friction=mu)
+    model = scene.build(contact=sc.HardContact())
+    traj = sc.rollout(model, model.initial_state(), 400)
+
+    def energy(t):
+        m, I = model.body_mass, model.body_inertia[:, 0]
+        return sum(0.5 * m[i] * traj.vel[t, i] @ traj.vel[t, i]
+                   + 0.5 * I[i] * traj.ang_vel[t, i] @ traj.ang_vel[t, i] for i in range(2))
+
+    p0, L0 = body_momentum(model, traj, 0)
+    p1, L1 = body_momentum(model, traj, traj.steps)
+    assert np.allclose(p1, p0, atol=1e-12)
+    assert np.allclose(L1, L0, atol=1e-9)
+    assert traj.vel[-1, 1, 1] > 0.3                     # oblique: b leaves sideways
+    if mu == 0.0:
+        assert abs(energy(-1) - energy(0)) < 1e-8 * energy(0)   # elastic, frictionless
+    else:
+        assert energy(-1) < energy(0) - 1e-3                   # friction only takes energy
+
+
+def test_stack_of_five_boxes_stands_for_ten_seconds():
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane()
+    for i in range(5):
+        scene.add_box((0.1, 0.1, 0.1), pos=(0, 0, 0.1 + 0.2 * i))
+    model = scene.build(contact=sc.HardContact())
+    traj = sc.rollout(model, model.initial_state(), 10_000)
+    assert np.abs(traj.pos[-1, 1:] - traj.pos[0, 1:]).max() < 1e-3
+    assert traj.solver_failures.sum() == 0
+
+
+def test_final_height_is_continuous_in_drop_height_with_toi_only():
+    steps = 400
+    heights = np.linspace(0.3, 0.9, 801)   # from two bounces to no impact in the horizon
+    final = {toi: np.array([drop(h, 1.0, steps=steps, toi=toi).pos[-1, 1, 2] for h in heights])
+             for toi in (True, False)}
+    dh = heights[1] - heights[0]
+    slope_toi = np.abs(np.diff(final[True])) / dh
+    slope_naive = np.abs(np.diff(final[False])) / dh
+    # with toi the final height moves no faster than the drop height itself (a Lipschitz
+    # function of it, slope 1 in free fall); without it there are jumps of O(h v)
+    assert slope_toi.max() < 1.0 + 1e-6
+    assert np.abs(np.diff(final[False])).max() > 5e-3      # measured 7.1e-3 (dh = 7.5e-4)
+
+
+def test_solver_reports_non_convergence():
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane()
+    for i in range(5):
+        scene.add_box((0.1, 0.1, 0.1), pos=(0, 0, 0.1 + 0.2 * i))
+    # two sweeps and no Newton polish cannot solve a stack
+    model = scene.build(contact=sc.HardContact(max_iter=2, polish_max_contacts=0))
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        traj = sc.rollout(model, model.initial_state(), 20)
+    assert traj.solver_failures.sum() > 0
+    assert traj.solver_residual.max() > 1e-6
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(toi=1), "toi"), (dict(restitution_threshold=0.0), "restitution_threshold"),
+    (dict(baumgarte=1.5), "baumgarte"), (dict(regularization=-1.0), "regularization"),
+    (dict(max_iter=0), "max_iter"), (dict(tol=float("nan")), "tol"),
+])
+def test_bad_hard_parameters(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        sc.HardContact(**kwargs)
