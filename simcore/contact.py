@@ -99,15 +99,28 @@ class HardContact:
 
 @dataclasses.dataclass(frozen=True)
 class SmoothedContact:
-    """Relaxed complementarity (lambda_n * s_n = kappa), solved by Newton's method.
+    """Relaxed complementarity (``lambda_n * s_n = kappa``), solved by Newton's method.
+
+    Every contact within its distance band takes part with a small impulse that fades smoothly
+    to zero at the band's edge; friction is Coulomb's law smoothed below the speed
+    ``sqrt(kappa * A_tt)``. The step is smooth in every input, and kappa -> 0 recovers
+    ``HardContact(toi=False)`` with no restitution (restitution is not modelled here: a bounce
+    needs a switch, which this model exists to avoid). A body at rest floats at a gap of about
+    ``kappa / (m g)``. See ``simcore/kernels/smoothed.py``.
 
     Args:
-        kappa: the relaxation; kappa -> 0 recovers the hard model.
+        kappa: the relaxation, in J (impulse times speed).
+        max_iter: Gauss-Seidel sweeps at most.
+        polish_max_contacts: solves with at most this many contacts finish with global Newton.
     """
     kappa: float = 1e-4
+    max_iter: int = 500
+    polish_max_contacts: int = 32
 
     def __post_init__(self):
         _check_positive("kappa", self.kappa)
+        _check_int("max_iter", self.max_iter)
+        _check_int("polish_max_contacts", self.polish_max_contacts, lo=0)
 
 
 CONTACT_MODELS = (PenaltyContact, HardContact, SmoothedContact)

@@ -22,6 +22,9 @@ class Model(NamedTuple):
     opt_margin: float             # base speculative contact margin, added to the motion bound
     opt_contact: int              # consts.CONTACT_* switch
     opt_substeps: int             # substeps per step (each collides and integrates)
+    opt_maxiter: int              # contact solver sweeps at most (hard, smoothed)
+    opt_polish: int               # Newton polish for solves of at most this many contacts
+    opt_tol_fail: float           # a solve whose relative residual exceeds this is a failure
     # penalty contact (PenaltyContact)
     pen_stiffness: float          # k in f_n = k pen^p (1 + d pen_rate)
     pen_damping: float            # d (s/m), Hunt-Crossley damping
@@ -33,9 +36,8 @@ class Model(NamedTuple):
     hard_beta: float              # Baumgarte factor for penetration
     hard_ethresh: float           # approach speed (m/s) below which there is no restitution
     hard_tol: float               # PGS stops when the largest impulse change is below this (rel.)
-    hard_tol_fail: float          # a solve whose relative residual exceeds this is a failure
-    hard_maxiter: int             # PGS sweeps at most
-    hard_polish: int              # Newton polish for solves of at most this many contacts
+    # smoothed contact (SmoothedContact)
+    smooth_kappa: float           # relaxation kappa in lambda_n s_n = kappa
     # bodies
     body_kind: np.ndarray         # (nbody,) int: consts.BODY_*
     body_mass: np.ndarray         # (nbody,) inf for static/kinematic bodies

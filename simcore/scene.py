@@ -184,9 +184,6 @@ class Scene:
         if not isinstance(contact, CONTACT_MODELS):
             raise ValueError(f"contact must be one of PenaltyContact, HardContact, "
                              f"SmoothedContact, got {contact!r}")
-        if isinstance(contact, SmoothedContact):
-            raise NotImplementedError(
-                "SmoothedContact is not implemented yet; use PenaltyContact or HardContact")
         if not self.bodies:
             raise ValueError("the scene has no bodies")
         b = self.bodies
@@ -206,18 +203,21 @@ class Scene:
         # every model carries every config's fields (one kernel signature); unused ones default
         pen = contact if isinstance(contact, PenaltyContact) else PenaltyContact()
         hard = contact if isinstance(contact, HardContact) else HardContact()
+        smooth = contact if isinstance(contact, SmoothedContact) else SmoothedContact()
+        solver = smooth if isinstance(contact, SmoothedContact) else hard
         code = {PenaltyContact: consts.CONTACT_PENALTY, HardContact: consts.CONTACT_HARD,
                 SmoothedContact: consts.CONTACT_SMOOTHED}[type(contact)]
         return Model(
             nbody=len(b), opt_dt=self.dt, opt_gravity=self.gravity.copy(),
             opt_margin=self.margin, opt_contact=code,
             opt_substeps=int(pen.substeps) if code == consts.CONTACT_PENALTY else 1,
+            opt_maxiter=int(solver.max_iter), opt_polish=int(solver.polish_max_contacts),
+            opt_tol_fail=1e-6,
             pen_stiffness=float(pen.stiffness), pen_damping=float(pen.damping),
             pen_exponent=float(pen.exponent), pen_vsmooth=float(pen.friction_smoothing),
             hard_toi=int(hard.toi), hard_reg=float(hard.regularization),
             hard_beta=float(hard.baumgarte), hard_ethresh=float(hard.restitution_threshold),
-            hard_tol=float(hard.tol), hard_tol_fail=1e-6, hard_maxiter=int(hard.max_iter),
-            hard_polish=int(hard.polish_max_contacts),
+            hard_tol=float(hard.tol), smooth_kappa=float(smooth.kappa),
             body_kind=kind, body_mass=mass, body_invmass=np.where(dynamic, 1.0 / mass, 0.0),
             body_inertia=inertia,
             body_invinertia=np.where(dynamic[:, None], 1.0 / inertia, 0.0),

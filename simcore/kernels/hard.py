@@ -10,7 +10,8 @@ keeps the disk projection equivalent to maximal dissipation). Solved by projecte
 over body velocities, then polished by semismooth Newton on the same fixed point when the solve
 is small, so the residual reaches rounding level. The adjoint differentiates this fixed point.
 
-Impacts are resolved in phases. One simultaneous solve with Newton restitution cannot pass
+Impacts (contacts that close within the step and would leave faster than a threshold) are
+resolved in phases. One simultaneous solve with Newton restitution cannot pass
 momentum along a row of touching balls (a cradle of three gives (-1/3, 2/3, 2/3) v instead of
 (0, 0, v)), so each phase solves over the contacts that approach faster than a threshold, with
 restitution targets from their current approach speed, until none does; a final solve over all
@@ -157,13 +158,14 @@ def fixed_point_residual(m, d, sel, nsel, bias, lam, V, W):
 
 
 @jit
-def pgs(m, d, sel, nsel, bias, lam, V, W, tol):
+def pgs(m, d, sel, nsel, bias, lam, V, W, tol, maxit):
     # projected Gauss-Seidel over the selected contacts, impulses applied to V, W as they change,
-    # until the largest impulse change is below tol times the largest impulse; returns sweeps
+    # until the largest impulse change is below tol times the largest impulse, at most maxit
+    # sweeps; returns the sweeps done
     u = np.empty(3)
     out = np.empty(6)
     dl = np.empty(3)
-    for it in range(m.hard_maxiter):
+    for it in range(maxit):
         change = 0.0
         size = 0.0
         for s in range(nsel):
@@ -178,11 +180,11 @@ def pgs(m, d, sel, nsel, bias, lam, V, W, tol):
             apply_contact_impulse(d, k, dl, V, W)
         if change <= tol * size or change < 1e-300:
             return it + 1
-    return m.hard_maxiter
+    return maxit
 
 
 @jit
-def _dense_delassus(m, d, sel, nsel, A_out):
+def dense_delassus(m, d, sel, nsel, A_out, add_eps):
     # A_out (3 nsel, 3 nsel) = J M^-1 J^T over the selected contacts (+ eps_k on the diagonal)
     A_out[:, :] = 0.0
     for p in range(nsel):
@@ -202,9 +204,10 @@ def _dense_delassus(m, d, sel, nsel, A_out):
                             for j in range(6):
                                 acc += d.con_J[k, sk, a, j] * d.con_MJ[l, sl, j, b]
                             A_out[3 * p + a, 3 * q + b] += acc
-        eps = contact_eps(m, d, k)
-        for a in range(3):
-            A_out[3 * p + a, 3 * p + a] += eps
+        if add_eps:
+            eps = contact_eps(m, d, k)
+            for a in range(3):
+                A_out[3 * p + a, 3 * p + a] += eps
 
 
 @jit
@@ -238,7 +241,7 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W):
     # starting from the PGS solution; keeps a step only if it lowers the residual.
     n3 = 3 * nsel
     A = np.empty((n3, n3))
-    _dense_delassus(m, d, sel, nsel, A)
+    dense_delassus(m, d, sel, nsel, A, True)
     G = np.empty(n3)
     JG = np.empty((n3, n3))
     u = np.empty(3)
@@ -273,7 +276,7 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W):
             for b in range(3):
                 JG[3 * p + b, 3 * p + b] += 1.0
         step = np.linalg.solve(JG, -G)
-        lam_old = lam.copy()
+        lam_old = lam.copy()  # (all rows: sel indexes into them)
         V_old = V.copy()
         W_old = W.copy()
         # backtracking: semismooth Newton from a rough start can overshoot an active-set change
@@ -307,11 +310,17 @@ def solve(m, d, sel, nsel, bias, lam, V, W):
     # one complementarity solve over the selected contacts; returns the relative residual
     if nsel == 0:
         return 0.0
-    if nsel <= m.hard_polish:
-        # PGS only has to find the active set; semismooth Newton converges from there
-        pgs(m, d, sel, nsel, bias, lam, V, W, max(m.hard_tol, 1e-8))
+    if nsel <= m.opt_polish:
+        # PGS only has to find the active set; semismooth Newton converges from there. From a
+        # warm start a few sweeps usually do; if Newton then stalls, PGS goes on to tolerance.
+        tol = max(m.hard_tol, 1e-8)
+        sweeps = pgs(m, d, sel, nsel, bias, lam, V, W, tol, min(m.opt_maxiter, 20))
+        res = newton_polish(m, d, sel, nsel, bias, lam, V, W)
+        if res <= 1e-13 or sweeps < min(m.opt_maxiter, 20):
+            return res
+        pgs(m, d, sel, nsel, bias, lam, V, W, tol, m.opt_maxiter)
         return newton_polish(m, d, sel, nsel, bias, lam, V, W)
-    pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol)
+    pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol, m.opt_maxiter)
     return fixed_point_residual(m, d, sel, nsel, bias, lam, V, W)
 
 
@@ -393,6 +402,30 @@ def _contact_keys(m, d, nc, keys):
 
 
 @jit
+def warm_start(m, d, nc, keys, lam, V, W):
+    # lam[k] = the impulse the same contact had at the end of the previous solve (applied to
+    # V, W), else zero; keys (nc,) is filled for remember()
+    _contact_keys(m, d, nc, keys)
+    order = np.argsort(d.prev_key[:d.nprev[0]])
+    sorted_keys = d.prev_key[:d.nprev[0]][order]
+    for k in range(nc):
+        lam[k, :] = 0.0
+        pos = np.searchsorted(sorted_keys, keys[k])
+        if pos < sorted_keys.shape[0] and sorted_keys[pos] == keys[k]:
+            lam[k, :] = d.prev_lam[order[pos]]
+            apply_contact_impulse(d, k, lam[k], V, W)
+
+
+@jit
+def remember(d, nc, keys, lam):
+    # keep this solve's impulses for the next step's warm start
+    for k in range(nc):
+        d.prev_key[k] = keys[k]
+        d.prev_lam[k, :] = lam[k]
+    d.nprev[0] = nc
+
+
+@jit
 def hard_contacts(m, d, h):
     """Impulses of every contact of the step (impact phases, then the resting solve).
 
@@ -464,7 +497,9 @@ def hard_contacts(m, d, h):
             else:
                 t = 0.0
                 approach = u[0]
-            if approach < -m.hard_ethresh:
+            # a bounce: it leaves faster than the threshold. (A plastic landing is no impact:
+            # the speculative resting constraint puts the body exactly on the surface.)
+            if d.con_e[k] * approach < -m.hard_ethresh:
                 sel[nsel] = k
                 nsel += 1
                 d.con_toi[k] = t
@@ -504,7 +539,7 @@ def hard_contacts(m, d, h):
             d.con_phase[k] = phase
         res = solve(m, d, sel, nsel, d.con_bias, lam, V, W)
         worst = max(worst, res)
-        if not res <= m.hard_tol_fail:
+        if not res <= m.opt_tol_fail:
             failures += 1
         for s in range(nsel):
             k = sel[s]
@@ -523,10 +558,6 @@ def hard_contacts(m, d, h):
                 W[i, j] += (0.5 * h - t) * acc_w[i, j]
     # resting solve over all contacts: no restitution, the body may approach to the surface;
     # warm-started from the previous step's resting impulses
-    keys = np.empty(nc, dtype=np.int64)
-    _contact_keys(m, d, nc, keys)
-    order = np.argsort(d.prev_key[:d.nprev[0]])
-    sorted_keys = d.prev_key[:d.nprev[0]][order]
     Vm = V.copy()  # mean velocities over [0, t] of bodies in an impact (v* for the others)
     Wm = W.copy()
     for i in range(nb):
@@ -535,7 +566,6 @@ def hard_contacts(m, d, h):
             Wm[i, :] = d.ang_vel_pre[i]
     for k in range(nc):
         sel[k] = k
-        lam[k, :] = 0.0
         phi = d.con_dist[k]
         d.con_bias[k] = phi / h if phi > 0.0 else m.hard_beta * phi / h
         a, b = d.con_body[k, 0], d.con_body[k, 1]
@@ -548,17 +578,12 @@ def hard_contacts(m, d, h):
             contact_velocity(d, k, acc_v, acc_w, u0)
             rest = max(h - tc, 1e-12 * h)
             d.con_bias[k] = (gap if gap > 0.0 else m.hard_beta * gap) / rest + 0.5 * tc * u0[0]
-        pos = np.searchsorted(sorted_keys, keys[k])
-        if pos < sorted_keys.shape[0] and sorted_keys[pos] == keys[k]:
-            lam[k, :] = d.prev_lam[order[pos]]
-            apply_contact_impulse(d, k, lam[k], V, W)
+    keys = np.empty(nc, dtype=np.int64)
+    warm_start(m, d, nc, keys, lam, V, W)
     res = solve(m, d, sel, nc, d.con_bias, lam, V, W)
-    for k in range(nc):
-        d.prev_key[k] = keys[k]
-        d.prev_lam[k, :] = lam[k]
-    d.nprev[0] = nc
+    remember(d, nc, keys, lam)
     worst = max(worst, res)
-    if not res <= m.hard_tol_fail:
+    if not res <= m.opt_tol_fail:
         failures += 1
     for k in range(nc):
         for j in range(3):

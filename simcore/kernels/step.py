@@ -9,13 +9,14 @@ from simcore._jit import jit
 from simcore.kernels.broadphase import broadphase
 from simcore.kernels.collision import collide, tangent_frame
 from simcore.kernels.consts import (BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC, CONTACT_HARD,
-                                    CONTACT_PENALTY,
+                                    CONTACT_PENALTY, CONTACT_SMOOTHED,
                                     MAXCON_PAIR, STATUS_CONTACT_OVERFLOW, STATUS_NONFINITE,
                                     STATUS_OK, STATUS_UNSTABLE)
 from simcore.kernels.dynamics import free_velocity, integrate_pose
 from simcore.kernels.hard import hard_contacts
 from simcore.kernels.penalty import penalty_impulses
 from simcore.kernels.rotation import quat_to_mat
+from simcore.kernels.smoothed import smoothed_contacts
 
 
 @jit
@@ -96,6 +97,10 @@ def step(m, d, ctrl, h, stats):
         stats[0] = max(stats[0], res)
         stats[1] += fails
         split = m.hard_toi == 1
+    elif m.opt_contact == CONTACT_SMOOTHED:
+        res, fails = smoothed_contacts(m, d, h)
+        stats[0] = max(stats[0], res)
+        stats[1] += fails
     for i in range(m.nbody):
         if m.body_kind[i] == BODY_STATIC:
             continue

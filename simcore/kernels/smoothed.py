@@ -1,0 +1,297 @@
+"""Smoothed contact: the hard problem with its complementarity relaxed, solved by Newton.
+
+Per contact k, with u+ = u* + A lambda (as in hard.py) and s_n = u+_n + b_n, b_n = phi / h:
+    F_n = lambda_n s_n - kappa_k = 0,  lambda_n > 0, s_n > 0       (interior point, fixed kappa)
+    F_t = lambda_t + mu lambda_n u+_t / sqrt(|u+_t|^2 + v_k^2) = 0  (smoothed Coulomb)
+(the friction rows are solved multiplied by the square root, which has the same root and stays
+well conditioned when v_k is tiny).
+kappa_k = kappa w(phi) fades with a C1 cutoff w to zero at the edge of the contact's distance
+band (its collision margin), so a contact enters and leaves with zero impulse: the step is smooth
+in every input. v_k = sqrt(kappa A_tt) has units of speed and vanishes with kappa, so kappa -> 0
+recovers the Coulomb cone and complementarity, i.e. HardContact(toi=False) without restitution.
+
+Solved by nonlinear block Gauss-Seidel (a safeguarded 3x3 Newton per contact); a small solve
+(at most polish_max_contacts contacts) takes a few sweeps as a start and finishes by global
+damped Newton on F. The adjoint differentiates F = 0.
+"""
+import numpy as np
+
+from simcore._jit import jit
+from simcore.kernels.hard import (apply_contact_impulse, contact_jacobian, contact_velocity,
+                                  dense_delassus, remember, warm_start)
+
+
+@jit
+def band_weight(phi, band):
+    # 1 for phi <= 0, C1 down to 0 at phi = band
+    if phi <= 0.0:
+        return 1.0
+    if phi >= band:
+        return 0.0
+    x = phi / band
+    return (1.0 - x * x) ** 2
+
+
+@jit
+def residual(lam, u, bn, kappa_k, mu, vs, F_out):
+    # F (3,) of one contact at its current velocity u (3,); the friction rows are multiplied by
+    # rho = sqrt(|u_t|^2 + vs^2) > 0 (same root), which keeps them near-bilinear when vs is tiny
+    sn = u[0] + bn
+    F_out[0] = lam[0] * sn - kappa_k
+    rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs * vs)
+    F_out[1] = rho * lam[1] + mu * lam[0] * u[1]
+    F_out[2] = rho * lam[2] + mu * lam[0] * u[2]
+    return rho
+
+
+@jit
+def residual_jacobian(lam, u, bn, mu, vs, Fl_out, Fu_out):
+    # dF/dlam (3,3) at fixed u and dF/du (3,3) at fixed lam, for one contact
+    sn = u[0] + bn
+    rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs * vs)
+    Fl_out[:, :] = 0.0
+    Fu_out[:, :] = 0.0
+    Fl_out[0, 0] = sn
+    Fu_out[0, 0] = lam[0]
+    for a in range(2):
+        Fl_out[1 + a, 1 + a] = rho
+        Fl_out[1 + a, 0] = mu * u[1 + a]
+        Fu_out[1 + a, 1 + a] = mu * lam[0]
+        for b in range(2):
+            Fu_out[1 + a, 1 + b] += lam[1 + a] * u[1 + b] / rho
+
+
+@jit
+def _local_newton(m, d, k, bn, kappa_k, vs, lam_k, V, W):
+    # solve contact k's three equations with the other impulses fixed: u = u0 + A_kk dlam.
+    # Keeps lambda_n > 0 and s_n > 0 (fraction to the boundary).
+    u = np.empty(3)
+    F = np.empty(3)
+    Fl = np.empty((3, 3))
+    Fu = np.empty((3, 3))
+    Jk = np.empty((3, 3))
+    dl = np.zeros(3)
+    A = d.con_A[k]
+    mu = d.con_mu[k]
+    # other contacts' updates may have closed this one (s_n <= 0): push it open first
+    contact_velocity(d, k, V, W, u)
+    if u[0] + bn <= 0.0:
+        dl[0] = (np.sqrt(kappa_k * A[0, 0]) - u[0] - bn) / A[0, 0]
+        lam_k[0] += dl[0]
+        apply_contact_impulse(d, k, dl, V, W)
+    for _ in range(20):
+        contact_velocity(d, k, V, W, u)
+        rho = residual(lam_k, u, bn, kappa_k, mu, vs, F)
+        if abs(F[0]) <= 1e-15 * (abs(kappa_k) + 1e-300) and \
+                abs(F[1]) + abs(F[2]) <= 1e-15 * rho * (abs(lam_k[0]) * mu + 1e-300):
+            break
+        residual_jacobian(lam_k, u, bn, mu, vs, Fl, Fu)
+        for p in range(3):
+            for q in range(3):
+                acc = Fl[p, q]
+                for r in range(3):
+                    acc += Fu[p, r] * A[r, q]
+                Jk[p, q] = acc
+        step = np.linalg.solve(Jk, -F)
+        # fraction to the boundary: lambda_n and s_n stay positive
+        alpha = 1.0
+        if step[0] < 0.0:
+            alpha = min(alpha, 0.99 * lam_k[0] / (-step[0]))
+        ds = A[0, 0] * step[0] + A[0, 1] * step[1] + A[0, 2] * step[2]
+        sn = u[0] + bn
+        if ds < 0.0:
+            alpha = min(alpha, 0.99 * sn / (-ds))
+        for j in range(3):
+            dl[j] = alpha * step[j]
+            lam_k[j] += dl[j]
+        apply_contact_impulse(d, k, dl, V, W)
+
+
+@jit
+def _start(d, k, bn, kappa_k, lam_k, V, W):
+    # a strictly feasible start for contact k (whose impulse lam_k is applied to V, W): keep a
+    # warm start with lambda_n > 0, else s_n > 0 and lambda_n s_n = kappa_k without friction
+    if kappa_k > 0.0 and lam_k[0] > 0.0:
+        return
+    dl = -lam_k
+    apply_contact_impulse(d, k, dl, V, W)
+    lam_k[:] = 0.0
+    if kappa_k > 0.0:
+        u = np.empty(3)
+        contact_velocity(d, k, V, W, u)
+        scale = np.sqrt(kappa_k * d.con_A[k, 0, 0])  # s_n where lambda_n A_nn = s_n
+        lam_k[0] = kappa_k / max(u[0] + bn, scale, 1e-300)
+        apply_contact_impulse(d, k, lam_k, V, W)
+
+
+@jit
+def smoothed_residual(m, d, nc, bias, kap, vs, lam, V, W):
+    # largest |F| in velocity units (F_n / lambda_n, F_t A_tt / rho), relative to the velocity
+    # scale
+    u = np.empty(3)
+    F = np.empty(3)
+    worst = 0.0
+    scale = 1e-9
+    for k in range(nc):
+        if kap[k] <= 0.0:
+            continue
+        contact_velocity(d, k, V, W, u)
+        rho = residual(lam[k], u, bias[k], kap[k], d.con_mu[k], vs[k], F)
+        at = 0.5 * (d.con_A[k, 1, 1] + d.con_A[k, 2, 2])
+        worst = max(worst, abs(F[0]) / max(lam[k, 0], 1e-300), at * abs(F[1]) / rho,
+                    at * abs(F[2]) / rho)
+        scale = max(scale, abs(u[0]) + abs(bias[k]), abs(u[1]), abs(u[2]),
+                    d.con_A[k, 0, 0] * lam[k, 0], at * abs(lam[k, 1]), at * abs(lam[k, 2]))
+    return worst / scale
+
+
+@jit
+def _assemble(d, nc, bias, kap, vs, lam, V, W, A, F, JF, jac):
+    # F (3 nc) of all contacts at the current impulses, and when jac its Jacobian JF in lambda
+    Fk = np.empty(3)
+    Fl = np.empty((3, 3))
+    Fu = np.empty((3, 3))
+    u = np.empty(3)
+    n3 = 3 * nc
+    if jac:
+        JF[:, :] = 0.0
+    for k in range(nc):
+        if kap[k] <= 0.0:  # outside the band: lambda = 0 is its equation
+            for a in range(3):
+                F[3 * k + a] = lam[k, a]
+                if jac:
+                    JF[3 * k + a, 3 * k + a] = 1.0
+            continue
+        contact_velocity(d, k, V, W, u)
+        residual(lam[k], u, bias[k], kap[k], d.con_mu[k], vs[k], Fk)
+        for a in range(3):
+            F[3 * k + a] = Fk[a]
+        if not jac:
+            continue
+        residual_jacobian(lam[k], u, bias[k], d.con_mu[k], vs[k], Fl, Fu)
+        for a in range(3):
+            for b in range(3):
+                JF[3 * k + a, 3 * k + b] += Fl[a, b]
+            for col in range(n3):
+                acc = 0.0
+                for r in range(3):
+                    acc += Fu[a, r] * A[3 * k + r, col]
+                JF[3 * k + a, col] += acc
+
+
+@jit
+def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
+    # damped Newton on all contacts' F at once (dense), keeping lambda_n, s_n > 0. The line
+    # search is Armijo on |D F|^2 with the row scaling D (to velocity units) frozen per iteration,
+    # for which the Newton direction is always a descent direction.
+    n3 = 3 * nc
+    A = np.empty((n3, n3))
+    sel = np.arange(nc)
+    dense_delassus(m, d, sel, nc, A, False)
+    JF = np.empty((n3, n3))
+    F = np.empty(n3)
+    D = np.empty(n3)
+    u = np.empty(3)
+    dl = np.empty(3)
+    res = smoothed_residual(m, d, nc, bias, kap, vs, lam, V, W)
+    for _ in range(60):
+        if res < 1e-14:
+            break
+        _assemble(d, nc, bias, kap, vs, lam, V, W, A, F, JF, True)
+        merit = 0.0
+        for k in range(nc):
+            at = 0.5 * (d.con_A[k, 1, 1] + d.con_A[k, 2, 2])
+            if kap[k] > 0.0:
+                contact_velocity(d, k, V, W, u)
+                D[3 * k] = 1.0 / max(lam[k, 0], 1e-300)
+                at /= np.sqrt(u[1] * u[1] + u[2] * u[2] + vs[k] * vs[k])
+            else:
+                D[3 * k] = at
+            D[3 * k + 1] = at
+            D[3 * k + 2] = at
+            for a in range(3):
+                merit += (D[3 * k + a] * F[3 * k + a]) ** 2
+        step = np.linalg.solve(JF, -F)
+        alpha = 1.0
+        for k in range(nc):
+            if kap[k] <= 0.0:
+                continue
+            if step[3 * k] < 0.0:
+                alpha = min(alpha, 0.99 * lam[k, 0] / (-step[3 * k]))
+            contact_velocity(d, k, V, W, u)
+            ds = 0.0
+            for col in range(n3):
+                ds += A[3 * k, col] * step[col]
+            if ds < 0.0 and u[0] + bias[k] > 0.0:
+                alpha = min(alpha, 0.99 * (u[0] + bias[k]) / (-ds))
+        lam_old = lam[:nc].copy()
+        V_old = V.copy()
+        W_old = W.copy()
+        improved = False
+        for _ in range(30):
+            for k in range(nc):
+                for j in range(3):
+                    dl[j] = lam_old[k, j] + alpha * step[3 * k + j] - lam[k, j]
+                    lam[k, j] += dl[j]
+                apply_contact_impulse(d, k, dl, V, W)
+            _assemble(d, nc, bias, kap, vs, lam, V, W, A, F, JF, False)
+            trial = 0.0
+            for r in range(n3):
+                trial += (D[r] * F[r]) ** 2
+            if trial <= (1.0 - 1e-4 * alpha) * merit:
+                improved = True
+                break
+            alpha *= 0.5
+        if not improved:
+            for k in range(nc):
+                lam[k, :] = lam_old[k]
+            V[:, :] = V_old
+            W[:, :] = W_old
+            break
+        res = smoothed_residual(m, d, nc, bias, kap, vs, lam, V, W)
+    return res
+
+
+@jit
+def smoothed_contacts(m, d, h):
+    """Impulses of every contact of the step under the relaxed problem.
+
+    in: d.con_* geometry, d.vel_free / d.ang_vel_free (free velocities); out: the same hold the
+    post-contact velocities, d.con_lambda the impulses, d.con_bias the bias b_n.
+    Returns (relative residual, 1 if the solve did not converge else 0).
+    """
+    nc = d.ncon[0]
+    V, W = d.vel_free, d.ang_vel_free
+    lam = d.con_lambda
+    kap = np.empty(nc)
+    vs = np.empty(nc)
+    for k in range(nc):
+        a, b = d.con_body[k, 0], d.con_body[k, 1]
+        contact_jacobian(m, d, k, d.pos[a], d.xmat[a], d.pos[b], d.xmat[b])
+        phi = d.con_dist[k]
+        d.con_bias[k] = phi / h
+        band = m.opt_margin + d.body_spec[a] + d.body_spec[b]
+        kap[k] = m.smooth_kappa * band_weight(phi, band)
+        vs[k] = np.sqrt(m.smooth_kappa * 0.5 * (d.con_A[k, 1, 1] + d.con_A[k, 2, 2]))
+        d.con_phase[k] = -1
+    keys = np.empty(nc, dtype=np.int64)
+    warm_start(m, d, nc, keys, lam, V, W)
+    for k in range(nc):
+        _start(d, k, d.con_bias[k], kap[k], lam[k], V, W)
+    small = nc <= m.opt_polish
+    res = smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W)
+    sweep = 0
+    # a small solve only needs a start close enough for the global Newton polish
+    while not (res < 1e-10 or (small and res < 1e-4)) and sweep < m.opt_maxiter:
+        for k in range(nc):
+            if kap[k] > 0.0:
+                _local_newton(m, d, k, d.con_bias[k], kap[k], vs[k], lam[k], V, W)
+        sweep += 1
+        if small or sweep % 4 == 0:
+            res = smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W)
+    if small:
+        res = _global_newton(m, d, nc, d.con_bias, kap, vs, lam, V, W)
+    else:
+        res = smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W)
+    remember(d, nc, keys, lam)
+    return res, 0 if res <= m.opt_tol_fail else 1
