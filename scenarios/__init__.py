@@ -8,6 +8,8 @@ import importlib
 SCENARIOS = {
     "drop": "a ball dropped from a sweep of heights onto the ground: trajectories and the final "
             "height against the drop height, per contact setting",
+    "kappa_gap": "SmoothedContact against the hard model for a range of kappa on a drop, a slide "
+                 "and a toss: the table of gaps",
 }
 
 

@@ -27,7 +27,10 @@ def write_table(rows, out, stem):
 
 
 def progress(done, total, started, what="rollouts"):
-    """A one-line progress bar on stderr; ends the line when done == total."""
+    """A one-line progress bar on stderr, redrawn about 100 times over the run; ends the line
+    when done == total."""
+    if done != total and done % max(1, total // 100) != 0:
+        return
     frac = done / total
     elapsed = time.time() - started
     eta = elapsed / frac - elapsed if frac > 0 else 0.0

@@ -23,7 +23,8 @@ def build(height=1.0, contact=None, dt=DT):
     """Ground plane and a ball whose bottom starts ``height`` above it. Returns (model, ball)."""
     scene = sc.Scene(dt=dt, gravity=(0, 0, -G))
     scene.add_plane(friction=0.5)
-    ball = scene.add_sphere(RADIUS, mass=1.0, pos=(0, 0, RADIUS + height), friction=0.5)
+    ball = scene.add_sphere(RADIUS, mass=1.0, pos=(0, 0, RADIUS + height), friction=0.5,
+                            restitution=0.5)
     return scene.build(contact=contact), ball
 
 
@@ -38,8 +39,16 @@ def free_fall_final_height(height, steps, dt=DT):
 
 
 def settings(quick):
+    """Contact settings compared: penalty stiffnesses, hard with and without time of impact,
+    smoothed kappas. The ball's restitution is 0.5 (the hard model's; penalty damping and the
+    smoothed model's relaxation decide their own)."""
     stiff = (1e4, 1e5) if quick else (1e4, 1e5, 1e6)
-    return {f"penalty k={k:g}": sc.PenaltyContact(stiffness=k, damping=0.5) for k in stiff}
+    out = {f"penalty k={k:g}": sc.PenaltyContact(stiffness=k, damping=0.5) for k in stiff}
+    out["hard TOI"] = sc.HardContact()
+    out["hard no TOI"] = sc.HardContact(toi=False)
+    for kappa in ((1e-3,) if quick else (1e-2, 1e-4)):
+        out[f"smoothed kappa={kappa:g}"] = sc.SmoothedContact(kappa=kappa)
+    return out
 
 
 def main(argv=None):
