@@ -6,7 +6,9 @@ inside kernels; the kernels themselves must never produce inf or nan).
 
 Numba checks a cached function against its own file only, so editing a callee in another file
 (or upgrading simcore) can leave a cached caller stale. We therefore key the cache folder by a
-hash of all simcore sources: ``$NUMBA_CACHE_DIR`` (or ``~/.cache/simcore``) ``/<hash>``.
+hash of the sources compiled code depends on (the kernels, this file, and model.py whose tuples
+the kernels take): ``$NUMBA_CACHE_DIR`` (or ``~/.cache/simcore``) ``/<hash>``. Editing the
+pure-Python layers (scene, rollout, contact configs) keeps the cache.
 """
 import hashlib
 import os
@@ -20,7 +22,7 @@ _DEFAULTS = dict(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _source_hash():
     root = Path(__file__).resolve().parent
     h = hashlib.sha1()
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted(root.glob("kernels/**/*.py")) + [root / "_jit.py", root / "model.py"]:
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]

@@ -1,4 +1,5 @@
 """Forward rollout: validation in Python, the whole loop in compiled code."""
+import os
 import sys
 import time
 import warnings
@@ -86,11 +87,32 @@ def initial_capacity(nbody):
     return max(64, 8 * nbody)
 
 
+def _compile_notice(enabled):
+    """Say so on stderr when the first rollout in this process will compile the kernels (no
+    cached build for these sources yet): minutes of silence otherwise look like a hang."""
+    if enabled is False or rollout_kernel.signatures:
+        return False
+    try:  # numba's cache layout is not public API: if it changes, stay quiet
+        cached = os.path.exists(rollout_kernel._cache._cache_file._index_path)
+    except AttributeError:
+        return False
+    if not cached:
+        sys.stderr.write("simcore: compiling the kernels for these sources, once per machine "
+                         "(about 3 minutes; cached afterwards) ...\n")
+        sys.stderr.flush()
+    return not cached
+
+
 class _Progress:
     """A text progress bar on stderr, shown only once a run has taken PROGRESS_AFTER seconds."""
 
     def __init__(self, total, enabled):
         self.total, self.enabled, self.start, self.shown = total, enabled, time.time(), False
+        self.base = 0
+
+    def restart(self, done):
+        # time and rate from here (after a first call that compiled the kernels)
+        self.start, self.base = time.time(), done
 
     def update(self, done):
         if self.enabled is False:
@@ -101,7 +123,7 @@ class _Progress:
         self.shown = True
         frac = done / self.total
         bar = "#" * int(30 * frac)
-        rate = done / elapsed if elapsed > 0 else 0.0
+        rate = (done - self.base) / elapsed if elapsed > 0 else 0.0
         sys.stderr.write(f"\rrollout [{bar:<30}] {done}/{self.total} steps, {rate:,.0f} steps/s")
         sys.stderr.flush()
 
@@ -149,11 +171,15 @@ def rollout(model, state, steps, controls=None, progress=None):
     # chunks keep the Python/numba crossings few while letting a progress bar move
     chunk = max(1, min(steps, 200_000 // max(n, 1)))
     bar = _Progress(steps, progress)
+    compiling = _compile_notice(progress)
     t = 0
     while t < steps:
         t_end = min(steps, t + chunk)
         status, t_stop = rollout_kernel(model, data, ctrl, t, t_end, pos, quat, vel, ang_vel,
                                         ncon, resid, fails)
+        if compiling:
+            compiling = False
+            bar.restart(t_stop)
         if status == consts.STATUS_OK:
             t = t_end
             bar.update(t)

@@ -1,4 +1,4 @@
-"""Shared fixtures. numba's cache folder is keyed by a hash of the sources in simcore/_jit.py."""
+"""Shared fixtures. numba's cache folder is keyed by a hash of the kernel sources."""
 import numpy as np
 import pytest
 

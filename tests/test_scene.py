@@ -2,6 +2,7 @@
 import dataclasses
 import importlib
 import math
+import types
 
 import numpy as np
 import pytest
@@ -176,3 +177,25 @@ def test_initial_state_returns_fresh_copies():
     s1 = model.initial_state()
     s1.pos[1, 2] = 5.0
     assert model.initial_state().pos[1, 2] == 1.0
+
+
+def test_first_compile_is_announced_and_progress_false_silences_it(monkeypatch, capsys, tmp_path):
+    # a kernel with no cached build yet: the rollout says it is compiling before the long wait
+    real = rollout_module.rollout_kernel
+
+    class Uncompiled:
+        signatures = []
+        _cache = types.SimpleNamespace(_cache_file=types.SimpleNamespace(
+            _index_path=str(tmp_path / "missing.nbi")))
+
+        def __call__(self, *args):
+            return real(*args)
+
+    monkeypatch.setattr(rollout_module, "rollout_kernel", Uncompiled())
+    scene = sc.Scene()
+    scene.add_sphere(0.1)
+    model = scene.build()
+    sc.rollout(model, model.initial_state(), 3)
+    assert "compiling the kernels" in capsys.readouterr().err
+    sc.rollout(model, model.initial_state(), 3, progress=False)
+    assert capsys.readouterr().err == ""
