@@ -248,6 +248,7 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W):
     out = np.empty(6)
     dP = np.empty((3, 3))
     dl = np.empty(3)
+    lam_old = np.empty((nsel, 3))
     res = fixed_point_residual(m, d, sel, nsel, bias, lam, V, W)
     for _ in range(30):
         if res == 0.0:
@@ -276,9 +277,8 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W):
             for b in range(3):
                 JG[3 * p + b, 3 * p + b] += 1.0
         step = np.linalg.solve(JG, -G)
-        lam_old = lam.copy()  # (all rows: sel indexes into them)
-        V_old = V.copy()
-        W_old = W.copy()
+        for p in range(nsel):
+            lam_old[p, :] = lam[sel[p]]
         # backtracking: semismooth Newton from a rough start can overshoot an active-set change
         alpha = 1.0
         improved = False
@@ -286,7 +286,7 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W):
             for p in range(nsel):
                 k = sel[p]
                 for j in range(3):
-                    dl[j] = lam_old[k, j] + alpha * step[3 * p + j] - lam[k, j]
+                    dl[j] = lam_old[p, j] + alpha * step[3 * p + j] - lam[k, j]
                     lam[k, j] += dl[j]
                 apply_contact_impulse(d, k, dl, V, W)
             new = fixed_point_residual(m, d, sel, nsel, bias, lam, V, W)
@@ -294,10 +294,13 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W):
                 improved = True
                 break
             alpha *= 0.5
-        if not improved:
-            lam[:, :] = lam_old
-            V[:, :] = V_old
-            W[:, :] = W_old
+        if not improved:  # back to where this iteration started
+            for p in range(nsel):
+                k = sel[p]
+                for j in range(3):
+                    dl[j] = lam_old[p, j] - lam[k, j]
+                    lam[k, j] = lam_old[p, j]
+                apply_contact_impulse(d, k, dl, V, W)
             break
         res = new
         if res < 1e-15:
