@@ -152,17 +152,14 @@ CONTACT_NAMES = {"penalty": sc.PenaltyContact, "hard": sc.HardContact,
 
 def contact_configs(names=None):
     """The contact models (all by default) with their default settings, in the contract's
-    order; the ones ``Scene.build`` does not implement yet are reported and skipped."""
+    order."""
     return [cls() for name, cls in CONTACT_NAMES.items() if not names or name in names]
 
 
 def bench_simcore(scene, contact, steps, repeats, cap):
     """measure() dict plus ncon_end, vmax_end, vmax (over the run) and warning; or
     dict(skip=reason)."""
-    try:
-        model = scene.build(contact=contact)
-    except NotImplementedError:
-        return dict(skip="not implemented")
+    model = scene.build(contact=contact)
     dyn = model.body_kind == consts.BODY_DYNAMIC
     state0 = model.initial_state()
     run = dict(state=state0, vmax=0.0, ncon_end=0, vmax_end=0.0)

@@ -1,0 +1,37 @@
+"""The throughput benchmark runs (a smoke run: a few steps, no timing asserted)."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+
+def load_benchmark():
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "throughput.py"
+    spec = importlib.util.spec_from_file_location("throughput", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_piles_are_built_without_overlaps():
+    bench = load_benchmark()
+    for kind, n in bench.SCENES:
+        scene = bench.pile(kind, n)
+        pos = np.array([b["pos"] for b in scene.bodies[1:]])
+        assert len(pos) == n
+        if n > 1:
+            gaps = np.linalg.norm(pos[:, None] - pos[None], axis=2) + 10 * np.eye(n)
+            # centres more than 2 r apart: no two spheres touch, and cubes (half extent r) sit in
+            # separate lattice cells, each a gap apart along some axis
+            assert gaps.min() > 2 * bench.RADIUS + 0.2 * bench.GAP
+
+
+def test_smoke_run_prints_every_pile_and_model(capsys):
+    bench = load_benchmark()
+    assert bench.main(["--steps", "3", "--repeats", "1", "--no-startup", "--no-mujoco"]) == 0
+    out = capsys.readouterr().out
+    for name in ("pile of 1 sphere", "pile of 64 spheres", "pile of 512 spheres",
+                 "pile of 64 boxes"):
+        for model in ("PenaltyContact()", "HardContact()", "SmoothedContact()"):
+            assert any(name in line and model in line for line in out.splitlines()), \
+                (name, model)
