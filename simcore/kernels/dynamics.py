@@ -1,5 +1,4 @@
 """Free rigid-body velocity update and pose integration (semi-implicit Euler)."""
-import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.rotation import quat_integrate

@@ -1,6 +1,5 @@
 """Free rigid-body dynamics: free flight, gyroscopic motion, controls, kinematic bodies."""
 import numpy as np
-import pytest
 
 import simcore as sc
 from tests.helpers import body_momentum, quat_to_matrix

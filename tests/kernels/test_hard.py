@@ -1,5 +1,4 @@
 """Hard contact: restitution, friction, impacts, stacking and time of impact, against closed forms."""
-import warnings
 
 import numpy as np
 import pytest

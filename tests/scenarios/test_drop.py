@@ -1,5 +1,4 @@
 """The drop scenario runs end to end and writes what it promises."""
-import os
 
 import numpy as np
 
