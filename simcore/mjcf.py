@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from simcore.kernels import consts
+from simcore.kernels.rotation import quat_to_mat
 
 _GEOM_NAMES = {consts.GEOM_PLANE: "plane", consts.GEOM_SPHERE: "sphere",
                consts.GEOM_CAPSULE: "capsule", consts.GEOM_BOX: "box"}
@@ -35,14 +36,6 @@ def _num(x):
 
 def _vec(values):
     return " ".join(_num(x) for x in values)
-
-
-def _quat_to_mat(q):
-    w, x, y, z = q
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
 
 
 def _geom_size(body):
@@ -152,7 +145,9 @@ def scene_to_mjcf(scene, path=None):
             qpos.extend(body["quat"])
             qvel.extend(body["vel"])
             # free joint: angular velocity in the body frame, w_body = R^T w_world
-            qvel.extend(_quat_to_mat(body["quat"]).T @ body["ang_vel"])
+            R = np.empty((3, 3))
+            quat_to_mat(np.asarray(body["quat"], dtype=np.float64), R)
+            qvel.extend(R.T @ body["ang_vel"])
 
     keyframe = ET.SubElement(root, "keyframe")
     key = ET.SubElement(keyframe, "key", {"name": KEYFRAME_NAME, "time": "0"})
