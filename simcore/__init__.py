@@ -4,10 +4,11 @@ Public API (see README.md): Scene, Model, State, Trajectory, rollout, and the co
 PenaltyContact, HardContact, SmoothedContact.
 """
 from simcore.contact import HardContact, PenaltyContact, SmoothedContact
+from simcore.grad import Gradient, value_and_grad
 from simcore.model import Model, State, Trajectory
 from simcore.rollout import SimulationError, rollout
 from simcore.scene import Scene
 
 __all__ = ["Scene", "Model", "State", "Trajectory", "rollout", "SimulationError", "PenaltyContact", "HardContact",
-           "SmoothedContact"]
+           "SmoothedContact", "value_and_grad", "Gradient"]
 __version__ = "0.1.0"

@@ -137,6 +137,39 @@ def make_data(model, state, ncon_max, npair_max):
         nprev=np.zeros(1, dtype=np.int64))
 
 
+class Adjoint(NamedTuple):
+    """Reverse-sweep scratch (kernels/step.py: reverse_kernel). Orientation cotangents are
+    world-frame twists (kernels/rotation.py), so every body's state cotangent is four 3-vectors."""
+    pos_bar: np.ndarray       # (nbody, 3) cotangent of the current state ...
+    th_bar: np.ndarray        # (nbody, 3) ... orientation, as a twist
+    vel_bar: np.ndarray       # (nbody, 3)
+    ang_vel_bar: np.ndarray   # (nbody, 3)
+    vfree_bar: np.ndarray     # (nbody, 3) of the post-contact velocities of the (sub)step
+    wfree_bar: np.ndarray     # (nbody, 3)
+    R_bar: np.ndarray         # (nbody, 3, 3) of the rotation matrices (folded into th_bar)
+    con_dist_bar: np.ndarray  # (ncon_max,) of the contacts' gap, normal, point, mu, e
+    con_normal_bar: np.ndarray  # (ncon_max, 3)
+    con_pos_bar: np.ndarray   # (ncon_max, 3)
+    con_mu_bar: np.ndarray    # (ncon_max,)
+    con_e_bar: np.ndarray     # (ncon_max,)
+    invmass_bar: np.ndarray   # (nbody,) parameters, accumulated over the whole sweep
+    inertia_bar: np.ndarray   # (nbody, 3)
+    friction_bar: np.ndarray  # (nbody,)
+    restitution_bar: np.ndarray  # (nbody,)
+    scalar_bar: np.ndarray    # (4,) pen_stiffness, pen_damping, smooth_kappa, unused
+
+
+def make_adjoint(nbody, ncon_max):
+    z = lambda *shape: np.zeros(shape)
+    n = nbody
+    return Adjoint(pos_bar=z(n, 3), th_bar=z(n, 3), vel_bar=z(n, 3), ang_vel_bar=z(n, 3),
+                   vfree_bar=z(n, 3), wfree_bar=z(n, 3), R_bar=z(n, 3, 3),
+                   con_dist_bar=z(ncon_max), con_normal_bar=z(ncon_max, 3),
+                   con_pos_bar=z(ncon_max, 3), con_mu_bar=z(ncon_max), con_e_bar=z(ncon_max),
+                   invmass_bar=z(n), inertia_bar=z(n, 3), friction_bar=z(n),
+                   restitution_bar=z(n), scalar_bar=z(4))
+
+
 @dataclasses.dataclass
 class State:
     """State of every body (planes included). ``dataclasses.replace(state, vel=...)`` perturbs it.

@@ -106,8 +106,9 @@ def _compile_notice(enabled):
 class _Progress:
     """A text progress bar on stderr, shown only once a run has taken PROGRESS_AFTER seconds."""
 
-    def __init__(self, total, enabled):
+    def __init__(self, total, enabled, label="rollout"):
         self.total, self.enabled, self.start, self.shown = total, enabled, time.time(), False
+        self.label = label
         self.base = 0
 
     def restart(self, done):
@@ -124,7 +125,7 @@ class _Progress:
         frac = done / self.total
         bar = "#" * int(30 * frac)
         rate = (done - self.base) / elapsed if elapsed > 0 else 0.0
-        sys.stderr.write(f"\rrollout [{bar:<30}] {done}/{self.total} steps, {rate:,.0f} steps/s")
+        sys.stderr.write(f"\r{self.label} [{bar:<30}] {done}/{self.total} steps, {rate:,.0f} steps/s")
         sys.stderr.flush()
 
     def close(self):
@@ -151,12 +152,23 @@ def rollout(model, state, steps, controls=None, progress=None):
         SimulationError: the state became non-finite, or a penalty spring is too stiff for the
             step (names the step and what to change).
     """
-    if not isinstance(model, Model):
-        raise TypeError(f"model must be a simcore Model from Scene.build, got "
-                        f"{type(model).__name__}")
+    check_model(model)
     steps = check_steps(steps)
     state = check_state(model, state)
     ctrl = check_controls(model, state, steps, controls)
+    return forward(model, state, steps, ctrl, progress)[0]
+
+
+def check_model(model):
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a simcore Model from Scene.build, got "
+                        f"{type(model).__name__}")
+
+
+def forward(model, state, steps, ctrl, progress, tape=False):
+    """The rollout on validated inputs. Returns (Trajectory, tape, ncon_max, npair_max): tape is
+    None, or the (pos, quat, vel, ang_vel) at the start of every substep for the reverse sweep;
+    the capacities are those the run ended with."""
     n = model.nbody
     pos = np.empty((steps + 1, n, 3))
     quat = np.empty((steps + 1, n, 4))
@@ -165,6 +177,9 @@ def rollout(model, state, steps, controls=None, progress=None):
     ncon = np.zeros(steps, dtype=np.int64)
     resid = np.zeros(steps)
     fails = np.zeros(steps, dtype=np.int64)
+    ntape = steps * model.opt_substeps if tape else 0
+    tapes = (np.empty((ntape, n, 3)), np.empty((ntape, n, 4)), np.empty((ntape, n, 3)),
+             np.empty((ntape, n, 3)))
     pos[0], quat[0], vel[0], ang_vel[0] = state.pos, state.quat, state.vel, state.ang_vel
     ncon_max = npair_max = initial_capacity(n)
     data = make_data(model, state, ncon_max, npair_max)
@@ -176,7 +191,7 @@ def rollout(model, state, steps, controls=None, progress=None):
     while t < steps:
         t_end = min(steps, t + chunk)
         status, t_stop = rollout_kernel(model, data, ctrl, t, t_end, pos, quat, vel, ang_vel,
-                                        ncon, resid, fails)
+                                        ncon, resid, fails, *tapes)
         if compiling:
             compiling = False
             bar.restart(t_stop)
@@ -209,6 +224,7 @@ def rollout(model, state, steps, controls=None, progress=None):
             f"the contact solver did not converge in {int(fails.sum())} solve(s) over "
             f"{bad.size} step(s), first at step {bad[0]}; largest relative residual "
             f"{resid.max():.3g}. See Trajectory.solver_failures / solver_residual.",
-            RuntimeWarning, stacklevel=2)
-    return Trajectory(pos=pos, quat=quat, vel=vel, ang_vel=ang_vel, ncon=ncon, dt=model.opt_dt,
+            RuntimeWarning, stacklevel=3)
+    traj = Trajectory(pos=pos, quat=quat, vel=vel, ang_vel=ang_vel, ncon=ncon, dt=model.opt_dt,
                       solver_residual=resid, solver_failures=fails)
+    return traj, (tapes if tape else None), ncon_max, npair_max

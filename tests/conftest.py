@@ -15,3 +15,8 @@ def warm_kernels():
     scene.add_capsule(0.05, 0.1, pos=(-0.3, 0, 0.05), quat=(np.sqrt(0.5), np.sqrt(0.5), 0, 0))
     model = scene.build()
     sc.rollout(model, model.initial_state(), 2)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

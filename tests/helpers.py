@@ -22,3 +22,57 @@ def quat_to_matrix(q):
         [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
         [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
         [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+
+
+def rotvec_to_matrix(th):
+    """Exp(th): the rotation by |th| about th."""
+    a = np.linalg.norm(th)
+    K = np.array([[0, -th[2], th[1]], [th[2], 0, -th[0]], [-th[1], th[0], 0]])
+    if a < 1e-12:
+        return np.eye(3) + K
+    return np.eye(3) + np.sin(a) / a * K + (1 - np.cos(a)) / a ** 2 * K @ K
+
+
+def matrix_to_rotvec(R):
+    """Log(R) for a rotation R near the identity."""
+    c = np.clip((np.trace(R) - 1) / 2, -1, 1)
+    a = np.arccos(c)
+    v = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]]) / 2
+    return v if a < 1e-12 else v * a / np.sin(a)
+
+
+def random_rotation(rng):
+    return rotvec_to_matrix(rng.normal(size=3))
+
+
+def check_vjp(fwd, vjp, x0, rng, eps=1e-6, rtol=1e-7, ntrials=3):
+    """Check a vjp against central differences of its forward function, every input coordinate.
+
+    fwd(x) -> y and vjp(x, y_bar) -> x_bar on flat float64 vectors. For random cotangents y_bar,
+    x_bar_j must match y_bar . (fwd(x + eps e_j) - fwd(x - eps e_j)) / (2 eps) within rtol
+    relative to the largest entry (and 1e-9 absolute). Returns the worst relative error."""
+    x0 = np.asarray(x0, dtype=np.float64)
+    y0 = np.asarray(fwd(x0))
+    jac = np.empty((y0.size, x0.size))
+    for j in range(x0.size):
+        xp, xm = x0.copy(), x0.copy()
+        xp[j] += eps
+        xm[j] -= eps
+        jac[:, j] = (np.asarray(fwd(xp)) - np.asarray(fwd(xm))).ravel() / (2 * eps)
+    worst = 0.0
+    for _ in range(ntrials):
+        y_bar = rng.normal(size=y0.shape)
+        x_bar = np.asarray(vjp(x0, y_bar), dtype=np.float64)
+        fd = y_bar.ravel() @ jac
+        err = np.max(np.abs(x_bar - fd)) / max(np.max(np.abs(fd)), 1e-9 / rtol)
+        worst = max(worst, err)
+        assert err < rtol, f"vjp {x_bar} vs central differences {fd}: relative error {err:.3g}"
+    return worst
+
+
+def rot_bar_to_twist_np(R, R_bar):
+    """The kernel's rot_bar_to_twist on a fresh zero vector."""
+    from simcore.kernels.rotation import rot_bar_to_twist
+    out = np.zeros(3)
+    rot_bar_to_twist(np.ascontiguousarray(R), np.ascontiguousarray(R_bar), out)
+    return out

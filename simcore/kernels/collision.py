@@ -12,7 +12,8 @@ only box-box clipping and the segment-box breakpoints use small local arrays.
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.consts import GEOM_BOX, GEOM_CAPSULE, GEOM_PLANE, GEOM_SPHERE
+from simcore.kernels.consts import GEOM_BOX, GEOM_CAPSULE, GEOM_PLANE, GEOM_SPHERE, MAXCON_PAIR
+from simcore.kernels.kink import clamp_slope
 
 # ----------------------------------------------------------------------------------------------
 # 3-vector helpers (arguments may be length-3 arrays or 3-tuples; results are tuples)
@@ -700,3 +701,261 @@ def collide(ta, tb, pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, po
         if tb == GEOM_BOX:
             return collide_box_box(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out)
     return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Adjoints. collide_X_Y_vjp re-runs X_Y's case analysis (same inputs, same contacts) and maps the
+# cotangents of its contacts' (dist, normal, point) at rows k0.. onto the poses:
+# pa_bar, pb_bar (3,) and Ra_bar, Rb_bar (3, 3), accumulated. Returns the contact count.
+# Contact features are held fixed (the derivative of the branch the forward pass took); clamps
+# at their bounds follow the kink convention.
+
+
+@jit
+def _add(arr, v):
+    arr[0] += v[0]
+    arr[1] += v[1]
+    arr[2] += v[2]
+
+
+@jit
+def _add_col(M, j, v):
+    M[0, j] += v[0]
+    M[1, j] += v[1]
+    M[2, j] += v[2]
+
+
+@jit
+def _add_outer(M, u, v):
+    # M += u v^T
+    for i in range(3):
+        for j in range(3):
+            M[i, j] += u[i] * v[j]
+
+
+@jit
+def _bars(k, dist_bar, normal_bar, point_bar):
+    return (dist_bar[k], (normal_bar[k, 0], normal_bar[k, 1], normal_bar[k, 2]),
+            (point_bar[k, 0], point_bar[k, 1], point_bar[k, 2]))
+
+
+@jit
+def _point_plane_vjp(X, r, n, pb, d_bar, n_bar, p_bar):
+    # vjp of: c = n.(X - pb), dist = c - r, point = X - (r + c) n / 2 (a ball (X, r) on a plane)
+    # returns (X_bar, n_bar, pb_bar)
+    c = _dot(n, _sub(X, pb))
+    c_bar = d_bar - 0.5 * _dot(n, p_bar)
+    nb = _axpy(-0.5 * (r + c), p_bar, n_bar)
+    nb = _axpy(c_bar, _sub(X, pb), nb)
+    return _axpy(c_bar, n, p_bar), nb, _scale(-c_bar, n)
+
+
+@jit
+def _balls_vjp(xa, ra, xb, rb, d_bar, n_bar, p_bar):
+    # vjp of _balls' contact: returns (xa_bar, xb_bar, fallback_bar)
+    dv = _sub(xa, xb)
+    L = _norm(dv)
+    half = _scale(0.5, p_bar)
+    nb = _axpy(0.5 * (rb - ra), p_bar, n_bar)
+    if L > 1e-12:
+        n = _scale(1.0 / L, dv)
+        dvb = _axpy(-_dot(n, nb), n, nb)
+        dvb = _axpy(d_bar, n, _scale(1.0 / L, dvb))
+        return _axpy(1.0, dvb, half), _sub(half, dvb), (0.0, 0.0, 0.0)
+    # coincident centres: |dv| has no slope (the mean of opposite sides is 0)
+    return half, half, nb
+
+
+@jit
+def collide_sphere_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
+                             kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
+    n = _col(Rb, 2)
+    if _dot(n, _sub(pa, pb)) - sa[0] >= margin:
+        return 0
+    db, nb, ptb = _bars(k0, dist_bar, normal_bar, point_bar)
+    Xb, nb, pbb = _point_plane_vjp(pa, sa[0], n, pb, db, nb, ptb)
+    _add(pa_bar, Xb)
+    _add(pb_bar, pbb)
+    _add_col(Rb_bar, 2, nb)
+    return 1
+
+
+@jit
+def collide_capsule_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar,
+                              point_bar, kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
+    n = _col(Rb, 2)
+    u = _col(Ra, 2)
+    r = sa[0]
+    hl = sa[1]
+    c0 = _dot(n, _sub(pa, pb))  # as the forward pass computes it, so the same contacts pass
+    cu = hl * _dot(n, u)
+    cnt = 0
+    for e in range(2 if hl > 0.0 else 1):
+        sg = 1.0 - 2.0 * e
+        x = _axpy(sg * hl, u, pa)
+        if c0 + sg * cu - r < margin:
+            db, nb, ptb = _bars(k0 + cnt, dist_bar, normal_bar, point_bar)
+            Xb, nb, pbb = _point_plane_vjp(x, r, n, pb, db, nb, ptb)
+            _add(pa_bar, Xb)
+            _add_col(Ra_bar, 2, _scale(sg * hl, Xb))
+            _add(pb_bar, pbb)
+            _add_col(Rb_bar, 2, nb)
+            cnt += 1
+    return cnt
+
+
+@jit
+def collide_box_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
+                          kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
+    n = _col(Rb, 2)
+    c0 = _dot(n, _sub(pa, pb))  # as the forward pass computes it, so the same contacts pass
+    q0 = sa[0] * _dot(n, _col(Ra, 0))
+    q1 = sa[1] * _dot(n, _col(Ra, 1))
+    q2 = sa[2] * _dot(n, _col(Ra, 2))
+    cnt = 0
+    for v in range(8):
+        s0 = 1.0 if v & 1 else -1.0
+        s1 = 1.0 if v & 2 else -1.0
+        s2 = 1.0 if v & 4 else -1.0
+        if c0 + s0 * q0 + s1 * q1 + s2 * q2 < margin:
+            loc = (s0 * sa[0], s1 * sa[1], s2 * sa[2])
+            X = _axpy(1.0, _toworld(Ra, loc), pa)
+            db, nb, ptb = _bars(k0 + cnt, dist_bar, normal_bar, point_bar)
+            Xb, nb, pbb = _point_plane_vjp(X, 0.0, n, pb, db, nb, ptb)
+            _add(pa_bar, Xb)
+            _add_outer(Ra_bar, Xb, loc)
+            _add(pb_bar, pbb)
+            _add_col(Rb_bar, 2, nb)
+            cnt += 1
+    return cnt
+
+
+@jit
+def collide_sphere_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar,
+                              point_bar, kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
+    if _norm(_sub(pa, pb)) - sa[0] - sb[0] >= margin:
+        return 0
+    db, nb, ptb = _bars(k0, dist_bar, normal_bar, point_bar)
+    xab, xbb, fb = _balls_vjp(pa, sa[0], pb, sb[0], db, nb, ptb)
+    _add(pa_bar, xab)
+    _add(pb_bar, xbb)
+    return 1
+
+
+@jit
+def collide_capsule_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar,
+                               point_bar, kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
+    u = _col(Ra, 2)
+    t0 = _dot(u, _sub(pb, pa))
+    t = _clamp(t0, -sa[1], sa[1])
+    xa = _axpy(t, u, pa)
+    if _norm(_sub(xa, pb)) - sa[0] - sb[0] >= margin:
+        return 0
+    db, nb, ptb = _bars(k0, dist_bar, normal_bar, point_bar)
+    xab, xbb, fb = _balls_vjp(xa, sa[0], pb, sb[0], db, nb, ptb)
+    _add_col(Ra_bar, 0, fb)
+    _add(pb_bar, xbb)
+    # xa = pa + t u, t = clamp(u.(pb - pa))
+    _add(pa_bar, xab)
+    t_bar = _dot(u, xab) * clamp_slope(t0, -sa[1], sa[1], kink)
+    ub = _axpy(t_bar, _sub(pb, pa), _scale(t, xab))
+    _add_col(Ra_bar, 2, ub)
+    _add(pb_bar, _scale(t_bar, u))
+    _add(pa_bar, _scale(-t_bar, u))
+    return 1
+
+
+@jit
+def collide_box_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
+                           kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
+    h = (sa[0], sa[1], sa[2])
+    r = sb[0]
+    c = _tolocal(Ra, _sub(pb, pa))
+    q = (_clamp(c[0], -h[0], h[0]), _clamp(c[1], -h[1], h[1]), _clamp(c[2], -h[2], h[2]))
+    dv = _sub(q, c)
+    L = _norm(dv)
+    outside = L > 1e-12
+    if outside:
+        d = L - r
+        nl = _scale(1.0 / L, dv)
+        xl = q
+        i = -1
+        sg = 1.0
+    else:
+        i = 0
+        for j in range(1, 3):
+            if h[j] - abs(c[j]) < h[i] - abs(c[i]):
+                i = j
+        sg = _sgn(c[i])
+        d = abs(c[i]) - h[i] - r
+        nl = _axis(i, -sg)
+        xl = _setk(c, i, sg * h[i])
+    if d >= margin:
+        return 0
+    db, nb, ptb = _bars(k0, dist_bar, normal_bar, point_bar)
+    # point = (xa + pb + r n) / 2, xa = pa + Ra xl, n = Ra nl
+    xab = _scale(0.5, ptb)
+    _add(pb_bar, xab)
+    nb = _axpy(0.5 * r, ptb, nb)
+    _add_outer(Ra_bar, nb, nl)
+    nlb = _tolocal(Ra, nb)
+    _add(pa_bar, xab)
+    _add_outer(Ra_bar, xab, xl)
+    xlb = _tolocal(Ra, xab)
+    if outside:
+        # xl = q = clamp(c), nl = (q - c) / L, d = L - r
+        dvb = _axpy(-_dot(nl, nlb), nl, nlb)
+        dvb = _axpy(db, nl, _scale(1.0 / L, dvb))
+        qb = _axpy(1.0, dvb, xlb)
+        cb = (qb[0] * clamp_slope(c[0], -h[0], h[0], kink) - dvb[0],
+              qb[1] * clamp_slope(c[1], -h[1], h[1], kink) - dvb[1],
+              qb[2] * clamp_slope(c[2], -h[2], h[2], kink) - dvb[2])
+    else:
+        # xl = c with component i on the face; d = |c_i| - h_i - r
+        cb = _setk(xlb, i, sg * db)
+    # c = Ra^T (pb - pa)
+    _add_outer(Ra_bar, _sub(pb, pa), cb)
+    cw = _toworld(Ra, cb)
+    _add(pb_bar, cw)
+    _add(pa_bar, _scale(-1.0, cw))
+    return 1
+
+
+@jit
+def collide_vjp(ta, tb, pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
+                kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
+    """Dispatch like ``collide``. Returns the pair's contact count, or -1 for a pair whose
+    adjoint is not implemented yet (capsule-capsule, box-capsule, box-box) when it has contacts."""
+    if ta == GEOM_SPHERE:
+        if tb == GEOM_PLANE:
+            return collide_sphere_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
+                                            normal_bar, point_bar, kink, pa_bar, Ra_bar, pb_bar,
+                                            Rb_bar)
+        if tb == GEOM_SPHERE:
+            return collide_sphere_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
+                                             normal_bar, point_bar, kink, pa_bar, Ra_bar, pb_bar,
+                                             Rb_bar)
+    elif ta == GEOM_CAPSULE:
+        if tb == GEOM_PLANE:
+            return collide_capsule_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
+                                             normal_bar, point_bar, kink, pa_bar, Ra_bar, pb_bar,
+                                             Rb_bar)
+        if tb == GEOM_SPHERE:
+            return collide_capsule_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
+                                              normal_bar, point_bar, kink, pa_bar, Ra_bar,
+                                              pb_bar, Rb_bar)
+    elif ta == GEOM_BOX:
+        if tb == GEOM_PLANE:
+            return collide_box_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
+                                         normal_bar, point_bar, kink, pa_bar, Ra_bar, pb_bar,
+                                         Rb_bar)
+        if tb == GEOM_SPHERE:
+            return collide_box_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
+                                          normal_bar, point_bar, kink, pa_bar, Ra_bar, pb_bar,
+                                          Rb_bar)
+    # not differentiable yet: fine only while the pair has no contact
+    scratch_d = np.empty(MAXCON_PAIR)
+    scratch_v = np.empty((MAXCON_PAIR, 3))
+    scratch_p = np.empty((MAXCON_PAIR, 3))
+    n = collide(ta, tb, pa, Ra, sa, pb, Rb, sb, margin, 0, scratch_d, scratch_v, scratch_p)
+    return -1 if n > 0 else 0

@@ -25,3 +25,9 @@ STATUS_CONTACT_OVERFLOW = 1
 STATUS_PAIR_OVERFLOW = 2
 STATUS_NONFINITE = 3
 STATUS_UNSTABLE = 4   # an explicit penalty spring too stiff for the (sub)step
+
+# kink conventions for the gradient at an exact non-smooth point (DESIGN.md section 4)
+KINK_MEAN = 0
+KINK_LEFT = 1
+KINK_RIGHT = 2
+STATUS_NO_ADJOINT = 5  # reverse sweep: a contact (pair or model) whose adjoint is not implemented

@@ -10,7 +10,9 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.consts import BODY_DYNAMIC
-from simcore.kernels.dynamics import apply_impulse, point_velocity
+from simcore.kernels.dynamics import (apply_impulse, apply_impulse_vjp, point_velocity,
+                                      point_velocity_vjp)
+from simcore.kernels.kink import ramp_slope
 
 
 @jit
@@ -100,3 +102,127 @@ def penalty_impulses(m, d, h):
             apply_impulse(d.xmat[b], m.body_invmass[b], m.body_inertia[b], rb, f,
                           d.vel_free[b], d.ang_vel_free[b])
     return worst
+
+
+# ----------------------------------------------------------------------------------------------
+# Adjoints
+
+
+@jit
+def penalty_force_vjp(gap, n, u, mu, stiffness, damping, exponent, vsmooth, f_bar, kink,
+                      n_bar, u_bar, s_bar):
+    # vjp of penalty_force: (gap, n, u, mu, k, d) -> f; s_bar (4,) += (gap, mu, k, d) cotangents.
+    # Kinks (the touch gap == 0, and f_n clamped at 0 by damping) follow the kink convention.
+    if gap > 0.0:
+        return
+    pen = -gap
+    un = u[0] * n[0] + u[1] * n[1] + u[2] * n[2]
+    damp = 1.0 - damping * un
+    pp = pen ** exponent
+    fraw = stiffness * pp * damp
+    fn = max(fraw, 0.0)
+    ut0, ut1, ut2 = u[0] - un * n[0], u[1] - un * n[1], u[2] - un * n[2]
+    rho = np.sqrt(ut0 * ut0 + ut1 * ut1 + ut2 * ut2 + vsmooth * vsmooth)
+    c = mu * fn / rho
+    # f = fn n - c ut
+    fn_bar = f_bar[0] * n[0] + f_bar[1] * n[1] + f_bar[2] * n[2]
+    c_bar = -(f_bar[0] * ut0 + f_bar[1] * ut1 + f_bar[2] * ut2)
+    s_bar[1] += c_bar * fn / rho
+    fn_bar += c_bar * mu / rho
+    rho_bar = -c_bar * c / rho
+    utb0 = -c * f_bar[0] + rho_bar * ut0 / rho
+    utb1 = -c * f_bar[1] + rho_bar * ut1 / rho
+    utb2 = -c * f_bar[2] + rho_bar * ut2 / rho
+    # ut = u - un n
+    un_bar = -(utb0 * n[0] + utb1 * n[1] + utb2 * n[2])
+    n_bar[0] += fn * f_bar[0] - un * utb0
+    n_bar[1] += fn * f_bar[1] - un * utb1
+    n_bar[2] += fn * f_bar[2] - un * utb2
+    u_bar[0] += utb0
+    u_bar[1] += utb1
+    u_bar[2] += utb2
+    # fn = max(k pen^p (1 - d un), 0); at gap == 0 only the pen > 0 side has a slope
+    if gap == 0.0:  # touching exactly: the pen > 0 side is the gap's left side
+        fr_bar = fn_bar * ramp_slope(damp, kink) * (1.0 - ramp_slope(0.0, kink))
+    else:
+        fr_bar = fn_bar * ramp_slope(fraw, kink)
+    s_bar[2] += fr_bar * pp * damp
+    s_bar[3] -= fr_bar * stiffness * pp * un
+    un_bar -= fr_bar * stiffness * pp * damping
+    if exponent == 1.0:
+        dpp = 1.0
+    else:
+        dpp = exponent * pen ** (exponent - 1.0)
+    s_bar[0] -= fr_bar * stiffness * dpp * damp
+    for i in range(3):
+        u_bar[i] += un_bar * n[i]
+        n_bar[i] += un_bar * u[i]
+
+
+@jit
+def penalty_impulses_vjp(m, d, a, h, kink):
+    # vjp of penalty_impulses, after the forward pass re-ran on this substep's contacts.
+    # in: a.vfree_bar / a.wfree_bar (cotangents of the post-contact velocities);
+    # accumulates a.vel_bar, a.ang_vel_bar (start of step), a.pos_bar, a.R_bar, a.con_*_bar,
+    # a.invmass_bar, a.inertia_bar, a.scalar_bar[0:2] (stiffness, damping).
+    nc = d.ncon[0]
+    ua, ub, u, ra, rb, f, imp = (np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3),
+                                 np.empty(3), np.empty(3))
+    imp_bar, f_bar, u_bar, ra_bar, rb_bar, n_bar = (np.empty(3), np.empty(3), np.empty(3),
+                                                    np.empty(3), np.empty(3), np.empty(3))
+    s_bar = np.empty(4)
+    mb = np.empty(1)
+    for k in range(nc):
+        i, j = d.con_body[k, 0], d.con_body[k, 1]
+        for q in range(3):
+            ra[q] = d.con_pos[k, q] - d.pos[i, q]
+            rb[q] = d.con_pos[k, q] - d.pos[j, q]
+        point_velocity(d.vel[i], d.ang_vel[i], ra, ua)
+        point_velocity(d.vel[j], d.ang_vel[j], rb, ub)
+        for q in range(3):
+            u[q] = ua[q] - ub[q]
+        penalty_force(d.con_dist[k], d.con_normal[k], u, d.con_mu[k], m.pen_stiffness,
+                      m.pen_damping, m.pen_exponent, m.pen_vsmooth, f)
+        imp_bar[:] = 0.0
+        ra_bar[:] = 0.0
+        rb_bar[:] = 0.0
+        if m.body_kind[i] == BODY_DYNAMIC:
+            for q in range(3):
+                imp[q] = h * f[q]
+            mb[0] = 0.0
+            apply_impulse_vjp(d.xmat[i], m.body_invmass[i], m.body_inertia[i], ra, imp,
+                              a.vfree_bar[i], a.wfree_bar[i], a.R_bar[i], ra_bar, imp_bar, mb,
+                              a.inertia_bar[i])
+            a.invmass_bar[i] += mb[0]
+        if m.body_kind[j] == BODY_DYNAMIC:
+            for q in range(3):
+                imp[q] = -h * f[q]
+                f_bar[q] = 0.0
+            mb[0] = 0.0
+            apply_impulse_vjp(d.xmat[j], m.body_invmass[j], m.body_inertia[j], rb, imp,
+                              a.vfree_bar[j], a.wfree_bar[j], a.R_bar[j], rb_bar, f_bar, mb,
+                              a.inertia_bar[j])
+            a.invmass_bar[j] += mb[0]
+            for q in range(3):
+                imp_bar[q] -= f_bar[q]
+        for q in range(3):
+            f_bar[q] = h * imp_bar[q]
+            u_bar[q] = 0.0
+            n_bar[q] = 0.0
+        s_bar[:] = 0.0
+        penalty_force_vjp(d.con_dist[k], d.con_normal[k], u, d.con_mu[k], m.pen_stiffness,
+                          m.pen_damping, m.pen_exponent, m.pen_vsmooth, f_bar, kink, n_bar,
+                          u_bar, s_bar)
+        a.con_dist_bar[k] += s_bar[0]
+        a.con_mu_bar[k] += s_bar[1]
+        a.scalar_bar[0] += s_bar[2]
+        a.scalar_bar[1] += s_bar[3]
+        for q in range(3):
+            a.con_normal_bar[k, q] += n_bar[q]
+            ub[q] = -u_bar[q]
+        point_velocity_vjp(d.ang_vel[i], ra, u_bar, a.vel_bar[i], a.ang_vel_bar[i], ra_bar)
+        point_velocity_vjp(d.ang_vel[j], rb, ub, a.vel_bar[j], a.ang_vel_bar[j], rb_bar)
+        for q in range(3):
+            a.con_pos_bar[k, q] += ra_bar[q] + rb_bar[q]
+            a.pos_bar[i, q] -= ra_bar[q]
+            a.pos_bar[j, q] -= rb_bar[q]

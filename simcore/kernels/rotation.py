@@ -63,3 +63,69 @@ def rotate_T(R, v, out):
     # out = R^T v
     for i in range(3):
         out[i] = R[0, i] * v[0] + R[1, i] * v[1] + R[2, i] * v[2]
+
+
+# ----------------------------------------------------------------------------------------------
+# Adjoints. An orientation's cotangent is a world-frame 3-vector th_bar ("twist cotangent"):
+# dL = th_bar . dtheta for the perturbation R -> Exp(dtheta) R, i.e. q -> [cos, dtheta/2] * q.
+# It has no component along the quaternion, which is kept unit by every step.
+
+
+@jit
+def rot_bar_to_twist(R, R_bar, th_bar_io):
+    # vjp of R -> Exp(dtheta) R: th_bar += sum_j R[:, j] x R_bar[:, j]
+    for j in range(3):
+        th_bar_io[0] += R[1, j] * R_bar[2, j] - R[2, j] * R_bar[1, j]
+        th_bar_io[1] += R[2, j] * R_bar[0, j] - R[0, j] * R_bar[2, j]
+        th_bar_io[2] += R[0, j] * R_bar[1, j] - R[1, j] * R_bar[0, j]
+
+
+@jit
+def quat_bar_to_twist(q, q_bar, th_bar_io):
+    # a cotangent of the 4 quaternion entries, as a twist cotangent (its part along q drops):
+    # dq = [0, dtheta] * q / 2  =>  th_bar = (q0 g_v - g0 q_v + q_v x g_v) / 2
+    g0, g1, g2, g3 = q_bar[0], q_bar[1], q_bar[2], q_bar[3]
+    q0, q1, q2, q3 = q[0], q[1], q[2], q[3]
+    th_bar_io[0] += 0.5 * (q0 * g1 - g0 * q1 + q2 * g3 - q3 * g2)
+    th_bar_io[1] += 0.5 * (q0 * g2 - g0 * q2 + q3 * g1 - q1 * g3)
+    th_bar_io[2] += 0.5 * (q0 * g3 - g0 * q3 + q1 * g2 - q2 * g1)
+
+
+@jit
+def twist_to_quat_bar(q, th_bar, q_bar_out):
+    # the quaternion cotangent of a twist cotangent, tangent to the unit sphere:
+    # dtheta = 2 vec(dq * conj(q))  =>  g0 = -2 th.q_v, g_v = 2 (q0 th - q_v x th)
+    q0, q1, q2, q3 = q[0], q[1], q[2], q[3]
+    t0, t1, t2 = th_bar[0], th_bar[1], th_bar[2]
+    q_bar_out[0] = -2.0 * (t0 * q1 + t1 * q2 + t2 * q3)
+    q_bar_out[1] = 2.0 * (q0 * t0 - (q2 * t2 - q3 * t1))
+    q_bar_out[2] = 2.0 * (q0 * t1 - (q3 * t0 - q1 * t2))
+    q_bar_out[3] = 2.0 * (q0 * t2 - (q1 * t1 - q2 * t0))
+
+
+@jit
+def quat_integrate_vjp(w, h, th_bar_io, w_bar_io):
+    # vjp of quat_integrate: (q, w) -> q+ with R+ = Exp(h w) R, so
+    # dtheta+ = Exp(h w) dtheta + h J_l(h w) dw (J_l: left Jacobian of SO(3)).
+    # in: w (3,), h; io: th_bar_io (q+'s twist cotangent in, q's out), w_bar_io (+=)
+    p0, p1, p2 = h * w[0], h * w[1], h * w[2]
+    a2 = p0 * p0 + p1 * p1 + p2 * p2
+    a = np.sqrt(a2)
+    if a < 1e-4:  # series, so a body at rest never divides by zero
+        sa = 1.0 - a2 / 6.0
+        ca = 0.5 - a2 / 24.0
+        ba = 1.0 / 6.0 - a2 / 120.0
+    else:
+        sa = np.sin(a) / a
+        ca = (1.0 - np.cos(a)) / a2
+        ba = (a - np.sin(a)) / (a2 * a)
+    g0, g1, g2 = th_bar_io[0], th_bar_io[1], th_bar_io[2]
+    c0, c1, c2 = p1 * g2 - p2 * g1, p2 * g0 - p0 * g2, p0 * g1 - p1 * g0      # p x g
+    d0, d1, d2 = p1 * c2 - p2 * c1, p2 * c0 - p0 * c2, p0 * c1 - p1 * c0      # p x (p x g)
+    # Exp(p)^T g = g - sa p x g + ca p x (p x g);  J_l(p)^T g = g - ca p x g + ba p x (p x g)
+    w_bar_io[0] += h * (g0 - ca * c0 + ba * d0)
+    w_bar_io[1] += h * (g1 - ca * c1 + ba * d1)
+    w_bar_io[2] += h * (g2 - ca * c2 + ba * d2)
+    th_bar_io[0] = g0 - sa * c0 + ca * d0
+    th_bar_io[1] = g1 - sa * c1 + ca * d1
+    th_bar_io[2] = g2 - sa * c2 + ca * d2

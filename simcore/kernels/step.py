@@ -7,15 +7,16 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.broadphase import broadphase
-from simcore.kernels.collision import collide, tangent_frame
+from simcore.kernels.collision import collide, collide_vjp, tangent_frame
 from simcore.kernels.consts import (BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC, CONTACT_HARD,
                                     CONTACT_PENALTY, CONTACT_SMOOTHED,
                                     MAXCON_PAIR, STATUS_CONTACT_OVERFLOW, STATUS_NONFINITE,
-                                    STATUS_OK, STATUS_UNSTABLE)
-from simcore.kernels.dynamics import free_velocity, integrate_pose
+                                    STATUS_NO_ADJOINT, STATUS_OK, STATUS_UNSTABLE)
+from simcore.kernels.dynamics import free_velocity, free_velocity_vjp, integrate_pose
 from simcore.kernels.hard import hard_contacts
-from simcore.kernels.penalty import penalty_impulses
-from simcore.kernels.rotation import quat_to_mat
+from simcore.kernels.kink import ramp_slope
+from simcore.kernels.penalty import penalty_impulses, penalty_impulses_vjp
+from simcore.kernels.rotation import quat_integrate_vjp, quat_to_mat, rot_bar_to_twist
 from simcore.kernels.smoothed import smoothed_contacts
 
 
@@ -131,20 +132,29 @@ def _finite_state(m, d):
 
 @jit
 def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_out, ncon_out,
-                   resid_out, fail_out):
+                   resid_out, fail_out, tape_pos, tape_quat, tape_vel, tape_ang_vel):
     """Steps t0 .. t1-1 from the state in d; writes states t0+1 .. t1, contact counts and the
     contact solver's residual and failures per step.
 
     controls: (steps, nbody, 6), or (1, nbody, 6) held for every step.
+    tape_*: (steps * substeps, nbody, 3 or 4) state at the start of every substep, for the
+    reverse sweep; length 0 when no gradient is wanted.
     Returns (status, t): t is the step that failed, or t1.
     """
-    h = m.opt_dt / m.opt_substeps
+    S = m.opt_substeps
+    h = m.opt_dt / S
     update_xmat(m, d)
     stats = np.zeros(2)
+    taping = tape_pos.shape[0] > 0
     for t in range(t0, t1):
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
         stats[:] = 0.0
-        for _ in range(m.opt_substeps):
+        for s in range(S):
+            if taping:
+                tape_pos[t * S + s] = d.pos
+                tape_quat[t * S + s] = d.quat
+                tape_vel[t * S + s] = d.vel
+                tape_ang_vel[t * S + s] = d.ang_vel
             status = step(m, d, ctrl, h, stats)
             if status != STATUS_OK:
                 return status, t
@@ -158,3 +168,161 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
         resid_out[t] = stats[0]
         fail_out[t] = int(stats[1])
     return STATUS_OK, t1
+
+
+# ----------------------------------------------------------------------------------------------
+# Reverse sweep. Each substep is re-run forward from its taped start state (contacts included)
+# and then differentiated; cotangents live in an Adjoint (model.py).
+
+
+@jit
+def free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar):
+    # vjp of free_velocities: a.vfree_bar / a.wfree_bar -> state, a.R_bar, controls, parameters
+    mb = np.empty(1)
+    for i in range(m.nbody):
+        kind = m.body_kind[i]
+        if kind == BODY_DYNAMIC:
+            mb[0] = 0.0
+            free_velocity_vjp(d.xmat[i], d.vel[i], d.ang_vel[i], ctrl[i, :3], ctrl[i, 3:],
+                              m.body_invmass[i], m.body_inertia[i], h, a.vfree_bar[i],
+                              a.wfree_bar[i], a.R_bar[i], a.vel_bar[i], a.ang_vel_bar[i],
+                              ctrl_bar[i, :3], ctrl_bar[i, 3:], mb, a.inertia_bar[i])
+            a.invmass_bar[i] += mb[0]
+        elif kind == BODY_KINEMATIC:
+            # velocity = control for the whole step (the contacts saw it too)
+            for q in range(3):
+                ctrl_bar[i, q] += a.vfree_bar[i, q] + a.vel_bar[i, q]
+                ctrl_bar[i, 3 + q] += a.wfree_bar[i, q] + a.ang_vel_bar[i, q]
+            a.vel_bar[i, :] = 0.0
+            a.ang_vel_bar[i, :] = 0.0
+
+
+@jit
+def collision_vjp(m, d, a, kink):
+    # vjp of collision: a.con_{dist,normal,pos,mu,e}_bar -> a.pos_bar, a.R_bar, friction and
+    # restitution. Returns STATUS_NO_ADJOINT when a pair without an adjoint has contacts.
+    k0 = 0
+    for p in range(d.npair[0]):
+        i, j = d.pair[p, 0], d.pair[p, 1]
+        margin = m.opt_margin + d.body_spec[i] + d.body_spec[j]
+        n = collide_vjp(m.geom_type[i], m.geom_type[j], d.pos[i], d.xmat[i], m.geom_size[i],
+                        d.pos[j], d.xmat[j], m.geom_size[j], margin, k0, a.con_dist_bar,
+                        a.con_normal_bar, a.con_pos_bar, kink, a.pos_bar[i], a.R_bar[i],
+                        a.pos_bar[j], a.R_bar[j])
+        if n < 0:
+            return STATUS_NO_ADJOINT
+        fi, fj = m.body_friction[i], m.body_friction[j]
+        ei, ej = m.body_restitution[i], m.body_restitution[j]
+        for k in range(k0, k0 + n):
+            mu = d.con_mu[k]
+            if mu > 0.0:  # mu = sqrt(fi fj); at mu = 0 the slope is infinite: reported as 0
+                a.friction_bar[i] += a.con_mu_bar[k] * 0.5 * mu / fi
+                a.friction_bar[j] += a.con_mu_bar[k] * 0.5 * mu / fj
+            w = ramp_slope(ei - ej, kink)  # e = max(ei, ej)
+            a.restitution_bar[i] += a.con_e_bar[k] * w
+            a.restitution_bar[j] += a.con_e_bar[k] * (1.0 - w)
+        k0 += n
+    return STATUS_OK
+
+
+@jit
+def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
+    """Cotangent of the state after one (sub)step -> before it (in place in a), for the state
+    in d (the step's start, d.xmat current); controls' cotangents added to ctrl_bar (nbody, 6)."""
+    nb = m.nbody
+    # re-run the forward substep up to the integration
+    free_velocities(m, d, ctrl, h)
+    status = collision(m, d)
+    if status != STATUS_OK:
+        return status
+    if m.opt_contact == CONTACT_PENALTY:
+        penalty_impulses(m, d, h)
+    else:
+        return STATUS_NO_ADJOINT
+    nc = d.ncon[0]
+    a.con_dist_bar[:nc] = 0.0
+    a.con_normal_bar[:nc] = 0.0
+    a.con_pos_bar[:nc] = 0.0
+    a.con_mu_bar[:nc] = 0.0
+    a.con_e_bar[:nc] = 0.0
+    # integration: x+ = x + h v+, R+ = Exp(h w+) R
+    for i in range(nb):
+        if m.body_kind[i] == BODY_STATIC:
+            a.vfree_bar[i, :] = 0.0
+            a.wfree_bar[i, :] = 0.0
+            continue
+        for q in range(3):
+            a.vfree_bar[i, q] = a.vel_bar[i, q] + h * a.pos_bar[i, q]
+            a.wfree_bar[i, q] = a.ang_vel_bar[i, q]
+        quat_integrate_vjp(d.ang_vel_free[i], h, a.th_bar[i], a.wfree_bar[i])
+        a.vel_bar[i, :] = 0.0
+        a.ang_vel_bar[i, :] = 0.0
+    if m.opt_contact == CONTACT_PENALTY:
+        penalty_impulses_vjp(m, d, a, h, kink)
+    status = collision_vjp(m, d, a, kink)
+    if status != STATUS_OK:
+        return status
+    free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar)
+    for i in range(nb):
+        if m.body_kind[i] == BODY_STATIC:
+            a.pos_bar[i, :] = 0.0
+            a.th_bar[i, :] = 0.0
+            a.vel_bar[i, :] = 0.0
+            a.ang_vel_bar[i, :] = 0.0
+        else:
+            rot_bar_to_twist(d.xmat[i], a.R_bar[i], a.th_bar[i])
+        a.R_bar[i, :, :] = 0.0
+    return STATUS_OK
+
+
+@jit
+def _finite_adjoint(m, a):
+    for i in range(m.nbody):
+        for k in range(3):
+            if not (np.isfinite(a.pos_bar[i, k]) and np.isfinite(a.th_bar[i, k])
+                    and np.isfinite(a.vel_bar[i, k]) and np.isfinite(a.ang_vel_bar[i, k])):
+                return False
+    return True
+
+
+@jit
+def reverse_kernel(m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_ang_vel,
+                   cot_pos, cot_th, cot_vel, cot_ang_vel, kink, ctrl_bar, t0, t1):
+    """Reverse sweep over steps t1-1 .. t0, with the state cotangent carried in a.
+
+    cot_*: (steps+1, nbody, 3) the loss's cotangents of the trajectory (orientation as twists),
+    added at every step (at t1 too when t1 is the last state). ctrl_bar: (steps, nbody, 6) out.
+    Returns (status, t): t is the step that failed, or t0.
+    """
+    S = m.opt_substeps
+    h = m.opt_dt / S
+    if t1 == cot_pos.shape[0] - 1:
+        for i in range(m.nbody):
+            for q in range(3):
+                a.pos_bar[i, q] += cot_pos[t1, i, q]
+                a.th_bar[i, q] += cot_th[t1, i, q]
+                a.vel_bar[i, q] += cot_vel[t1, i, q]
+                a.ang_vel_bar[i, q] += cot_ang_vel[t1, i, q]
+    for t in range(t1 - 1, t0 - 1, -1):
+        ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
+        for s in range(S - 1, -1, -1):
+            k = t * S + s
+            d.pos[:, :] = tape_pos[k]
+            d.quat[:, :] = tape_quat[k]
+            d.vel[:, :] = tape_vel[k]
+            d.ang_vel[:, :] = tape_ang_vel[k]
+            update_xmat(m, d)
+            status = step_vjp(m, d, a, ctrl, h, kink, ctrl_bar[t])
+            if status != STATUS_OK:
+                return status, t
+        if not _finite_adjoint(m, a):
+            return STATUS_NONFINITE, t
+        for i in range(m.nbody):
+            if m.body_kind[i] == BODY_STATIC:
+                continue
+            for q in range(3):
+                a.pos_bar[i, q] += cot_pos[t, i, q]
+                a.th_bar[i, q] += cot_th[t, i, q]
+                a.vel_bar[i, q] += cot_vel[t, i, q]
+                a.ang_vel_bar[i, q] += cot_ang_vel[t, i, q]
+    return STATUS_OK, t0

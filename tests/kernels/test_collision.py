@@ -611,3 +611,96 @@ def test_dispatch_matches_routines():
     z3 = np.zeros(3)
     assert col.collide(GEOM_PLANE, GEOM_PLANE, z3, I3, z3, z3, I3, z3, 1.0, 0,
                        np.zeros(8), np.zeros((8, 3)), np.zeros((8, 3))) == 0
+
+
+# ----------------------------------------------------------------------------------------------
+# adjoints: (dist, normal, point) of every contact against central differences in the poses
+# (rotations perturbed as Exp(th) R0)
+
+VJP_ROUTINES = {(GEOM_SPHERE, GEOM_PLANE): col.collide_sphere_plane_vjp,
+                (GEOM_CAPSULE, GEOM_PLANE): col.collide_capsule_plane_vjp,
+                (GEOM_BOX, GEOM_PLANE): col.collide_box_plane_vjp,
+                (GEOM_SPHERE, GEOM_SPHERE): col.collide_sphere_sphere_vjp,
+                (GEOM_CAPSULE, GEOM_SPHERE): col.collide_capsule_sphere_vjp,
+                (GEOM_BOX, GEOM_SPHERE): col.collide_box_sphere_vjp}
+SIZES = {GEOM_PLANE: (0.0, 0.0, 0.0), GEOM_SPHERE: (0.3, 0.0, 0.0),
+         GEOM_CAPSULE: (0.2, 0.4, 0.0), GEOM_BOX: (0.3, 0.2, 0.25)}
+
+
+def _pair_vjp_check(ta, tb, pa0, Ra0, pb0, Rb0, rng, margin=0.5):
+    from tests.helpers import check_vjp, rot_bar_to_twist_np, rotvec_to_matrix
+    sa, sb = np.array(SIZES[ta]), np.array(SIZES[tb])
+    fwd_routine, vjp_routine = ROUTINES[(ta, tb)], VJP_ROUTINES[(ta, tb)]
+
+    def poses(x):
+        return (x[0:3], rotvec_to_matrix(x[3:6]) @ Ra0, x[6:9], rotvec_to_matrix(x[9:12]) @ Rb0)
+
+    def run(x):
+        pa, Ra, pb, Rb = poses(x)
+        d, nrm, pt = np.zeros(MAXCON_PAIR), np.zeros((MAXCON_PAIR, 3)), np.zeros((MAXCON_PAIR, 3))
+        cnt = fwd_routine(pa, Ra, sa, pb, Rb, sb, margin, 0, d, nrm, pt)
+        return cnt, np.concatenate([d[:cnt], nrm[:cnt].ravel(), pt[:cnt].ravel()])
+
+    x0 = np.concatenate([pa0, np.zeros(3), pb0, np.zeros(3)])
+    cnt0, _ = run(x0)
+    assert cnt0 > 0
+
+    def fwd(x):
+        cnt, y = run(x)
+        assert cnt == cnt0, "the perturbation changed the contact count"
+        return y
+
+    def vjp(x, y_bar):
+        pa, Ra, pb, Rb = poses(x)
+        db = np.zeros(MAXCON_PAIR)
+        nb, pnb = np.zeros((MAXCON_PAIR, 3)), np.zeros((MAXCON_PAIR, 3))
+        db[:cnt0] = y_bar[:cnt0]
+        nb[:cnt0] = y_bar[cnt0:4 * cnt0].reshape(cnt0, 3)
+        pnb[:cnt0] = y_bar[4 * cnt0:].reshape(cnt0, 3)
+        pab, Rab, pbb, Rbb = np.zeros(3), np.zeros((3, 3)), np.zeros(3), np.zeros((3, 3))
+        cnt = vjp_routine(pa, Ra, sa, pb, Rb, sb, margin, 0, db, nb, pnb, 0, pab, Rab, pbb, Rbb)
+        assert cnt == cnt0
+        return np.concatenate([pab, rot_bar_to_twist_np(Ra, Rab), pbb,
+                               rot_bar_to_twist_np(Rb, Rbb)])
+
+    return check_vjp(fwd, vjp, x0, rng)
+
+
+@pytest.mark.parametrize("pair", sorted(VJP_ROUTINES))
+def test_pair_vjp_random_poses(pair, rng):
+    from tests.helpers import random_rotation
+    ta, tb = pair
+    for _ in range(5):
+        Ra0, Rb0 = random_rotation(rng), random_rotation(rng)
+        pb0 = rng.normal(size=3)
+        # a's centre near b: inside the margin, penetrating or not
+        direction = rng.normal(size=3)
+        direction /= np.linalg.norm(direction)
+        if tb == GEOM_PLANE:
+            direction = Rb0[:, 2]
+        reach = SIZES[tb][0] + (0.15 if ta == GEOM_SPHERE else 0.1)
+        pa0 = pb0 + rng.uniform(0.5, 1.2) * reach * direction + 0.3 * rng.normal(size=3) * (
+            tb == GEOM_PLANE)
+        _pair_vjp_check(ta, tb, pa0, Ra0, pb0, Rb0, rng)
+
+
+def test_box_sphere_vjp_centre_inside_and_capsule_end_clamped(rng):
+    from tests.helpers import random_rotation
+    Ra0 = random_rotation(rng)
+    # sphere centre inside the box, nearest the +y face
+    _pair_vjp_check(GEOM_BOX, GEOM_SPHERE, np.zeros(3), Ra0, Ra0 @ np.array([0.05, 0.15, -0.02]),
+                    random_rotation(rng), rng)
+    # sphere beyond the capsule's +z end: the segment parameter is clamped
+    _pair_vjp_check(GEOM_CAPSULE, GEOM_SPHERE, np.zeros(3), Ra0,
+                    Ra0 @ np.array([0.1, -0.05, 0.8]), random_rotation(rng), rng)
+
+
+def test_pair_vjp_refuses_pairs_without_adjoint():
+    d, n, p = np.zeros(MAXCON_PAIR), np.zeros((MAXCON_PAIR, 3)), np.zeros((MAXCON_PAIR, 3))
+    z3, z33 = np.zeros(3), np.zeros((3, 3))
+    s = np.array(SIZES[GEOM_BOX])
+    touching = col.collide_vjp(GEOM_BOX, GEOM_BOX, np.zeros(3), I3, s, np.array([0, 0, 0.45]), I3,
+                               s, 0.1, 0, d, n, p, 0, z3, z33, z3.copy(), z33.copy())
+    apart = col.collide_vjp(GEOM_BOX, GEOM_BOX, np.zeros(3), I3, s, np.array([0, 0, 5.0]), I3,
+                            s, 0.1, 0, d, n, p, 0, z3, z33, z3.copy(), z33.copy())
+    assert touching == -1 and apart == 0

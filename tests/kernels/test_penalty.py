@@ -120,3 +120,30 @@ def test_too_stiff_penalty_raises_a_clear_error_and_substeps_fix_it():
     traj = sc.rollout(model, model.initial_state(), 200)
     assert np.all(np.isfinite(traj.pos))
     assert np.all(traj.pos[:, 1, 2] > 0.09)   # never sinks through the plane
+
+
+@pytest.mark.parametrize("exponent", [1.0, 1.5])
+def test_penalty_force_vjp(rng, exponent):
+    from simcore.kernels.penalty import penalty_force, penalty_force_vjp
+    from tests.helpers import check_vjp
+    vs = 0.05
+    # x = gap, n (3), u (3), mu, k, d; approaching (u.n < 0) and receding cases
+    for un_sign in (-1.0, 1.0):
+        n = rng.normal(size=3)
+        n /= np.linalg.norm(n)
+        u = rng.normal(size=3)
+        u += (un_sign * 0.3 - u @ n) * n
+        x0 = np.concatenate([[-0.01], n, u, [0.6, 1e4, 0.5]])
+
+        def fwd(x):
+            f = np.empty(3)
+            penalty_force(x[0], x[1:4], x[4:7], x[7], x[8], x[9], exponent, vs, f)
+            return f
+
+        def vjp(x, y_bar):
+            nb, ub, sb = np.zeros(3), np.zeros(3), np.zeros(4)
+            penalty_force_vjp(x[0], x[1:4], x[4:7], x[7], x[8], x[9], exponent, vs,
+                              y_bar.copy(), 0, nb, ub, sb)
+            return np.concatenate([sb[:1], nb, ub, sb[1:]])
+
+        check_vjp(fwd, vjp, x0, rng, eps=1e-7)

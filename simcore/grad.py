@@ -1,0 +1,203 @@
+"""Reverse-mode gradients of a rollout's loss: ``value_and_grad`` (DESIGN.md sections 4 and 5).
+
+The forward rollout tapes the state at the start of every substep; the reverse sweep
+(kernels/step.py: reverse_kernel) re-runs each substep's collision and contact forces from its
+taped state and applies every kernel's vjp, carrying the state's cotangent from the last step to
+the first. Orientation cotangents travel as world-frame twists and are turned into quaternion
+cotangents (tangent to the unit sphere) only at the end.
+"""
+import dataclasses
+
+import numpy as np
+
+from simcore.kernels import consts
+from simcore.kernels.step import reverse_kernel
+from simcore.model import Trajectory, make_adjoint, make_data
+from simcore.rollout import (_Progress, check_controls, check_model, check_state, check_steps,
+                             forward)
+
+KINKS = {"mean": consts.KINK_MEAN, "left": consts.KINK_LEFT, "right": consts.KINK_RIGHT}
+
+# parameter name -> (contact models it applies to (None: all), per body?)
+PARAMS = {
+    "mass": (None, True),
+    "friction": (None, True),
+    "restitution": (None, True),
+    "stiffness": ((consts.CONTACT_PENALTY,), False),
+    "damping": ((consts.CONTACT_PENALTY,), False),
+    "kappa": ((consts.CONTACT_SMOOTHED,), False),
+}
+_SCALAR_SLOT = {"stiffness": 0, "damping": 1, "kappa": 2}
+
+_COT_KEYS = {"pos": 3, "quat": 4, "vel": 3, "ang_vel": 3}
+
+
+@dataclasses.dataclass
+class Gradient:
+    """Gradient of a loss with respect to the rollout's inputs.
+
+    Attributes:
+        pos, vel, ang_vel: (n, 3) with respect to the initial state.
+        quat: (n, 4) with respect to the initial quaternions, for perturbations that keep them
+            unit (its component along each quaternion is zero).
+        controls: (steps, n, 6) with respect to each step's controls (also when the rollout ran
+            with ``controls=None``, i.e. at zero force and held kinematic velocities).
+        params: name -> gradient: (n,) per body for "mass", "friction", "restitution"; a float
+            for a contact model's scalar ("stiffness", "damping").
+    """
+    pos: np.ndarray
+    quat: np.ndarray
+    vel: np.ndarray
+    ang_vel: np.ndarray
+    controls: np.ndarray
+    params: dict
+
+
+def _check_params(model, params):
+    if isinstance(params, str):
+        params = (params,)
+    names = tuple(params)
+    for name in names:
+        if name not in PARAMS:
+            raise ValueError(f"unknown parameter {name!r}; known: {sorted(PARAMS)}")
+        models, _ = PARAMS[name]
+        if models is not None and model.opt_contact not in models:
+            raise ValueError(f"parameter {name!r} does not belong to this model's contact model")
+    return names
+
+
+def _check_cotangent(cot, steps, n):
+    """The loss's cotangent as a dict of (steps+1, n, k) float64 arrays (zeros where absent)."""
+    if isinstance(cot, Trajectory):
+        cot = {k: getattr(cot, k) for k in _COT_KEYS}
+    if not isinstance(cot, dict):
+        raise TypeError(f"loss must return (value, cotangent) with the cotangent a Trajectory or "
+                        f"a dict, got {type(cot).__name__}")
+    unknown = set(cot) - set(_COT_KEYS)
+    if unknown:
+        raise ValueError(f"loss cotangent has unknown keys {sorted(unknown)}; "
+                         f"allowed: {sorted(_COT_KEYS)}")
+    out = {}
+    for key, k in _COT_KEYS.items():
+        if cot.get(key) is None:
+            out[key] = np.zeros((steps + 1, n, k))
+            continue
+        arr = np.asarray(cot[key], dtype=np.float64)
+        if arr.shape != (steps + 1, n, k):
+            raise ValueError(f"loss cotangent {key!r} must have shape {(steps + 1, n, k)}, "
+                             f"got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"loss cotangent {key!r} is not finite")
+        out[key] = np.ascontiguousarray(arr)
+    return out
+
+
+def _quat_cot_to_twist(quat, g):
+    # kernels/rotation.py quat_bar_to_twist, vectorised: (q0 g_v - g0 q_v + q_v x g_v) / 2
+    q0, qv = quat[..., :1], quat[..., 1:]
+    g0, gv = g[..., :1], g[..., 1:]
+    return 0.5 * (q0 * gv - g0 * qv + np.cross(qv, gv))
+
+
+def _twist_to_quat_cot(quat, th):
+    # kernels/rotation.py twist_to_quat_bar, vectorised
+    q0, qv = quat[..., :1], quat[..., 1:]
+    g0 = -2.0 * np.sum(th * qv, axis=-1, keepdims=True)
+    gv = 2.0 * (q0 * th - np.cross(qv, th))
+    return np.concatenate([g0, gv], axis=-1)
+
+
+def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="mean",
+                   progress=None):
+    """The loss of a rollout and its gradient by the adjoint (reverse) method.
+
+    Args:
+        model, state, steps, controls: as for ``rollout``.
+        loss: ``loss(traj) -> (value, cotangent)``: the cotangent holds dL/d(traj arrays), as a
+            Trajectory or a dict with any of "pos", "quat", "vel", "ang_vel", each shaped like
+            the trajectory's array (a missing key means zero).
+        params: names of the parameters to differentiate: "mass", "friction", "restitution"
+            (per body), and the contact model's own scalars (PenaltyContact: "stiffness",
+            "damping").
+        kink: derivative taken at an exact non-smooth point (a clamp at its bound, touching at
+            exactly zero gap, equal restitutions): "mean" of the one-sided derivatives (agrees
+            with central differences), "left" or "right".
+        progress: as for ``rollout`` (the reverse sweep shows its own bar).
+
+    Returns:
+        (value, Gradient).
+
+    Raises:
+        NotImplementedError: for contacts whose adjoint does not exist yet (HardContact and
+            SmoothedContact solves; capsule-capsule, box-capsule and box-box pairs in contact).
+    """
+    check_model(model)
+    steps = check_steps(steps)
+    state = check_state(model, state)
+    ctrl = check_controls(model, state, steps, controls)
+    names = _check_params(model, params)
+    if kink not in KINKS:
+        raise ValueError(f"kink must be one of {sorted(KINKS)}, got {kink!r}")
+    if not callable(loss):
+        raise TypeError(f"loss must be callable, got {type(loss).__name__}")
+    if model.opt_contact != consts.CONTACT_PENALTY:
+        raise NotImplementedError("value_and_grad supports PenaltyContact so far; the adjoints of "
+                                  "the HardContact and SmoothedContact solves are not built yet")
+    n = model.nbody
+    traj, tape, ncon_max, npair_max = forward(model, state, steps, ctrl, progress, tape=True)
+    out = loss(traj)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError("loss must return a pair (value, cotangent)")
+    value, cot = out
+    cot = _check_cotangent(cot, steps, n)
+    cot_th = np.ascontiguousarray(_quat_cot_to_twist(traj.quat, cot["quat"]))
+
+    data = make_data(model, state, ncon_max, npair_max)
+    adj = make_adjoint(n, ncon_max)
+    ctrl_bar = np.zeros((steps, n, 6))
+    chunk = max(1, min(steps, 200_000 // max(n, 1)))
+    bar = _Progress(steps, progress, label="gradient")
+    t = steps
+    while t > 0:
+        t0 = max(0, t - chunk)
+        status, t_fail = reverse_kernel(model, data, adj, ctrl, *tape, cot["pos"], cot_th,
+                                        cot["vel"], cot["ang_vel"], KINKS[kink], ctrl_bar,
+                                        t0, t)
+        if status == consts.STATUS_NO_ADJOINT:
+            bar.close()
+            raise NotImplementedError(
+                f"value_and_grad: at step {t_fail} a contact has no adjoint yet "
+                f"(pairs capsule-capsule, box-capsule and box-box are not differentiated)")
+        if status != consts.STATUS_OK:
+            bar.close()
+            raise FloatingPointError(f"value_and_grad: the gradient became non-finite at step "
+                                     f"{t_fail}")
+        bar.update(steps - t0)
+        t = t0
+    bar.close()
+
+    grad_vel = adj.vel_bar.copy()
+    grad_ang_vel = adj.ang_vel_bar.copy()
+    if controls is None:  # kinematic bodies held the state's velocity as their control
+        kin = model.body_kind == consts.BODY_KINEMATIC
+        grad_vel[kin] += ctrl_bar[:, kin, :3].sum(axis=0)
+        grad_ang_vel[kin] += ctrl_bar[:, kin, 3:].sum(axis=0)
+    dyn = model.body_kind == consts.BODY_DYNAMIC
+    param_grads = {}
+    for name in names:
+        if name == "mass":
+            g = np.zeros(n)
+            m = model.body_mass[dyn]
+            # inverse mass 1/m and the inertia, which scales with m at a fixed shape
+            g[dyn] = (-adj.invmass_bar[dyn] / m ** 2
+                      + np.sum(adj.inertia_bar[dyn] * model.body_inertia[dyn], axis=1) / m)
+            param_grads[name] = g
+        elif name == "friction":
+            param_grads[name] = adj.friction_bar.copy()
+        elif name == "restitution":
+            param_grads[name] = adj.restitution_bar.copy()
+        else:
+            param_grads[name] = float(adj.scalar_bar[_SCALAR_SLOT[name]])
+    grad = Gradient(pos=adj.pos_bar.copy(), quat=_twist_to_quat_cot(state.quat, adj.th_bar),
+                    vel=grad_vel, ang_vel=grad_ang_vel, controls=ctrl_bar, params=param_grads)
+    return value, grad
