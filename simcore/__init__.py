@@ -1,14 +1,15 @@
 """simcore: a differentiable contact-physics simulator (numba rigid bodies, three contact models).
 
 Public API (see README.md): Scene, Model, State, Trajectory, rollout, and the contact models
-PenaltyContact, HardContact, SmoothedContact.
+PenaltyContact, HardContact, SmoothedContact; gradients: value_and_grad, Gradient, Problem.
 """
 from simcore.contact import HardContact, PenaltyContact, SmoothedContact
 from simcore.grad import Gradient, value_and_grad
 from simcore.model import Model, State, Trajectory
+from simcore.optim import Problem
 from simcore.rollout import SimulationError, rollout
 from simcore.scene import Scene
 
 __all__ = ["Scene", "Model", "State", "Trajectory", "rollout", "SimulationError", "PenaltyContact", "HardContact",
-           "SmoothedContact", "value_and_grad", "Gradient"]
+           "SmoothedContact", "value_and_grad", "Gradient", "Problem"]
 __version__ = "0.1.0"
