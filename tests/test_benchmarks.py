@@ -1,13 +1,13 @@
-"""The throughput benchmark runs (a smoke run: a few steps, no timing asserted)."""
+"""The benchmarks run (smoke runs: a few steps, no timing asserted)."""
 import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 
-def load_benchmark():
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "throughput.py"
-    spec = importlib.util.spec_from_file_location("throughput", path)
+def load_benchmark(name="throughput"):
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -35,3 +35,13 @@ def test_smoke_run_prints_every_pile_and_model(capsys):
         for model in ("PenaltyContact()", "HardContact()", "SmoothedContact()"):
             assert any(name in line and model in line for line in out.splitlines()), \
                 (name, model)
+
+
+def test_grad_cost_smoke_run(capsys):
+    bench = load_benchmark("grad_cost")
+    bench.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "PenaltyContact()" in out and "300 control parameters" in out
+    # the adjoint and the differences it is timed against agree
+    err = float(out.split("largest difference ")[1].split()[0])
+    assert err < 1e-5
