@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 
 from simcore.kernels import consts
+from simcore.kernels.rotation import twist_to_quat_bar
 from simcore.kernels.step import reverse_kernel
 from simcore.model import Trajectory, make_adjoint, make_data
 from simcore.rollout import (_Progress, check_controls, check_model, check_state, check_steps,
@@ -92,21 +93,6 @@ def _check_cotangent(cot, steps, n):
     return out
 
 
-def _quat_cot_to_twist(quat, g):
-    # kernels/rotation.py quat_bar_to_twist, vectorised: (q0 g_v - g0 q_v + q_v x g_v) / 2
-    q0, qv = quat[..., :1], quat[..., 1:]
-    g0, gv = g[..., :1], g[..., 1:]
-    return 0.5 * (q0 * gv - g0 * qv + np.cross(qv, gv))
-
-
-def _twist_to_quat_cot(quat, th):
-    # kernels/rotation.py twist_to_quat_bar, vectorised
-    q0, qv = quat[..., :1], quat[..., 1:]
-    g0 = -2.0 * np.sum(th * qv, axis=-1, keepdims=True)
-    gv = 2.0 * (q0 * th - np.cross(qv, th))
-    return np.concatenate([g0, gv], axis=-1)
-
-
 def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="mean",
                    progress=None):
     """The loss of a rollout and its gradient by the adjoint (reverse) method.
@@ -150,7 +136,6 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
         raise TypeError("loss must return a pair (value, cotangent)")
     value, cot = out
     cot = _check_cotangent(cot, steps, n)
-    cot_th = np.ascontiguousarray(_quat_cot_to_twist(traj.quat, cot["quat"]))
 
     data = make_data(model, state, ncon_max, npair_max)
     adj = make_adjoint(n, ncon_max)
@@ -160,9 +145,9 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
     t = steps
     while t > 0:
         t0 = max(0, t - chunk)
-        status, t_fail = reverse_kernel(model, data, adj, ctrl, *tape, cot["pos"], cot_th,
-                                        cot["vel"], cot["ang_vel"], KINKS[kink], ctrl_bar,
-                                        t0, t)
+        status, t_fail = reverse_kernel(model, data, adj, ctrl, *tape, traj.quat, cot["pos"],
+                                        cot["quat"], cot["vel"], cot["ang_vel"], KINKS[kink],
+                                        ctrl_bar, t0, t)
         if status == consts.STATUS_NO_ADJOINT:
             bar.close()
             raise NotImplementedError(
@@ -198,6 +183,9 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
             param_grads[name] = adj.restitution_bar.copy()
         else:
             param_grads[name] = float(adj.scalar_bar[_SCALAR_SLOT[name]])
-    grad = Gradient(pos=adj.pos_bar.copy(), quat=_twist_to_quat_cot(state.quat, adj.th_bar),
+    grad_quat = np.empty((n, 4))
+    for i in range(n):
+        twist_to_quat_bar(state.quat[i], adj.th_bar[i], grad_quat[i])
+    grad = Gradient(pos=adj.pos_bar.copy(), quat=grad_quat,
                     vel=grad_vel, ang_vel=grad_ang_vel, controls=ctrl_bar, params=param_grads)
     return value, grad

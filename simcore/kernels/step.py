@@ -16,7 +16,8 @@ from simcore.kernels.dynamics import free_velocity, free_velocity_vjp, integrate
 from simcore.kernels.hard import hard_contacts
 from simcore.kernels.kink import ramp_slope
 from simcore.kernels.penalty import penalty_impulses, penalty_impulses_vjp
-from simcore.kernels.rotation import quat_integrate_vjp, quat_to_mat, rot_bar_to_twist
+from simcore.kernels.rotation import (quat_bar_to_twist, quat_integrate_vjp, quat_to_mat,
+                                      rot_bar_to_twist)
 from simcore.kernels.smoothed import smoothed_contacts
 
 
@@ -286,23 +287,32 @@ def _finite_adjoint(m, a):
 
 
 @jit
-def reverse_kernel(m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_ang_vel,
-                   cot_pos, cot_th, cot_vel, cot_ang_vel, kink, ctrl_bar, t0, t1):
+def _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t):
+    # the loss's cotangent of the state at step t (quaternion part as a twist)
+    for i in range(m.nbody):
+        if m.body_kind[i] == BODY_STATIC:
+            continue
+        for q in range(3):
+            a.pos_bar[i, q] += cot_pos[t, i, q]
+            a.vel_bar[i, q] += cot_vel[t, i, q]
+            a.ang_vel_bar[i, q] += cot_ang_vel[t, i, q]
+        quat_bar_to_twist(quat[t, i], cot_quat[t, i], a.th_bar[i])
+
+
+@jit
+def reverse_kernel(m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_ang_vel, quat,
+                   cot_pos, cot_quat, cot_vel, cot_ang_vel, kink, ctrl_bar, t0, t1):
     """Reverse sweep over steps t1-1 .. t0, with the state cotangent carried in a.
 
-    cot_*: (steps+1, nbody, 3) the loss's cotangents of the trajectory (orientation as twists),
-    added at every step (at t1 too when t1 is the last state). ctrl_bar: (steps, nbody, 6) out.
+    quat: (steps+1, nbody, 4) the trajectory's orientations; cot_*: (steps+1, nbody, 3 or 4) the
+    loss's cotangents of the trajectory, added at every step (at t1 too when t1 is the last
+    state). ctrl_bar: (steps, nbody, 6) out.
     Returns (status, t): t is the step that failed, or t0.
     """
     S = m.opt_substeps
     h = m.opt_dt / S
     if t1 == cot_pos.shape[0] - 1:
-        for i in range(m.nbody):
-            for q in range(3):
-                a.pos_bar[i, q] += cot_pos[t1, i, q]
-                a.th_bar[i, q] += cot_th[t1, i, q]
-                a.vel_bar[i, q] += cot_vel[t1, i, q]
-                a.ang_vel_bar[i, q] += cot_ang_vel[t1, i, q]
+        _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t1)
     for t in range(t1 - 1, t0 - 1, -1):
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
         for s in range(S - 1, -1, -1):
@@ -317,12 +327,5 @@ def reverse_kernel(m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_ang_ve
                 return status, t
         if not _finite_adjoint(m, a):
             return STATUS_NONFINITE, t
-        for i in range(m.nbody):
-            if m.body_kind[i] == BODY_STATIC:
-                continue
-            for q in range(3):
-                a.pos_bar[i, q] += cot_pos[t, i, q]
-                a.th_bar[i, q] += cot_th[t, i, q]
-                a.vel_bar[i, q] += cot_vel[t, i, q]
-                a.ang_vel_bar[i, q] += cot_ang_vel[t, i, q]
+        _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t)
     return STATUS_OK, t0
