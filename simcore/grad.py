@@ -19,14 +19,14 @@ from simcore.rollout import (_Progress, check_controls, check_model, check_state
 
 KINKS = {"mean": consts.KINK_MEAN, "left": consts.KINK_LEFT, "right": consts.KINK_RIGHT}
 
-# parameter name -> (contact models it applies to (None: all), per body?)
+# parameter name -> the contact models it belongs to (None: all); the first three are per body
 PARAMS = {
-    "mass": (None, True),
-    "friction": (None, True),
-    "restitution": (None, True),
-    "stiffness": ((consts.CONTACT_PENALTY,), False),
-    "damping": ((consts.CONTACT_PENALTY,), False),
-    "kappa": ((consts.CONTACT_SMOOTHED,), False),
+    "mass": None,
+    "friction": None,
+    "restitution": None,
+    "stiffness": (consts.CONTACT_PENALTY,),
+    "damping": (consts.CONTACT_PENALTY,),
+    "kappa": (consts.CONTACT_SMOOTHED,),
 }
 _SCALAR_SLOT = {"stiffness": 0, "damping": 1, "kappa": 2}
 
@@ -61,7 +61,7 @@ def _check_params(model, params):
     for name in names:
         if name not in PARAMS:
             raise ValueError(f"unknown parameter {name!r}; known: {sorted(PARAMS)}")
-        models, _ = PARAMS[name]
+        models = PARAMS[name]
         if models is not None and model.opt_contact not in models:
             raise ValueError(f"parameter {name!r} does not belong to this model's contact model")
     return names
