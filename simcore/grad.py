@@ -44,7 +44,7 @@ class Gradient:
         controls: (steps, n, 6) with respect to each step's controls (also when the rollout ran
             with ``controls=None``, i.e. at zero force and held kinematic velocities).
         params: name -> gradient: (n,) per body for "mass", "friction", "restitution"; a float
-            for a contact model's scalar ("stiffness", "damping").
+            for a contact model's scalar ("stiffness", "damping", "kappa").
     """
     pos: np.ndarray
     quat: np.ndarray
@@ -104,7 +104,7 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
             the trajectory's array (a missing key means zero).
         params: names of the parameters to differentiate: "mass", "friction", "restitution"
             (per body), and the contact model's own scalars (PenaltyContact: "stiffness",
-            "damping").
+            "damping"; SmoothedContact: "kappa").
         kink: derivative taken at an exact non-smooth point (a clamp at its bound, touching at
             exactly zero gap, equal restitutions): "mean" of the one-sided derivatives (agrees
             with central differences), "left" or "right".
@@ -114,8 +114,8 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
         (value, Gradient).
 
     Raises:
-        NotImplementedError: for contacts whose adjoint does not exist yet (HardContact and
-            SmoothedContact solves; capsule-capsule, box-capsule and box-box pairs in contact).
+        NotImplementedError: for contacts whose adjoint does not exist yet (the HardContact
+            solve; capsule-capsule, box-capsule and box-box pairs in contact).
     """
     check_model(model)
     steps = check_steps(steps)
@@ -126,9 +126,9 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
         raise ValueError(f"kink must be one of {sorted(KINKS)}, got {kink!r}")
     if not callable(loss):
         raise TypeError(f"loss must be callable, got {type(loss).__name__}")
-    if model.opt_contact != consts.CONTACT_PENALTY:
-        raise NotImplementedError("value_and_grad supports PenaltyContact so far; the adjoints of "
-                                  "the HardContact and SmoothedContact solves are not built yet")
+    if model.opt_contact == consts.CONTACT_HARD:
+        raise NotImplementedError("value_and_grad supports PenaltyContact and SmoothedContact so "
+                                  "far; the adjoint of the HardContact solve is not built yet")
     n = model.nbody
     traj, tape, ncon_max, npair_max = forward(model, state, steps, ctrl, progress, tape=True)
     out = loss(traj)

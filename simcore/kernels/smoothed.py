@@ -17,6 +17,8 @@ damped Newton on F. The adjoint differentiates F = 0.
 import numpy as np
 
 from simcore._jit import jit
+from simcore.kernels.consts import BODY_DYNAMIC
+from simcore.kernels.dynamics import apply_impulse_vjp, point_velocity, point_velocity_vjp
 from simcore.kernels.hard import (apply_contact_impulse, contact_jacobian, contact_velocity,
                                   dense_delassus, remember, warm_start)
 
@@ -30,6 +32,16 @@ def band_weight(phi, band):
         return 0.0
     x = phi / band
     return (1.0 - x * x) ** 2
+
+
+@jit
+def contact_scales(m, d, k):
+    # (kappa_k, v_k) of contact k, after contact_jacobian: kappa faded over the distance band
+    # (the pair's collision margin), v_k = sqrt(kappa A_tt) with A_tt the mean tangent Delassus
+    band = m.opt_margin + d.body_spec[d.con_body[k, 0]] + d.body_spec[d.con_body[k, 1]]
+    kap = m.smooth_kappa * band_weight(d.con_dist[k], band)
+    vs = np.sqrt(m.smooth_kappa * 0.5 * (d.con_A[k, 1, 1] + d.con_A[k, 2, 2]))
+    return kap, vs
 
 
 @jit
@@ -268,11 +280,8 @@ def smoothed_contacts(m, d, h):
     for k in range(nc):
         a, b = d.con_body[k, 0], d.con_body[k, 1]
         contact_jacobian(m, d, k, d.pos[a], d.xmat[a], d.pos[b], d.xmat[b])
-        phi = d.con_dist[k]
-        d.con_bias[k] = phi / h
-        band = m.opt_margin + d.body_spec[a] + d.body_spec[b]
-        kap[k] = m.smooth_kappa * band_weight(phi, band)
-        vs[k] = np.sqrt(m.smooth_kappa * 0.5 * (d.con_A[k, 1, 1] + d.con_A[k, 2, 2]))
+        d.con_bias[k] = d.con_dist[k] / h
+        kap[k], vs[k] = contact_scales(m, d, k)
         d.con_phase[k] = -1
     keys = np.empty(nc, dtype=np.int64)
     warm_start(m, d, nc, keys, lam, V, W)
@@ -295,3 +304,227 @@ def smoothed_contacts(m, d, h):
         res = smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W)
     remember(d, nc, keys, lam)
     return res, 0 if res <= m.opt_tol_fail else 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Adjoint: implicit differentiation of F(lambda, theta) = 0 at the solution.
+
+
+@jit
+def band_weight_grad(phi, band):
+    # (dw/dphi, dw/dband) of band_weight; zero outside (0, band), where w is C1 anyway
+    if phi <= 0.0 or phi >= band:
+        return 0.0, 0.0
+    x = phi / band
+    dwdx = -4.0 * x * (1.0 - x * x)
+    return dwdx / band, -x * dwdx / band
+
+
+@jit
+def _cross_add(u, v, s, out):
+    # out += s (u x v)
+    out[0] += s * (u[1] * v[2] - u[2] * v[1])
+    out[1] += s * (u[2] * v[0] - u[0] * v[2])
+    out[2] += s * (u[0] * v[1] - u[1] * v[0])
+
+
+@jit
+def smoothed_contacts_vjp(m, d, a, h):
+    """vjp of smoothed_contacts by the implicit function theorem, after the forward solve re-ran
+    on this substep (d holds its solution: d.con_lambda, post-contact d.vel_free / ang_vel_free).
+
+    With v+ = v* + M^-1 J^T lambda and F(lambda, theta) = 0, the cotangent of lambda,
+    g = J M^-1 [vfree_bar; wfree_bar], gives y from one solve K^T y = g, K = dF/dlambda (the
+    Newton matrix, F_lambda + F_u A); every input theta then receives -y^T dF/dtheta at fixed
+    lambda, besides its direct path through v+. The tangent frame (t1, t2) is not
+    differentiated: the solution is invariant under rotations of the frame about n, so the
+    frame's cotangent is carried to n as the minimal rotation's (any frame gives the same).
+
+    in: a.vfree_bar / a.wfree_bar, cotangents of the post-contact velocities; out: the same hold
+    the cotangents of the free velocities; accumulates a.con_{dist,normal,pos,mu}_bar, a.pos_bar,
+    a.R_bar, a.invmass_bar, a.inertia_bar and a.scalar_bar[2] (kappa).
+    """
+    nc = d.ncon[0]
+    if nc == 0:
+        return
+    V, W = d.vel_free, d.ang_vel_free
+    lam = d.con_lambda
+    kappa = m.smooth_kappa
+    kap = np.empty(nc)
+    vs = np.empty(nc)
+    for k in range(nc):
+        kap[k], vs[k] = contact_scales(m, d, k)
+    # g = dv+/dlambda^T v+_bar = (M^-1 J^T)^T v+_bar
+    n3 = 3 * nc
+    y = np.empty(n3)
+    for k in range(nc):
+        for row in range(3):
+            acc = 0.0
+            for s in range(2):
+                i = d.con_body[k, s]
+                MJ = d.con_MJ[k, s]
+                for j in range(3):
+                    acc += MJ[j, row] * a.vfree_bar[i, j] + MJ[3 + j, row] * a.wfree_bar[i, j]
+            y[3 * k + row] = acc
+    A = np.empty((n3, n3))
+    dense_delassus(m, d, np.arange(nc), nc, A, False)
+    JF = np.empty((n3, n3))
+    F = np.empty(n3)
+    _assemble(d, nc, d.con_bias, kap, vs, lam, V, W, A, F, JF, True)
+    y = np.linalg.solve(np.ascontiguousarray(JF.T), y)
+    # free velocities v* (the margins' motion bounds depend on them): undo the impulses
+    V0 = V.copy()
+    W0 = W.copy()
+    dl = np.empty(3)
+    for k in range(nc):
+        for j in range(3):
+            dl[j] = -lam[k, j]
+        apply_contact_impulse(d, k, dl, V0, W0)
+
+    tb = np.zeros((nc, 3, 3))   # cotangents of each contact's frame columns n, t1, t2
+    band_bar = np.zeros(nc)
+    u = np.empty(3)
+    c = np.empty(3)
+    ubar = np.empty(3)
+    uw = np.empty(3)
+    uwb = np.empty(3)
+    ra = np.empty(3)
+    rb = np.empty(3)
+    pa = np.empty(3)
+    pb = np.empty(3)
+    r_bar = np.empty(3)
+    g = np.empty(3)
+    gb = np.empty(3)
+    qb = np.empty(3)
+    q = np.empty(3)
+    imp = np.empty(3)
+    imp_bar = np.empty(3)
+    mb = np.empty(1)
+    for k in range(nc):
+        if kap[k] <= 0.0:  # lambda = 0 whatever theta
+            continue
+        i0, i1 = d.con_body[k, 0], d.con_body[k, 1]
+        contact_velocity(d, k, V, W, u)
+        lk = lam[k]
+        mu = d.con_mu[k]
+        for j in range(3):
+            c[j] = -y[3 * k + j]
+        rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs[k] * vs[k])
+        # F_n = lam_n (u_n + b_n) - kappa_k;  F_t = rho lam_t + mu lam_n u_t
+        ubar[0] = c[0] * lk[0]
+        kapk_bar = -c[0]
+        vs_bar = 0.0
+        mu_bar = 0.0
+        for p in range(2):
+            ubar[1 + p] = c[1 + p] * mu * lk[0]
+            vs_bar += c[1 + p] * lk[1 + p] * vs[k] / rho
+            mu_bar += c[1 + p] * lk[0] * u[1 + p]
+        for p in range(2):
+            for r in range(2):
+                ubar[1 + r] += c[1 + p] * lk[1 + p] * u[1 + r] / rho
+        a.con_mu_bar[k] += mu_bar
+        band = m.opt_margin + d.body_spec[i0] + d.body_spec[i1]
+        wt = band_weight(d.con_dist[k], band)
+        dw_phi, dw_band = band_weight_grad(d.con_dist[k], band)
+        a.con_dist_bar[k] += ubar[0] / h + kapk_bar * kappa * dw_phi   # b_n = phi / h
+        band_bar[k] = kapk_bar * kappa * dw_band
+        a.scalar_bar[2] += kapk_bar * wt
+        # v_k = sqrt(kappa A_tt), A_tt = (1/2) sum_i sum_sides (invm + q^T I_w^-1 q), q = r x t_i
+        if vs[k] > 0.0:
+            a.scalar_bar[2] += vs_bar * vs[k] / (2.0 * kappa)
+            att_bar = vs_bar * kappa / (2.0 * vs[k])
+            for s in range(2):
+                i = d.con_body[k, s]
+                if m.body_kind[i] != BODY_DYNAMIC:
+                    continue
+                R = d.xmat[i]
+                inertia = m.body_inertia[i]
+                a.invmass_bar[i] += att_bar
+                for j in range(3):
+                    ra[j] = d.con_pos[k, j] - d.pos[i, j]
+                r_bar[:] = 0.0
+                for col in range(1, 3):
+                    t = d.con_t1[k] if col == 1 else d.con_t2[k]
+                    q[0] = ra[1] * t[2] - ra[2] * t[1]
+                    q[1] = ra[2] * t[0] - ra[0] * t[2]
+                    q[2] = ra[0] * t[1] - ra[1] * t[0]
+                    for j in range(3):
+                        g[j] = R[0, j] * q[0] + R[1, j] * q[1] + R[2, j] * q[2]
+                        gb[j] = att_bar * g[j] / inertia[j]
+                        a.inertia_bar[i, j] -= 0.5 * att_bar * g[j] * g[j] / inertia[j] ** 2
+                    for p in range(3):
+                        qb[p] = R[p, 0] * gb[0] + R[p, 1] * gb[1] + R[p, 2] * gb[2]
+                        for j in range(3):
+                            a.R_bar[i, p, j] += q[p] * gb[j]
+                    _cross_add(t, qb, 1.0, r_bar)        # q = r x t
+                    _cross_add(qb, ra, 1.0, tb[k, col])
+                for j in range(3):
+                    a.con_pos_bar[k, j] += r_bar[j]
+                    a.pos_bar[i, j] -= r_bar[j]
+        # u = E^T u_w, E = [n t1 t2]; u_w = v+_a(p) - v+_b(p)
+        for j in range(3):
+            ra[j] = d.con_pos[k, j] - d.pos[i0, j]
+            rb[j] = d.con_pos[k, j] - d.pos[i1, j]
+        point_velocity(V[i0], W[i0], ra, pa)
+        point_velocity(V[i1], W[i1], rb, pb)
+        for j in range(3):
+            uw[j] = pa[j] - pb[j]
+            uwb[j] = (ubar[0] * d.con_normal[k, j] + ubar[1] * d.con_t1[k, j]
+                      + ubar[2] * d.con_t2[k, j])
+            for col in range(3):
+                tb[k, col, j] += ubar[col] * uw[j]
+        r_bar[:] = 0.0
+        point_velocity_vjp(W[i0], ra, uwb, a.vfree_bar[i0], a.wfree_bar[i0], r_bar)
+        for j in range(3):
+            a.con_pos_bar[k, j] += r_bar[j]
+            a.pos_bar[i0, j] -= r_bar[j]
+            uwb[j] = -uwb[j]
+        r_bar[:] = 0.0
+        point_velocity_vjp(W[i1], rb, uwb, a.vfree_bar[i1], a.wfree_bar[i1], r_bar)
+        for j in range(3):
+            a.con_pos_bar[k, j] += r_bar[j]
+            a.pos_bar[i1, j] -= r_bar[j]
+    # v+ = v* + sum_k M^-1 J_k^T lambda_k at fixed lambda: the impulses' geometry and masses
+    # (v+_bar passes to v* unchanged)
+    for k in range(nc):
+        for s in range(2):
+            i = d.con_body[k, s]
+            if m.body_kind[i] != BODY_DYNAMIC:
+                continue
+            sign = 1.0 if s == 0 else -1.0
+            for j in range(3):
+                ra[j] = d.con_pos[k, j] - d.pos[i, j]
+                imp[j] = sign * (lam[k, 0] * d.con_normal[k, j] + lam[k, 1] * d.con_t1[k, j]
+                                 + lam[k, 2] * d.con_t2[k, j])
+            r_bar[:] = 0.0
+            imp_bar[:] = 0.0
+            mb[0] = 0.0
+            apply_impulse_vjp(d.xmat[i], m.body_invmass[i], m.body_inertia[i], ra, imp,
+                              a.vfree_bar[i], a.wfree_bar[i], a.R_bar[i], r_bar, imp_bar, mb,
+                              a.inertia_bar[i])
+            a.invmass_bar[i] += mb[0]
+            for j in range(3):
+                a.con_pos_bar[k, j] += r_bar[j]
+                a.pos_bar[i, j] -= r_bar[j]
+                for col in range(3):
+                    tb[k, col, j] += sign * lam[k, col] * imp_bar[j]
+    for k in range(nc):
+        # frame -> normal: n_bar + (t1 x t1_bar + t2 x t2_bar) x n
+        cvec = g
+        cvec[:] = 0.0
+        _cross_add(d.con_t1[k], tb[k, 1], 1.0, cvec)
+        _cross_add(d.con_t2[k], tb[k, 2], 1.0, cvec)
+        _cross_add(cvec, d.con_normal[k], 1.0, tb[k, 0])
+        for j in range(3):
+            a.con_normal_bar[k, j] += tb[k, 0, j]
+        # the band's motion bounds h (|v*| + |w*| rbound) of both bodies
+        if band_bar[k] != 0.0:
+            for s in range(2):
+                i = d.con_body[k, s]
+                nv = np.sqrt(V0[i, 0] ** 2 + V0[i, 1] ** 2 + V0[i, 2] ** 2)
+                nw = np.sqrt(W0[i, 0] ** 2 + W0[i, 1] ** 2 + W0[i, 2] ** 2)
+                for j in range(3):
+                    if nv > 0.0:  # at rest: the norm's slope taken as 0
+                        a.vfree_bar[i, j] += band_bar[k] * h * V0[i, j] / nv
+                    if nw > 0.0:
+                        a.wfree_bar[i, j] += band_bar[k] * h * m.geom_rbound[i] * W0[i, j] / nw

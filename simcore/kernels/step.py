@@ -18,7 +18,7 @@ from simcore.kernels.kink import ramp_slope
 from simcore.kernels.penalty import penalty_impulses, penalty_impulses_vjp
 from simcore.kernels.rotation import (quat_bar_to_twist, quat_integrate_vjp, quat_to_mat,
                                       rot_bar_to_twist)
-from simcore.kernels.smoothed import smoothed_contacts
+from simcore.kernels.smoothed import smoothed_contacts, smoothed_contacts_vjp
 
 
 @jit
@@ -238,6 +238,8 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
         return status
     if m.opt_contact == CONTACT_PENALTY:
         penalty_impulses(m, d, h)
+    elif m.opt_contact == CONTACT_SMOOTHED:
+        smoothed_contacts(m, d, h)
     else:
         return STATUS_NO_ADJOINT
     nc = d.ncon[0]
@@ -260,6 +262,8 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
         a.ang_vel_bar[i, :] = 0.0
     if m.opt_contact == CONTACT_PENALTY:
         penalty_impulses_vjp(m, d, a, h, kink)
+    else:
+        smoothed_contacts_vjp(m, d, a, h)
     status = collision_vjp(m, d, a, kink)
     if status != STATUS_OK:
         return status
