@@ -1,4 +1,7 @@
 """Physics helpers shared by tests."""
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 
 from simcore.kernels import consts
@@ -76,3 +79,12 @@ def rot_bar_to_twist_np(R, R_bar):
     out = np.zeros(3)
     rot_bar_to_twist(np.ascontiguousarray(R), np.ascontiguousarray(R_bar), out)
     return out
+
+
+def load_benchmark(name="throughput"):
+    """A script of benchmarks/ as a module."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

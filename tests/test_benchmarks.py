@@ -1,16 +1,7 @@
 """The benchmarks run (smoke runs: a few steps, no timing asserted)."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-
-def load_benchmark(name="throughput"):
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import load_benchmark
 
 
 def test_piles_are_built_without_overlaps():

@@ -329,6 +329,134 @@ def _cross_add(u, v, s, out):
 
 
 @jit
+def _dense_transposed_solve(m, d, nc, kap, vs, lam, V, W, g):
+    # y with K^T y = g, K = dF/dlambda assembled densely (the global Newton's matrix)
+    n3 = 3 * nc
+    A = np.empty((n3, n3))
+    dense_delassus(m, d, np.arange(nc), nc, A, False)
+    JF = np.empty((n3, n3))
+    F = np.empty(n3)
+    _assemble(d, nc, d.con_bias, kap, vs, lam, V, W, A, F, JF, True)
+    return np.linalg.solve(np.ascontiguousarray(JF.T), g)
+
+
+@jit
+def _transposed_apply(m, d, nc, Fl, Fu, P, x, out, z, dV, dW):
+    # out = K^T P x with K = F_lambda + F_u A (A = J M^-1 J^T applied through the bodies) and
+    # P the block-diagonal preconditioner
+    u = np.empty(3)
+    for k in range(nc):
+        for r in range(3):
+            acc = 0.0
+            for c in range(3):
+                acc += P[k, r, c] * x[3 * k + c]
+            z[3 * k + r] = acc
+    dV[:, :] = 0.0
+    dW[:, :] = 0.0
+    for k in range(nc):
+        for r in range(3):  # F_u^T P x
+            u[r] = Fu[k, 0, r] * z[3 * k] + Fu[k, 1, r] * z[3 * k + 1] + Fu[k, 2, r] * z[3 * k + 2]
+        apply_contact_impulse(d, k, u, dV, dW)
+    for k in range(nc):
+        contact_velocity(d, k, dV, dW, u)
+        for r in range(3):
+            out[3 * k + r] = (u[r] + Fl[k, 0, r] * z[3 * k] + Fl[k, 1, r] * z[3 * k + 1]
+                              + Fl[k, 2, r] * z[3 * k + 2])
+
+
+@jit
+def _transposed_solve(m, d, nc, kap, vs, lam, V, W, g):
+    """y with K^T y = g for a large solve, matrix-free: restarted GMRES, right-preconditioned by
+    the inverse transposed 3x3 diagonal blocks of K. Falls back to the dense solve (exact, slower)
+    if it does not reach a relative residual of 1e-13."""
+    n3 = 3 * nc
+    Fl = np.zeros((nc, 3, 3))
+    Fu = np.zeros((nc, 3, 3))
+    P = np.empty((nc, 3, 3))
+    u = np.empty(3)
+    blk = np.empty((3, 3))
+    for k in range(nc):
+        if kap[k] <= 0.0:  # F = lambda
+            for r in range(3):
+                Fl[k, r, r] = 1.0
+        else:
+            contact_velocity(d, k, V, W, u)
+            residual_jacobian(lam[k], u, d.con_bias[k], d.con_mu[k], vs[k], Fl[k], Fu[k])
+        A = d.con_A[k]
+        for r in range(3):
+            for c in range(3):
+                acc = Fl[k, c, r]   # (F_l + F_u A)^T = F_l^T + A F_u^T
+                for q in range(3):
+                    acc += A[r, q] * Fu[k, c, q]
+                blk[r, c] = acc
+        P[k] = np.linalg.inv(blk)
+    z = np.empty(n3)
+    dV = np.empty_like(V)
+    dW = np.empty_like(W)
+    restart = 40
+    Q = np.zeros((restart + 1, n3))
+    H = np.zeros((restart + 1, restart))
+    cs = np.zeros(restart)
+    sn = np.zeros(restart)
+    e = np.zeros(restart + 1)
+    x = np.zeros(n3)
+    w = np.empty(n3)
+    gnorm = np.sqrt(np.sum(g * g))
+    if gnorm == 0.0:
+        return np.zeros(n3)
+    done = False
+    for _ in range(20):
+        _transposed_apply(m, d, nc, Fl, Fu, P, x, w, z, dV, dW)
+        for r in range(n3):
+            w[r] = g[r] - w[r]
+        beta = np.sqrt(np.sum(w * w))
+        if beta <= 1e-13 * gnorm:
+            done = True
+            break
+        Q[0] = w / beta
+        e[:] = 0.0
+        e[0] = beta
+        j_end = 0
+        for j in range(restart):
+            _transposed_apply(m, d, nc, Fl, Fu, P, Q[j], w, z, dV, dW)
+            for i in range(j + 1):  # modified Gram-Schmidt
+                H[i, j] = np.sum(w * Q[i])
+                w -= H[i, j] * Q[i]
+            H[j + 1, j] = np.sqrt(np.sum(w * w))
+            if H[j + 1, j] > 0.0:
+                Q[j + 1] = w / H[j + 1, j]
+            for i in range(j):  # previous Givens rotations
+                t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]
+                H[i + 1, j] = -sn[i] * H[i, j] + cs[i] * H[i + 1, j]
+                H[i, j] = t
+            den = np.sqrt(H[j, j] ** 2 + H[j + 1, j] ** 2)
+            cs[j], sn[j] = H[j, j] / den, H[j + 1, j] / den
+            H[j, j] = den
+            H[j + 1, j] = 0.0
+            e[j + 1] = -sn[j] * e[j]
+            e[j] = cs[j] * e[j]
+            j_end = j + 1
+            if abs(e[j + 1]) <= 1e-13 * gnorm:
+                break
+        coef = np.zeros(j_end)  # back substitution
+        for i in range(j_end - 1, -1, -1):
+            acc = e[i]
+            for c in range(i + 1, j_end):
+                acc -= H[i, c] * coef[c]
+            coef[i] = acc / H[i, i]
+        for i in range(j_end):
+            x += coef[i] * Q[i]
+    if not done:
+        return _dense_transposed_solve(m, d, nc, kap, vs, lam, V, W, g)
+    y = np.empty(n3)
+    for k in range(nc):
+        for r in range(3):
+            y[3 * k + r] = (P[k, r, 0] * x[3 * k] + P[k, r, 1] * x[3 * k + 1]
+                            + P[k, r, 2] * x[3 * k + 2])
+    return y
+
+
+@jit
 def smoothed_contacts_vjp(m, d, a, h):
     """vjp of smoothed_contacts by the implicit function theorem, after the forward solve re-ran
     on this substep (d holds its solution: d.con_lambda, post-contact d.vel_free / ang_vel_free).
@@ -366,12 +494,10 @@ def smoothed_contacts_vjp(m, d, a, h):
                 for j in range(3):
                     acc += MJ[j, row] * a.vfree_bar[i, j] + MJ[3 + j, row] * a.wfree_bar[i, j]
             y[3 * k + row] = acc
-    A = np.empty((n3, n3))
-    dense_delassus(m, d, np.arange(nc), nc, A, False)
-    JF = np.empty((n3, n3))
-    F = np.empty(n3)
-    _assemble(d, nc, d.con_bias, kap, vs, lam, V, W, A, F, JF, True)
-    y = np.linalg.solve(np.ascontiguousarray(JF.T), y)
+    if nc <= m.opt_polish:
+        y = _dense_transposed_solve(m, d, nc, kap, vs, lam, V, W, y)
+    else:
+        y = _transposed_solve(m, d, nc, kap, vs, lam, V, W, y)
     # free velocities v* (the margins' motion bounds depend on them): undo the impulses
     V0 = V.copy()
     W0 = W.copy()

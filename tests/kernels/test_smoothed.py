@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 import simcore as sc
-from tests.helpers import body_momentum
+from simcore.kernels import smoothed, step
+from simcore.model import make_data
+from tests.helpers import body_momentum, load_benchmark
 
 G = 9.81
 
@@ -173,3 +175,29 @@ def test_stack_of_five_boxes_stands_for_ten_seconds():
 def test_bad_smoothed_parameters(kwargs, name):
     with pytest.raises(ValueError, match=name):
         sc.SmoothedContact(**kwargs)
+
+
+def test_adjoint_solve_iterative_matches_dense_on_a_pile():
+    # the adjoint's K^T y = g: matrix-free GMRES (large solves) against the dense solve, at
+    # three stages of a settling 64-sphere pile (about 110 contacts each)
+    model = load_benchmark().pile("sphere", 64).build(contact=sc.SmoothedContact())
+    traj = sc.rollout(model, model.initial_state(), 300, progress=False)
+    rng = np.random.default_rng(0)
+    for t in (150, 225, 300):
+        state = sc.State(pos=traj.pos[t].copy(), quat=traj.quat[t].copy(),
+                         vel=traj.vel[t].copy(), ang_vel=traj.ang_vel[t].copy())
+        d = make_data(model, state, 600, 6000)
+        step.update_xmat(model, d)
+        step.free_velocities(model, d, np.zeros((model.nbody, 6)), model.opt_dt)
+        step.collision(model, d)
+        res, fails = smoothed.smoothed_contacts(model, d, model.opt_dt)
+        nc = d.ncon[0]
+        assert fails == 0 and nc > model.opt_polish
+        kap, vs = np.empty(nc), np.empty(nc)
+        for k in range(nc):
+            kap[k], vs[k] = smoothed.contact_scales(model, d, k)
+        g = rng.normal(size=3 * nc)
+        args = (model, d, nc, kap, vs, d.con_lambda, d.vel_free, d.ang_vel_free, g)
+        y_dense = smoothed._dense_transposed_solve(*args)
+        y_iter = smoothed._transposed_solve(*args)
+        assert np.abs(y_iter - y_dense).max() < 1e-11 * np.abs(y_dense).max()
