@@ -30,6 +30,18 @@ PARAMS = {
 }
 _SCALAR_SLOT = {"stiffness": 0, "damping": 1, "kappa": 2}
 
+_NO_ADJOINT = {
+    consts.STATUS_NO_ADJOINT: "a contact has no adjoint yet (pairs capsule-capsule, box-capsule "
+                              "and box-box are not differentiated)",
+    consts.STATUS_NO_ADJOINT_TOI: "a HardContact impact is split at its time of impact, which "
+                                  "the adjoint does not differentiate yet (HardContact(toi=False) "
+                                  "is differentiated, but its gradients are wrong across impact "
+                                  "timing)",
+    consts.STATUS_NO_ADJOINT_PHASES: "a HardContact contact takes part in more than one impact "
+                                     "phase of the step, which the adjoint does not "
+                                     "differentiate yet",
+}
+
 _COT_KEYS = {"pos": 3, "quat": 4, "vel": 3, "ang_vel": 3}
 
 
@@ -114,8 +126,9 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
         (value, Gradient).
 
     Raises:
-        NotImplementedError: for contacts whose adjoint does not exist yet (the HardContact
-            solve; capsule-capsule, box-capsule and box-box pairs in contact).
+        NotImplementedError: for contacts whose adjoint does not exist yet: HardContact impacts
+            split at their time of impact (toi=True) or with a contact in several impact phases
+            of one step; capsule-capsule, box-capsule and box-box pairs in contact.
     """
     check_model(model)
     steps = check_steps(steps)
@@ -126,9 +139,6 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
         raise ValueError(f"kink must be one of {sorted(KINKS)}, got {kink!r}")
     if not callable(loss):
         raise TypeError(f"loss must be callable, got {type(loss).__name__}")
-    if model.opt_contact == consts.CONTACT_HARD:
-        raise NotImplementedError("value_and_grad supports PenaltyContact and SmoothedContact so "
-                                  "far; the adjoint of the HardContact solve is not built yet")
     n = model.nbody
     traj, tape, ncon_max, npair_max = forward(model, state, steps, ctrl, progress, tape=True)
     out = loss(traj)
@@ -148,11 +158,9 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
         status, t_fail = reverse_kernel(model, data, adj, ctrl, *tape, traj.quat, cot["pos"],
                                         cot["quat"], cot["vel"], cot["ang_vel"], KINKS[kink],
                                         ctrl_bar, t0, t)
-        if status == consts.STATUS_NO_ADJOINT:
+        if status in _NO_ADJOINT:
             bar.close()
-            raise NotImplementedError(
-                f"value_and_grad: at step {t_fail} a contact has no adjoint yet "
-                f"(pairs capsule-capsule, box-capsule and box-box are not differentiated)")
+            raise NotImplementedError(f"value_and_grad: at step {t_fail} {_NO_ADJOINT[status]}")
         if status != consts.STATUS_OK:
             bar.close()
             raise FloatingPointError(f"value_and_grad: the gradient became non-finite at step "

@@ -26,86 +26,14 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.collision import collide, tangent_frame
-from simcore.kernels.consts import BODY_DYNAMIC, MAXCON_PAIR
+from simcore.kernels.consts import (BODY_DYNAMIC, KINK_LEFT, KINK_RIGHT, MAXCON_PAIR,
+                                    PHASE_REPEATED, STATUS_NO_ADJOINT_PHASES,
+                                    STATUS_NO_ADJOINT_TOI, STATUS_OK)
+from simcore.kernels.contact_space import (apply_contact_impulse, contact_eps, contact_jacobian,
+                                           contact_velocity, contact_velocity_vjp,
+                                           dense_delassus, frame_to_normal, impulse_rhs,
+                                           impulse_vjp, transposed_solve)
 from simcore.kernels.rotation import quat_integrate, quat_to_mat
-
-
-@jit
-def contact_jacobian(m, d, k, xa, Ra, xb, Rb):
-    # d.con_J[k, s] (3, 6): rows (n, t1, t2) -> (linear, angular) of side s (a: +, b: -);
-    # d.con_MJ[k, s] (6, 3) = M^-1 J^T (zero for static/kinematic bodies);
-    # d.con_A[k] (3, 3) = sum_s J M^-1 J^T, the contact's diagonal Delassus block.
-    for s in range(2):
-        i = d.con_body[k, s]
-        sign = 1.0 if s == 0 else -1.0
-        x = xa if s == 0 else xb
-        R = Ra if s == 0 else Rb
-        r0, r1, r2 = d.con_pos[k, 0] - x[0], d.con_pos[k, 1] - x[1], d.con_pos[k, 2] - x[2]
-        dyn = m.body_kind[i] == BODY_DYNAMIC
-        for row in range(3):
-            if row == 0:
-                dv = d.con_normal[k]
-            elif row == 1:
-                dv = d.con_t1[k]
-            else:
-                dv = d.con_t2[k]
-            c0 = r1 * dv[2] - r2 * dv[1]
-            c1 = r2 * dv[0] - r0 * dv[2]
-            c2 = r0 * dv[1] - r1 * dv[0]
-            d.con_J[k, s, row, 0] = sign * dv[0]
-            d.con_J[k, s, row, 1] = sign * dv[1]
-            d.con_J[k, s, row, 2] = sign * dv[2]
-            d.con_J[k, s, row, 3] = sign * c0
-            d.con_J[k, s, row, 4] = sign * c1
-            d.con_J[k, s, row, 5] = sign * c2
-            if not dyn:
-                d.con_MJ[k, s, :, row] = 0.0
-                continue
-            im = m.body_invmass[i]
-            Iv = m.body_invinertia[i]
-            b0 = (R[0, 0] * c0 + R[1, 0] * c1 + R[2, 0] * c2) * Iv[0]
-            b1 = (R[0, 1] * c0 + R[1, 1] * c1 + R[2, 1] * c2) * Iv[1]
-            b2 = (R[0, 2] * c0 + R[1, 2] * c1 + R[2, 2] * c2) * Iv[2]
-            for j in range(3):
-                d.con_MJ[k, s, j, row] = sign * im * dv[j]
-                d.con_MJ[k, s, 3 + j, row] = sign * (R[j, 0] * b0 + R[j, 1] * b1 + R[j, 2] * b2)
-    for p in range(3):
-        for q in range(3):
-            acc = 0.0
-            for s in range(2):
-                for j in range(6):
-                    acc += d.con_J[k, s, p, j] * d.con_MJ[k, s, j, q]
-            d.con_A[k, p, q] = acc
-
-
-@jit
-def contact_velocity(d, k, V, W, u_out):
-    # u_out (3,) = J_k [V; W]: velocity of a relative to b at contact k, in its frame
-    for row in range(3):
-        acc = 0.0
-        for s in range(2):
-            i = d.con_body[k, s]
-            J = d.con_J[k, s, row]
-            acc += (J[0] * V[i, 0] + J[1] * V[i, 1] + J[2] * V[i, 2]
-                    + J[3] * W[i, 0] + J[4] * W[i, 1] + J[5] * W[i, 2])
-        u_out[row] = acc
-
-
-@jit
-def apply_contact_impulse(d, k, dlam, V, W):
-    # [V; W] += M^-1 J_k^T dlam
-    for s in range(2):
-        i = d.con_body[k, s]
-        MJ = d.con_MJ[k, s]
-        for j in range(3):
-            V[i, j] += MJ[j, 0] * dlam[0] + MJ[j, 1] * dlam[1] + MJ[j, 2] * dlam[2]
-            W[i, j] += MJ[3 + j, 0] * dlam[0] + MJ[3 + j, 1] * dlam[1] + MJ[3 + j, 2] * dlam[2]
-
-
-@jit
-def contact_eps(m, d, k):
-    # regularisation eps_k, relative to the contact's own Delassus scale
-    return m.hard_reg * (d.con_A[k, 0, 0] + d.con_A[k, 1, 1] + d.con_A[k, 2, 2]) / 3.0
 
 
 @jit
@@ -184,44 +112,24 @@ def pgs(m, d, sel, nsel, bias, lam, V, W, tol, maxit):
 
 
 @jit
-def dense_delassus(m, d, sel, nsel, A_out, add_eps):
-    # A_out (3 nsel, 3 nsel) = J M^-1 J^T over the selected contacts (+ eps_k on the diagonal)
-    A_out[:, :] = 0.0
-    for p in range(nsel):
-        k = sel[p]
-        for q in range(nsel):
-            l = sel[q]
-            for sk in range(2):
-                i = d.con_body[k, sk]
-                if m.body_kind[i] != BODY_DYNAMIC:
-                    continue
-                for sl in range(2):
-                    if d.con_body[l, sl] != i:
-                        continue
-                    for a in range(3):
-                        for b in range(3):
-                            acc = 0.0
-                            for j in range(6):
-                                acc += d.con_J[k, sk, a, j] * d.con_MJ[l, sl, j, b]
-                            A_out[3 * p + a, 3 * q + b] += acc
-        if add_eps:
-            eps = contact_eps(m, d, k)
-            for a in range(3):
-                A_out[3 * p + a, 3 * p + a] += eps
-
-
-@jit
 def projection_jacobian(z, mu, dP):
     # dP (3, 3): derivative of the contact's projection P(z) at z (zn, z1, z2).
     # Convention at the kinks: the normal clamp counts as active only for zn > 0; the disk counts
     # as sliding only for |z_t| > radius (the one-sided derivative from the inside).
+    projection_jacobian_side(z, mu, False, dP)
+
+
+@jit
+def projection_jacobian_side(z, mu, outside, dP):
+    # projection_jacobian, at a kink from the inside (outside False: normal clamp inactive, disk
+    # sticking) or from the outside (True: clamp active at zn = 0, sliding at |z_t| = radius)
     dP[:, :] = 0.0
     zn, z1, z2 = z[0], z[1], z[2]
-    dn = 1.0 if zn > 0.0 else 0.0
+    dn = 1.0 if zn > 0.0 or (outside and zn == 0.0) else 0.0
     dP[0, 0] = dn
     radius = mu * max(zn, 0.0)
     zt = np.sqrt(z1 * z1 + z2 * z2)
-    if zt > radius and zt > 0.0:
+    if (zt > radius or (outside and zt == radius)) and zt > 0.0:
         e1, e2 = z1 / zt, z2 / zt
         c = radius / zt
         dP[1, 1] = c * (1.0 - e1 * e1)
@@ -539,7 +447,7 @@ def hard_contacts(m, d, h):
                 b_n += m.hard_beta * d.con_dist[k] / h
             d.con_bias[k] = b_n
             lam[k, :] = 0.0
-            d.con_phase[k] = phase
+            d.con_phase[k] = phase if d.con_phase[k] == -1 else PHASE_REPEATED
         res = solve(m, d, sel, nsel, d.con_bias, lam, V, W)
         worst = max(worst, res)
         if not res <= m.opt_tol_fail:
@@ -599,3 +507,173 @@ def hard_contacts(m, d, h):
                 d.vel_post[i, j] = V[i, j] + 0.5 * t * acc_v[i, j]
                 d.ang_vel_post[i, j] = W[i, j] + 0.5 * t * acc_w[i, j]
     return worst, failures
+
+
+# ----------------------------------------------------------------------------------------------
+# Adjoint: implicit differentiation of each solve's fixed point G = lambda - P(z) = 0 at its
+# solution, z = lambda - R (u + eps lambda + b), u = J V_out (contact_space.py for the layout).
+# R does not move the solution (at a fixed point, u + eps lambda + b vanishes along every
+# direction P is sensitive to), and eps's own dependence on A (relative size hard_reg) is left
+# out.
+
+
+@jit
+def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, kink, tb, b_bar):
+    """vjp of one solve over the selected contacts: impulses lam[k], post-solve velocities V, W.
+
+    in: Vb, Wb the cotangent of the post-solve velocities; out: the pre-solve velocities'
+    (in place). Accumulates the geometry (a.con_*_bar, a.pos_bar, frames tb), a.con_mu_bar and
+    the masses; b_bar[k] = the cotangent of the bias b_n of each selected contact.
+    """
+    Fl = np.zeros((nsel, 3, 3))
+    Fu = np.empty((nsel, 3, 3))
+    zs = np.empty((nsel, 3))
+    wslide = np.zeros(nsel)
+    u = np.empty(3)
+    out = np.empty(6)
+    dP = np.empty((3, 3))
+    dP2 = np.empty((3, 3))
+    Rd = np.empty(3)
+    for p in range(nsel):
+        k = sel[p]
+        contact_velocity(d, k, V, W, u)
+        A = d.con_A[k]
+        eps = contact_eps(m, d, k)
+        mu = d.con_mu[k]
+        project(lam[k], u, A, eps, bias[k], mu, out)
+        for j in range(3):
+            zs[p, j] = out[3 + j]
+        # the one-sided Jacobians; they differ only at a kink (weakly active, on the cone)
+        projection_jacobian_side(zs[p], mu, False, dP)
+        projection_jacobian_side(zs[p], mu, True, dP2)
+        w_out = 0.0 if kink == KINK_LEFT else (1.0 if kink == KINK_RIGHT else 0.5)
+        zt = np.sqrt(zs[p, 1] ** 2 + zs[p, 2] ** 2)
+        radius = mu * max(zs[p, 0], 0.0)
+        if zt > 0.0 and zt > radius:
+            wslide[p] = 1.0
+        elif zt > 0.0 and zt == radius:
+            wslide[p] = w_out
+        Rd[0] = 1.0 / (A[0, 0] + eps)
+        Rd[1] = 2.0 / (A[1, 1] + A[2, 2] + 2.0 * eps)
+        Rd[2] = Rd[1]
+        for i in range(3):
+            for j in range(3):
+                dp = (1.0 - w_out) * dP[i, j] + w_out * dP2[i, j]
+                Fu[p, i, j] = dp * Rd[j]
+                Fl[p, i, j] = (1.0 if i == j else 0.0) - dp + eps * dp * Rd[j]
+    g = np.empty(3 * nsel)
+    impulse_rhs(d, sel, nsel, Vb, Wb, g)
+    y = transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+    c = np.empty(3)
+    ubar = np.empty(3)
+    for p in range(nsel):
+        k = sel[p]
+        for j in range(3):
+            c[j] = -y[3 * p + j]
+        for j in range(3):
+            ubar[j] = Fu[p, 0, j] * c[0] + Fu[p, 1, j] * c[1] + Fu[p, 2, j] * c[2]
+        b_bar[k] = ubar[0]  # b enters z like u_n
+        if wslide[p] > 0.0:  # P_t = mu max(z_n, 0) z_t / |z_t|
+            zt = np.sqrt(zs[p, 1] ** 2 + zs[p, 2] ** 2)
+            a.con_mu_bar[k] -= (wslide[p] * max(zs[p, 0], 0.0)
+                                * (c[1] * zs[p, 1] + c[2] * zs[p, 2]) / zt)
+        contact_velocity_vjp(m, d, a, k, V, W, ubar, Vb, Wb, tb[k])
+    impulse_vjp(m, d, a, sel, nsel, lam, Vb, Wb, tb)
+
+
+@jit
+def _undo_impulses(d, sel, nsel, lam, V, W):
+    # V, W -= M^-1 J^T lam over the selected contacts
+    dl = np.empty(3)
+    for p in range(nsel):
+        k = sel[p]
+        for j in range(3):
+            dl[j] = -lam[k, j]
+        apply_contact_impulse(d, k, dl, V, W)
+
+
+@jit
+def _ramp_slope_at(x, lo, hi, kink):
+    # slope of a function with slope lo for x < 0 and hi for x > 0, at x (kink at x == 0)
+    if x > 0.0:
+        return hi
+    if x < 0.0:
+        return lo
+    if kink == KINK_LEFT:
+        return lo
+    if kink == KINK_RIGHT:
+        return hi
+    return 0.5 * (lo + hi)
+
+
+@jit
+def hard_contacts_vjp(m, d, a, h, kink):
+    """vjp of hard_contacts, after it re-ran on this substep (d holds its solves: d.con_phase,
+    d.con_lambda the summed impulses, d.con_lam_phase the resting solve's, d.vel_free /
+    ang_vel_free the end-of-step velocities). Each solve is differentiated at its fixed point,
+    last first; the velocities before each are recovered by taking its impulses off.
+
+    in: a.vfree_bar / a.wfree_bar, the end-of-step velocities' cotangents; out: the free
+    velocities'. Returns STATUS_NO_ADJOINT_TOI for a step split at a time of impact and
+    STATUS_NO_ADJOINT_PHASES for a contact in several impact phases (not differentiated yet).
+    """
+    nc = d.ncon[0]
+    if nc == 0:
+        return STATUS_OK
+    for i in range(m.nbody):
+        if d.body_toi[i] >= 0.0:
+            return STATUS_NO_ADJOINT_TOI
+    nph = 0
+    for k in range(nc):
+        if d.con_phase[k] == PHASE_REPEATED:
+            return STATUS_NO_ADJOINT_PHASES
+        nph = max(nph, d.con_phase[k] + 1)
+    V = d.vel_free.copy()
+    W = d.ang_vel_free.copy()
+    Vb, Wb = a.vfree_bar, a.wfree_bar
+    tb = np.zeros((nc, 3, 3))
+    b_bar = np.zeros(nc)
+    sel = np.arange(nc)
+    lam = d.con_lam_phase
+    # resting solve: b = phi / h (gap) or beta phi / h (penetration)
+    _fixed_point_vjp(m, d, a, sel, nc, d.con_bias, lam, V, W, Vb, Wb, kink, tb, b_bar)
+    for k in range(nc):
+        a.con_dist_bar[k] += b_bar[k] * _ramp_slope_at(d.con_dist[k], m.hard_beta / h, 1.0 / h,
+                                                      kink)
+    _undo_impulses(d, sel, nc, lam, V, W)
+    # impact phases, last first: b = e min(u_n, 0) (+ beta phi / h in penetration), u_n < 0
+    # the approach speed before the phase
+    lam_p = np.zeros((nc, 3))
+    bias = np.zeros(nc)
+    u = np.empty(3)
+    ubar = np.zeros(3)
+    for phase in range(nph - 1, -1, -1):
+        ns = 0
+        for k in range(nc):
+            if d.con_phase[k] == phase:
+                sel[ns] = k
+                ns += 1
+                for j in range(3):
+                    lam_p[k, j] = d.con_lambda[k, j] - lam[k, j]
+        Vp = V.copy()
+        Wp = W.copy()
+        _undo_impulses(d, sel, ns, lam_p, Vp, Wp)
+        for s in range(ns):
+            k = sel[s]
+            contact_velocity(d, k, Vp, Wp, u)
+            bias[k] = d.con_e[k] * min(u[0], 0.0)
+            if d.con_dist[k] < 0.0:
+                bias[k] += m.hard_beta * d.con_dist[k] / h
+        _fixed_point_vjp(m, d, a, sel, ns, bias, lam_p, V, W, Vb, Wb, kink, tb, b_bar)
+        for s in range(ns):
+            k = sel[s]
+            contact_velocity(d, k, Vp, Wp, u)
+            a.con_e_bar[k] += b_bar[k] * min(u[0], 0.0)
+            a.con_dist_bar[k] += b_bar[k] * _ramp_slope_at(d.con_dist[k], m.hard_beta / h, 0.0,
+                                                          kink)
+            ubar[0] = b_bar[k] * d.con_e[k] * _ramp_slope_at(u[0], 1.0, 0.0, kink)
+            contact_velocity_vjp(m, d, a, k, Vp, Wp, ubar, Vb, Wb, tb[k])
+        V, W = Vp, Wp
+    for k in range(nc):
+        frame_to_normal(d, a, k, tb[k])
+    return STATUS_OK

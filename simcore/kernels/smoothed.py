@@ -17,10 +17,11 @@ damped Newton on F. The adjoint differentiates F = 0.
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.consts import BODY_DYNAMIC
-from simcore.kernels.dynamics import apply_impulse_vjp, point_velocity, point_velocity_vjp
-from simcore.kernels.hard import (apply_contact_impulse, contact_jacobian, contact_velocity,
-                                  dense_delassus, remember, warm_start)
+from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobian,
+                                           contact_velocity, contact_velocity_vjp,
+                                           dense_delassus, frame_to_normal, impulse_rhs,
+                                           impulse_vjp, tangent_scale_vjp, transposed_solve)
+from simcore.kernels.hard import remember, warm_start
 
 
 @jit
@@ -307,7 +308,7 @@ def smoothed_contacts(m, d, h):
 
 
 # ----------------------------------------------------------------------------------------------
-# Adjoint: implicit differentiation of F(lambda, theta) = 0 at the solution.
+# Adjoint: implicit differentiation of F(lambda, theta) = 0 at the solution (contact_space.py).
 
 
 @jit
@@ -321,152 +322,9 @@ def band_weight_grad(phi, band):
 
 
 @jit
-def _cross_add(u, v, s, out):
-    # out += s (u x v)
-    out[0] += s * (u[1] * v[2] - u[2] * v[1])
-    out[1] += s * (u[2] * v[0] - u[0] * v[2])
-    out[2] += s * (u[0] * v[1] - u[1] * v[0])
-
-
-@jit
-def _dense_transposed_solve(m, d, nc, kap, vs, lam, V, W, g):
-    # y with K^T y = g, K = dF/dlambda assembled densely (the global Newton's matrix)
-    n3 = 3 * nc
-    A = np.empty((n3, n3))
-    dense_delassus(m, d, np.arange(nc), nc, A, False)
-    JF = np.empty((n3, n3))
-    F = np.empty(n3)
-    _assemble(d, nc, d.con_bias, kap, vs, lam, V, W, A, F, JF, True)
-    return np.linalg.solve(np.ascontiguousarray(JF.T), g)
-
-
-@jit
-def _transposed_apply(m, d, nc, Fl, Fu, P, x, out, z, dV, dW):
-    # out = K^T P x with K = F_lambda + F_u A (A = J M^-1 J^T applied through the bodies) and
-    # P the block-diagonal preconditioner
-    u = np.empty(3)
-    for k in range(nc):
-        for r in range(3):
-            acc = 0.0
-            for c in range(3):
-                acc += P[k, r, c] * x[3 * k + c]
-            z[3 * k + r] = acc
-    dV[:, :] = 0.0
-    dW[:, :] = 0.0
-    for k in range(nc):
-        for r in range(3):  # F_u^T P x
-            u[r] = Fu[k, 0, r] * z[3 * k] + Fu[k, 1, r] * z[3 * k + 1] + Fu[k, 2, r] * z[3 * k + 2]
-        apply_contact_impulse(d, k, u, dV, dW)
-    for k in range(nc):
-        contact_velocity(d, k, dV, dW, u)
-        for r in range(3):
-            out[3 * k + r] = (u[r] + Fl[k, 0, r] * z[3 * k] + Fl[k, 1, r] * z[3 * k + 1]
-                              + Fl[k, 2, r] * z[3 * k + 2])
-
-
-@jit
-def _transposed_solve(m, d, nc, kap, vs, lam, V, W, g):
-    """y with K^T y = g for a large solve, matrix-free: restarted GMRES, right-preconditioned by
-    the inverse transposed 3x3 diagonal blocks of K. Falls back to the dense solve (exact, slower)
-    if it does not reach a relative residual of 1e-13."""
-    n3 = 3 * nc
-    Fl = np.zeros((nc, 3, 3))
-    Fu = np.zeros((nc, 3, 3))
-    P = np.empty((nc, 3, 3))
-    u = np.empty(3)
-    blk = np.empty((3, 3))
-    for k in range(nc):
-        if kap[k] <= 0.0:  # F = lambda
-            for r in range(3):
-                Fl[k, r, r] = 1.0
-        else:
-            contact_velocity(d, k, V, W, u)
-            residual_jacobian(lam[k], u, d.con_bias[k], d.con_mu[k], vs[k], Fl[k], Fu[k])
-        A = d.con_A[k]
-        for r in range(3):
-            for c in range(3):
-                acc = Fl[k, c, r]   # (F_l + F_u A)^T = F_l^T + A F_u^T
-                for q in range(3):
-                    acc += A[r, q] * Fu[k, c, q]
-                blk[r, c] = acc
-        P[k] = np.linalg.inv(blk)
-    z = np.empty(n3)
-    dV = np.empty_like(V)
-    dW = np.empty_like(W)
-    restart = 40
-    Q = np.zeros((restart + 1, n3))
-    H = np.zeros((restart + 1, restart))
-    cs = np.zeros(restart)
-    sn = np.zeros(restart)
-    e = np.zeros(restart + 1)
-    x = np.zeros(n3)
-    w = np.empty(n3)
-    gnorm = np.sqrt(np.sum(g * g))
-    if gnorm == 0.0:
-        return np.zeros(n3)
-    done = False
-    for _ in range(20):
-        _transposed_apply(m, d, nc, Fl, Fu, P, x, w, z, dV, dW)
-        for r in range(n3):
-            w[r] = g[r] - w[r]
-        beta = np.sqrt(np.sum(w * w))
-        if beta <= 1e-13 * gnorm:
-            done = True
-            break
-        Q[0] = w / beta
-        e[:] = 0.0
-        e[0] = beta
-        j_end = 0
-        for j in range(restart):
-            _transposed_apply(m, d, nc, Fl, Fu, P, Q[j], w, z, dV, dW)
-            for i in range(j + 1):  # modified Gram-Schmidt
-                H[i, j] = np.sum(w * Q[i])
-                w -= H[i, j] * Q[i]
-            H[j + 1, j] = np.sqrt(np.sum(w * w))
-            if H[j + 1, j] > 0.0:
-                Q[j + 1] = w / H[j + 1, j]
-            for i in range(j):  # previous Givens rotations
-                t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]
-                H[i + 1, j] = -sn[i] * H[i, j] + cs[i] * H[i + 1, j]
-                H[i, j] = t
-            den = np.sqrt(H[j, j] ** 2 + H[j + 1, j] ** 2)
-            cs[j], sn[j] = H[j, j] / den, H[j + 1, j] / den
-            H[j, j] = den
-            H[j + 1, j] = 0.0
-            e[j + 1] = -sn[j] * e[j]
-            e[j] = cs[j] * e[j]
-            j_end = j + 1
-            if abs(e[j + 1]) <= 1e-13 * gnorm:
-                break
-        coef = np.zeros(j_end)  # back substitution
-        for i in range(j_end - 1, -1, -1):
-            acc = e[i]
-            for c in range(i + 1, j_end):
-                acc -= H[i, c] * coef[c]
-            coef[i] = acc / H[i, i]
-        for i in range(j_end):
-            x += coef[i] * Q[i]
-    if not done:
-        return _dense_transposed_solve(m, d, nc, kap, vs, lam, V, W, g)
-    y = np.empty(n3)
-    for k in range(nc):
-        for r in range(3):
-            y[3 * k + r] = (P[k, r, 0] * x[3 * k] + P[k, r, 1] * x[3 * k + 1]
-                            + P[k, r, 2] * x[3 * k + 2])
-    return y
-
-
-@jit
 def smoothed_contacts_vjp(m, d, a, h):
-    """vjp of smoothed_contacts by the implicit function theorem, after the forward solve re-ran
-    on this substep (d holds its solution: d.con_lambda, post-contact d.vel_free / ang_vel_free).
-
-    With v+ = v* + M^-1 J^T lambda and F(lambda, theta) = 0, the cotangent of lambda,
-    g = J M^-1 [vfree_bar; wfree_bar], gives y from one solve K^T y = g, K = dF/dlambda (the
-    Newton matrix, F_lambda + F_u A); every input theta then receives -y^T dF/dtheta at fixed
-    lambda, besides its direct path through v+. The tangent frame (t1, t2) is not
-    differentiated: the solution is invariant under rotations of the frame about n, so the
-    frame's cotangent is carried to n as the minimal rotation's (any frame gives the same).
+    """vjp of smoothed_contacts, after the forward solve re-ran on this substep (d holds its
+    solution: d.con_lambda, post-contact d.vel_free / ang_vel_free).
 
     in: a.vfree_bar / a.wfree_bar, cotangents of the post-contact velocities; out: the same hold
     the cotangents of the free velocities; accumulates a.con_{dist,normal,pos,mu}_bar, a.pos_bar,
@@ -476,29 +334,27 @@ def smoothed_contacts_vjp(m, d, a, h):
     if nc == 0:
         return
     V, W = d.vel_free, d.ang_vel_free
+    Vb, Wb = a.vfree_bar, a.wfree_bar
     lam = d.con_lambda
     kappa = m.smooth_kappa
+    sel = np.arange(nc)
     kap = np.empty(nc)
     vs = np.empty(nc)
+    Fl = np.zeros((nc, 3, 3))
+    Fu = np.zeros((nc, 3, 3))
+    u = np.empty(3)
     for k in range(nc):
         kap[k], vs[k] = contact_scales(m, d, k)
-    # g = dv+/dlambda^T v+_bar = (M^-1 J^T)^T v+_bar
-    n3 = 3 * nc
-    y = np.empty(n3)
-    for k in range(nc):
-        for row in range(3):
-            acc = 0.0
-            for s in range(2):
-                i = d.con_body[k, s]
-                MJ = d.con_MJ[k, s]
-                for j in range(3):
-                    acc += MJ[j, row] * a.vfree_bar[i, j] + MJ[3 + j, row] * a.wfree_bar[i, j]
-            y[3 * k + row] = acc
-    if nc <= m.opt_polish:
-        y = _dense_transposed_solve(m, d, nc, kap, vs, lam, V, W, y)
-    else:
-        y = _transposed_solve(m, d, nc, kap, vs, lam, V, W, y)
-    # free velocities v* (the margins' motion bounds depend on them): undo the impulses
+        if kap[k] <= 0.0:  # outside the band: F = lambda
+            for r in range(3):
+                Fl[k, r, r] = 1.0
+        else:
+            contact_velocity(d, k, V, W, u)
+            residual_jacobian(lam[k], u, d.con_bias[k], d.con_mu[k], vs[k], Fl[k], Fu[k])
+    y = np.empty(3 * nc)
+    impulse_rhs(d, sel, nc, Vb, Wb, y)
+    y = transposed_solve(m, d, sel, nc, Fl, Fu, y)
+    # free velocities v* (the band's motion bounds depend on them): undo the impulses
     V0 = V.copy()
     W0 = W.copy()
     dl = np.empty(3)
@@ -506,143 +362,35 @@ def smoothed_contacts_vjp(m, d, a, h):
         for j in range(3):
             dl[j] = -lam[k, j]
         apply_contact_impulse(d, k, dl, V0, W0)
-
     tb = np.zeros((nc, 3, 3))   # cotangents of each contact's frame columns n, t1, t2
     band_bar = np.zeros(nc)
-    u = np.empty(3)
     c = np.empty(3)
     ubar = np.empty(3)
-    uw = np.empty(3)
-    uwb = np.empty(3)
-    ra = np.empty(3)
-    rb = np.empty(3)
-    pa = np.empty(3)
-    pb = np.empty(3)
-    r_bar = np.empty(3)
-    g = np.empty(3)
-    gb = np.empty(3)
-    qb = np.empty(3)
-    q = np.empty(3)
-    imp = np.empty(3)
-    imp_bar = np.empty(3)
-    mb = np.empty(1)
     for k in range(nc):
         if kap[k] <= 0.0:  # lambda = 0 whatever theta
             continue
-        i0, i1 = d.con_body[k, 0], d.con_body[k, 1]
         contact_velocity(d, k, V, W, u)
         lk = lam[k]
-        mu = d.con_mu[k]
         for j in range(3):
             c[j] = -y[3 * k + j]
+        for j in range(3):
+            ubar[j] = Fu[k, 0, j] * c[0] + Fu[k, 1, j] * c[1] + Fu[k, 2, j] * c[2]
+        # F_n = lam_n (u_n + b_n) - kappa_k;  F_t = rho lam_t + mu lam_n u_t, rho^2 = |u_t|^2 + v^2
         rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs[k] * vs[k])
-        # F_n = lam_n (u_n + b_n) - kappa_k;  F_t = rho lam_t + mu lam_n u_t
-        ubar[0] = c[0] * lk[0]
-        kapk_bar = -c[0]
-        vs_bar = 0.0
-        mu_bar = 0.0
-        for p in range(2):
-            ubar[1 + p] = c[1 + p] * mu * lk[0]
-            vs_bar += c[1 + p] * lk[1 + p] * vs[k] / rho
-            mu_bar += c[1 + p] * lk[0] * u[1 + p]
-        for p in range(2):
-            for r in range(2):
-                ubar[1 + r] += c[1 + p] * lk[1 + p] * u[1 + r] / rho
-        a.con_mu_bar[k] += mu_bar
-        band = m.opt_margin + d.body_spec[i0] + d.body_spec[i1]
-        wt = band_weight(d.con_dist[k], band)
+        vs_bar = (c[1] * lk[1] + c[2] * lk[2]) * vs[k] / rho
+        a.con_mu_bar[k] += (c[1] * u[1] + c[2] * u[2]) * lk[0]
+        band = m.opt_margin + d.body_spec[d.con_body[k, 0]] + d.body_spec[d.con_body[k, 1]]
         dw_phi, dw_band = band_weight_grad(d.con_dist[k], band)
-        a.con_dist_bar[k] += ubar[0] / h + kapk_bar * kappa * dw_phi   # b_n = phi / h
-        band_bar[k] = kapk_bar * kappa * dw_band
-        a.scalar_bar[2] += kapk_bar * wt
-        # v_k = sqrt(kappa A_tt), A_tt = (1/2) sum_i sum_sides (invm + q^T I_w^-1 q), q = r x t_i
-        if vs[k] > 0.0:
+        a.con_dist_bar[k] += ubar[0] / h - c[0] * kappa * dw_phi   # b_n = phi / h
+        band_bar[k] = -c[0] * kappa * dw_band
+        a.scalar_bar[2] -= c[0] * band_weight(d.con_dist[k], band)
+        if vs[k] > 0.0:  # v = sqrt(kappa A_tt)
             a.scalar_bar[2] += vs_bar * vs[k] / (2.0 * kappa)
-            att_bar = vs_bar * kappa / (2.0 * vs[k])
-            for s in range(2):
-                i = d.con_body[k, s]
-                if m.body_kind[i] != BODY_DYNAMIC:
-                    continue
-                R = d.xmat[i]
-                inertia = m.body_inertia[i]
-                a.invmass_bar[i] += att_bar
-                for j in range(3):
-                    ra[j] = d.con_pos[k, j] - d.pos[i, j]
-                r_bar[:] = 0.0
-                for col in range(1, 3):
-                    t = d.con_t1[k] if col == 1 else d.con_t2[k]
-                    q[0] = ra[1] * t[2] - ra[2] * t[1]
-                    q[1] = ra[2] * t[0] - ra[0] * t[2]
-                    q[2] = ra[0] * t[1] - ra[1] * t[0]
-                    for j in range(3):
-                        g[j] = R[0, j] * q[0] + R[1, j] * q[1] + R[2, j] * q[2]
-                        gb[j] = att_bar * g[j] / inertia[j]
-                        a.inertia_bar[i, j] -= 0.5 * att_bar * g[j] * g[j] / inertia[j] ** 2
-                    for p in range(3):
-                        qb[p] = R[p, 0] * gb[0] + R[p, 1] * gb[1] + R[p, 2] * gb[2]
-                        for j in range(3):
-                            a.R_bar[i, p, j] += q[p] * gb[j]
-                    _cross_add(t, qb, 1.0, r_bar)        # q = r x t
-                    _cross_add(qb, ra, 1.0, tb[k, col])
-                for j in range(3):
-                    a.con_pos_bar[k, j] += r_bar[j]
-                    a.pos_bar[i, j] -= r_bar[j]
-        # u = E^T u_w, E = [n t1 t2]; u_w = v+_a(p) - v+_b(p)
-        for j in range(3):
-            ra[j] = d.con_pos[k, j] - d.pos[i0, j]
-            rb[j] = d.con_pos[k, j] - d.pos[i1, j]
-        point_velocity(V[i0], W[i0], ra, pa)
-        point_velocity(V[i1], W[i1], rb, pb)
-        for j in range(3):
-            uw[j] = pa[j] - pb[j]
-            uwb[j] = (ubar[0] * d.con_normal[k, j] + ubar[1] * d.con_t1[k, j]
-                      + ubar[2] * d.con_t2[k, j])
-            for col in range(3):
-                tb[k, col, j] += ubar[col] * uw[j]
-        r_bar[:] = 0.0
-        point_velocity_vjp(W[i0], ra, uwb, a.vfree_bar[i0], a.wfree_bar[i0], r_bar)
-        for j in range(3):
-            a.con_pos_bar[k, j] += r_bar[j]
-            a.pos_bar[i0, j] -= r_bar[j]
-            uwb[j] = -uwb[j]
-        r_bar[:] = 0.0
-        point_velocity_vjp(W[i1], rb, uwb, a.vfree_bar[i1], a.wfree_bar[i1], r_bar)
-        for j in range(3):
-            a.con_pos_bar[k, j] += r_bar[j]
-            a.pos_bar[i1, j] -= r_bar[j]
-    # v+ = v* + sum_k M^-1 J_k^T lambda_k at fixed lambda: the impulses' geometry and masses
-    # (v+_bar passes to v* unchanged)
+            tangent_scale_vjp(m, d, a, k, vs_bar * kappa / (2.0 * vs[k]), tb[k])
+        contact_velocity_vjp(m, d, a, k, V, W, ubar, Vb, Wb, tb[k])
+    impulse_vjp(m, d, a, sel, nc, lam, Vb, Wb, tb)
     for k in range(nc):
-        for s in range(2):
-            i = d.con_body[k, s]
-            if m.body_kind[i] != BODY_DYNAMIC:
-                continue
-            sign = 1.0 if s == 0 else -1.0
-            for j in range(3):
-                ra[j] = d.con_pos[k, j] - d.pos[i, j]
-                imp[j] = sign * (lam[k, 0] * d.con_normal[k, j] + lam[k, 1] * d.con_t1[k, j]
-                                 + lam[k, 2] * d.con_t2[k, j])
-            r_bar[:] = 0.0
-            imp_bar[:] = 0.0
-            mb[0] = 0.0
-            apply_impulse_vjp(d.xmat[i], m.body_invmass[i], m.body_inertia[i], ra, imp,
-                              a.vfree_bar[i], a.wfree_bar[i], a.R_bar[i], r_bar, imp_bar, mb,
-                              a.inertia_bar[i])
-            a.invmass_bar[i] += mb[0]
-            for j in range(3):
-                a.con_pos_bar[k, j] += r_bar[j]
-                a.pos_bar[i, j] -= r_bar[j]
-                for col in range(3):
-                    tb[k, col, j] += sign * lam[k, col] * imp_bar[j]
-    for k in range(nc):
-        # frame -> normal: n_bar + (t1 x t1_bar + t2 x t2_bar) x n
-        cvec = g
-        cvec[:] = 0.0
-        _cross_add(d.con_t1[k], tb[k, 1], 1.0, cvec)
-        _cross_add(d.con_t2[k], tb[k, 2], 1.0, cvec)
-        _cross_add(cvec, d.con_normal[k], 1.0, tb[k, 0])
-        for j in range(3):
-            a.con_normal_bar[k, j] += tb[k, 0, j]
+        frame_to_normal(d, a, k, tb[k])
         # the band's motion bounds h (|v*| + |w*| rbound) of both bodies
         if band_bar[k] != 0.0:
             for s in range(2):
@@ -651,6 +399,6 @@ def smoothed_contacts_vjp(m, d, a, h):
                 nw = np.sqrt(W0[i, 0] ** 2 + W0[i, 1] ** 2 + W0[i, 2] ** 2)
                 for j in range(3):
                     if nv > 0.0:  # at rest: the norm's slope taken as 0
-                        a.vfree_bar[i, j] += band_bar[k] * h * V0[i, j] / nv
+                        Vb[i, j] += band_bar[k] * h * V0[i, j] / nv
                     if nw > 0.0:
-                        a.wfree_bar[i, j] += band_bar[k] * h * m.geom_rbound[i] * W0[i, j] / nw
+                        Wb[i, j] += band_bar[k] * h * m.geom_rbound[i] * W0[i, j] / nw

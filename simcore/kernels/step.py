@@ -13,7 +13,7 @@ from simcore.kernels.consts import (BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC, C
                                     MAXCON_PAIR, STATUS_CONTACT_OVERFLOW, STATUS_NONFINITE,
                                     STATUS_NO_ADJOINT, STATUS_OK, STATUS_UNSTABLE)
 from simcore.kernels.dynamics import free_velocity, free_velocity_vjp, integrate_pose
-from simcore.kernels.hard import hard_contacts
+from simcore.kernels.hard import hard_contacts, hard_contacts_vjp
 from simcore.kernels.kink import ramp_slope
 from simcore.kernels.penalty import penalty_impulses, penalty_impulses_vjp
 from simcore.kernels.rotation import (quat_bar_to_twist, quat_integrate_vjp, quat_to_mat,
@@ -241,7 +241,7 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
     elif m.opt_contact == CONTACT_SMOOTHED:
         smoothed_contacts(m, d, h)
     else:
-        return STATUS_NO_ADJOINT
+        hard_contacts(m, d, h)
     nc = d.ncon[0]
     a.con_dist_bar[:nc] = 0.0
     a.con_normal_bar[:nc] = 0.0
@@ -262,8 +262,12 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
         a.ang_vel_bar[i, :] = 0.0
     if m.opt_contact == CONTACT_PENALTY:
         penalty_impulses_vjp(m, d, a, h, kink)
-    else:
+    elif m.opt_contact == CONTACT_SMOOTHED:
         smoothed_contacts_vjp(m, d, a, h)
+    else:
+        status = hard_contacts_vjp(m, d, a, h, kink)
+        if status != STATUS_OK:
+            return status
     status = collision_vjp(m, d, a, kink)
     if status != STATUS_OK:
         return status

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import simcore as sc
-from simcore.kernels import smoothed, step
+from simcore.kernels import contact_space, smoothed, step
 from simcore.model import make_data
 from tests.helpers import body_momentum, load_benchmark
 
@@ -193,11 +193,18 @@ def test_adjoint_solve_iterative_matches_dense_on_a_pile():
         res, fails = smoothed.smoothed_contacts(model, d, model.opt_dt)
         nc = d.ncon[0]
         assert fails == 0 and nc > model.opt_polish
-        kap, vs = np.empty(nc), np.empty(nc)
+        # the smoothed vjp's system: F_l, F_u from the residual's Jacobian at the solution
+        Fl, Fu, u = np.zeros((nc, 3, 3)), np.zeros((nc, 3, 3)), np.zeros(3)
         for k in range(nc):
-            kap[k], vs[k] = smoothed.contact_scales(model, d, k)
+            kap, vs = smoothed.contact_scales(model, d, k)
+            if kap <= 0.0:
+                Fl[k] = np.eye(3)
+            else:
+                contact_space.contact_velocity(d, k, d.vel_free, d.ang_vel_free, u)
+                smoothed.residual_jacobian(d.con_lambda[k], u, d.con_bias[k], d.con_mu[k], vs,
+                                           Fl[k], Fu[k])
         g = rng.normal(size=3 * nc)
-        args = (model, d, nc, kap, vs, d.con_lambda, d.vel_free, d.ang_vel_free, g)
-        y_dense = smoothed._dense_transposed_solve(*args)
-        y_iter = smoothed._transposed_solve(*args)
+        sel = np.arange(nc)
+        y_dense = contact_space._dense_transposed_solve(model, d, sel, nc, Fl, Fu, g)
+        y_iter = contact_space.transposed_solve(model, d, sel, nc, Fl, Fu, g)
         assert np.abs(y_iter - y_dense).max() < 1e-11 * np.abs(y_dense).max()

@@ -1,0 +1,387 @@
+"""Contact space: the contact Jacobian J, the Delassus matrix A = J M^-1 J^T, contact velocities
+and impulses, shared by the hard and smoothed solvers; and the reverse-mode pieces of their
+implicit differentiation.
+
+A solve over the selected contacts S maps the body velocities V_in to
+    V_out = V_in + sum_k M^-1 J_k^T lambda_k,    lambda the root of G(lambda, theta) = 0,
+where G_k depends on lambda_k, on the contact velocity u_k = J_k V_out and on parameters theta_k
+(bias, mu, ...), and is linearised per contact as dG_k = F_l,k dlambda_k + F_u,k du_k + ...
+Then dG/dlambda = K = F_l + F_u A (A = J M^-1 J^T), and the vjp of the solve is:
+    g = (M^-1 J^T)^T V_out_bar,  K^T y = g,  c = -y,
+    u_bar = F_u^T c (pushed into V_out_bar through J at fixed lambda), theta_bar = c^T dG/dtheta,
+and finally the impulses' own geometry and masses at fixed lambda (V_out_bar passes to V_in).
+
+Frame: the solution of both models is invariant under a rotation of the tangent frame (t1, t2)
+about n (isotropic friction, tangent scales from traces), so the frame is not differentiated:
+the cotangents of (n, t1, t2) are carried to n as the minimal rotation's (frame_to_normal).
+"""
+import numpy as np
+
+from simcore._jit import jit
+from simcore.kernels.consts import BODY_DYNAMIC
+from simcore.kernels.dynamics import apply_impulse_vjp, point_velocity, point_velocity_vjp
+
+
+@jit
+def contact_jacobian(m, d, k, xa, Ra, xb, Rb):
+    # d.con_J[k, s] (3, 6): rows (n, t1, t2) -> (linear, angular) of side s (a: +, b: -);
+    # d.con_MJ[k, s] (6, 3) = M^-1 J^T (zero for static/kinematic bodies);
+    # d.con_A[k] (3, 3) = sum_s J M^-1 J^T, the contact's diagonal Delassus block.
+    for s in range(2):
+        i = d.con_body[k, s]
+        sign = 1.0 if s == 0 else -1.0
+        x = xa if s == 0 else xb
+        R = Ra if s == 0 else Rb
+        r0, r1, r2 = d.con_pos[k, 0] - x[0], d.con_pos[k, 1] - x[1], d.con_pos[k, 2] - x[2]
+        dyn = m.body_kind[i] == BODY_DYNAMIC
+        for row in range(3):
+            if row == 0:
+                dv = d.con_normal[k]
+            elif row == 1:
+                dv = d.con_t1[k]
+            else:
+                dv = d.con_t2[k]
+            c0 = r1 * dv[2] - r2 * dv[1]
+            c1 = r2 * dv[0] - r0 * dv[2]
+            c2 = r0 * dv[1] - r1 * dv[0]
+            d.con_J[k, s, row, 0] = sign * dv[0]
+            d.con_J[k, s, row, 1] = sign * dv[1]
+            d.con_J[k, s, row, 2] = sign * dv[2]
+            d.con_J[k, s, row, 3] = sign * c0
+            d.con_J[k, s, row, 4] = sign * c1
+            d.con_J[k, s, row, 5] = sign * c2
+            if not dyn:
+                d.con_MJ[k, s, :, row] = 0.0
+                continue
+            im = m.body_invmass[i]
+            Iv = m.body_invinertia[i]
+            b0 = (R[0, 0] * c0 + R[1, 0] * c1 + R[2, 0] * c2) * Iv[0]
+            b1 = (R[0, 1] * c0 + R[1, 1] * c1 + R[2, 1] * c2) * Iv[1]
+            b2 = (R[0, 2] * c0 + R[1, 2] * c1 + R[2, 2] * c2) * Iv[2]
+            for j in range(3):
+                d.con_MJ[k, s, j, row] = sign * im * dv[j]
+                d.con_MJ[k, s, 3 + j, row] = sign * (R[j, 0] * b0 + R[j, 1] * b1 + R[j, 2] * b2)
+    for p in range(3):
+        for q in range(3):
+            acc = 0.0
+            for s in range(2):
+                for j in range(6):
+                    acc += d.con_J[k, s, p, j] * d.con_MJ[k, s, j, q]
+            d.con_A[k, p, q] = acc
+
+@jit
+def contact_velocity(d, k, V, W, u_out):
+    # u_out (3,) = J_k [V; W]: velocity of a relative to b at contact k, in its frame
+    for row in range(3):
+        acc = 0.0
+        for s in range(2):
+            i = d.con_body[k, s]
+            J = d.con_J[k, s, row]
+            acc += (J[0] * V[i, 0] + J[1] * V[i, 1] + J[2] * V[i, 2]
+                    + J[3] * W[i, 0] + J[4] * W[i, 1] + J[5] * W[i, 2])
+        u_out[row] = acc
+
+@jit
+def apply_contact_impulse(d, k, dlam, V, W):
+    # [V; W] += M^-1 J_k^T dlam
+    for s in range(2):
+        i = d.con_body[k, s]
+        MJ = d.con_MJ[k, s]
+        for j in range(3):
+            V[i, j] += MJ[j, 0] * dlam[0] + MJ[j, 1] * dlam[1] + MJ[j, 2] * dlam[2]
+            W[i, j] += MJ[3 + j, 0] * dlam[0] + MJ[3 + j, 1] * dlam[1] + MJ[3 + j, 2] * dlam[2]
+
+@jit
+def contact_eps(m, d, k):
+    # regularisation eps_k, relative to the contact's own Delassus scale
+    return m.hard_reg * (d.con_A[k, 0, 0] + d.con_A[k, 1, 1] + d.con_A[k, 2, 2]) / 3.0
+
+@jit
+def dense_delassus(m, d, sel, nsel, A_out, add_eps):
+    # A_out (3 nsel, 3 nsel) = J M^-1 J^T over the selected contacts (+ eps_k on the diagonal)
+    A_out[:, :] = 0.0
+    for p in range(nsel):
+        k = sel[p]
+        for q in range(nsel):
+            l = sel[q]
+            for sk in range(2):
+                i = d.con_body[k, sk]
+                if m.body_kind[i] != BODY_DYNAMIC:
+                    continue
+                for sl in range(2):
+                    if d.con_body[l, sl] != i:
+                        continue
+                    for a in range(3):
+                        for b in range(3):
+                            acc = 0.0
+                            for j in range(6):
+                                acc += d.con_J[k, sk, a, j] * d.con_MJ[l, sl, j, b]
+                            A_out[3 * p + a, 3 * q + b] += acc
+        if add_eps:
+            eps = contact_eps(m, d, k)
+            for a in range(3):
+                A_out[3 * p + a, 3 * p + a] += eps
+
+
+# ----------------------------------------------------------------------------------------------
+# Reverse mode
+
+
+@jit
+def cross_add(u, v, s, out):
+    # out += s (u x v)
+    out[0] += s * (u[1] * v[2] - u[2] * v[1])
+    out[1] += s * (u[2] * v[0] - u[0] * v[2])
+    out[2] += s * (u[0] * v[1] - u[1] * v[0])
+
+
+@jit
+def impulse_rhs(d, sel, nsel, Vb, Wb, g):
+    # g (3 nsel) = (M^-1 J^T)^T [Vb; Wb]: the cotangent of the selected impulses
+    for p in range(nsel):
+        k = sel[p]
+        for row in range(3):
+            acc = 0.0
+            for s in range(2):
+                i = d.con_body[k, s]
+                MJ = d.con_MJ[k, s]
+                for j in range(3):
+                    acc += MJ[j, row] * Vb[i, j] + MJ[3 + j, row] * Wb[i, j]
+            g[3 * p + row] = acc
+
+
+@jit
+def _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
+    # y with K^T y = g, K = F_l + F_u A assembled densely
+    n3 = 3 * nsel
+    A = np.empty((n3, n3))
+    dense_delassus(m, d, sel, nsel, A, False)
+    KT = np.zeros((n3, n3))
+    for p in range(nsel):
+        for a in range(3):
+            for b in range(3):
+                KT[3 * p + b, 3 * p + a] += Fl[p, a, b]
+            for col in range(n3):
+                acc = 0.0
+                for r in range(3):
+                    acc += Fu[p, a, r] * A[3 * p + r, col]
+                KT[col, 3 * p + a] += acc
+    return np.linalg.solve(KT, g)
+
+
+@jit
+def _transposed_apply(d, sel, nsel, Fl, Fu, P, x, out, z, dV, dW):
+    # out = K^T P x, with A applied through the bodies (A symmetric: K^T = F_l^T + A F_u^T) and
+    # P the block-diagonal preconditioner
+    u = np.empty(3)
+    for p in range(nsel):
+        for r in range(3):
+            z[3 * p + r] = (P[p, r, 0] * x[3 * p] + P[p, r, 1] * x[3 * p + 1]
+                            + P[p, r, 2] * x[3 * p + 2])
+    dV[:, :] = 0.0
+    dW[:, :] = 0.0
+    for p in range(nsel):
+        for r in range(3):
+            u[r] = Fu[p, 0, r] * z[3 * p] + Fu[p, 1, r] * z[3 * p + 1] + Fu[p, 2, r] * z[3 * p + 2]
+        apply_contact_impulse(d, sel[p], u, dV, dW)
+    for p in range(nsel):
+        contact_velocity(d, sel[p], dV, dW, u)
+        for r in range(3):
+            out[3 * p + r] = (u[r] + Fl[p, 0, r] * z[3 * p] + Fl[p, 1, r] * z[3 * p + 1]
+                              + Fl[p, 2, r] * z[3 * p + 2])
+
+
+@jit
+def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
+    """y with K^T y = g (K = F_l + F_u A over the selected contacts; F_l, F_u (nsel, 3, 3)).
+
+    Dense for at most m.opt_polish contacts; beyond, matrix-free restarted GMRES, right-
+    preconditioned by the inverse transposed 3x3 diagonal blocks of K, to a relative residual of
+    1e-13, else (not reached in 20 restarts) the dense solve after all: exact, only slower.
+    """
+    if nsel <= m.opt_polish:
+        return _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+    n3 = 3 * nsel
+    P = np.empty((nsel, 3, 3))
+    blk = np.empty((3, 3))
+    for p in range(nsel):
+        A = d.con_A[sel[p]]
+        for r in range(3):
+            for c in range(3):
+                acc = Fl[p, c, r]
+                for q in range(3):
+                    acc += A[r, q] * Fu[p, c, q]
+                blk[r, c] = acc
+        P[p] = np.linalg.inv(blk)
+    z = np.empty(n3)
+    dV = np.empty((m.nbody, 3))
+    dW = np.empty((m.nbody, 3))
+    restart = 40
+    Q = np.zeros((restart + 1, n3))
+    H = np.zeros((restart + 1, restart))
+    cs = np.zeros(restart)
+    sn = np.zeros(restart)
+    e = np.zeros(restart + 1)
+    x = np.zeros(n3)
+    w = np.empty(n3)
+    gnorm = np.sqrt(np.sum(g * g))
+    if gnorm == 0.0:
+        return np.zeros(n3)
+    done = False
+    for _ in range(20):
+        _transposed_apply(d, sel, nsel, Fl, Fu, P, x, w, z, dV, dW)
+        for r in range(n3):
+            w[r] = g[r] - w[r]
+        beta = np.sqrt(np.sum(w * w))
+        if beta <= 1e-13 * gnorm:
+            done = True
+            break
+        Q[0] = w / beta
+        e[:] = 0.0
+        e[0] = beta
+        j_end = 0
+        for j in range(restart):
+            _transposed_apply(d, sel, nsel, Fl, Fu, P, Q[j], w, z, dV, dW)
+            for i in range(j + 1):  # modified Gram-Schmidt
+                H[i, j] = np.sum(w * Q[i])
+                w -= H[i, j] * Q[i]
+            H[j + 1, j] = np.sqrt(np.sum(w * w))
+            if H[j + 1, j] > 0.0:
+                Q[j + 1] = w / H[j + 1, j]
+            for i in range(j):  # the previous Givens rotations
+                t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]
+                H[i + 1, j] = -sn[i] * H[i, j] + cs[i] * H[i + 1, j]
+                H[i, j] = t
+            den = np.sqrt(H[j, j] ** 2 + H[j + 1, j] ** 2)
+            cs[j], sn[j] = H[j, j] / den, H[j + 1, j] / den
+            H[j, j] = den
+            H[j + 1, j] = 0.0
+            e[j + 1] = -sn[j] * e[j]
+            e[j] = cs[j] * e[j]
+            j_end = j + 1
+            if abs(e[j + 1]) <= 1e-13 * gnorm or H[j, j] == 0.0:
+                break
+        coef = np.zeros(j_end)  # back substitution
+        for i in range(j_end - 1, -1, -1):
+            acc = e[i]
+            for c in range(i + 1, j_end):
+                acc -= H[i, c] * coef[c]
+            coef[i] = acc / H[i, i] if H[i, i] != 0.0 else 0.0
+        for i in range(j_end):
+            x += coef[i] * Q[i]
+    if not done:
+        return _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+    y = np.empty(n3)
+    for p in range(nsel):
+        for r in range(3):
+            y[3 * p + r] = (P[p, r, 0] * x[3 * p] + P[p, r, 1] * x[3 * p + 1]
+                            + P[p, r, 2] * x[3 * p + 2])
+    return y
+
+
+@jit
+def contact_velocity_vjp(m, d, a, k, V, W, ubar, Vb, Wb, tb):
+    """vjp of u = J_k [V; W] = E^T (v_a(p) - v_b(p)), E = [n t1 t2], at the velocities V, W:
+    into Vb, Wb, the contact point / body positions (a.con_pos_bar, a.pos_bar) and the frame's
+    columns tb (3, 3) (rows: n, t1, t2)."""
+    i0, i1 = d.con_body[k, 0], d.con_body[k, 1]
+    ra, rb, pa, pb, uwb, r_bar = (np.empty(3), np.empty(3), np.empty(3), np.empty(3),
+                                  np.empty(3), np.zeros(3))
+    for j in range(3):
+        ra[j] = d.con_pos[k, j] - d.pos[i0, j]
+        rb[j] = d.con_pos[k, j] - d.pos[i1, j]
+    point_velocity(V[i0], W[i0], ra, pa)
+    point_velocity(V[i1], W[i1], rb, pb)
+    for j in range(3):
+        uwb[j] = ubar[0] * d.con_normal[k, j] + ubar[1] * d.con_t1[k, j] + ubar[2] * d.con_t2[k, j]
+        for col in range(3):
+            tb[col, j] += ubar[col] * (pa[j] - pb[j])
+    point_velocity_vjp(W[i0], ra, uwb, Vb[i0], Wb[i0], r_bar)
+    for j in range(3):
+        a.con_pos_bar[k, j] += r_bar[j]
+        a.pos_bar[i0, j] -= r_bar[j]
+        uwb[j] = -uwb[j]
+        r_bar[j] = 0.0
+    point_velocity_vjp(W[i1], rb, uwb, Vb[i1], Wb[i1], r_bar)
+    for j in range(3):
+        a.con_pos_bar[k, j] += r_bar[j]
+        a.pos_bar[i1, j] -= r_bar[j]
+
+
+@jit
+def impulse_vjp(m, d, a, sel, nsel, lam, Vb, Wb, tb):
+    """vjp of V_out = V_in + sum_k M^-1 J_k^T lam_k at fixed lam (world impulse E lam at the
+    contact point, + on a, - on b) into the geometry (a.con_pos_bar, a.pos_bar, the frames'
+    cotangents tb (ncon, 3, 3)), a.R_bar and the masses; V_out's cotangent Vb, Wb is V_in's
+    unchanged."""
+    r, imp, r_bar, imp_bar, mb = (np.empty(3), np.empty(3), np.empty(3), np.empty(3),
+                                  np.empty(1))
+    for p in range(nsel):
+        k = sel[p]
+        for s in range(2):
+            i = d.con_body[k, s]
+            if m.body_kind[i] != BODY_DYNAMIC:
+                continue
+            sign = 1.0 if s == 0 else -1.0
+            for j in range(3):
+                r[j] = d.con_pos[k, j] - d.pos[i, j]
+                imp[j] = sign * (lam[k, 0] * d.con_normal[k, j] + lam[k, 1] * d.con_t1[k, j]
+                                 + lam[k, 2] * d.con_t2[k, j])
+                r_bar[j] = 0.0
+                imp_bar[j] = 0.0
+            mb[0] = 0.0
+            apply_impulse_vjp(d.xmat[i], m.body_invmass[i], m.body_inertia[i], r, imp,
+                              Vb[i], Wb[i], a.R_bar[i], r_bar, imp_bar, mb, a.inertia_bar[i])
+            a.invmass_bar[i] += mb[0]
+            for j in range(3):
+                a.con_pos_bar[k, j] += r_bar[j]
+                a.pos_bar[i, j] -= r_bar[j]
+                for col in range(3):
+                    tb[k, col, j] += sign * lam[k, col] * imp_bar[j]
+
+
+@jit
+def tangent_scale_vjp(m, d, a, k, att_bar, tb):
+    """vjp of A_tt = (A_11 + A_22) / 2 of contact k, the mean tangent Delassus entry:
+    A_ii = sum over dynamic sides of invm + q^T I_w^-1 q, q = r x t_i."""
+    q, g, gb, qb, r, r_bar = (np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3),
+                              np.empty(3))
+    for s in range(2):
+        i = d.con_body[k, s]
+        if m.body_kind[i] != BODY_DYNAMIC:
+            continue
+        R = d.xmat[i]
+        inertia = m.body_inertia[i]
+        a.invmass_bar[i] += att_bar
+        for j in range(3):
+            r[j] = d.con_pos[k, j] - d.pos[i, j]
+            r_bar[j] = 0.0
+        for col in range(1, 3):
+            t = d.con_t1[k] if col == 1 else d.con_t2[k]
+            q[0] = r[1] * t[2] - r[2] * t[1]
+            q[1] = r[2] * t[0] - r[0] * t[2]
+            q[2] = r[0] * t[1] - r[1] * t[0]
+            for j in range(3):
+                g[j] = R[0, j] * q[0] + R[1, j] * q[1] + R[2, j] * q[2]
+                gb[j] = att_bar * g[j] / inertia[j]
+                a.inertia_bar[i, j] -= 0.5 * att_bar * g[j] * g[j] / inertia[j] ** 2
+            for j in range(3):
+                qb[j] = R[j, 0] * gb[0] + R[j, 1] * gb[1] + R[j, 2] * gb[2]
+                for c in range(3):
+                    a.R_bar[i, j, c] += q[j] * gb[c]
+            cross_add(t, qb, 1.0, r_bar)        # q = r x t
+            cross_add(qb, r, 1.0, tb[col])
+        for j in range(3):
+            a.con_pos_bar[k, j] += r_bar[j]
+            a.pos_bar[i, j] -= r_bar[j]
+
+
+@jit
+def frame_to_normal(d, a, k, tb):
+    # a.con_normal_bar[k] += n_bar + (t1 x t1_bar + t2 x t2_bar) x n, tb (3, 3) rows n, t1, t2
+    c = np.zeros(3)
+    cross_add(d.con_t1[k], tb[1], 1.0, c)
+    cross_add(d.con_t2[k], tb[2], 1.0, c)
+    for j in range(3):
+        a.con_normal_bar[k, j] += tb[0, j]
+    cross_add(c, d.con_normal[k], 1.0, a.con_normal_bar[k])
