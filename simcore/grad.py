@@ -33,10 +33,6 @@ _SCALAR_SLOT = {"stiffness": 0, "damping": 1, "kappa": 2}
 _NO_ADJOINT = {
     consts.STATUS_NO_ADJOINT: "a contact has no adjoint yet (pairs capsule-capsule, box-capsule "
                               "and box-box are not differentiated)",
-    consts.STATUS_NO_ADJOINT_TOI: "a HardContact impact is split at its time of impact, which "
-                                  "the adjoint does not differentiate yet (HardContact(toi=False) "
-                                  "is differentiated, but its gradients are wrong across impact "
-                                  "timing)",
     consts.STATUS_NO_ADJOINT_PHASES: "a HardContact contact takes part in more than one impact "
                                      "phase of the step, which the adjoint does not "
                                      "differentiate yet",
@@ -126,9 +122,9 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
         (value, Gradient).
 
     Raises:
-        NotImplementedError: for contacts whose adjoint does not exist yet: HardContact impacts
-            split at their time of impact (toi=True) or with a contact in several impact phases
-            of one step; capsule-capsule, box-capsule and box-box pairs in contact.
+        NotImplementedError: for contacts whose adjoint does not exist yet: a HardContact
+            contact in several impact phases of one step; capsule-capsule, box-capsule and
+            box-box pairs in contact.
     """
     check_model(model)
     steps = check_steps(steps)

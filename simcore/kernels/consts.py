@@ -31,8 +31,7 @@ KINK_MEAN = 0
 KINK_LEFT = 1
 KINK_RIGHT = 2
 STATUS_NO_ADJOINT = 5  # reverse sweep: a contact (pair or model) whose adjoint is not implemented
-STATUS_NO_ADJOINT_TOI = 6     # reverse sweep: a hard impact split at its time of impact
-STATUS_NO_ADJOINT_PHASES = 7  # reverse sweep: a hard contact in more than one impact phase
+STATUS_NO_ADJOINT_PHASES = 6  # reverse sweep: a hard contact in more than one impact phase
 
 # Data.con_phase of a hard contact selected in more than one impact phase of a step
 PHASE_REPEATED = -2

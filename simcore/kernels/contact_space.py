@@ -280,16 +280,42 @@ def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
 
 
 @jit
-def contact_velocity_vjp(m, d, a, k, V, W, ubar, Vb, Wb, tb):
-    """vjp of u = J_k [V; W] = E^T (v_a(p) - v_b(p)), E = [n t1 t2], at the velocities V, W:
-    into Vb, Wb, the contact point / body positions (a.con_pos_bar, a.pos_bar) and the frame's
-    columns tb (3, 3) (rows: n, t1, t2)."""
+def contact_poses(d, nc):
+    """The poses each contact's Jacobian was built at, per side: cx (nc, 2, 3), cR (nc, 2, 3, 3)
+    (the bodies' poses at the step start; hard contacts refreshed at an impact differ), and
+    zeroed cotangents of the same shapes."""
+    cx = np.empty((nc, 2, 3))
+    cR = np.empty((nc, 2, 3, 3))
+    for k in range(nc):
+        for s in range(2):
+            cx[k, s] = d.pos[d.con_body[k, s]]
+            cR[k, s] = d.xmat[d.con_body[k, s]]
+    return cx, cR, np.zeros((nc, 2, 3)), np.zeros((nc, 2, 3, 3))
+
+
+@jit
+def scatter_pose_bars(d, a, nc, cx_bar, cR_bar):
+    # the contacts' pose cotangents onto their bodies' (a.pos_bar, a.R_bar)
+    for k in range(nc):
+        for s in range(2):
+            i = d.con_body[k, s]
+            for j in range(3):
+                a.pos_bar[i, j] += cx_bar[k, s, j]
+                for c in range(3):
+                    a.R_bar[i, j, c] += cR_bar[k, s, j, c]
+
+
+@jit
+def contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb, cx_bar):
+    """vjp of u = J_k [V; W] = E^T (v_a(p) - v_b(p)), E = [n t1 t2], at the velocities V, W,
+    with the bodies' origins cx[k]: into Vb, Wb, the contact point (a.con_pos_bar), the origins
+    (cx_bar) and the frame's columns tb (3, 3) (rows: n, t1, t2)."""
     i0, i1 = d.con_body[k, 0], d.con_body[k, 1]
     ra, rb, pa, pb, uwb, r_bar = (np.empty(3), np.empty(3), np.empty(3), np.empty(3),
                                   np.empty(3), np.zeros(3))
     for j in range(3):
-        ra[j] = d.con_pos[k, j] - d.pos[i0, j]
-        rb[j] = d.con_pos[k, j] - d.pos[i1, j]
+        ra[j] = d.con_pos[k, j] - cx[k, 0, j]
+        rb[j] = d.con_pos[k, j] - cx[k, 1, j]
     point_velocity(V[i0], W[i0], ra, pa)
     point_velocity(V[i1], W[i1], rb, pb)
     for j in range(3):
@@ -299,21 +325,21 @@ def contact_velocity_vjp(m, d, a, k, V, W, ubar, Vb, Wb, tb):
     point_velocity_vjp(W[i0], ra, uwb, Vb[i0], Wb[i0], r_bar)
     for j in range(3):
         a.con_pos_bar[k, j] += r_bar[j]
-        a.pos_bar[i0, j] -= r_bar[j]
+        cx_bar[k, 0, j] -= r_bar[j]
         uwb[j] = -uwb[j]
         r_bar[j] = 0.0
     point_velocity_vjp(W[i1], rb, uwb, Vb[i1], Wb[i1], r_bar)
     for j in range(3):
         a.con_pos_bar[k, j] += r_bar[j]
-        a.pos_bar[i1, j] -= r_bar[j]
+        cx_bar[k, 1, j] -= r_bar[j]
 
 
 @jit
-def impulse_vjp(m, d, a, sel, nsel, lam, Vb, Wb, tb):
+def impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar):
     """vjp of V_out = V_in + sum_k M^-1 J_k^T lam_k at fixed lam (world impulse E lam at the
-    contact point, + on a, - on b) into the geometry (a.con_pos_bar, a.pos_bar, the frames'
-    cotangents tb (ncon, 3, 3)), a.R_bar and the masses; V_out's cotangent Vb, Wb is V_in's
-    unchanged."""
+    contact point, + on a, - on b; bodies at the poses cx, cR) into the geometry
+    (a.con_pos_bar, the frames' cotangents tb (ncon, 3, 3)), the poses (cx_bar, cR_bar) and the
+    masses; V_out's cotangent Vb, Wb is V_in's unchanged."""
     r, imp, r_bar, imp_bar, mb = (np.empty(3), np.empty(3), np.empty(3), np.empty(3),
                                   np.empty(1))
     for p in range(nsel):
@@ -324,24 +350,24 @@ def impulse_vjp(m, d, a, sel, nsel, lam, Vb, Wb, tb):
                 continue
             sign = 1.0 if s == 0 else -1.0
             for j in range(3):
-                r[j] = d.con_pos[k, j] - d.pos[i, j]
+                r[j] = d.con_pos[k, j] - cx[k, s, j]
                 imp[j] = sign * (lam[k, 0] * d.con_normal[k, j] + lam[k, 1] * d.con_t1[k, j]
                                  + lam[k, 2] * d.con_t2[k, j])
                 r_bar[j] = 0.0
                 imp_bar[j] = 0.0
             mb[0] = 0.0
-            apply_impulse_vjp(d.xmat[i], m.body_invmass[i], m.body_inertia[i], r, imp,
-                              Vb[i], Wb[i], a.R_bar[i], r_bar, imp_bar, mb, a.inertia_bar[i])
+            apply_impulse_vjp(cR[k, s], m.body_invmass[i], m.body_inertia[i], r, imp,
+                              Vb[i], Wb[i], cR_bar[k, s], r_bar, imp_bar, mb, a.inertia_bar[i])
             a.invmass_bar[i] += mb[0]
             for j in range(3):
                 a.con_pos_bar[k, j] += r_bar[j]
-                a.pos_bar[i, j] -= r_bar[j]
+                cx_bar[k, s, j] -= r_bar[j]
                 for col in range(3):
                     tb[k, col, j] += sign * lam[k, col] * imp_bar[j]
 
 
 @jit
-def tangent_scale_vjp(m, d, a, k, att_bar, tb):
+def tangent_scale_vjp(m, d, a, k, cx, cR, att_bar, tb, cx_bar, cR_bar):
     """vjp of A_tt = (A_11 + A_22) / 2 of contact k, the mean tangent Delassus entry:
     A_ii = sum over dynamic sides of invm + q^T I_w^-1 q, q = r x t_i."""
     q, g, gb, qb, r, r_bar = (np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3),
@@ -350,11 +376,11 @@ def tangent_scale_vjp(m, d, a, k, att_bar, tb):
         i = d.con_body[k, s]
         if m.body_kind[i] != BODY_DYNAMIC:
             continue
-        R = d.xmat[i]
+        R = cR[k, s]
         inertia = m.body_inertia[i]
         a.invmass_bar[i] += att_bar
         for j in range(3):
-            r[j] = d.con_pos[k, j] - d.pos[i, j]
+            r[j] = d.con_pos[k, j] - cx[k, s, j]
             r_bar[j] = 0.0
         for col in range(1, 3):
             t = d.con_t1[k] if col == 1 else d.con_t2[k]
@@ -368,12 +394,12 @@ def tangent_scale_vjp(m, d, a, k, att_bar, tb):
             for j in range(3):
                 qb[j] = R[j, 0] * gb[0] + R[j, 1] * gb[1] + R[j, 2] * gb[2]
                 for c in range(3):
-                    a.R_bar[i, j, c] += q[j] * gb[c]
+                    cR_bar[k, s, j, c] += q[j] * gb[c]
             cross_add(t, qb, 1.0, r_bar)        # q = r x t
             cross_add(qb, r, 1.0, tb[col])
         for j in range(3):
             a.con_pos_bar[k, j] += r_bar[j]
-            a.pos_bar[i, j] -= r_bar[j]
+            cx_bar[k, s, j] -= r_bar[j]
 
 
 @jit

@@ -25,15 +25,17 @@ at the impact poses.
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.collision import collide, tangent_frame
+from simcore.kernels.collision import collide, collide_vjp, tangent_frame
 from simcore.kernels.consts import (BODY_DYNAMIC, KINK_LEFT, KINK_RIGHT, MAXCON_PAIR,
-                                    PHASE_REPEATED, STATUS_NO_ADJOINT_PHASES,
-                                    STATUS_NO_ADJOINT_TOI, STATUS_OK)
+                                    PHASE_REPEATED, STATUS_NO_ADJOINT, STATUS_NO_ADJOINT_PHASES,
+                                    STATUS_OK)
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_eps, contact_jacobian,
-                                           contact_velocity, contact_velocity_vjp,
-                                           dense_delassus, frame_to_normal, impulse_rhs,
-                                           impulse_vjp, transposed_solve)
-from simcore.kernels.rotation import quat_integrate, quat_to_mat
+                                           contact_poses, contact_velocity,
+                                           contact_velocity_vjp, dense_delassus,
+                                           frame_to_normal, impulse_rhs, impulse_vjp,
+                                           scatter_pose_bars, transposed_solve)
+from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_to_mat,
+                                      rot_bar_to_twist)
 
 
 @jit
@@ -381,6 +383,7 @@ def hard_contacts(m, d, h):
     buf_d, buf_n, buf_p = np.empty(MAXCON_PAIR), np.empty((MAXCON_PAIR, 3)), \
         np.empty((MAXCON_PAIR, 3))
     npair_con = np.zeros(nc, dtype=np.int64)  # contacts of the same body pair
+    refreshed = np.zeros(nc, dtype=np.bool_)  # geometry taken at the impact time
     for k in range(nc):
         for l in range(nc):
             if d.con_body[l, 0] == d.con_body[k, 0] and d.con_body[l, 1] == d.con_body[k, 1]:
@@ -434,8 +437,8 @@ def hard_contacts(m, d, h):
                 a, b = d.con_body[k, 0], d.con_body[k, 1]
                 if (phase == 0 and npair_con[k] == 1 and d.con_toi[k] > 0.0
                         and m.body_kind[a] == BODY_DYNAMIC and m.body_kind[b] == BODY_DYNAMIC):
-                    _refresh_at_impact(m, d, k, d.con_toi[k], xa, Ra, qa, xb, Rb, qb, buf_d,
-                                       buf_n, buf_p)
+                    refreshed[k] = _refresh_at_impact(m, d, k, d.con_toi[k], xa, Ra, qa, xb,
+                                                      Rb, qb, buf_d, buf_n, buf_p)
         for s in range(nsel):
             k = sel[s]
             contact_velocity(d, k, V, W, u)
@@ -482,10 +485,11 @@ def hard_contacts(m, d, h):
         a, b = d.con_body[k, 0], d.con_body[k, 1]
         if hit[a] or hit[b]:
             # after an impact at t the pose moves with u_end + t a_n / 2 for the rest h - t of
-            # the step, from the gap at t: keep that end gap non-negative
+            # the step, from the gap at t: keep that end gap non-negative. (The gap phi is the
+            # one at the start of the step, or at the impact time for a refreshed contact.)
             tc = max(d.body_toi[a] if hit[a] else 0.0, d.body_toi[b] if hit[b] else 0.0)
             contact_velocity(d, k, Vm, Wm, u)
-            gap = phi + tc * u[0]
+            gap = phi + (tc - (d.con_toi[k] if refreshed[k] else 0.0)) * u[0]
             contact_velocity(d, k, acc_v, acc_w, u0)
             rest = max(h - tc, 1e-12 * h)
             d.con_bias[k] = (gap if gap > 0.0 else m.hard_beta * gap) / rest + 0.5 * tc * u0[0]
@@ -518,13 +522,15 @@ def hard_contacts(m, d, h):
 
 
 @jit
-def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, kink, tb, b_bar):
+def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, kink, P, b_bar):
     """vjp of one solve over the selected contacts: impulses lam[k], post-solve velocities V, W.
 
     in: Vb, Wb the cotangent of the post-solve velocities; out: the pre-solve velocities'
-    (in place). Accumulates the geometry (a.con_*_bar, a.pos_bar, frames tb), a.con_mu_bar and
-    the masses; b_bar[k] = the cotangent of the bias b_n of each selected contact.
+    (in place). Accumulates the geometry (a.con_*_bar, the contact poses' and frames'
+    cotangents in P = (cx, cR, cx_bar, cR_bar, tb)), a.con_mu_bar and the masses;
+    b_bar[k] = the cotangent of the bias b_n of each selected contact.
     """
+    cx, cR, cx_bar, cR_bar, tb = P
     Fl = np.zeros((nsel, 3, 3))
     Fu = np.empty((nsel, 3, 3))
     zs = np.empty((nsel, 3))
@@ -577,8 +583,8 @@ def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, kink, tb, b_ba
             zt = np.sqrt(zs[p, 1] ** 2 + zs[p, 2] ** 2)
             a.con_mu_bar[k] -= (wslide[p] * max(zs[p, 0], 0.0)
                                 * (c[1] * zs[p, 1] + c[2] * zs[p, 2]) / zt)
-        contact_velocity_vjp(m, d, a, k, V, W, ubar, Vb, Wb, tb[k])
-    impulse_vjp(m, d, a, sel, nsel, lam, Vb, Wb, tb)
+        contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb[k], cx_bar)
+    impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar)
 
 
 @jit
@@ -607,46 +613,273 @@ def _ramp_slope_at(x, lo, hi, kink):
 
 
 @jit
-def hard_contacts_vjp(m, d, a, h, kink):
+def _impact_time_vjp(phi, u0n, un, h, t_bar):
+    # vjp of t = impact_time(phi, b, a2, h), b = u0n + an h / 2, a2 = an / 2, an = (un - u0n) / h,
+    # at a root inside (0, h): dt = -(dphi + t db + t^2 da2) / (b + 2 a2 t). Returns
+    # (phi_bar, u0n_bar, un_bar); zero when t sits at a bound or the gap's rate there vanishes
+    an = (un - u0n) / h
+    b = u0n + 0.5 * an * h
+    a2 = 0.5 * an
+    t = impact_time(phi, b, a2, h)
+    den = b + 2.0 * a2 * t
+    if not (0.0 < t < h) or den == 0.0:
+        return 0.0, 0.0, 0.0
+    s = -t_bar / den
+    b_bar = s * t
+    an_bar = 0.5 * h * b_bar + 0.5 * s * t * t
+    return s, b_bar - an_bar / h, an_bar / h
+
+
+@jit
+def _add_scaled(i, s, v, w, vb, wb):
+    # vb[i] += s v[i], wb[i] += s w[i]
+    for j in range(3):
+        vb[i, j] += s * v[i, j]
+        wb[i, j] += s * w[i, j]
+
+
+@jit
+def _dot6(i, v, w, vb, wb):
+    acc = 0.0
+    for j in range(3):
+        acc += v[i, j] * vb[i, j] + w[i, j] * wb[i, j]
+    return acc
+
+
+@jit
+def _vel_pre_vjp(m, d, a, i, h, vb, wb, acc_v, acc_w, acc_vb, acc_wb, toi_bar):
+    # vjp of vel_pre = v + (h + t) acc / 2 (and ang_vel_pre) of body i, cotangent (vb, wb) (3,)
+    t = d.body_toi[i]
+    for j in range(3):
+        a.vel_bar[i, j] += vb[j]
+        a.ang_vel_bar[i, j] += wb[j]
+        toi_bar[i] += 0.5 * (vb[j] * acc_v[i, j] + wb[j] * acc_w[i, j])
+        acc_vb[i, j] += 0.5 * (h + t) * vb[j]
+        acc_wb[i, j] += 0.5 * (h + t) * wb[j]
+
+
+@jit
+def _refresh_vjp(m, d, a, k, h, kink, geom0, P, acc_v, acc_w, acc_vb, acc_wb, t_bar, toi_bar):
+    """vjp of _refresh_at_impact for contact k: its geometry and Jacobian at the impact poses
+    x + t v_pre, Exp(t w_pre) R (t = d.con_toi[k]) -> those poses -> t (into t_bar[k]), the
+    start poses and the pre-impact velocities. Then puts the start-of-step geometry back into
+    d (and P's poses), for the impact time's own vjp."""
+    cx, cR, cx_bar, cR_bar, tb = P
+    ka, kb = d.con_body[k, 0], d.con_body[k, 1]
+    frame_to_normal(d, a, k, tb[k])
+    tb[k] = 0.0
+    xb = np.zeros((2, 3))
+    Rb = np.zeros((2, 3, 3))
+    margin = m.opt_margin + d.body_spec[ka] + d.body_spec[kb]
+    n = collide_vjp(m.geom_type[ka], m.geom_type[kb], cx[k, 0], cR[k, 0], m.geom_size[ka],
+                    cx[k, 1], cR[k, 1], m.geom_size[kb], margin, k, a.con_dist_bar,
+                    a.con_normal_bar, a.con_pos_bar, kink, xb[0], Rb[0], xb[1], Rb[1])
+    if n < 0:
+        return STATUS_NO_ADJOINT
+    a.con_dist_bar[k] = 0.0
+    a.con_normal_bar[k] = 0.0
+    a.con_pos_bar[k] = 0.0
+    t = d.con_toi[k]
+    th = np.empty(3)
+    vb = np.empty(3)
+    wb = np.zeros(3)
+    for s in range(2):
+        i = d.con_body[k, s]
+        th[:] = 0.0
+        wb[:] = 0.0
+        for j in range(3):
+            xb[s, j] += cx_bar[k, s, j]
+            for c in range(3):
+                Rb[s, j, c] += cR_bar[k, s, j, c]
+        # x' = x + t v_pre
+        for j in range(3):
+            a.pos_bar[i, j] += xb[s, j]
+            t_bar[k] += xb[s, j] * d.vel_pre[i, j]
+            vb[j] = t * xb[s, j]
+        # R' = Exp(t w_pre) R
+        rot_bar_to_twist(cR[k, s], Rb[s], th)
+        for j in range(3):
+            t_bar[k] += th[j] * d.ang_vel_pre[i, j]
+        quat_integrate_vjp(d.ang_vel_pre[i], t, th, wb)
+        for j in range(3):
+            a.th_bar[i, j] += th[j]
+        _vel_pre_vjp(m, d, a, i, h, vb, wb, acc_v, acc_w, acc_vb, acc_wb, toi_bar)
+        cx_bar[k, s] = 0.0
+        cR_bar[k, s] = 0.0
+        cx[k, s] = d.pos[i]
+        cR[k, s] = d.xmat[i]
+    dist0, normal0, pos0 = geom0
+    d.con_dist[k] = dist0[k]
+    d.con_normal[k] = normal0[k]
+    d.con_pos[k] = pos0[k]
+    tangent_frame(d.con_normal[k], d.con_t1[k], d.con_t2[k])
+    contact_jacobian(m, d, k, d.pos[ka], d.xmat[ka], d.pos[kb], d.xmat[kb])
+    return STATUS_OK
+
+
+@jit
+def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar, vpost_bar,
+                      wpost_bar, toi_bar):
     """vjp of hard_contacts, after it re-ran on this substep (d holds its solves: d.con_phase,
     d.con_lambda the summed impulses, d.con_lam_phase the resting solve's, d.vel_free /
-    ang_vel_free the end-of-step velocities). Each solve is differentiated at its fixed point,
-    last first; the velocities before each are recovered by taking its impulses off.
+    ang_vel_free the end-of-step velocities, d.body_toi the impact times). Each solve is
+    differentiated at its fixed point, last first; the velocities before each are recovered by
+    taking its impulses off. With toi, the impact times are differentiated too (the root of
+    the gap's parabola, and every place the step uses them).
 
-    in: a.vfree_bar / a.wfree_bar, the end-of-step velocities' cotangents; out: the free
-    velocities'. Returns STATUS_NO_ADJOINT_TOI for a step split at a time of impact and
-    STATUS_NO_ADJOINT_PHASES for a contact in several impact phases (not differentiated yet).
+    Vstar, Wstar: the free velocities (hard_contacts overwrote d.vel_free); geom0 (dist,
+    normal, point): the contacts' geometry from the collision at the step start (an impact
+    between two moving bodies refreshes its contact's at the impact poses); vpre_bar ..
+    toi_bar: cotangents of d.vel_pre, d.ang_vel_pre, d.vel_post, d.ang_vel_post, d.body_toi
+    from the split integration (zero for bodies without an impact); in: a.vfree_bar /
+    a.wfree_bar, the end-of-step velocities' cotangents; out: the free velocities'; start
+    velocities' cotangents are added to a.vel_bar / a.ang_vel_bar.
+    Returns STATUS_NO_ADJOINT_PHASES for a contact in several impact phases (not
+    differentiated yet), STATUS_NO_ADJOINT for a refreshed pair without a collision adjoint.
     """
     nc = d.ncon[0]
+    nb = m.nbody
     if nc == 0:
         return STATUS_OK
-    for i in range(m.nbody):
-        if d.body_toi[i] >= 0.0:
-            return STATUS_NO_ADJOINT_TOI
     nph = 0
     for k in range(nc):
         if d.con_phase[k] == PHASE_REPEATED:
             return STATUS_NO_ADJOINT_PHASES
         nph = max(nph, d.con_phase[k] + 1)
+    hit = np.zeros(nb, dtype=np.bool_)
+    body_phase = np.full(nb, -1)
+    for i in range(nb):
+        hit[i] = d.body_toi[i] >= 0.0
+    cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
+    tb = np.zeros((nc, 3, 3))
+    P = (cx, cR, cx_bar, cR_bar, tb)
+    refreshed = np.zeros(nc, dtype=np.bool_)
+    buf_d, buf_n, buf_p = np.empty(MAXCON_PAIR), np.empty((MAXCON_PAIR, 3)), \
+        np.empty((MAXCON_PAIR, 3))
+    qa = np.empty(4)
+    for k in range(nc):
+        p = d.con_phase[k]
+        if p < 0 or not m.hard_toi:
+            continue
+        ka, kb = d.con_body[k, 0], d.con_body[k, 1]
+        if p == 0 and d.con_toi[k] > 0.0 and m.body_kind[ka] == BODY_DYNAMIC and \
+                m.body_kind[kb] == BODY_DYNAMIC:
+            npair = 0
+            for l in range(nc):
+                if d.con_body[l, 0] == ka and d.con_body[l, 1] == kb:
+                    npair += 1
+            if npair == 1:
+                # hard_contacts took its geometry and Jacobian at the impact poses
+                # (_refresh_at_impact) when the pair gives one contact there
+                t = d.con_toi[k]
+                for s in range(2):
+                    i = d.con_body[k, s]
+                    for j in range(3):
+                        cx[k, s, j] = d.pos[i, j] + t * d.vel_pre[i, j]
+                    quat_integrate(d.quat[i], d.ang_vel_pre[i], t, qa)
+                    quat_to_mat(qa, cR[k, s])
+                margin = m.opt_margin + d.body_spec[ka] + d.body_spec[kb]
+                refreshed[k] = collide(m.geom_type[ka], m.geom_type[kb], cx[k, 0], cR[k, 0],
+                                       m.geom_size[ka], cx[k, 1], cR[k, 1], m.geom_size[kb],
+                                       margin, 0, buf_d, buf_n, buf_p) == 1
+                if not refreshed[k]:
+                    cx[k, 0], cR[k, 0] = d.pos[ka], d.xmat[ka]
+                    cx[k, 1], cR[k, 1] = d.pos[kb], d.xmat[kb]
+        for s in range(2):
+            i = d.con_body[k, s]
+            if hit[i] and (body_phase[i] < 0 or p < body_phase[i]):
+                body_phase[i] = p
+    acc_v = np.empty((nb, 3))
+    acc_w = np.empty((nb, 3))
+    for i in range(nb):
+        for j in range(3):
+            acc_v[i, j] = (Vstar[i, j] - d.vel[i, j]) / h
+            acc_w[i, j] = (Wstar[i, j] - d.ang_vel[i, j]) / h
+    acc_vb = np.zeros((nb, 3))
+    acc_wb = np.zeros((nb, 3))
     V = d.vel_free.copy()
     W = d.ang_vel_free.copy()
     Vb, Wb = a.vfree_bar, a.wfree_bar
-    tb = np.zeros((nc, 3, 3))
+    for i in range(nb):
+        if hit[i]:
+            t = d.body_toi[i]
+            # vel_post = V_end + t acc / 2;  vel_pre = v + (h + t) acc / 2
+            _add_scaled(i, 1.0, vpost_bar, wpost_bar, Vb, Wb)
+            _add_scaled(i, 1.0, vpre_bar, wpre_bar, a.vel_bar, a.ang_vel_bar)
+            toi_bar[i] += 0.5 * (_dot6(i, acc_v, acc_w, vpost_bar, wpost_bar)
+                                 + _dot6(i, acc_v, acc_w, vpre_bar, wpre_bar))
+            _add_scaled(i, 0.5 * t, vpost_bar, wpost_bar, acc_vb, acc_wb)
+            _add_scaled(i, 0.5 * (h + t), vpre_bar, wpre_bar, acc_vb, acc_wb)
     b_bar = np.zeros(nc)
+    t_bar = np.zeros(nc)  # cotangents of the contacts' impact times d.con_toi
     sel = np.arange(nc)
     lam = d.con_lam_phase
-    # resting solve: b = phi / h (gap) or beta phi / h (penetration)
-    _fixed_point_vjp(m, d, a, sel, nc, d.con_bias, lam, V, W, Vb, Wb, kink, tb, b_bar)
-    for k in range(nc):
-        a.con_dist_bar[k] += b_bar[k] * _ramp_slope_at(d.con_dist[k], m.hard_beta / h, 1.0 / h,
-                                                      kink)
+    # resting solve: b = phi / h (gap) or beta phi / h (penetration); after an impact at t,
+    # b = f(gap) / (h - tc) + tc a_n / 2 with gap = phi + tc u_n(mean velocity before it)
+    _fixed_point_vjp(m, d, a, sel, nc, d.con_bias, lam, V, W, Vb, Wb, kink, P, b_bar)
     _undo_impulses(d, sel, nc, lam, V, W)
+    Vm = V.copy()
+    Wm = W.copy()
+    Vmb = np.zeros((nb, 3))
+    Wmb = np.zeros((nb, 3))
+    for i in range(nb):
+        if hit[i]:
+            Vm[i, :] = d.vel_pre[i]
+            Wm[i, :] = d.ang_vel_pre[i]
+    u = np.empty(3)
+    ubar = np.zeros(3)
+    for k in range(nc):
+        phi = d.con_dist[k]
+        ka, kb = d.con_body[k, 0], d.con_body[k, 1]
+        if not (hit[ka] or hit[kb]):
+            a.con_dist_bar[k] += b_bar[k] * _ramp_slope_at(phi, m.hard_beta / h, 1.0 / h, kink)
+            continue
+        ta = d.body_toi[ka] if hit[ka] else 0.0
+        tbb = d.body_toi[kb] if hit[kb] else 0.0
+        tc = max(ta, tbb)
+        t_geom = d.con_toi[k] if refreshed[k] else 0.0
+        contact_velocity(d, k, Vm, Wm, u)
+        gap = phi + (tc - t_geom) * u[0]
+        un_m = u[0]
+        contact_velocity(d, k, acc_v, acc_w, u)
+        rest = max(h - tc, 1e-12 * h)
+        fg = gap if gap > 0.0 else m.hard_beta * gap
+        gap_bar = b_bar[k] * _ramp_slope_at(gap, m.hard_beta, 1.0, kink) / rest
+        tc_bar = gap_bar * un_m + 0.5 * b_bar[k] * u[0]
+        if h - tc > 1e-12 * h:
+            tc_bar += b_bar[k] * fg / (rest * rest)
+        a.con_dist_bar[k] += gap_bar
+        if refreshed[k]:
+            t_bar[k] -= gap_bar * un_m
+        ubar[0] = gap_bar * (tc - t_geom)
+        contact_velocity_vjp(d, a, k, cx, Vm, Wm, ubar, Vmb, Wmb, tb[k], cx_bar)
+        ubar[0] = 0.5 * b_bar[k] * tc
+        contact_velocity_vjp(d, a, k, cx, acc_v, acc_w, ubar, acc_vb, acc_wb, tb[k], cx_bar)
+        # tc = max(ta, tb) over the bodies in an impact (ties shared)
+        if hit[ka] and hit[kb] and ta == tbb:
+            toi_bar[ka] += 0.5 * tc_bar
+            toi_bar[kb] += 0.5 * tc_bar
+        elif hit[ka] and ta == tc:
+            toi_bar[ka] += tc_bar
+        else:
+            toi_bar[kb] += tc_bar
+    for i in range(nb):
+        if hit[i]:  # Vm = vel_pre = v + (h + t) acc / 2
+            t = d.body_toi[i]
+            _add_scaled(i, 1.0, Vmb, Wmb, a.vel_bar, a.ang_vel_bar)
+            toi_bar[i] += 0.5 * _dot6(i, acc_v, acc_w, Vmb, Wmb)
+            _add_scaled(i, 0.5 * (h + t), Vmb, Wmb, acc_vb, acc_wb)
+            # the re-staggering V += (h / 2 - t) acc after the impact phases
+            toi_bar[i] -= _dot6(i, acc_v, acc_w, Vb, Wb)
+            _add_scaled(i, 0.5 * h - t, Vb, Wb, acc_vb, acc_wb)
+            _add_scaled(i, -(0.5 * h - t), acc_v, acc_w, V, W)
+        else:
+            _add_scaled(i, 1.0, Vmb, Wmb, Vb, Wb)
     # impact phases, last first: b = e min(u_n, 0) (+ beta phi / h in penetration), u_n < 0
     # the approach speed before the phase
     lam_p = np.zeros((nc, 3))
     bias = np.zeros(nc)
-    u = np.empty(3)
-    ubar = np.zeros(3)
+    u0 = np.empty(3)
     for phase in range(nph - 1, -1, -1):
         ns = 0
         for k in range(nc):
@@ -664,7 +897,7 @@ def hard_contacts_vjp(m, d, a, h, kink):
             bias[k] = d.con_e[k] * min(u[0], 0.0)
             if d.con_dist[k] < 0.0:
                 bias[k] += m.hard_beta * d.con_dist[k] / h
-        _fixed_point_vjp(m, d, a, sel, ns, bias, lam_p, V, W, Vb, Wb, kink, tb, b_bar)
+        _fixed_point_vjp(m, d, a, sel, ns, bias, lam_p, V, W, Vb, Wb, kink, P, b_bar)
         for s in range(ns):
             k = sel[s]
             contact_velocity(d, k, Vp, Wp, u)
@@ -672,8 +905,78 @@ def hard_contacts_vjp(m, d, a, h, kink):
             a.con_dist_bar[k] += b_bar[k] * _ramp_slope_at(d.con_dist[k], m.hard_beta / h, 0.0,
                                                           kink)
             ubar[0] = b_bar[k] * d.con_e[k] * _ramp_slope_at(u[0], 1.0, 0.0, kink)
-            contact_velocity_vjp(m, d, a, k, Vp, Wp, ubar, Vb, Wb, tb[k])
+            contact_velocity_vjp(d, a, k, cx, Vp, Wp, ubar, Vb, Wb, tb[k], cx_bar)
+        if m.hard_toi:
+            if phase == 0:
+                for k in range(nc):
+                    if refreshed[k]:
+                        status = _refresh_vjp(m, d, a, k, h, kink, geom0, P, acc_v, acc_w,
+                                              acc_vb, acc_wb, t_bar, toi_bar)
+                        if status != STATUS_OK:
+                            return status
+            # bodies first hit in this phase: V = v + (t + h/2) acc replaced their v*
+            for i in range(nb):
+                if body_phase[i] != phase:
+                    continue
+                t = d.body_toi[i]
+                _add_scaled(i, 1.0, Vb, Wb, a.vel_bar, a.ang_vel_bar)
+                toi_bar[i] += _dot6(i, acc_v, acc_w, Vb, Wb)
+                _add_scaled(i, t + 0.5 * h, Vb, Wb, acc_vb, acc_wb)
+                Vb[i, :] = 0.0
+                Wb[i, :] = 0.0
+                Vp[i, :] = Vstar[i]
+                Wp[i, :] = Wstar[i]
+            # t_i = min over the phase's contacts on body i of their times (ties shared)
+            for i in range(nb):
+                if body_phase[i] != phase or toi_bar[i] == 0.0:
+                    continue
+                nties = 0
+                for s in range(ns):
+                    k = sel[s]
+                    if (d.con_body[k, 0] == i or d.con_body[k, 1] == i) and \
+                            d.con_toi[k] == d.body_toi[i]:
+                        nties += 1
+                for s in range(ns):
+                    k = sel[s]
+                    if (d.con_body[k, 0] == i or d.con_body[k, 1] == i) and \
+                            d.con_toi[k] == d.body_toi[i]:
+                        t_bar[k] += toi_bar[i] / nties
+            for s in range(ns):
+                k = sel[s]
+                if t_bar[k] == 0.0:
+                    continue
+                ka, kb = d.con_body[k, 0], d.con_body[k, 1]
+                # hit before this phase: then t = max(root, their times)
+                ha = hit[ka] and body_phase[ka] < phase
+                hb = hit[kb] and body_phase[kb] < phase
+                if ha and hb:
+                    continue  # t = 0, no impact time of its own
+                contact_velocity(d, k, d.vel, d.ang_vel, u0)
+                contact_velocity(d, k, Vp, Wp, u)
+                an = (u[0] - u0[0]) / h
+                troot = impact_time(d.con_dist[k], u0[0] + 0.5 * an * h, 0.5 * an, h)
+                tk = d.con_toi[k]
+                n_eq = (1 if troot == tk else 0) + (1 if ha and d.body_toi[ka] == tk else 0) \
+                    + (1 if hb and d.body_toi[kb] == tk else 0)
+                share = t_bar[k] / max(n_eq, 1)
+                if ha and d.body_toi[ka] == tk:
+                    toi_bar[ka] += share
+                if hb and d.body_toi[kb] == tk:
+                    toi_bar[kb] += share
+                if troot == tk:
+                    phb, u0b, unb = _impact_time_vjp(d.con_dist[k], u0[0], u[0], h, share)
+                    a.con_dist_bar[k] += phb
+                    ubar[0] = u0b
+                    contact_velocity_vjp(d, a, k, cx, d.vel, d.ang_vel, ubar, a.vel_bar,
+                                         a.ang_vel_bar, tb[k], cx_bar)
+                    ubar[0] = unb
+                    contact_velocity_vjp(d, a, k, cx, Vp, Wp, ubar, Vb, Wb, tb[k], cx_bar)
         V, W = Vp, Wp
+    # acc = (v* - v) / h
+    for i in range(nb):
+        _add_scaled(i, 1.0 / h, acc_vb, acc_wb, Vb, Wb)
+        _add_scaled(i, -1.0 / h, acc_vb, acc_wb, a.vel_bar, a.ang_vel_bar)
     for k in range(nc):
         frame_to_normal(d, a, k, tb[k])
+    scatter_pose_bars(d, a, nc, cx_bar, cR_bar)
     return STATUS_OK

@@ -18,9 +18,11 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobian,
-                                           contact_velocity, contact_velocity_vjp,
-                                           dense_delassus, frame_to_normal, impulse_rhs,
-                                           impulse_vjp, tangent_scale_vjp, transposed_solve)
+                                           contact_poses, contact_velocity,
+                                           contact_velocity_vjp, dense_delassus,
+                                           frame_to_normal, impulse_rhs, impulse_vjp,
+                                           scatter_pose_bars, tangent_scale_vjp,
+                                           transposed_solve)
 from simcore.kernels.hard import remember, warm_start
 
 
@@ -363,6 +365,7 @@ def smoothed_contacts_vjp(m, d, a, h):
             dl[j] = -lam[k, j]
         apply_contact_impulse(d, k, dl, V0, W0)
     tb = np.zeros((nc, 3, 3))   # cotangents of each contact's frame columns n, t1, t2
+    cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
     band_bar = np.zeros(nc)
     c = np.empty(3)
     ubar = np.empty(3)
@@ -386,9 +389,11 @@ def smoothed_contacts_vjp(m, d, a, h):
         a.scalar_bar[2] -= c[0] * band_weight(d.con_dist[k], band)
         if vs[k] > 0.0:  # v = sqrt(kappa A_tt)
             a.scalar_bar[2] += vs_bar * vs[k] / (2.0 * kappa)
-            tangent_scale_vjp(m, d, a, k, vs_bar * kappa / (2.0 * vs[k]), tb[k])
-        contact_velocity_vjp(m, d, a, k, V, W, ubar, Vb, Wb, tb[k])
-    impulse_vjp(m, d, a, sel, nc, lam, Vb, Wb, tb)
+            tangent_scale_vjp(m, d, a, k, cx, cR, vs_bar * kappa / (2.0 * vs[k]), tb[k],
+                              cx_bar, cR_bar)
+        contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb[k], cx_bar)
+    impulse_vjp(m, d, a, sel, nc, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar)
+    scatter_pose_bars(d, a, nc, cx_bar, cR_bar)
     for k in range(nc):
         frame_to_normal(d, a, k, tb[k])
         # the band's motion bounds h (|v*| + |w*| rbound) of both bodies

@@ -236,28 +236,51 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
     status = collision(m, d)
     if status != STATUS_OK:
         return status
+    Vstar = d.vel_free.copy()
+    Wstar = d.ang_vel_free.copy()
+    nc = d.ncon[0]
+    geom0 = (d.con_dist[:nc].copy(), d.con_normal[:nc].copy(), d.con_pos[:nc].copy())
     if m.opt_contact == CONTACT_PENALTY:
         penalty_impulses(m, d, h)
     elif m.opt_contact == CONTACT_SMOOTHED:
         smoothed_contacts(m, d, h)
     else:
         hard_contacts(m, d, h)
-    nc = d.ncon[0]
+    split = m.opt_contact == CONTACT_HARD and m.hard_toi == 1
+    # cotangents of the split step's mean velocities before / after the impact and its time
+    vpre_bar, wpre_bar = np.zeros((nb, 3)), np.zeros((nb, 3))
+    vpost_bar, wpost_bar = np.zeros((nb, 3)), np.zeros((nb, 3))
+    toi_bar = np.zeros(nb)
     a.con_dist_bar[:nc] = 0.0
     a.con_normal_bar[:nc] = 0.0
     a.con_pos_bar[:nc] = 0.0
     a.con_mu_bar[:nc] = 0.0
     a.con_e_bar[:nc] = 0.0
-    # integration: x+ = x + h v+, R+ = Exp(h w+) R
+    # integration: x+ = x + h v+, R+ = Exp(h w+) R; for a body in an impact at t (hard, toi)
+    # x+ = x + t v_pre + (h - t) v_post, R+ = Exp((h - t) w_post) Exp(t w_pre) R
     for i in range(nb):
         if m.body_kind[i] == BODY_STATIC:
             a.vfree_bar[i, :] = 0.0
             a.wfree_bar[i, :] = 0.0
             continue
         for q in range(3):
-            a.vfree_bar[i, q] = a.vel_bar[i, q] + h * a.pos_bar[i, q]
+            a.vfree_bar[i, q] = a.vel_bar[i, q]
             a.wfree_bar[i, q] = a.ang_vel_bar[i, q]
-        quat_integrate_vjp(d.ang_vel_free[i], h, a.th_bar[i], a.wfree_bar[i])
+        if split and d.body_toi[i] >= 0.0:
+            t = d.body_toi[i]
+            for q in range(3):
+                vpre_bar[i, q] = t * a.pos_bar[i, q]
+                vpost_bar[i, q] = (h - t) * a.pos_bar[i, q]
+                toi_bar[i] += a.pos_bar[i, q] * (d.vel_pre[i, q] - d.vel_post[i, q])
+                toi_bar[i] -= a.th_bar[i, q] * d.ang_vel_post[i, q]  # d/dt Exp((h - t) w) R1
+            quat_integrate_vjp(d.ang_vel_post[i], h - t, a.th_bar[i], wpost_bar[i])
+            for q in range(3):
+                toi_bar[i] += a.th_bar[i, q] * d.ang_vel_pre[i, q]
+            quat_integrate_vjp(d.ang_vel_pre[i], t, a.th_bar[i], wpre_bar[i])
+        else:
+            for q in range(3):
+                a.vfree_bar[i, q] += h * a.pos_bar[i, q]
+            quat_integrate_vjp(d.ang_vel_free[i], h, a.th_bar[i], a.wfree_bar[i])
         a.vel_bar[i, :] = 0.0
         a.ang_vel_bar[i, :] = 0.0
     if m.opt_contact == CONTACT_PENALTY:
@@ -265,7 +288,8 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
     elif m.opt_contact == CONTACT_SMOOTHED:
         smoothed_contacts_vjp(m, d, a, h)
     else:
-        status = hard_contacts_vjp(m, d, a, h, kink)
+        status = hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
+                                   vpost_bar, wpost_bar, toi_bar)
         if status != STATUS_OK:
             return status
     status = collision_vjp(m, d, a, kink)
