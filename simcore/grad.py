@@ -53,6 +53,12 @@ class Gradient:
             with ``controls=None``, i.e. at zero force and held kinematic velocities).
         params: name -> gradient: (n,) per body for "mass", "friction", "restitution"; a float
             for a contact model's scalar ("stiffness", "damping", "kappa").
+        min_margin: the smallest distance to a contact mode switch over the rollout, in m/s
+            (Trajectory.contact_margin): the gradient holds for input changes that keep every
+            contact's mode; near zero it was taken at (or next to) a non-smooth point.
+        min_margin_at: (step, (a, b)) where that margin occurred (step -1 without contacts).
+        mode_switches: (M, 5) the mode switches the rollout crossed (Trajectory.mode_switches:
+            step, a, b, from mode, to mode, indices into Trajectory.MODES).
     """
     pos: np.ndarray
     quat: np.ndarray
@@ -60,6 +66,10 @@ class Gradient:
     ang_vel: np.ndarray
     controls: np.ndarray
     params: dict
+    min_margin: float = np.inf
+    min_margin_at: tuple = (-1, None)
+    mode_switches: np.ndarray = dataclasses.field(
+        default_factory=lambda: np.zeros((0, 5), dtype=np.int64))
 
 
 def _check_params(model, params):
@@ -190,6 +200,9 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
     grad_quat = np.empty((n, 4))
     for i in range(n):
         twist_to_quat_bar(state.quat[i], adj.th_bar[i], grad_quat[i])
+    margin, step, bodies = traj.smallest_margin()
     grad = Gradient(pos=adj.pos_bar.copy(), quat=grad_quat,
-                    vel=grad_vel, ang_vel=grad_ang_vel, controls=ctrl_bar, params=param_grads)
+                    vel=grad_vel, ang_vel=grad_ang_vel, controls=ctrl_bar, params=param_grads,
+                    min_margin=margin, min_margin_at=(step, bodies),
+                    mode_switches=traj.mode_switches())
     return value, grad

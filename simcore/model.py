@@ -197,7 +197,20 @@ class Trajectory:
         solver_residual: (steps,) largest relative fixed-point residual of the step's contact
             solves (hard and smoothed models; 0 for penalty).
         solver_failures: (steps,) solves in the step that did not converge.
+        contact_offsets: (steps+1,) the contacts of step t (its last substep) are entries
+            contact_offsets[t] : contact_offsets[t+1] of the three arrays below (``contacts(t)``).
+        contact_bodies: (N, 2) the contact's bodies (a, b), its normal pointing from b to a.
+        contact_mode: (N,) index into ``Trajectory.MODES``: separated, sticking, sliding,
+            weakly active (impulse and separation speed both within 1e-9 m/s of zero).
+        contact_margin: (N,) distance to the nearest mode switch, in m/s. HardContact: the
+            separation speed of a separated contact; for an active one the least of its normal
+            impulse as a velocity (lambda_n A_nn) and its friction's margin (impulse left to the
+            cone when sticking, slip speed when sliding). PenaltyContact: |gap| / dt, the force
+            switching on at zero gap. SmoothedContact (smooth everywhere but at the C1 edge of
+            its distance band): |band - gap| / dt.
     """
+    MODES = ("separated", "sticking", "sliding", "weakly active")
+
     pos: np.ndarray
     quat: np.ndarray
     vel: np.ndarray
@@ -206,6 +219,10 @@ class Trajectory:
     dt: float
     solver_residual: np.ndarray
     solver_failures: np.ndarray
+    contact_offsets: np.ndarray
+    contact_bodies: np.ndarray
+    contact_mode: np.ndarray
+    contact_margin: np.ndarray
 
     @property
     def steps(self):
@@ -215,6 +232,55 @@ class Trajectory:
     def time(self):
         """(steps+1,) time of each stored state."""
         return np.arange(self.pos.shape[0]) * self.dt
+
+    def contacts(self, t):
+        """Step t's contacts: (bodies (k, 2), mode names (k,), margins (k,))."""
+        sl = slice(self.contact_offsets[t], self.contact_offsets[t + 1])
+        return (self.contact_bodies[sl], [self.MODES[i] for i in self.contact_mode[sl]],
+                self.contact_margin[sl])
+
+    def smallest_margin(self):
+        """(margin, step, (a, b)) of the contact closest to a mode switch over the whole
+        rollout, or (inf, -1, None) without contacts."""
+        if self.contact_margin.size == 0:
+            return np.inf, -1, None
+        j = int(np.argmin(self.contact_margin))
+        step = int(np.searchsorted(self.contact_offsets, j, side="right")) - 1
+        return float(self.contact_margin[j]), step, tuple(int(b) for b in self.contact_bodies[j])
+
+    def mode_switches(self):
+        """(M, 5) int rows (step, a, b, from mode, to mode), by step: a contact's mode differs
+        from the previous step's (a contact absent from a step counts as separated). A contact
+        is its body pair and its rank among the pair's contacts in the step."""
+        nb = self.pos.shape[1]
+        counts = np.diff(self.contact_offsets)
+        step = np.repeat(np.arange(counts.size), counts)
+        pair = self.contact_bodies[:, 0] * nb + self.contact_bodies[:, 1]
+        first = np.ones(step.size, dtype=bool)  # a pair's contacts come together in a step
+        first[1:] = (step[1:] != step[:-1]) | (pair[1:] != pair[:-1])
+        rank = np.arange(step.size) - np.maximum.accumulate(np.where(first, np.arange(step.size),
+                                                                     0))
+        span = nb * nb * consts.MAXCON_PAIR
+        ident = step * span + pair * consts.MAXCON_PAIR + rank
+        order = np.argsort(ident)
+        sid, smode = ident[order], self.contact_mode[order]
+
+        def mode_of(probe):  # mode of the contact identities probe; separated when absent
+            if sid.size == 0:
+                return np.zeros(probe.shape, dtype=np.int64), np.zeros(probe.shape, dtype=bool)
+            i = np.minimum(np.searchsorted(sid, probe), sid.size - 1)
+            found = sid[i] == probe
+            return np.where(found, smode[i], consts.MODE_SEPARATED), found
+        mode = self.contact_mode
+        prev, _ = mode_of(ident - span)
+        changed = (prev != mode) & (step > 0)
+        _, stays = mode_of(ident + span)
+        gone = ~stays & (mode != consts.MODE_SEPARATED) & (step + 1 < counts.size)
+        rows = np.concatenate([
+            np.column_stack([step, self.contact_bodies, prev, mode])[changed],
+            np.column_stack([step + 1, self.contact_bodies, mode,
+                             np.full_like(mode, consts.MODE_SEPARATED)])[gone]]).astype(np.int64)
+        return rows[np.argsort(rows[:, 0], kind="stable")]
 
     def state(self, t):
         """The State at step index t (copies)."""

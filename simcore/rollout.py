@@ -182,6 +182,10 @@ def forward(model, state, steps, ctrl, progress, tape=False):
              np.empty((ntape, n, 3)))
     pos[0], quat[0], vel[0], ang_vel[0] = state.pos, state.quat, state.vel, state.ang_vel
     ncon_max = npair_max = initial_capacity(n)
+    # per step and contact: bodies, mode, margin (flat, step t at con_off[t]:con_off[t+1])
+    con_off = np.zeros(steps + 1, dtype=np.int64)
+    cap = 4 * steps + ncon_max
+    record = (np.empty((cap, 2), dtype=np.int64), np.empty(cap, dtype=np.int64), np.empty(cap))
     data = make_data(model, state, ncon_max, npair_max)
     # chunks keep the Python/numba crossings few while letting a progress bar move
     chunk = max(1, min(steps, 200_000 // max(n, 1)))
@@ -191,13 +195,19 @@ def forward(model, state, steps, ctrl, progress, tape=False):
     while t < steps:
         t_end = min(steps, t + chunk)
         status, t_stop = rollout_kernel(model, data, ctrl, t, t_end, pos, quat, vel, ang_vel,
-                                        ncon, resid, fails, *tapes)
+                                        ncon, resid, fails, *tapes, con_off, *record)
         if compiling:
             compiling = False
             bar.restart(t_stop)
         if status == consts.STATUS_OK:
             t = t_end
             bar.update(t)
+            continue
+        if status == consts.STATUS_RECORD_OVERFLOW:  # grow the record, go on from step t_stop
+            cap = 2 * cap + ncon_max
+            record = tuple(np.concatenate([r, np.empty((cap - r.shape[0],) + r.shape[1:],
+                                                       dtype=r.dtype)]) for r in record)
+            t = t_stop
             continue
         when = f"at step {t_stop} (t = {t_stop * model.opt_dt:.6g} s)"
         if status == consts.STATUS_NONFINITE:
@@ -225,6 +235,9 @@ def forward(model, state, steps, ctrl, progress, tape=False):
             f"{bad.size} step(s), first at step {bad[0]}; largest relative residual "
             f"{resid.max():.3g}. See Trajectory.solver_failures / solver_residual.",
             RuntimeWarning, stacklevel=3)
+    used = con_off[-1]
     traj = Trajectory(pos=pos, quat=quat, vel=vel, ang_vel=ang_vel, ncon=ncon, dt=model.opt_dt,
-                      solver_residual=resid, solver_failures=fails)
+                      solver_residual=resid, solver_failures=fails, contact_offsets=con_off,
+                      contact_bodies=record[0][:used].copy(), contact_mode=record[1][:used].copy(),
+                      contact_margin=record[2][:used].copy())
     return traj, (tapes if tape else None), ncon_max, npair_max

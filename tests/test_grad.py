@@ -6,8 +6,8 @@ import pytest
 
 import simcore as sc
 from simcore.kernels.collision import collide
-from simcore.kernels.consts import (CONTACT_HARD, CONTACT_PENALTY, GEOM_BOX, GEOM_CAPSULE, GEOM_PLANE,
-                                    GEOM_SPHERE, MAXCON_PAIR)
+from simcore.kernels.consts import (CONTACT_HARD, CONTACT_PENALTY, GEOM_BOX, GEOM_CAPSULE,
+                                    GEOM_PLANE, GEOM_SPHERE, MAXCON_PAIR)
 from simcore.kernels.rotation import quat_integrate
 from tests.helpers import quat_to_matrix
 

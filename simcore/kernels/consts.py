@@ -25,6 +25,7 @@ STATUS_CONTACT_OVERFLOW = 1
 STATUS_PAIR_OVERFLOW = 2
 STATUS_NONFINITE = 3
 STATUS_UNSTABLE = 4   # an explicit penalty spring too stiff for the (sub)step
+STATUS_RECORD_OVERFLOW = 7  # the per-contact mode record is full (grown and resumed)
 
 # kink conventions for the gradient at an exact non-smooth point (DESIGN.md section 4)
 KINK_MEAN = 0
@@ -35,3 +36,10 @@ STATUS_NO_ADJOINT_PHASES = 6  # reverse sweep: a hard contact in more than one i
 
 # Data.con_phase of a hard contact selected in more than one impact phase of a step
 PHASE_REPEATED = -2
+
+# contact modes recorded per step and contact (Trajectory.contact_mode)
+MODE_SEPARATED = 0
+MODE_STICKING = 1
+MODE_SLIDING = 2
+MODE_WEAK = 3        # weakly active: impulse and separation speed both (near) zero
+WEAK_MARGIN = 1e-9   # m/s: a normal margin at most this is weakly active

@@ -10,15 +10,19 @@ from simcore.kernels.broadphase import broadphase
 from simcore.kernels.collision import collide, collide_vjp, tangent_frame
 from simcore.kernels.consts import (BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC, CONTACT_HARD,
                                     CONTACT_PENALTY, CONTACT_SMOOTHED,
-                                    MAXCON_PAIR, STATUS_CONTACT_OVERFLOW, STATUS_NONFINITE,
-                                    STATUS_NO_ADJOINT, STATUS_OK, STATUS_UNSTABLE)
-from simcore.kernels.dynamics import free_velocity, free_velocity_vjp, integrate_pose
+                                    MAXCON_PAIR, MODE_SEPARATED, MODE_SLIDING, MODE_STICKING,
+                                    MODE_WEAK, STATUS_CONTACT_OVERFLOW, STATUS_NONFINITE,
+                                    STATUS_NO_ADJOINT, STATUS_OK, STATUS_RECORD_OVERFLOW,
+                                    STATUS_UNSTABLE, WEAK_MARGIN)
+from simcore.kernels.contact_space import contact_velocity
+from simcore.kernels.dynamics import (free_velocity, free_velocity_vjp, integrate_pose,
+                                      point_velocity)
 from simcore.kernels.hard import hard_contacts, hard_contacts_vjp
 from simcore.kernels.kink import ramp_slope
 from simcore.kernels.penalty import penalty_impulses, penalty_impulses_vjp
 from simcore.kernels.rotation import (quat_bar_to_twist, quat_integrate_vjp, quat_to_mat,
                                       rot_bar_to_twist)
-from simcore.kernels.smoothed import smoothed_contacts, smoothed_contacts_vjp
+from simcore.kernels.smoothed import contact_scales, smoothed_contacts, smoothed_contacts_vjp
 
 
 @jit
@@ -133,9 +137,13 @@ def _finite_state(m, d):
 
 @jit
 def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_out, ncon_out,
-                   resid_out, fail_out, tape_pos, tape_quat, tape_vel, tape_ang_vel):
+                   resid_out, fail_out, tape_pos, tape_quat, tape_vel, tape_ang_vel, con_off,
+                   con_bodies, con_mode, con_margin):
     """Steps t0 .. t1-1 from the state in d; writes states t0+1 .. t1, contact counts and the
-    contact solver's residual and failures per step.
+    contact solver's residual and failures per step, and each step's contacts (last substep)
+    with their mode and margin (contact_modes) at con_off[t] .. con_off[t+1] of con_bodies,
+    con_mode, con_margin (STATUS_RECORD_OVERFLOW, before step t, when these might not hold
+    its contacts).
 
     controls: (steps, nbody, 6), or (1, nbody, 6) held for every step.
     tape_*: (steps * substeps, nbody, 3 or 4) state at the start of every substep, for the
@@ -148,6 +156,8 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
     stats = np.zeros(2)
     taping = tape_pos.shape[0] > 0
     for t in range(t0, t1):
+        if con_off[t] + d.con_dist.shape[0] > con_mode.shape[0]:
+            return STATUS_RECORD_OVERFLOW, t  # before the step: resumable as it is
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
         stats[:] = 0.0
         for s in range(S):
@@ -161,6 +171,9 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
                 return status, t
         if not _finite_state(m, d):
             return STATUS_NONFINITE, t
+        start = con_off[t]
+        contact_modes(m, d, h, con_mode, con_margin, con_bodies, start)
+        con_off[t + 1] = start + d.ncon[0]
         pos_out[t + 1] = d.pos
         quat_out[t + 1] = d.quat
         vel_out[t + 1] = d.vel
@@ -361,3 +374,84 @@ def reverse_kernel(m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_ang_ve
             return STATUS_NONFINITE, t
         _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t)
     return STATUS_OK, t0
+
+
+# ----------------------------------------------------------------------------------------------
+# Contact modes and margins (DESIGN.md section 4): after each step, per contact, the mode of its
+# solve and the distance to the nearest mode switch, in m/s.
+
+
+@jit
+def _friction_mode(lam, u, mu, att):
+    # (mode, margin) of an active contact's friction: sticking inside the cone (margin: the
+    # impulse left to the cone, as a velocity), sliding on it (margin: the slip speed)
+    lt = np.sqrt(lam[1] * lam[1] + lam[2] * lam[2])
+    slip = np.sqrt(u[1] * u[1] + u[2] * u[2])
+    inside = mu * lam[0] - lt
+    if slip > 0.0 and inside <= 1e-12 * max(mu * lam[0], 1e-300):
+        return MODE_SLIDING, slip
+    return MODE_STICKING, inside * att
+
+
+@jit
+def contact_modes(m, d, h, mode_out, margin_out, bodies_out, start):
+    """Mode and margin of each contact of the step just taken, into the records at start..
+
+    Hard: separated (margin: the separation speed u_n + b_n of the resting solve) or active
+    (margin: the normal impulse as a velocity, lambda_n A_nn, and the friction's: impulse left to
+    the cone when sticking, slip speed when sliding); weakly active when the normal margin is at
+    most WEAK_MARGIN. Smoothed (smooth everywhere but for the C1 edge of its distance band):
+    separated outside the band, else sticking / sliding as the slip speed is below / above the
+    smoothing speed v_k; margin: distance to the band's edge per step, |band - phi| / h.
+    Penalty: separated for phi >= 0, else sticking / sliding likewise (slip speed against the
+    friction smoothing); margin |phi| / h, the gap closed per step.
+    """
+    u, ra, rb, pa, pb = np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3)
+    for k in range(d.ncon[0]):
+        a, b = d.con_body[k, 0], d.con_body[k, 1]
+        bodies_out[start + k, 0] = a
+        bodies_out[start + k, 1] = b
+        phi = d.con_dist[k]
+        att = 0.0
+        if m.opt_contact != CONTACT_PENALTY:  # (the Jacobian of the solve)
+            contact_velocity(d, k, d.vel_free, d.ang_vel_free, u)
+            att = 0.5 * (d.con_A[k, 1, 1] + d.con_A[k, 2, 2])
+        if m.opt_contact == CONTACT_HARD:
+            lam = d.con_lam_phase[k]
+            if lam[0] > 0.0:
+                mode, margin = _friction_mode(lam, u, d.con_mu[k], att)
+                margin = min(margin, lam[0] * d.con_A[k, 0, 0])
+            else:
+                mode, margin = MODE_SEPARATED, max(u[0] + d.con_bias[k], 0.0)
+            if lam[0] * d.con_A[k, 0, 0] <= WEAK_MARGIN and u[0] + d.con_bias[k] <= WEAK_MARGIN:
+                mode = MODE_WEAK
+        elif m.opt_contact == CONTACT_SMOOTHED:
+            band = m.opt_margin + d.body_spec[a] + d.body_spec[b]
+            kap, vs = contact_scales(m, d, k)
+            margin = abs(band - phi) / h
+            slip = np.sqrt(u[1] * u[1] + u[2] * u[2])
+            if kap <= 0.0:
+                mode = MODE_SEPARATED
+            else:
+                mode = MODE_SLIDING if slip > vs else MODE_STICKING
+        else:
+            margin = abs(phi) / h
+            if phi > 0.0:
+                mode = MODE_SEPARATED
+            elif phi == 0.0:
+                mode = MODE_WEAK
+            else:  # slip speed after the step, against the friction smoothing speed
+                slip = 0.0
+                for j in range(3):
+                    ra[j] = d.con_pos[k, j] - d.pos[a, j]
+                    rb[j] = d.con_pos[k, j] - d.pos[b, j]
+                point_velocity(d.vel_free[a], d.ang_vel_free[a], ra, pa)
+                point_velocity(d.vel_free[b], d.ang_vel_free[b], rb, pb)
+                un = 0.0
+                for j in range(3):
+                    un += (pa[j] - pb[j]) * d.con_normal[k, j]
+                for j in range(3):
+                    slip += (pa[j] - pb[j] - un * d.con_normal[k, j]) ** 2
+                mode = MODE_SLIDING if np.sqrt(slip) > m.pen_vsmooth else MODE_STICKING
+        mode_out[start + k] = mode
+        margin_out[start + k] = margin
