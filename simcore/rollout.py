@@ -185,7 +185,7 @@ def forward(model, state, steps, ctrl, progress, tape=False):
     # per step and contact: bodies, mode, margin (flat, step t at con_off[t]:con_off[t+1])
     con_off = np.zeros(steps + 1, dtype=np.int64)
     cap = 4 * steps + ncon_max
-    record = (np.empty((cap, 2), dtype=np.int64), np.empty(cap, dtype=np.int64), np.empty(cap))
+    record = (np.empty((cap, 2), dtype=np.int32), np.empty(cap, dtype=np.int8), np.empty(cap))
     data = make_data(model, state, ncon_max, npair_max)
     # chunks keep the Python/numba crossings few while letting a progress bar move
     chunk = max(1, min(steps, 200_000 // max(n, 1)))
