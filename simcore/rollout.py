@@ -165,10 +165,18 @@ def check_model(model):
                         f"{type(model).__name__}")
 
 
+def _grown(arr, size):
+    """arr extended to length size (new entries uninitialised)."""
+    return np.concatenate([arr, np.empty((size - arr.shape[0],) + arr.shape[1:],
+                                         dtype=arr.dtype)])
+
+
 def forward(model, state, steps, ctrl, progress, tape=False):
     """The rollout on validated inputs. Returns (Trajectory, tape, ncon_max, npair_max): tape is
-    None, or the (pos, quat, vel, ang_vel) at the start of every substep for the reverse sweep;
-    the capacities are those the run ended with."""
+    None, or the (pos, quat, vel, ang_vel) at the start of every substep and the contact
+    solver's warm-start memory there (offsets, keys, impulses) for the reverse sweep (arguments
+    of kernels/step.py's rollout_kernel and reverse_kernel); the capacities are those the run
+    ended with."""
     n = model.nbody
     pos = np.empty((steps + 1, n, 3))
     quat = np.empty((steps + 1, n, 4))
@@ -178,8 +186,10 @@ def forward(model, state, steps, ctrl, progress, tape=False):
     resid = np.zeros(steps)
     fails = np.zeros(steps, dtype=np.int64)
     ntape = steps * model.opt_substeps if tape else 0
-    tapes = (np.empty((ntape, n, 3)), np.empty((ntape, n, 4)), np.empty((ntape, n, 3)),
-             np.empty((ntape, n, 3)))
+    wcap = 4 * ntape + (model.opt_substeps * initial_capacity(n) if tape else 0)
+    tapes = [np.empty((ntape, n, 3)), np.empty((ntape, n, 4)), np.empty((ntape, n, 3)),
+             np.empty((ntape, n, 3)), np.zeros(ntape + 1, dtype=np.int64),
+             np.empty(wcap, dtype=np.int64), np.empty((wcap, 3))]
     pos[0], quat[0], vel[0], ang_vel[0] = state.pos, state.quat, state.vel, state.ang_vel
     ncon_max = npair_max = initial_capacity(n)
     # per step and contact: bodies, mode, margin (flat, step t at con_off[t]:con_off[t+1])
@@ -203,10 +213,13 @@ def forward(model, state, steps, ctrl, progress, tape=False):
             t = t_end
             bar.update(t)
             continue
-        if status == consts.STATUS_RECORD_OVERFLOW:  # grow the record, go on from step t_stop
+        if status == consts.STATUS_RECORD_OVERFLOW:
+            # grow the contact record and the warm-start tape, go on from step t_stop
             cap = 2 * cap + ncon_max
-            record = tuple(np.concatenate([r, np.empty((cap - r.shape[0],) + r.shape[1:],
-                                                       dtype=r.dtype)]) for r in record)
+            record = tuple(_grown(r, cap) for r in record)
+            if tape:
+                wcap = 2 * wcap + model.opt_substeps * ncon_max
+                tapes[5], tapes[6] = _grown(tapes[5], wcap), _grown(tapes[6], wcap)
             t = t_stop
             continue
         when = f"at step {t_stop} (t = {t_stop * model.opt_dt:.6g} s)"
@@ -240,4 +253,4 @@ def forward(model, state, steps, ctrl, progress, tape=False):
                       solver_residual=resid, solver_failures=fails, contact_offsets=con_off,
                       contact_bodies=record[0][:used].copy(), contact_mode=record[1][:used].copy(),
                       contact_margin=record[2][:used].copy())
-    return traj, (tapes if tape else None), ncon_max, npair_max
+    return traj, (tuple(tapes) if tape else None), ncon_max, npair_max

@@ -137,8 +137,8 @@ def _finite_state(m, d):
 
 @jit
 def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_out, ncon_out,
-                   resid_out, fail_out, tape_pos, tape_quat, tape_vel, tape_ang_vel, con_off,
-                   con_bodies, con_mode, con_margin):
+                   resid_out, fail_out, tape_pos, tape_quat, tape_vel, tape_ang_vel, tape_woff,
+                   tape_wkey, tape_wlam, con_off, con_bodies, con_mode, con_margin):
     """Steps t0 .. t1-1 from the state in d; writes states t0+1 .. t1, contact counts and the
     contact solver's residual and failures per step, and each step's contacts (last substep)
     with their mode and margin (contact_modes) at con_off[t] .. con_off[t+1] of con_bodies,
@@ -146,8 +146,11 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
     its contacts).
 
     controls: (steps, nbody, 6), or (1, nbody, 6) held for every step.
-    tape_*: (steps * substeps, nbody, 3 or 4) state at the start of every substep, for the
-    reverse sweep; length 0 when no gradient is wanted.
+    tape_pos .. tape_ang_vel: (steps * substeps, nbody, 3 or 4) state at the start of every
+    substep, for the reverse sweep; length 0 when no gradient is wanted. tape_woff
+    (steps * substeps + 1,), tape_wkey, tape_wlam: the contact solver's warm-start memory
+    (d.prev_key, d.prev_lam) at the start of substep k, at tape_woff[k] .. tape_woff[k+1], so
+    that the reverse sweep re-runs each solve exactly as the forward did.
     Returns (status, t): t is the step that failed, or t1.
     """
     S = m.opt_substeps
@@ -156,16 +159,22 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
     stats = np.zeros(2)
     taping = tape_pos.shape[0] > 0
     for t in range(t0, t1):
-        if con_off[t] + d.con_dist.shape[0] > con_mode.shape[0]:
+        if con_off[t] + d.con_dist.shape[0] > con_mode.shape[0] or (
+                taping and tape_woff[t * S] + S * d.con_dist.shape[0] > tape_wkey.shape[0]):
             return STATUS_RECORD_OVERFLOW, t  # before the step: resumable as it is
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
         stats[:] = 0.0
         for s in range(S):
             if taping:
-                tape_pos[t * S + s] = d.pos
-                tape_quat[t * S + s] = d.quat
-                tape_vel[t * S + s] = d.vel
-                tape_ang_vel[t * S + s] = d.ang_vel
+                k = t * S + s
+                tape_pos[k] = d.pos
+                tape_quat[k] = d.quat
+                tape_vel[k] = d.vel
+                tape_ang_vel[k] = d.ang_vel
+                n, o = d.nprev[0], tape_woff[k]
+                tape_wkey[o:o + n] = d.prev_key[:n]
+                tape_wlam[o:o + n] = d.prev_lam[:n]
+                tape_woff[k + 1] = o + n
             status = step(m, d, ctrl, h, stats)
             if status != STATUS_OK:
                 return status, t
@@ -345,8 +354,9 @@ def _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t):
 
 
 @jit
-def reverse_kernel(m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_ang_vel, quat,
-                   cot_pos, cot_quat, cot_vel, cot_ang_vel, kink, ctrl_bar, t0, t1):
+def reverse_kernel(m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_ang_vel, tape_woff,
+                   tape_wkey, tape_wlam, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, kink,
+                   ctrl_bar, t0, t1):
     """Reverse sweep over steps t1-1 .. t0, with the state cotangent carried in a.
 
     quat: (steps+1, nbody, 4) the trajectory's orientations; cot_*: (steps+1, nbody, 3 or 4) the
@@ -366,6 +376,10 @@ def reverse_kernel(m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_ang_ve
             d.quat[:, :] = tape_quat[k]
             d.vel[:, :] = tape_vel[k]
             d.ang_vel[:, :] = tape_ang_vel[k]
+            o0, o1 = tape_woff[k], tape_woff[k + 1]
+            d.nprev[0] = o1 - o0
+            d.prev_key[:o1 - o0] = tape_wkey[o0:o1]
+            d.prev_lam[:o1 - o0] = tape_wlam[o0:o1]
             update_xmat(m, d)
             status = step_vjp(m, d, a, ctrl, h, kink, ctrl_bar[t])
             if status != STATUS_OK:
