@@ -805,11 +805,10 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             t = d.body_toi[i]
             # vel_post = V_end + t acc / 2;  vel_pre = v + (h + t) acc / 2
             _add_scaled(i, 1.0, vpost_bar, wpost_bar, Vb, Wb)
-            _add_scaled(i, 1.0, vpre_bar, wpre_bar, a.vel_bar, a.ang_vel_bar)
-            toi_bar[i] += 0.5 * (_dot6(i, acc_v, acc_w, vpost_bar, wpost_bar)
-                                 + _dot6(i, acc_v, acc_w, vpre_bar, wpre_bar))
+            toi_bar[i] += 0.5 * _dot6(i, acc_v, acc_w, vpost_bar, wpost_bar)
             _add_scaled(i, 0.5 * t, vpost_bar, wpost_bar, acc_vb, acc_wb)
-            _add_scaled(i, 0.5 * (h + t), vpre_bar, wpre_bar, acc_vb, acc_wb)
+            _vel_pre_vjp(m, d, a, i, h, vpre_bar[i], wpre_bar[i], acc_v, acc_w, acc_vb, acc_wb,
+                         toi_bar)
     b_bar = np.zeros(nc)
     t_bar = np.zeros(nc)  # cotangents of the contacts' impact times d.con_toi
     sel = np.arange(nc)
@@ -866,9 +865,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     for i in range(nb):
         if hit[i]:  # Vm = vel_pre = v + (h + t) acc / 2
             t = d.body_toi[i]
-            _add_scaled(i, 1.0, Vmb, Wmb, a.vel_bar, a.ang_vel_bar)
-            toi_bar[i] += 0.5 * _dot6(i, acc_v, acc_w, Vmb, Wmb)
-            _add_scaled(i, 0.5 * (h + t), Vmb, Wmb, acc_vb, acc_wb)
+            _vel_pre_vjp(m, d, a, i, h, Vmb[i], Wmb[i], acc_v, acc_w, acc_vb, acc_wb, toi_bar)
             # the re-staggering V += (h / 2 - t) acc after the impact phases
             toi_bar[i] -= _dot6(i, acc_v, acc_w, Vb, Wb)
             _add_scaled(i, 0.5 * h - t, Vb, Wb, acc_vb, acc_wb)
