@@ -9,7 +9,7 @@ from simcore.kernels.collision import collide
 from simcore.kernels.consts import (CONTACT_HARD, CONTACT_PENALTY, GEOM_BOX, GEOM_CAPSULE,
                                     GEOM_PLANE, GEOM_SPHERE, MAXCON_PAIR)
 from simcore.kernels.rotation import quat_integrate
-from tests.helpers import quat_to_matrix
+from tests.helpers import final_loss, quat_to_matrix
 
 # the mixed scene's contacts make the loss strongly curved (second derivatives ~1e6 times the
 # first): central differences need steps this small to reach 1e-6
@@ -262,10 +262,7 @@ def test_sliding_box_closed_form(contact, sink):
     model = scene.build(contact=contact)
     steps = int(round(T / model.opt_dt))
 
-    def loss(traj):
-        cot = np.zeros_like(traj.pos)
-        cot[-1, 1, 0] = 1.0
-        return traj.pos[-1, 1, 0], {"pos": cot}
+    loss = final_loss("pos", 1, 0)
     value, grad = sc.value_and_grad(model, model.initial_state(), steps, loss,
                                     params=("friction",))
     assert value == pytest.approx(v0 * T - 0.5 * mu * g * T ** 2, rel=0.01)
@@ -291,10 +288,7 @@ def test_sphere_rolling_out_of_a_slide_closed_form(contact, sink):
     model = scene.build(contact=contact)
     steps = int(round(T / model.opt_dt))
 
-    def loss(traj):
-        cot = np.zeros_like(traj.pos)
-        cot[-1, 1, 0] = 1.0
-        return traj.pos[-1, 1, 0], {"pos": cot}
+    loss = final_loss("pos", 1, 0)
     value, grad = sc.value_and_grad(model, model.initial_state(), steps, loss,
                                     params=("friction",))
     assert value == pytest.approx(5 * v0 * T / 7 + 2 * v0 ** 2 / (49 * mu * g), rel=0.01)
@@ -314,10 +308,7 @@ def _drop_height_gradient(y0, toi, T=0.5, dt=1e-3):
     model = build()
     steps = int(round(T / dt))
 
-    def loss(traj):
-        cot = np.zeros_like(traj.pos)
-        cot[-1, 1, 2] = 1.0
-        return traj.pos[-1, 1, 2], {"pos": cot}
+    loss = final_loss("pos", 1, 2)
 
     def height(e):
         state = model.initial_state()
@@ -375,11 +366,7 @@ def test_two_balls_head_on_exchange(x2):
     steps = int(round(T / model.opt_dt))
     jac = np.empty((4, 4))
     for row, (arr, i) in enumerate((("pos", 0), ("pos", 1), ("vel", 0), ("vel", 1))):
-        def loss(traj, arr=arr, i=i):
-            cot = np.zeros_like(getattr(traj, arr))
-            cot[-1, i, 0] = 1.0
-            return getattr(traj, arr)[-1, i, 0], {arr: cot}
-        _, grad = sc.value_and_grad(model, model.initial_state(), steps, loss)
+        _, grad = sc.value_and_grad(model, model.initial_state(), steps, final_loss(arr, i, 0))
         jac[row] = grad.pos[0, 0], grad.pos[1, 0], grad.vel[0, 0], grad.vel[1, 0]
     exact = np.array([[0, 1, 0, T], [1, 0, T, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
     assert np.allclose(jac, exact, atol=1e-6)
@@ -398,10 +385,7 @@ def test_oblique_two_balls_exit_direction():
         scene.add_sphere(r, pos=(0.3537, b, 1), restitution=1.0, friction=0.0)
         model = scene.build(contact=sc.HardContact(toi=toi))
 
-        def loss(traj):
-            cot = np.zeros_like(traj.vel)
-            cot[-1, 1, 1] = 1.0
-            return traj.vel[-1, 1, 1], {"vel": cot}
+        loss = final_loss("vel", 1, 1)
         value, grad = sc.value_and_grad(model, model.initial_state(), 300, loss)
         return value, grad.pos[1, 1]
     for b in (0.05, 0.1, 0.15):
@@ -443,10 +427,7 @@ def test_touching_exactly_is_finite_and_kinks_average(kink):
     scene.add_sphere(0.1, pos=(0, 0, 0.1))
     model = scene.build(contact=sc.PenaltyContact(stiffness=1e4, damping=0.0))
 
-    def loss(traj):
-        cot = np.zeros_like(traj.pos)
-        cot[-1, 1, 2] = 1.0
-        return traj.pos[-1, 1, 2], {"pos": cot}
+    loss = final_loss("pos", 1, 2)
     grads = {}
     for kk in ("mean", "left", "right"):
         grads[kk] = sc.value_and_grad(model, model.initial_state(), 1, loss, kink=kk)[1]

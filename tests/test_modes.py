@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import simcore as sc
+from tests.helpers import final_loss
 
 MODES = sc.Trajectory.MODES
 G = 9.81
@@ -64,10 +65,7 @@ def test_gradient_reports_the_smallest_margin_and_the_switches():
     model = _sliding_box(sc.HardContact())
     steps = 800
 
-    def loss(traj):
-        cot = np.zeros_like(traj.pos)
-        cot[-1, 1, 0] = 1.0
-        return traj.pos[-1, 1, 0], {"pos": cot}
+    loss = final_loss("pos", 1, 0)
     _, grad = sc.value_and_grad(model, model.initial_state(), steps, loss)
     traj = sc.rollout(model, model.initial_state(), steps)
     margin, step, bodies = traj.smallest_margin()
@@ -85,10 +83,7 @@ def test_touching_without_load_is_weakly_active():
     scene.add_sphere(0.1, pos=(0, 0, 0.1))
     model = scene.build(contact=sc.HardContact())
 
-    def loss(traj):
-        cot = np.zeros_like(traj.pos)
-        cot[-1, 1, 2] = 1.0
-        return traj.pos[-1, 1, 2], {"pos": cot}
+    loss = final_loss("pos", 1, 2)
     _, grad = sc.value_and_grad(model, model.initial_state(), 10, loss)
     traj = sc.rollout(model, model.initial_state(), 10)
     assert set(traj.contacts(5)[1]) == {"weakly active"}
