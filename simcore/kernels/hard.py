@@ -238,18 +238,22 @@ def solve(m, d, sel, nsel, bias, lam, V, W):
 
 
 @jit
+def impact_pose(d, i, t, x_out, q_out, R_out):
+    # body i's pose at time t of the split step (mean velocity d.vel_pre over [0, t])
+    for j in range(3):
+        x_out[j] = d.pos[i, j] + t * d.vel_pre[i, j]
+    quat_integrate(d.quat[i], d.ang_vel_pre[i], t, q_out)
+    quat_to_mat(q_out, R_out)
+
+
+@jit
 def _refresh_at_impact(m, d, k, t, xa, Ra, qa, xb, Rb, qb, buf_d, buf_n, buf_p):
     # geometry of contact k at the poses the bodies reach at time t of the split step (velocity
     # d.vel_pre = v + t a over [0, t]); returns False (leaving the contact as it was) when the
     # pair does not give exactly one contact there
     a, b = d.con_body[k, 0], d.con_body[k, 1]
-    for j in range(3):
-        xa[j] = d.pos[a, j] + t * d.vel_pre[a, j]
-        xb[j] = d.pos[b, j] + t * d.vel_pre[b, j]
-    quat_integrate(d.quat[a], d.ang_vel_pre[a], t, qa)
-    quat_integrate(d.quat[b], d.ang_vel_pre[b], t, qb)
-    quat_to_mat(qa, Ra)
-    quat_to_mat(qb, Rb)
+    impact_pose(d, a, t, xa, qa, Ra)
+    impact_pose(d, b, t, xb, qb, Rb)
     margin = m.opt_margin + d.body_spec[a] + d.body_spec[b]
     n = collide(m.geom_type[a], m.geom_type[b], xa, Ra, m.geom_size[a], xb, Rb,
                 m.geom_size[b], margin, 0, buf_d, buf_n, buf_p)
@@ -373,6 +377,7 @@ def hard_contacts(m, d, h):
         d.con_lambda[k, :] = 0.0
         d.con_phase[k] = -1
         d.con_toi[k] = 0.0
+        d.con_refreshed[k] = False
     lam = d.con_lam_phase
     sel = d.con_sel
     u = np.empty(3)
@@ -383,7 +388,6 @@ def hard_contacts(m, d, h):
     buf_d, buf_n, buf_p = np.empty(MAXCON_PAIR), np.empty((MAXCON_PAIR, 3)), \
         np.empty((MAXCON_PAIR, 3))
     npair_con = np.zeros(nc, dtype=np.int64)  # contacts of the same body pair
-    refreshed = np.zeros(nc, dtype=np.bool_)  # geometry taken at the impact time
     for k in range(nc):
         for l in range(nc):
             if d.con_body[l, 0] == d.con_body[k, 0] and d.con_body[l, 1] == d.con_body[k, 1]:
@@ -437,8 +441,8 @@ def hard_contacts(m, d, h):
                 a, b = d.con_body[k, 0], d.con_body[k, 1]
                 if (phase == 0 and npair_con[k] == 1 and d.con_toi[k] > 0.0
                         and m.body_kind[a] == BODY_DYNAMIC and m.body_kind[b] == BODY_DYNAMIC):
-                    refreshed[k] = _refresh_at_impact(m, d, k, d.con_toi[k], xa, Ra, qa, xb,
-                                                      Rb, qb, buf_d, buf_n, buf_p)
+                    d.con_refreshed[k] = _refresh_at_impact(m, d, k, d.con_toi[k], xa, Ra, qa,
+                                                            xb, Rb, qb, buf_d, buf_n, buf_p)
         for s in range(nsel):
             k = sel[s]
             contact_velocity(d, k, V, W, u)
@@ -489,7 +493,7 @@ def hard_contacts(m, d, h):
             # one at the start of the step, or at the impact time for a refreshed contact.)
             tc = max(d.body_toi[a] if hit[a] else 0.0, d.body_toi[b] if hit[b] else 0.0)
             contact_velocity(d, k, Vm, Wm, u)
-            gap = phi + (tc - (d.con_toi[k] if refreshed[k] else 0.0)) * u[0]
+            gap = phi + (tc - (d.con_toi[k] if d.con_refreshed[k] else 0.0)) * u[0]
             contact_velocity(d, k, acc_v, acc_w, u0)
             rest = max(h - tc, 1e-12 * h)
             d.con_bias[k] = (gap if gap > 0.0 else m.hard_beta * gap) / rest + 0.5 * tc * u0[0]
@@ -753,38 +757,15 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
     tb = np.zeros((nc, 3, 3))
     P = (cx, cR, cx_bar, cR_bar, tb)
-    refreshed = np.zeros(nc, dtype=np.bool_)
-    buf_d, buf_n, buf_p = np.empty(MAXCON_PAIR), np.empty((MAXCON_PAIR, 3)), \
-        np.empty((MAXCON_PAIR, 3))
-    qa = np.empty(4)
+    refreshed = d.con_refreshed
+    q = np.empty(4)
     for k in range(nc):
+        if refreshed[k]:  # its geometry and Jacobian were taken at the impact poses
+            for s in range(2):
+                impact_pose(d, d.con_body[k, s], d.con_toi[k], cx[k, s], q, cR[k, s])
         p = d.con_phase[k]
         if p < 0 or not m.hard_toi:
             continue
-        ka, kb = d.con_body[k, 0], d.con_body[k, 1]
-        if p == 0 and d.con_toi[k] > 0.0 and m.body_kind[ka] == BODY_DYNAMIC and \
-                m.body_kind[kb] == BODY_DYNAMIC:
-            npair = 0
-            for l in range(nc):
-                if d.con_body[l, 0] == ka and d.con_body[l, 1] == kb:
-                    npair += 1
-            if npair == 1:
-                # hard_contacts took its geometry and Jacobian at the impact poses
-                # (_refresh_at_impact) when the pair gives one contact there
-                t = d.con_toi[k]
-                for s in range(2):
-                    i = d.con_body[k, s]
-                    for j in range(3):
-                        cx[k, s, j] = d.pos[i, j] + t * d.vel_pre[i, j]
-                    quat_integrate(d.quat[i], d.ang_vel_pre[i], t, qa)
-                    quat_to_mat(qa, cR[k, s])
-                margin = m.opt_margin + d.body_spec[ka] + d.body_spec[kb]
-                refreshed[k] = collide(m.geom_type[ka], m.geom_type[kb], cx[k, 0], cR[k, 0],
-                                       m.geom_size[ka], cx[k, 1], cR[k, 1], m.geom_size[kb],
-                                       margin, 0, buf_d, buf_n, buf_p) == 1
-                if not refreshed[k]:
-                    cx[k, 0], cR[k, 0] = d.pos[ka], d.xmat[ka]
-                    cx[k, 1], cR[k, 1] = d.pos[kb], d.xmat[kb]
         for s in range(2):
             i = d.con_body[k, s]
             if hit[i] and (body_phase[i] < 0 or p < body_phase[i]):
