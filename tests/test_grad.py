@@ -181,13 +181,16 @@ def test_parameter_gradients(mixed):
 
     def run(mod):
         return loss(sc.rollout(mod, state, steps))[0]
-    for i in range(model.nbody):
-        def f(e):
-            mu = model.body_friction.copy()
-            mu[i] += e
-            return run(model._replace(body_friction=mu))
-        _close(grad.params["friction"][i], _central(f), rtol,
-               0.1 * np.abs(grad.params["friction"]).max())
+
+    def per_body(name, field):  # a per-body parameter, every body's entry
+        g = grad.params[name]
+        for i in range(model.nbody):
+            def f(e):
+                arr = getattr(model, field).copy()
+                arr[i] += e
+                return run(model._replace(**{field: arr}))
+            _close(g[i], _central(f), rtol, 0.1 * np.abs(g).max())
+    per_body("friction", "body_friction")
     for i in range(1, model.nbody):
         def f(e):
             s = (model.body_mass[i] + e) / model.body_mass[i]
@@ -200,13 +203,7 @@ def test_parameter_gradients(mixed):
         _close(grad.params["mass"][i], _central(f), rtol, 0.1 * np.abs(grad.params["mass"]).max())
     assert grad.params["mass"][0] == 0.0
     if model.opt_contact == CONTACT_HARD:
-        for i in range(model.nbody):
-            def f(e):
-                r = model.body_restitution.copy()
-                r[i] += e
-                return run(model._replace(body_restitution=r))
-            _close(grad.params["restitution"][i], _central(f), rtol,
-                   0.1 * np.abs(grad.params["restitution"]).max())
+        per_body("restitution", "body_restitution")
         assert np.any(grad.params["restitution"] != 0.0)
     else:  # penalty and smoothed contact have no restitution: exactly no gradient
         assert np.all(grad.params["restitution"] == 0.0)

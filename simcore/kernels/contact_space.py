@@ -92,6 +92,17 @@ def apply_contact_impulse(d, k, dlam, V, W):
             W[i, j] += MJ[3 + j, 0] * dlam[0] + MJ[3 + j, 1] * dlam[1] + MJ[3 + j, 2] * dlam[2]
 
 @jit
+def undo_impulses(d, sel, nsel, lam, V, W):
+    # V, W -= M^-1 J^T lam over the selected contacts: the velocities before a solve
+    dl = np.empty(3)
+    for p in range(nsel):
+        k = sel[p]
+        for j in range(3):
+            dl[j] = -lam[k, j]
+        apply_contact_impulse(d, k, dl, V, W)
+
+
+@jit
 def contact_eps(m, d, k):
     # regularisation eps_k, relative to the contact's own Delassus scale
     return m.hard_reg * (d.con_A[k, 0, 0] + d.con_A[k, 1, 1] + d.con_A[k, 2, 2]) / 3.0

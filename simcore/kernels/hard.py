@@ -33,7 +33,7 @@ from simcore.kernels.contact_space import (apply_contact_impulse, contact_eps, c
                                            contact_poses, contact_velocity,
                                            contact_velocity_vjp, dense_delassus,
                                            frame_to_normal, impulse_rhs, impulse_vjp,
-                                           scatter_pose_bars, transposed_solve)
+                                           scatter_pose_bars, transposed_solve, undo_impulses)
 from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_to_mat,
                                       rot_bar_to_twist)
 
@@ -592,17 +592,6 @@ def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, kink, P, b_bar
 
 
 @jit
-def _undo_impulses(d, sel, nsel, lam, V, W):
-    # V, W -= M^-1 J^T lam over the selected contacts
-    dl = np.empty(3)
-    for p in range(nsel):
-        k = sel[p]
-        for j in range(3):
-            dl[j] = -lam[k, j]
-        apply_contact_impulse(d, k, dl, V, W)
-
-
-@jit
 def _ramp_slope_at(x, lo, hi, kink):
     # slope of a function with slope lo for x < 0 and hi for x > 0, at x (kink at x == 0)
     if x > 0.0:
@@ -797,7 +786,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     # resting solve: b = phi / h (gap) or beta phi / h (penetration); after an impact at t,
     # b = f(gap) / (h - tc) + tc a_n / 2 with gap = phi + tc u_n(mean velocity before it)
     _fixed_point_vjp(m, d, a, sel, nc, d.con_bias, lam, V, W, Vb, Wb, kink, P, b_bar)
-    _undo_impulses(d, sel, nc, lam, V, W)
+    undo_impulses(d, sel, nc, lam, V, W)
     Vm = V.copy()
     Wm = W.copy()
     Vmb = np.zeros((nb, 3))
@@ -868,7 +857,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                     lam_p[k, j] = d.con_lambda[k, j] - lam[k, j]
         Vp = V.copy()
         Wp = W.copy()
-        _undo_impulses(d, sel, ns, lam_p, Vp, Wp)
+        undo_impulses(d, sel, ns, lam_p, Vp, Wp)
         for s in range(ns):
             k = sel[s]
             contact_velocity(d, k, Vp, Wp, u)

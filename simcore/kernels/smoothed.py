@@ -22,7 +22,7 @@ from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobi
                                            contact_velocity_vjp, dense_delassus,
                                            frame_to_normal, impulse_rhs, impulse_vjp,
                                            scatter_pose_bars, tangent_scale_vjp,
-                                           transposed_solve)
+                                           transposed_solve, undo_impulses)
 from simcore.kernels.hard import remember, warm_start
 
 
@@ -359,11 +359,7 @@ def smoothed_contacts_vjp(m, d, a, h):
     # free velocities v* (the band's motion bounds depend on them): undo the impulses
     V0 = V.copy()
     W0 = W.copy()
-    dl = np.empty(3)
-    for k in range(nc):
-        for j in range(3):
-            dl[j] = -lam[k, j]
-        apply_contact_impulse(d, k, dl, V0, W0)
+    undo_impulses(d, sel, nc, lam, V0, W0)
     tb = np.zeros((nc, 3, 3))   # cotangents of each contact's frame columns n, t1, t2
     cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
     band_bar = np.zeros(nc)
