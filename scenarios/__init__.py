@@ -6,6 +6,9 @@ compute and save data, ``viz`` draws.
 import importlib
 
 SCENARIOS = {
+    "bounce_onset": "the flagship gradient study: a dropped ball's final height against its drop "
+                    "height across contact onset; adjoint, differences and the closed form per "
+                    "contact model, errors by region",
     "drop": "a ball dropped from a sweep of heights onto the ground: trajectories and the final "
             "height against the drop height, per contact setting",
     "kappa_gap": "SmoothedContact against the hard model for a range of kappa on a drop, a slide "

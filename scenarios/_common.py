@@ -1,5 +1,6 @@
 """Helpers shared by scenarios: output folders and tables a person can open."""
 import csv
+from concurrent.futures import ThreadPoolExecutor, as_completed
 import os
 import sys
 import time
@@ -39,3 +40,19 @@ def progress(done, total, started, what="rollouts"):
     if done == total:
         sys.stderr.write("\n")
     sys.stderr.flush()
+
+
+def parallel_map(fn, items, workers=None, what="rollouts"):
+    """[fn(item) for item in items] on a pool of threads (the kernels release the GIL), with a
+    progress bar; ``workers`` defaults to the number of cores."""
+    workers = workers or os.cpu_count() or 1
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    started = time.time()
+    out = [None] * len(items)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+        for done, fut in enumerate(as_completed(futures), 1):
+            out[futures[fut]] = fut.result()
+            progress(done, len(items), started, what)
+    return out

@@ -1,15 +1,19 @@
 """simcore: a differentiable contact-physics simulator (numba rigid bodies, three contact models).
 
 Public API (see README.md): Scene, Model, State, Trajectory, rollout, and the contact models
-PenaltyContact, HardContact, SmoothedContact; gradients: value_and_grad, Gradient, Problem.
+PenaltyContact, HardContact, SmoothedContact; gradients: value_and_grad, Gradient, Problem,
+gradcheck, GradCheck, and ready-made losses in simcore.losses.
 """
 from simcore.contact import HardContact, PenaltyContact, SmoothedContact
+from simcore import losses
 from simcore.grad import Gradient, value_and_grad
+from simcore.gradcheck import GradCheck, gradcheck
 from simcore.model import Model, State, Trajectory
 from simcore.optim import Problem
 from simcore.rollout import SimulationError, rollout
 from simcore.scene import Scene
 
 __all__ = ["Scene", "Model", "State", "Trajectory", "rollout", "SimulationError", "PenaltyContact", "HardContact",
-           "SmoothedContact", "value_and_grad", "Gradient", "Problem"]
+           "SmoothedContact", "value_and_grad", "Gradient", "Problem", "gradcheck", "GradCheck",
+           "losses"]
 __version__ = "0.1.0"

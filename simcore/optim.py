@@ -127,7 +127,9 @@ class Problem:
                 model = model._replace(**{_SCALAR_FIELD[name]: float(v[0])})
         return model, state, controls
 
-    def __call__(self, x):
+    def evaluate(self, x):
+        """(value, flat gradient, Gradient) at x; the Gradient also carries the rollout's
+        contact margins and mode switches."""
         model, state, controls = self.unpack(x)
         value, grad = value_and_grad(model, state, self.steps, self.loss, controls=controls,
                                      params=self.params, kink=self.kink)
@@ -142,4 +144,8 @@ class Problem:
                 parts.append(grad.params[name][b])
             else:
                 parts.append(np.array([grad.params[name]]))
-        return float(value), np.concatenate(parts)
+        return float(value), np.concatenate(parts), grad
+
+    def __call__(self, x):
+        value, flat, _ = self.evaluate(x)
+        return value, flat

@@ -89,13 +89,3 @@ def load_benchmark(name="throughput"):
     spec.loader.exec_module(module)
     return module
 
-
-def final_loss(name, body, axis):
-    """A loss for value_and_grad: traj.<name>[-1, body, axis] (name "pos", "vel", ...), with
-    its cotangent."""
-    def loss(traj):
-        arr = getattr(traj, name)
-        cot = np.zeros_like(arr)
-        cot[-1, body, axis] = 1.0
-        return arr[-1, body, axis], {name: cot}
-    return loss

@@ -9,7 +9,8 @@ from simcore.kernels.collision import collide
 from simcore.kernels.consts import (CONTACT_HARD, CONTACT_PENALTY, GEOM_BOX, GEOM_CAPSULE,
                                     GEOM_PLANE, GEOM_SPHERE, MAXCON_PAIR)
 from simcore.kernels.rotation import quat_integrate
-from tests.helpers import final_loss, quat_to_matrix
+from simcore.losses import final
+from tests.helpers import quat_to_matrix
 
 # the mixed scene's contacts make the loss strongly curved (second derivatives ~1e6 times the
 # first): central differences need steps this small to reach 1e-6
@@ -259,7 +260,7 @@ def test_sliding_box_closed_form(contact, sink):
     model = scene.build(contact=contact)
     steps = int(round(T / model.opt_dt))
 
-    loss = final_loss("pos", 1, 0)
+    loss = final(1, "pos", 0)
     value, grad = sc.value_and_grad(model, model.initial_state(), steps, loss,
                                     params=("friction",))
     assert value == pytest.approx(v0 * T - 0.5 * mu * g * T ** 2, rel=0.01)
@@ -285,7 +286,7 @@ def test_sphere_rolling_out_of_a_slide_closed_form(contact, sink):
     model = scene.build(contact=contact)
     steps = int(round(T / model.opt_dt))
 
-    loss = final_loss("pos", 1, 0)
+    loss = final(1, "pos", 0)
     value, grad = sc.value_and_grad(model, model.initial_state(), steps, loss,
                                     params=("friction",))
     assert value == pytest.approx(5 * v0 * T / 7 + 2 * v0 ** 2 / (49 * mu * g), rel=0.01)
@@ -305,7 +306,7 @@ def _drop_height_gradient(y0, toi, T=0.5, dt=1e-3):
     model = build()
     steps = int(round(T / dt))
 
-    loss = final_loss("pos", 1, 2)
+    loss = final(1, "pos", 2)
 
     def height(e):
         state = model.initial_state()
@@ -363,7 +364,7 @@ def test_two_balls_head_on_exchange(x2):
     steps = int(round(T / model.opt_dt))
     jac = np.empty((4, 4))
     for row, (arr, i) in enumerate((("pos", 0), ("pos", 1), ("vel", 0), ("vel", 1))):
-        _, grad = sc.value_and_grad(model, model.initial_state(), steps, final_loss(arr, i, 0))
+        _, grad = sc.value_and_grad(model, model.initial_state(), steps, final(i, arr, 0))
         jac[row] = grad.pos[0, 0], grad.pos[1, 0], grad.vel[0, 0], grad.vel[1, 0]
     exact = np.array([[0, 1, 0, T], [1, 0, T, 0], [0, 0, 0, 1], [0, 0, 1, 0]])
     assert np.allclose(jac, exact, atol=1e-6)
@@ -382,7 +383,7 @@ def test_oblique_two_balls_exit_direction():
         scene.add_sphere(r, pos=(0.3537, b, 1), restitution=1.0, friction=0.0)
         model = scene.build(contact=sc.HardContact(toi=toi))
 
-        loss = final_loss("vel", 1, 1)
+        loss = final(1, "vel", 1)
         value, grad = sc.value_and_grad(model, model.initial_state(), 300, loss)
         return value, grad.pos[1, 1]
     for b in (0.05, 0.1, 0.15):
@@ -424,7 +425,7 @@ def test_touching_exactly_is_finite_and_kinks_average(kink):
     scene.add_sphere(0.1, pos=(0, 0, 0.1))
     model = scene.build(contact=sc.PenaltyContact(stiffness=1e4, damping=0.0))
 
-    loss = final_loss("pos", 1, 2)
+    loss = final(1, "pos", 2)
     grads = {}
     for kk in ("mean", "left", "right"):
         grads[kk] = sc.value_and_grad(model, model.initial_state(), 1, loss, kink=kk)[1]

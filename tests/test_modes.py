@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import simcore as sc
-from tests.helpers import final_loss
+from simcore.losses import final
 
 MODES = sc.Trajectory.MODES
 G = 9.81
@@ -65,7 +65,7 @@ def test_gradient_reports_the_smallest_margin_and_the_switches():
     model = _sliding_box(sc.HardContact())
     steps = 800
 
-    loss = final_loss("pos", 1, 0)
+    loss = final(1, "pos", 0)
     _, grad = sc.value_and_grad(model, model.initial_state(), steps, loss)
     traj = sc.rollout(model, model.initial_state(), steps)
     margin, step, bodies = traj.smallest_margin()
@@ -83,7 +83,7 @@ def test_touching_without_load_is_weakly_active():
     scene.add_sphere(0.1, pos=(0, 0, 0.1))
     model = scene.build(contact=sc.HardContact())
 
-    loss = final_loss("pos", 1, 2)
+    loss = final(1, "pos", 2)
     _, grad = sc.value_and_grad(model, model.initial_state(), 10, loss)
     traj = sc.rollout(model, model.initial_state(), 10)
     assert set(traj.contacts(5)[1]) == {"weakly active"}

@@ -2,25 +2,56 @@
 import matplotlib.pyplot as plt
 
 
-def plot_lines(x, series, path, xlabel, ylabel, title, reference=None, markers=False,
-               loglog=False):
-    """One figure: ``series`` maps a label to y values over x; ``reference`` (label, x, y) is
-    drawn dashed in black; ``loglog`` puts both axes on a log scale. Saved to ``path``; returns
-    the path."""
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+def _draw(ax, x, series, reference, markers, vline):
     for label, y in series.items():
         ax.plot(x, y, ".-" if markers else "-", lw=1.3, ms=3, label=label)
     if reference is not None:
         label, rx, ry = reference
         ax.plot(rx, ry, "k--", lw=1.2, label=label)
+    if vline is not None:
+        ax.axvline(vline, color="grey", lw=0.8, ls=":")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
+def plot_lines(x, series, path, xlabel, ylabel, title, reference=None, markers=False,
+               loglog=False, logy=False, vline=None):
+    """One figure: ``series`` maps a label to y values over x; ``reference`` (label, x, y) is
+    drawn dashed in black; ``loglog`` / ``logy`` put both axes / the y axis on a log scale;
+    ``vline`` marks an x value. Saved to ``path``; returns the path."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    _draw(ax, x, series, reference, markers, vline)
     if loglog:
         ax.set_xscale("log")
+    if loglog or logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_panels(x, panels, path, xlabel, ylabel, title, vline=None, ylim=None, columns=2):
+    """A grid of panels sharing x: ``panels`` maps a panel title to (series, reference), as for
+    ``plot_lines``. Saved to ``path``; returns the path."""
+    rows = (len(panels) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 3.0 * rows), dpi=110,
+                             sharex=True, squeeze=False)
+    for ax, (name, (series, reference)) in zip(axes.flat, panels.items()):
+        _draw(ax, x, series, reference, True, vline)
+        ax.set_title(name, fontsize=9)
+        if ylim is not None:
+            ax.set_ylim(*ylim)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

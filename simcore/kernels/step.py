@@ -411,9 +411,10 @@ def _friction_mode(lam, u, mu, att):
 def contact_modes(m, d, h, mode_out, margin_out, bodies_out, start):
     """Mode and margin of each contact of the step just taken, into the records at start..
 
-    Hard: separated (margin: the separation speed u_n + b_n of the resting solve) or active
-    (margin: the normal impulse as a velocity, lambda_n A_nn, and the friction's: impulse left to
-    the cone when sticking, slip speed when sliding); weakly active when the normal margin is at
+    Hard: separated (margin: the separation speed u_n + b_n of the resting solve) or active, as
+    is every contact that took an impact in the step (margin: the normal impulse as a velocity,
+    lambda_n A_nn, and the friction's: impulse left to the cone when sticking, slip speed when
+    sliding); weakly active when the normal margin is at
     most WEAK_MARGIN. Smoothed (smooth everywhere but for the C1 edge of its distance band):
     separated outside the band, else sticking / sliding as the slip speed is below / above the
     smoothing speed v_k; margin: distance to the band's edge per step, |band - phi| / h.
@@ -431,7 +432,8 @@ def contact_modes(m, d, h, mode_out, margin_out, bodies_out, start):
             contact_velocity(d, k, d.vel_free, d.ang_vel_free, u)
             att = 0.5 * (d.con_A[k, 1, 1] + d.con_A[k, 2, 2])
         if m.opt_contact == CONTACT_HARD:
-            lam = d.con_lam_phase[k]
+            # an impact's contact is active in its step (its impulses summed over the phases)
+            lam = d.con_lam_phase[k] if d.con_phase[k] == -1 else d.con_lambda[k]
             if lam[0] > 0.0:
                 mode, margin = _friction_mode(lam, u, d.con_mu[k], att)
                 margin = min(margin, lam[0] * d.con_A[k, 0, 0])
