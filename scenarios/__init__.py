@@ -11,6 +11,8 @@ SCENARIOS = {
                     "contact model, errors by region",
     "drop": "a ball dropped from a sweep of heights onto the ground: trajectories and the final "
             "height against the drop height, per contact setting",
+    "published": "gradient cases from papers and issue reports (Zhong et al. 2022, DiffTaichi, "
+                 "Nimble issue 97, Brax issue 317) beside the numbers their authors reported",
     "kappa_gap": "SmoothedContact against the hard model for a range of kappa on a drop, a slide "
                  "and a toss: the table of gaps",
 }

@@ -57,12 +57,14 @@ def test_the_trap_is_not_confirmed(contact):
 
 def test_jump_detector():
     step = lambda x: x + (0.3 if x > 0.0123 else 0.0)  # noqa: E731
-    steep = lambda x: 5.0 * x + 0.2 * np.sin(50 * x)  # noqa: E731
-    assert _jump(step, 0.0, step(0.0), 0.1, step(0.1), 1.0)
-    assert not _jump(steep, 0.0, steep(0.0), 0.1, steep(0.1), 15.0)
-    # a jump smaller than the slope allows over the interval is still found by bisection
-    tiny = lambda x: x + (1e-4 if x > 0.05 else 0.0)  # noqa: E731
-    assert _jump(tiny, 0.0, tiny(0.0), 0.1, tiny(0.1), 1.0)
+    steep = lambda x: 5.0 * x + 0.2 * np.sin(500 * x)  # noqa: E731  (slopes up to 105)
+    assert _jump(step, 0.0, step(0.0), 0.1, step(0.1))
+    assert not _jump(steep, 0.0, steep(0.0), 0.1, steep(0.1))
+    # a jump far smaller than the change over the interval is still found
+    tiny = lambda x: 50 * x + (1e-4 if x > 0.05 else 0.0)  # noqa: E731
+    assert _jump(tiny, 0.0, tiny(0.0), 0.1, tiny(0.1))
+    kink = lambda x: abs(x - 0.031) * 40  # noqa: E731
+    assert not _jump(kink, 0.0, kink(0.0), 0.1, kink(0.1))
 
 
 def test_bad_input():
