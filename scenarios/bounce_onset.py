@@ -18,7 +18,13 @@ with e = 0. Errors are tabulated by region of tau = T - t* (time since the rigid
 impact): pre-contact (tau < -5 ms), onset (|tau| <= 5 ms), sustained (5 ms < tau <= 35 ms,
 the softest penalty spring's contact lasts 31 ms) and separation (tau > 35 ms).
 
+When MuJoCo is installed, its central differences of the same scene (``Scene.to_mjcf``; its
+default soft contact, without restitution: the ball lands and stays) are drawn and tabulated
+beside ours (there the "adjoint" columns hold its smallest-step difference), against the e = 0
+closed form.
+
     python -m scenarios run bounce_onset [--out DIR] [--heights N] [--quick] [--workers N]
+                                         [--no-mujoco]
 """
 import argparse
 import os
@@ -46,13 +52,42 @@ def settings(quick=False):
     return out
 
 
+def scene(height=1.0, restitution=1.0, dt=DT):
+    """Ground and a ball (body 1) whose bottom starts ``height`` above it."""
+    sce = sc.Scene(dt=dt, gravity=(0, 0, -G))
+    sce.add_plane(friction=0.5, restitution=0.0)
+    sce.add_sphere(RADIUS, mass=1.0, pos=(0, 0, RADIUS + height), friction=0.5,
+                   restitution=restitution)
+    return sce
+
+
 def build(height=1.0, contact=None, restitution=1.0, dt=DT):
-    """Ground and a ball whose bottom starts ``height`` above it. Returns (model, ball)."""
-    scene = sc.Scene(dt=dt, gravity=(0, 0, -G))
-    scene.add_plane(friction=0.5, restitution=0.0)
-    ball = scene.add_sphere(RADIUS, mass=1.0, pos=(0, 0, RADIUS + height), friction=0.5,
-                            restitution=restitution)
-    return scene.build(contact=contact), ball
+    """The scene built with ``contact``. Returns (model, ball)."""
+    return scene(height, restitution, dt).build(contact=contact), 1
+
+
+def mujoco_differences(H):
+    """MuJoCo's own central differences of z(T) in H (the same scene through
+    ``Scene.to_mjcf``, MuJoCo's default soft contact, which has no restitution), at FD_STEPS;
+    None when MuJoCo is not installed. Returns {"loss", "adjoint" (the smallest step's
+    difference, standing in for a gradient), "central" (n, len(FD_STEPS))}."""
+    try:
+        import mujoco
+    except ImportError:
+        return None
+    m = mujoco.MjModel.from_xml_string(scene(1.0).to_mjcf())
+    d = mujoco.MjData(m)
+
+    def final_height(h):
+        mujoco.mj_resetDataKeyframe(m, d, 0)
+        d.qpos[2] = RADIUS + h  # free joint: x, y, z, then the quaternion
+        for _ in range(STEPS):
+            mujoco.mj_step(m, d)
+        return float(d.qpos[2])
+    loss = np.array([final_height(h) for h in H])
+    central = np.array([[(final_height(h + s) - final_height(h - s)) / (2 * s) for s in FD_STEPS]
+                        for h in H])
+    return {"loss": loss, "adjoint": central[:, -1].copy(), "central": central}
 
 
 def loss(traj, ball=1):
@@ -107,23 +142,25 @@ def region_of(height, T=STEPS * DT):
 def study_one(args):
     """Loss, adjoint and central differences at one (setting, height)."""
     contact, e, height = args
-    model, ball = build(height, contact, restitution=e if e > 0 else 0.0)
+    model, ball = build(height, contact, restitution=e)
     state = model.initial_state()
     value, grad = sc.value_and_grad(model, state, STEPS, lambda tr: loss(tr, ball))
     fds = []
     for h in FD_STEPS:
         vals = []
         for s in (1, -1):
-            m2, _ = build(height + s * h, contact, restitution=e if e > 0 else 0.0)
+            m2, _ = build(height + s * h, contact, restitution=e)
             vals.append(loss(sc.rollout(m2, m2.initial_state(), STEPS), ball)[0])
         fds.append((vals[0] - vals[1]) / (2 * h))
     return value, grad.pos[ball, 2], fds
 
 
-def error_rows(H, results, cases):
+def error_rows(H, results, restitution):
+    """Error table rows: per setting (``restitution`` maps it to its closed form's e) and
+    region."""
     regions = region_of(H)
     rows = []
-    for label, (contact, e) in cases.items():
+    for label, e in restitution.items():
         _, closed = closed_form(H, e)
         adj, fd = results[label]["adjoint"], results[label]["central"]
         for name, _, _ in REGIONS:
@@ -154,6 +191,8 @@ def main(argv=None):
     p.add_argument("--out", default="out/bounce_onset", help="output folder (created)")
     p.add_argument("--heights", type=int, default=90, help="drop heights in the sweep")
     p.add_argument("--quick", action="store_true", help="a small sweep (for tests)")
+    p.add_argument("--no-mujoco", action="store_true",
+                   help="leave out MuJoCo's finite differences (drawn when it is installed)")
     p.add_argument("--workers", type=int, default=None,
                    help="threads running rollouts in parallel (default: all cores)")
     args = p.parse_args(argv)
@@ -176,6 +215,11 @@ def main(argv=None):
                           "adjoint": np.array([r[1] for r in part]),
                           "central": np.array([r[2] for r in part])}
     elapsed = time.time() - started
+    restitution = {label: e for label, (_, e) in cases.items()}
+    mj = None if args.no_mujoco else mujoco_differences(H)
+    if mj is not None:  # a peer: its own differences; its ball lands and stays (e = 0)
+        results["MuJoCo (differences)"] = mj
+        restitution["MuJoCo (differences)"] = 0.0
 
     on = onset_height()
     zc1, gc1 = closed_form(H, 1.0)
@@ -186,20 +230,21 @@ def main(argv=None):
                     "Loss landscape across contact onset",
                     reference=("rigid, e = 1 (closed form)", H, zc1), markers=True)
     panels = {}
-    for label, (contact, e) in cases.items():
-        panels[label] = ({"adjoint": results[label]["adjoint"],
-                          **{f"central h={h:g}": results[label]["central"][:, j]
-                             for j, h in enumerate(FD_STEPS)}},
+    for label, e in restitution.items():
+        series = {"adjoint": results[label]["adjoint"]} if label in cases else {}
+        series.update({f"central h={h:g}": results[label]["central"][:, j]
+                       for j, h in enumerate(FD_STEPS)})
+        panels[label] = (series,
                          (f"closed form, e = {e:g}", H, gc1 if e > 0 else gc0))
     f2 = plot_panels(H, panels, os.path.join(out, "gradients.png"), "drop height H (m)",
                      "dz(T)/dH", f"Gradient of the final height; onset at H = {on:.3f} m",
                      vline=on, ylim=(-8, 8))
     errs = {label: np.maximum(np.abs(results[label]["adjoint"] - (gc1 if e > 0 else gc0)),
-                              1e-16) for label, (_, e) in cases.items()}
+                              1e-16) for label, e in restitution.items()}
     f3 = plot_lines(H, errs, os.path.join(out, "gradient_error.png"), "drop height H (m)",
                     "|adjoint - closed form|", "Adjoint error against the rigid closed form",
                     logy=True, vline=on)
-    rows = error_rows(H, results, cases)
+    rows = error_rows(H, results, restitution)
     table = write_table(rows, out, "summary")
     np.savez(os.path.join(out, "sweep.npz"), heights=H, onset=on, fd_steps=FD_STEPS,
              closed_e1=gc1, closed_e0=gc0,
