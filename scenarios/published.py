@@ -35,7 +35,7 @@ import sys
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, write_table
+from scenarios._common import out_dir, parallel_map, write_table
 
 DT = 1e-3
 R = 0.1
@@ -92,14 +92,15 @@ def nimble_issue97(contact):
 
 def brax_issue317(contact, n=201):
     heights = np.linspace(2.9, 3.0, n)
-    finals, grads = np.empty(n), np.empty(n)
     model, ball = falling_ball(contact, heights[0], 5.0)
     state0 = model.initial_state()
-    for i, h in enumerate(heights):
+
+    def one(h):
         state = dataclasses.replace(state0, pos=state0.pos.copy())
         state.pos[ball, 2] = R + h
         v, g = sc.value_and_grad(model, state, 1000, sc.losses.final(ball))
-        finals[i], grads[i] = v, g.pos[ball, 2]
+        return v, g.pos[ball, 2]
+    finals, grads = np.array(parallel_map(one, heights, what="Brax sweep drops")).T
     slope = np.polyfit(heights, finals, 1)[0]
     spacing = heights[1] - heights[0]
     worst_step = np.max(np.abs(np.diff(finals))) / spacing
