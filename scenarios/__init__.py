@@ -13,6 +13,8 @@ SCENARIOS = {
             "height against the drop height, per contact setting",
     "published": "gradient cases from papers and issue reports (Zhong et al. 2022, DiffTaichi, "
                  "Nimble issue 97, Brax issue 317) beside the numbers their authors reported",
+    "throw_wall": "optimisation: a ball's launch velocity so it bounces off the ground and a wall "
+                  "onto a target (Zhong et al. 2022, task 2), per contact model",
     "kappa_gap": "SmoothedContact against the hard model for a range of kappa on a drop, a slide "
                  "and a toss: the table of gaps",
 }
