@@ -129,6 +129,8 @@ def projection_jacobian_side(z, mu, outside, dP):
     zn, z1, z2 = z[0], z[1], z[2]
     dn = 1.0 if zn > 0.0 or (outside and zn == 0.0) else 0.0
     dP[0, 0] = dn
+    if mu == 0.0 or zn < 0.0:
+        return  # the disk is the point 0 all around z: no tangential impulse (nor slope)
     radius = mu * max(zn, 0.0)
     zt = np.sqrt(z1 * z1 + z2 * z2)
     if (zt > radius or (outside and zt == radius)) and zt > 0.0:
