@@ -17,6 +17,9 @@ SCENARIOS = {
                   "onto a target (Zhong et al. 2022, task 2), per contact model",
     "kappa_gap": "SmoothedContact against the hard model for a range of kappa on a drop, a slide "
                  "and a toss: the table of gaps",
+    "slide_stick": "a box sliding to rest: its final position's gradient in launch speed and "
+                   "friction as the stop crosses the horizon; adjoint, differences and the closed "
+                   "form per contact model, errors by region",
     "billiards_graze": "an elastic ball striking a resting one at a sweep of impact parameters "
                        "through grazing to a miss: the struck ball's exit velocity and its "
                        "gradient per contact model, errors by region",
