@@ -59,6 +59,8 @@ class Gradient:
         min_margin_at: (step, (a, b)) where that margin occurred (step -1 without contacts).
         mode_switches: (M, 5) the mode switches the rollout crossed (Trajectory.mode_switches:
             step, a, b, from mode, to mode, indices into Trajectory.MODES).
+        solver_failures: the steps whose contact solve did not converge (the rollout warns):
+            the implicit derivative there is taken at unconverged impulses and can be wrong.
     """
     pos: np.ndarray
     quat: np.ndarray
@@ -70,6 +72,8 @@ class Gradient:
     min_margin_at: tuple = (-1, None)
     mode_switches: np.ndarray = dataclasses.field(
         default_factory=lambda: np.zeros((0, 5), dtype=np.int64))
+    solver_failures: np.ndarray = dataclasses.field(
+        default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def _check_params(model, params):
@@ -204,5 +208,6 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
     grad = Gradient(pos=adj.pos_bar.copy(), quat=grad_quat,
                     vel=grad_vel, ang_vel=grad_ang_vel, controls=ctrl_bar, params=param_grads,
                     min_margin=margin, min_margin_at=(step, bodies),
-                    mode_switches=traj.mode_switches())
+                    mode_switches=traj.mode_switches(),
+                    solver_failures=np.flatnonzero(traj.solver_failures))
     return value, grad

@@ -27,8 +27,9 @@ The overall ``verdict``:
   event-moving stencil differs: the loss's slope changes at the scale of one time step (plain
   time stepping at an impact, penalty contact switching on between steps). The adjoint is the
   exact slope of the computed loss there, and an optimiser taking wider steps sees another.
+- ``"disagrees"``: the adjoint disagrees with every mode-keeping stencil (whatever the others
+  show).
 - ``"discontinuous"``: some stencil jumps; small-step agreement is no evidence.
-- ``"disagrees"``: the adjoint disagrees with every mode-keeping stencil.
 - ``"unresolved"``: no stencil keeps the modes, or contact events lie in the horizon and no
   stencil moved one (widen the sweep).
 """
@@ -195,6 +196,9 @@ def gradcheck(model, state, steps, loss, variable, body=None, index=0, controls=
     bound = np.maximum(np.abs(central), abs(g0))
     verdict, summary = _overall(hs, central, diff, diff <= rtol * bound + atol,
                                 diff <= scale_rtol * bound + atol, verdicts, g0)
+    if grad0.solver_failures.size:
+        summary += (f" (the rollout has {grad0.solver_failures.size} step(s) whose contact solve "
+                    "did not converge, where the adjoint is unreliable: Gradient.solver_failures)")
     return GradCheck(variable=variable, body=int(body), index=int(index),
                      x=float(prob.x0[index]), value=f0, adjoint=float(g0), steps=hs,
                      central=central, forward=forward, backward=backward, verdicts=verdicts, rel_error=rel, verdict=verdict,
@@ -206,6 +210,10 @@ def _overall(hs, central, diff, agree, agree_wide, verdicts, g0):
     keep = [k for k, v in enumerate(verdicts) if v in VERDICTS[:2]]
     moved = [k for k, v in enumerate(verdicts) if v == VERDICTS[2]]
     jumps = [k for k, v in enumerate(verdicts) if v == VERDICTS[3]]
+    best = min(keep, key=lambda k: (not agree[k], diff[k])) if keep else None
+    if best is not None and not agree[best]:
+        return "disagrees", (f"the closest mode-keeping central difference (step {hs[best]:g}) "
+                             f"is {central[best]:.9g} against the adjoint's {g0:.9g}")
     if jumps:
         k = jumps[0]
         return "discontinuous", (
@@ -215,10 +223,6 @@ def _overall(hs, central, diff, agree, agree_wide, verdicts, g0):
     if not keep:
         return "unresolved", ("every stencil crosses a mode switch: the point sits on a kink "
                               f"(the adjoint gives the kink convention's {g0:.6g})")
-    best = min(keep, key=lambda k: (not agree[k], diff[k]))
-    if not agree[best]:
-        return "disagrees", (f"the closest mode-keeping central difference (step {hs[best]:g}) "
-                             f"is {central[best]:.9g} against the adjoint's {g0:.9g}")
     text = (f"the central difference with step {hs[best]:g} agrees with the adjoint "
             f"{g0:.9g} (difference {diff[best]:.1e})")
     if verdicts[best] == VERDICTS[1] and not moved:

@@ -246,7 +246,9 @@ def forward(model, state, steps, ctrl, progress, tape=False):
         warnings.warn(
             f"the contact solver did not converge in {int(fails.sum())} solve(s) over "
             f"{bad.size} step(s), first at step {bad[0]}; largest relative residual "
-            f"{resid.max():.3g}. See Trajectory.solver_failures / solver_residual.",
+            f"{resid.max():.3g}. See Trajectory.solver_failures / solver_residual."
+            + (" The gradient is taken at those unconverged impulses and can be wrong from "
+               "there back (Gradient.solver_failures)." if tape else ""),
             RuntimeWarning, stacklevel=3)
     used = con_off[-1]
     traj = Trajectory(pos=pos, quat=quat, vel=vel, ang_vel=ang_vel, ncon=ncon, dt=model.opt_dt,
