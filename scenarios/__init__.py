@@ -15,6 +15,8 @@ SCENARIOS = {
                  "Nimble issue 97, Brax issue 317) beside the numbers their authors reported",
     "throw_wall": "optimisation: a ball's launch velocity so it bounces off the ground and a wall "
                   "onto a target (Zhong et al. 2022, task 2), per contact model",
+    "sysid_toss": "optimisation: friction and restitution of a tossed, tumbling box recovered "
+                  "from a noisy recording, per contact model",
     "kappa_gap": "SmoothedContact against the hard model for a range of kappa on a drop, a slide "
                  "and a toss: the table of gaps",
     "slide_stick": "a box sliding to rest: its final position's gradient in launch speed and "
