@@ -24,7 +24,7 @@ beside ours (there the "adjoint" columns hold its smallest-step difference), aga
 closed form.
 
     python -m scenarios run bounce_onset [--out DIR] [--heights N] [--quick] [--workers N]
-                                         [--no-mujoco]
+                                         [--no-mujoco] [--animate]
 """
 import argparse
 import os
@@ -185,12 +185,30 @@ def _same_sign(a, b, tol=1e-3):
     return (np.sign(np.where(np.abs(a) < tol, 0, a)) == np.sign(np.where(np.abs(b) < tol, 0, b)))
 
 
+def animate_sweep(path, n=6, frames=100):
+    """A GIF of n drops (hard TOI) whose heights cross onset: the ball that just reaches the
+    ground at T among ones that bounce and ones that do not arrive."""
+    from viz.animate import animate_series
+    on = onset_height()
+    hs = on * np.linspace(0.55, 1.15, n)
+    model, ball = build(hs[0], sc.HardContact())
+    trajs = []
+    for h in hs:
+        state = model.initial_state()
+        state.pos[ball, 2] = RADIUS + h
+        trajs.append(sc.rollout(model, state, STEPS))
+    return animate_series(model, trajs, path, labels=[f"H = {h:.2f} m" for h in hs],
+                          max_frames=frames, title="bounce_onset: drops across onset (hard TOI)")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m scenarios run bounce_onset", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="out/bounce_onset", help="output folder (created)")
     p.add_argument("--heights", type=int, default=90, help="drop heights in the sweep")
     p.add_argument("--quick", action="store_true", help="a small sweep (for tests)")
+    p.add_argument("--animate", action="store_true",
+                   help="also write sweep.gif: six drops across onset (hard TOI)")
     p.add_argument("--no-mujoco", action="store_true",
                    help="leave out MuJoCo's finite differences (drawn when it is installed)")
     p.add_argument("--workers", type=int, default=None,
@@ -251,6 +269,8 @@ def main(argv=None):
              **{f"{k.replace(' ', '_')}_{q}": v[q] for k, v in results.items() for q in v})
     written = [f1, f2, f3, os.path.join(out, "summary.md"), os.path.join(out, "summary.csv"),
                os.path.join(out, "sweep.npz")]
+    if args.animate:
+        written.append(animate_sweep(os.path.join(out, "sweep.gif")))
     with open(os.path.join(out, "index.md"), "w") as f:
         f.write("# bounce_onset\n\n" + __doc__.split("\n\n")[0] + "\n\n")
         f.write("\n".join(f"- `{os.path.basename(w)}`" for w in written) + "\n\n" + table)

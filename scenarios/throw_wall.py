@@ -8,7 +8,7 @@ target. The launch velocity (x and z) is optimised by L-BFGS-B with the adjoint 
 ``jac``. Every setting's optimum is then replayed with the hard model with time of impact (the
 physical reference), so a model whose gradients lead elsewhere shows it.
 
-    python -m scenarios run throw_wall [--out DIR] [--iters N] [--quick]
+    python -m scenarios run throw_wall [--out DIR] [--iters N] [--quick] [--animate]
 """
 import argparse
 import os
@@ -49,15 +49,21 @@ def loss(traj, ball=2):
 
 
 def optimise(contact, iters):
-    """L-BFGS-B over the launch velocity; returns (v0, history of losses, evaluations)."""
+    """L-BFGS-B over the launch velocity. Returns (v0, losses per iteration, the launch
+    velocities (x, z) per iteration, evaluations)."""
     model, ball = build(contact)
     prob = sc.Problem(model, model.initial_state(), STEPS, lambda tr: loss(tr, ball),
                       variables=("vel",), bodies=[ball])
-    history = [prob(prob.x0)[0]]
+    history, iterates = [prob(prob.x0)[0]], [prob.x0[[0, 2]].copy()]
+
+    def record(x):
+        history.append(prob(x)[0])
+        iterates.append(x[[0, 2]].copy())
     res = scipy.optimize.minimize(prob, prob.x0, jac=True, method="L-BFGS-B",
                                   options={"maxiter": iters, "gtol": 1e-12, "ftol": 1e-15},
-                                  callback=lambda x: history.append(prob(x)[0]))
-    return (float(res.x[0]), float(res.x[2])), np.array(history), int(res.nfev)
+                                  callback=record)
+    return (float(res.x[0]), float(res.x[2])), np.array(history), np.array(iterates), \
+        int(res.nfev)
 
 
 def replay(v0):
@@ -73,6 +79,8 @@ def main(argv=None):
     p.add_argument("--out", default="out/throw_wall", help="output folder (created)")
     p.add_argument("--iters", type=int, default=60, help="L-BFGS-B iterations at most")
     p.add_argument("--quick", action="store_true", help="fewer settings (for tests)")
+    p.add_argument("--animate", action="store_true",
+                   help="also write iterations.gif: the hard TOI throw at each iteration")
     args = p.parse_args(argv)
     if args.iters < 1:
         p.error("--iters must be at least 1")
@@ -82,7 +90,9 @@ def main(argv=None):
     rows, histories, paths = [], {}, {}
     for label, contact in settings(args.quick).items():
         started = time.time()
-        v0, hist, nfev = optimise(contact, args.iters)
+        v0, hist, iterates, nfev = optimise(contact, args.iters)
+        if label == "hard TOI":
+            hard_iterates = iterates
         traj, physical = replay(v0)
         histories[label] = hist
         paths[label] = traj.pos[:, 2, [0, 2]]
@@ -103,8 +113,18 @@ def main(argv=None):
     np.savez(os.path.join(out, "result.npz"),
              **{f"{k.replace(' ', '_')}_history": h for k, h in histories.items()},
              **{f"{k.replace(' ', '_')}_path": v for k, v in paths.items()})
+    written = [f1, f2, os.path.join(out, "summary.md"), os.path.join(out, "summary.csv"),
+               os.path.join(out, "result.npz")]
+    if args.animate:  # the hard TOI optimisation's throws, iteration by iteration
+        from viz.animate import animate_series
+        trajs = [replay(v)[0] for v in hard_iterates]
+        model, _ = build()
+        written.append(animate_series(
+            model, trajs, os.path.join(out, "iterations.gif"),
+            labels=[f"iteration {i}" for i in range(len(trajs))],
+            title="throw_wall, hard TOI: the throw at each L-BFGS-B iteration"))
     print(table)
-    print(f"wrote {f1}, {f2}, {os.path.join(out, 'summary.md')}, summary.csv, result.npz")
+    print("wrote " + ", ".join(written))
     return 0
 
 

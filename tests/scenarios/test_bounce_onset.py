@@ -5,6 +5,7 @@ import numpy as np
 
 from scenarios import bounce_onset as bo
 from scenarios.__main__ import main as scenarios_main
+from viz.animate import frame_count
 
 
 def test_closed_form_matches_its_own_differences_and_the_known_slopes():
@@ -31,10 +32,12 @@ def test_closed_form_matches_its_own_differences_and_the_known_slopes():
 def test_quick_study_writes_its_outputs_and_separates_the_models(tmp_path):
     out = tmp_path / "bo"
     assert scenarios_main(["run", "bounce_onset", "--quick", "--out", str(out),
-                           "--workers", "2"]) == 0
+                           "--workers", "2", "--animate"]) == 0
     for name in ("loss.png", "gradients.png", "gradient_error.png", "summary.md",
-                 "summary.csv", "sweep.npz", "index.md"):
+                 "summary.csv", "sweep.npz", "index.md", "sweep.gif"):
         assert (out / name).stat().st_size > 0, name
+    # 100 frames at most over 600 steps: every 7th state (0, 7, ..., 595) and the last
+    assert frame_count(out / "sweep.gif") == 87
     rows = list(csv.DictReader(open(out / "summary.csv")))
     err = {(r["setting"], r["region"]): float(r["adjoint vs closed form, max"]) for r in rows}
     regions = {r["region"] for r in rows}
