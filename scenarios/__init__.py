@@ -17,6 +17,8 @@ SCENARIOS = {
                   "onto a target (Zhong et al. 2022, task 2), per contact model",
     "sysid_toss": "optimisation: friction and restitution of a tossed, tumbling box recovered "
                   "from a noisy recording, per contact model",
+    "push_box": "optimisation: per-step pusher velocities bring a box to a goal; the hard model "
+                "has no gradient before first touch, the smoothed one pulls the pusher in",
     "kappa_gap": "SmoothedContact against the hard model for a range of kappa on a drop, a slide "
                  "and a toss: the table of gaps",
     "slide_stick": "a box sliding to rest: its final position's gradient in launch speed and "
