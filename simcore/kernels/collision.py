@@ -1495,11 +1495,12 @@ def _clip_vjp(P, m, sgn, lim, no, src, out_bar, P_bar):
 
 
 @jit
-def _box_face_vjp(pR, RR, hR, k, sR, pI, RI, hI, flip, sep, margin, k0, dist_bar, normal_bar,
-                  point_bar, kink, pR_bar, RR_bar, pI_bar, RI_bar):
+def _box_face_vjp(pR, RR, hR, k, sR, pI, RI, hI, flip, sep, sep_on_face, margin, k0, dist_bar,
+                  normal_bar, point_bar, kink, pR_bar, RR_bar, pI_bar, RI_bar):
     """vjp of _box_face: its contacts' cotangents -> the poses' (accumulated) and sep's (returned
     with the count). Incident face, clip cases, the deepest corner and the minimum's point are
-    held fixed; each clipped point is a corner or a crossing of an edge with a clip plane."""
+    held fixed; each clipped point is a corner or a crossing of an edge with a clip plane.
+    sep_on_face: sep is the SAT separation along this reference face's normal."""
     N = _scale(sR, _col(RR, k))
     j = 0
     for q in range(1, 3):
@@ -1558,6 +1559,20 @@ def _box_face_vjp(pR, RR, hR, k, sR, pI, RI, hI, flip, sep, margin, k0, dist_bar
                 imin = i
             gmin = min(gmin, gi)
         off = gmin - sep
+        # sep along the face normal is the deepest incident corner's height: when that corner is
+        # also the lowest clipped point, off = gmin - sep is identically 0 (its slope 0, also at
+        # ties such as a face lying flat, where the two minima's one-sided slopes would not pair)
+        o = imin
+        for c in range(3, -1, -1):  # trace the lowest point back through the clip stages
+            if o < 0 or src[c, o, 2] == 1:
+                o = -1
+            else:
+                o = src[c, o, 1]
+        shift = not (sep_on_face and o >= 0 and sR * st[0, o, k] == gdeep)
+        ntie = 0  # otherwise gmin's slope: the mean over exactly tied minima (a face lying flat)
+        for i in range(npt):
+            if sR * st[4, i, k] - hR[k] == gmin:
+                ntie += 1
         cnt = 0
         for i in range(npt):
             gap = sR * st[4, i, k] - hR[k] - off
@@ -1573,8 +1588,11 @@ def _box_face_vjp(pR, RR, hR, k, sR, pI, RI, hI, flip, sep, margin, k0, dist_bar
                     bar[4, i, q] += 0.5 * xb[q] if q == k else xb[q]
                 # gap = sR P_ik - hR_k - (sR P_(imin)k - hR_k) + sep
                 bar[4, i, k] += sR * db
-                bar[4, imin, k] -= sR * db
-                sep_bar += db
+                if shift:
+                    for i2 in range(npt):
+                        if sR * st[4, i2, k] - hR[k] == gmin:
+                            bar[4, i2, k] -= sR * db / ntie
+                    sep_bar += db
                 cnt += 1
         for c in range(3, -1, -1):
             m = m1 if c < 2 else m2
@@ -1650,14 +1668,14 @@ def collide_box_box_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar
     C_bar = np.zeros(3)
     if kind < 3:
         cnt, sep_bar = _box_face_vjp(pa, Ra, sa, kind, _sgn(La[kind]), pb, Rb, sb, -1.0, smax,
-                                     margin, k0, dist_bar, normal_bar, point_bar, kink, pa_bar,
-                                     Ra_bar, pb_bar, Rb_bar)
+                                     iax == kind, margin, k0, dist_bar, normal_bar, point_bar,
+                                     kink, pa_bar, Ra_bar, pb_bar, Rb_bar)
     elif kind < 6:
         kb = kind - 3
         sb_ = -_sgn(La[0] * Q[0, kb] + La[1] * Q[1, kb] + La[2] * Q[2, kb])
-        cnt, sep_bar = _box_face_vjp(pb, Rb, sb, kb, sb_, pa, Ra, sa, 1.0, smax, margin, k0,
-                                     dist_bar, normal_bar, point_bar, kink, pb_bar, Rb_bar,
-                                     pa_bar, Ra_bar)
+        cnt, sep_bar = _box_face_vjp(pb, Rb, sb, kb, sb_, pa, Ra, sa, 1.0, smax, iax == kind,
+                                     margin, k0, dist_bar, normal_bar, point_bar, kink, pb_bar,
+                                     Rb_bar, pa_bar, Ra_bar)
     else:
         i = (kind - 6) // 3
         j = (kind - 6) % 3

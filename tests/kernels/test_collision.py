@@ -630,11 +630,12 @@ SIZES = {GEOM_PLANE: (0.0, 0.0, 0.0), GEOM_SPHERE: (0.3, 0.0, 0.0),
          GEOM_CAPSULE: (0.2, 0.4, 0.0), GEOM_BOX: (0.3, 0.2, 0.25)}
 
 
-def _pair_vjp_check(ta, tb, pa0, Ra0, pb0, Rb0, rng, margin=0.5, rotations=True, kink=0):
+def _pair_vjp_check(ta, tb, pa0, Ra0, pb0, Rb0, rng, margin=0.5, rotations=True, kink=0,
+                    sizes=None):
     """Central differences of a pair's contacts against its vjp, in all 12 pose coordinates (or
     only the 6 position coordinates with rotations=False). Returns the worst relative error."""
     from tests.helpers import check_vjp, rot_bar_to_twist_np, rotvec_to_matrix
-    sa, sb = np.array(SIZES[ta]), np.array(SIZES[tb])
+    sa, sb = (np.array(SIZES[ta]), np.array(SIZES[tb])) if sizes is None else sizes
     fwd_routine, vjp_routine = ROUTINES[(ta, tb)], VJP_ROUTINES[(ta, tb)]
     free = np.arange(12) if rotations else np.r_[0:3, 6:9]
 
@@ -730,10 +731,11 @@ def test_box_sphere_vjp_centre_inside_and_capsule_end_clamped(rng):
                     Ra0 @ np.array([0.1, -0.05, 0.8]), random_rotation(rng), rng)
 
 
-def _contacts(ta, tb, pa, Ra, pb, Rb, margin=0.5):
+def _contacts(ta, tb, pa, Ra, pb, Rb, margin=0.5, sizes=None):
+    sa, sb = (np.array(SIZES[ta]), np.array(SIZES[tb])) if sizes is None else sizes
     d, nrm, pt = np.zeros(MAXCON_PAIR), np.zeros((MAXCON_PAIR, 3)), np.zeros((MAXCON_PAIR, 3))
-    cnt = ROUTINES[(ta, tb)](np.asarray(pa, float), Ra, np.array(SIZES[ta]), np.asarray(pb, float),
-                             Rb, np.array(SIZES[tb]), margin, 0, d, nrm, pt)
+    cnt = ROUTINES[(ta, tb)](np.asarray(pa, float), Ra, sa, np.asarray(pb, float), Rb, sb, margin,
+                             0, d, nrm, pt)
     return d[:cnt], nrm[:cnt], pt[:cnt]
 
 
@@ -833,6 +835,13 @@ def test_box_box_vjp_branches(rng):
     assert len(d) == 1 and d[0] > 0.3 and np.allclose(nrm[0], [0, 0, 1])
     assert pt[0, 0] == pytest.approx(0.3)
     _pair_vjp_check(*BB, *pose, rng)
+    # a small box lying exactly flat on a's top face (yawed): the 4 corner gaps tie, and so do
+    # the SAT separations along both face normals; tilting either way moves the corners smoothly
+    sizes = np.array(SIZES[GEOM_BOX]), np.array([0.1, 0.08, 0.05])
+    pose = (np.zeros(3), I3, [0.05, -0.02, 0.25 + 0.05 - 0.002], rz(0.3))
+    d, nrm, pt = _contacts(*BB, *pose, sizes=sizes)
+    assert len(d) == 4 and np.all(d == d[0]) and d[0] == pytest.approx(-0.002)
+    _pair_vjp_check(*BB, *pose, rng, sizes=sizes)
 
 
 def test_collide_vjp_dispatches_every_pair():
