@@ -31,8 +31,6 @@ PARAMS = {
 _SCALAR_SLOT = {"stiffness": 0, "damping": 1, "kappa": 2}
 
 _NO_ADJOINT = {
-    consts.STATUS_NO_ADJOINT: "a contact has no adjoint yet (pairs capsule-capsule, box-capsule "
-                              "and box-box are not differentiated)",
     consts.STATUS_NO_ADJOINT_PHASES: "a HardContact contact takes part in more than one impact "
                                      "phase of the step, which the adjoint does not "
                                      "differentiate yet",
@@ -137,8 +135,7 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
 
     Raises:
         NotImplementedError: for contacts whose adjoint does not exist yet: a HardContact
-            contact in several impact phases of one step; capsule-capsule, box-capsule and
-            box-box pairs in contact.
+            contact in several impact phases of one step.
     """
     check_model(model)
     steps = check_steps(steps)

@@ -12,8 +12,8 @@ only box-box clipping and the segment-box breakpoints use small local arrays.
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.consts import GEOM_BOX, GEOM_CAPSULE, GEOM_PLANE, GEOM_SPHERE, MAXCON_PAIR
-from simcore.kernels.kink import clamp_slope
+from simcore.kernels.consts import GEOM_BOX, GEOM_CAPSULE, GEOM_PLANE, GEOM_SPHERE
+from simcore.kernels.kink import clamp_slope, ramp_slope
 
 # ----------------------------------------------------------------------------------------------
 # 3-vector helpers (arguments may be length-3 arrays or 3-tuples; results are tuples)
@@ -922,10 +922,819 @@ def collide_box_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_
 
 
 @jit
+def _abs_slope(x, kink):
+    # d|x| / dx, from |x| = 2 max(0, x) - x: sign(x); at x == 0 the mean 0, or -1 / +1 (left / right)
+    return 2.0 * ramp_slope(x, kink) - 1.0
+
+
+@jit
+def _unit_vjp(v, n_bar):
+    # vjp of n = v / |v| (|v| > 0): v_bar = (n_bar - (n.n_bar) n) / |v|
+    L = _norm(v)
+    n = _scale(1.0 / L, v)
+    return _scale(1.0 / L, _axpy(-_dot(n, n_bar), n, n_bar))
+
+
+@jit
+def _seg_closest_vjp(bb, cc, ff, hla, hlb, s_bar, t_bar, kink):
+    # vjp of _seg_closest: (s_bar, t_bar) -> (bb_bar, cc_bar, ff_bar). Its branch (t projected
+    # inside, or clamped and s re-projected) is held fixed; the clamps follow the kink convention
+    den = 1.0 - bb * bb
+    if den > 1e-12:
+        s0 = (bb * ff - cc) / den
+    else:
+        s0 = 0.5 * (max(-hla, -cc - hlb) + min(hla, -cc + hlb))
+    s1 = _clamp(s0, -hla, hla)
+    t0 = ff + bb * s1
+    if t0 < -hlb or t0 > hlb:
+        # t = +-hlb (constant), s = clamp(bb t - cc)
+        t = _clamp(t0, -hlb, hlb)
+        a_bar = s_bar * clamp_slope(bb * t - cc, -hla, hla, kink)
+        return a_bar * t, -a_bar, 0.0
+    # t = ff + bb s1, s = s1 = clamp(s0)
+    s0_bar = (s_bar + t_bar * bb) * clamp_slope(s0, -hla, hla, kink)
+    bb_bar = t_bar * s1
+    ff_bar = t_bar
+    if den > 1e-12:  # s0 = (bb ff - cc) / (1 - bb^2)
+        ff_bar += s0_bar * bb / den
+        cc_bar = -s0_bar / den
+        bb_bar += s0_bar * (ff + 2.0 * bb * s0) / den
+    else:  # parallel: s0 = (max(-hla, -cc - hlb) + min(hla, -cc + hlb)) / 2
+        w1 = ramp_slope(hla - cc - hlb, kink)  # weight of -cc - hlb in the max
+        w2 = ramp_slope(hla + cc - hlb, kink)  # weight of -cc + hlb in the min
+        cc_bar = -0.5 * s0_bar * (w1 + w2)
+    return bb_bar, cc_bar, ff_bar
+
+
+@jit
+def collide_capsule_capsule_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar,
+                                point_bar, kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
+    # Branches held fixed: the normal's case (closest points apart / crossing axes / coincident
+    # parallel axes), line contact or not, which end is near, an end replaced by the closest
+    # points. Zero-length distances (|dv| at coincident points) have slope 0, as in _balls_vjp.
+    ua = _col(Ra, 2)
+    ub = _col(Rb, 2)
+    ra, hla, rb, hlb = sa[0], sa[1], sb[0], sb[1]
+    r = _sub(pa, pb)
+    bb = _dot(ua, ub)
+    cc = _dot(ua, r)
+    ff = _dot(ub, r)
+    s, t = _seg_closest(bb, cc, ff, hla, hlb)
+    x = _axpy(s, ua, pa)
+    y = _axpy(t, ub, pb)
+    dv = _sub(x, y)
+    L = _norm(dv)
+    g = L - ra - rb
+    if g >= margin:
+        return 0
+    w = _cross(ua, ub)
+    sw = _norm(w)
+    sgw = _sgn(_dot(w, r))
+    if L > 1e-12:
+        n = _scale(1.0 / L, dv)
+    elif sw > 1e-9:
+        n = _scale(sgw / sw, w)
+    else:
+        n = _col(Ra, 0)
+    z = (0.0, 0.0, 0.0)
+    g_bar = 0.0
+    n_bar = z
+    x_bar = z
+    y_bar = z
+    pab = z
+    pbb = z
+    uab = z
+    ubb = z
+    bbb = 0.0
+    ccb = 0.0
+    ffb = 0.0
+    cnt = -1
+    if sw < 0.02:
+        ab = abs(bb)
+        lo = max(-hla, -cc - hlb * ab)
+        hi = min(hla, -cc + hlb * ab)
+        if hi - lo > 1e-9:
+            a0 = ff + bb * lo
+            a1 = ff + bb * hi
+            tc0 = _clamp(a0, -hlb, hlb)
+            tc1 = _clamp(a1, -hlb, hlb)
+            x0 = _axpy(lo, ua, pa)
+            x1 = _axpy(hi, ua, pa)
+            y0 = _axpy(tc0, ub, pb)
+            y1 = _axpy(tc1, ub, pb)
+            D0 = _norm(_sub(x0, y0))
+            D1 = _norm(_sub(x1, y1))
+            near0 = s < lo - 1e-9 or (s <= hi + 1e-9 and D0 <= D1)
+            rep0 = near0 and s < lo - 1e-9  # end 0 is the exact closest pair (x, y)
+            rep1 = (not near0) and s > hi + 1e-9
+            if near0:
+                g0, g1 = g, max(D1 - ra - rb, g)
+            else:
+                g0, g1 = max(D0 - ra - rb, g), g
+            x0b, y0b, x1b, y1b = z, z, z, z
+            g0b = 0.0
+            g1b = 0.0
+            cnt = 0
+            if g0 < margin:
+                g0b, nk, pk = _bars(k0, dist_bar, normal_bar, point_bar)
+                n_bar = _axpy(1.0, nk, _axpy(0.5 * (rb - ra), pk, n_bar))
+                x0b = _scale(0.5, pk)
+                y0b = x0b
+                cnt += 1
+            if g1 < margin:
+                g1b, nk, pk = _bars(k0 + cnt, dist_bar, normal_bar, point_bar)
+                n_bar = _axpy(1.0, nk, _axpy(0.5 * (rb - ra), pk, n_bar))
+                x1b = _scale(0.5, pk)
+                y1b = x1b
+                cnt += 1
+            # g_far = max(D_far - ra - rb, g)
+            D0b = 0.0
+            D1b = 0.0
+            if near0:
+                g_bar += g0b
+                wf = ramp_slope(D1 - ra - rb - g, kink)
+                D1b = wf * g1b
+                g_bar += (1.0 - wf) * g1b
+            else:
+                g_bar += g1b
+                wf = ramp_slope(D0 - ra - rb - g, kink)
+                D0b = wf * g0b
+                g_bar += (1.0 - wf) * g0b
+            ab_bar = 0.0
+            for e in range(2):
+                if e == 0:
+                    rep, xe, ye, De, xeb, yeb, Deb, te, ae = rep0, x0, y0, D0, x0b, y0b, D0b, tc0, a0
+                    le = lo
+                else:
+                    rep, xe, ye, De, xeb, yeb, Deb, te, ae = rep1, x1, y1, D1, x1b, y1b, D1b, tc1, a1
+                    le = hi
+                if rep:
+                    x_bar = _axpy(1.0, xeb, x_bar)
+                    y_bar = _axpy(1.0, yeb, y_bar)
+                    continue
+                if De > 0.0:  # De = |xe - ye|
+                    ev = _scale(Deb / De, _sub(xe, ye))
+                    xeb = _axpy(1.0, ev, xeb)
+                    yeb = _sub(yeb, ev)
+                # xe = pa + le ua, ye = pb + te ub, te = clamp(ff + bb le)
+                pab = _axpy(1.0, xeb, pab)
+                uab = _axpy(le, xeb, uab)
+                le_bar = _dot(ua, xeb)
+                pbb = _axpy(1.0, yeb, pbb)
+                ubb = _axpy(te, yeb, ubb)
+                a_bar = _dot(ub, yeb) * clamp_slope(ae, -hlb, hlb, kink)
+                ffb += a_bar
+                bbb += a_bar * le
+                le_bar += a_bar * bb
+                if e == 0:  # lo = max(-hla, -cc - hlb |bb|)
+                    wl = ramp_slope(hla - cc - hlb * ab, kink)
+                    ccb -= wl * le_bar
+                    ab_bar -= wl * hlb * le_bar
+                else:  # hi = min(hla, -cc + hlb |bb|)
+                    wl = ramp_slope(hla + cc - hlb * ab, kink)
+                    ccb -= wl * le_bar
+                    ab_bar += wl * hlb * le_bar
+            bbb += ab_bar * _abs_slope(bb, kink)
+    if cnt < 0:
+        g_bar, nk, pk = _bars(k0, dist_bar, normal_bar, point_bar)
+        n_bar = _axpy(1.0, nk, _scale(0.5 * (rb - ra), pk))
+        x_bar = _axpy(0.5, pk, x_bar)
+        y_bar = _axpy(0.5, pk, y_bar)
+        cnt = 1
+    if L > 1e-12:  # n = dv / L, g = L - ra - rb
+        dvb = _axpy(g_bar, n, _unit_vjp(dv, n_bar))
+        x_bar = _axpy(1.0, dvb, x_bar)
+        y_bar = _sub(y_bar, dvb)
+    elif sw > 1e-9:  # n = sgn(w.r) w / |w|, w = ua x ub
+        wb = _scale(sgw, _unit_vjp(w, n_bar))
+        uab = _axpy(1.0, _cross(ub, wb), uab)
+        ubb = _axpy(1.0, _cross(wb, ua), ubb)
+    else:
+        _add_col(Ra_bar, 0, n_bar)
+    # x = pa + s ua, y = pb + t ub, (s, t) = _seg_closest(ua.ub, ua.r, ub.r)
+    pab = _axpy(1.0, x_bar, pab)
+    uab = _axpy(s, x_bar, uab)
+    pbb = _axpy(1.0, y_bar, pbb)
+    ubb = _axpy(t, y_bar, ubb)
+    b2, c2, f2 = _seg_closest_vjp(bb, cc, ff, hla, hlb, _dot(ua, x_bar), _dot(ub, y_bar), kink)
+    bbb += b2
+    ccb += c2
+    ffb += f2
+    uab = _axpy(bbb, ub, _axpy(ccb, r, uab))
+    ubb = _axpy(bbb, ua, _axpy(ffb, r, ubb))
+    rbar = _axpy(ccb, ua, _scale(ffb, ub))
+    _add(pa_bar, _axpy(1.0, rbar, pab))
+    _add(pb_bar, _sub(pbb, rbar))
+    _add_col(Ra_bar, 2, uab)
+    _add_col(Rb_bar, 2, ubb)
+    return cnt
+
+
+@jit
+def _seg_box_t_vjp(c, u, t, h, hl, t_bar, c_bar, u_bar):
+    # vjp of _seg_box's minimiser t: constant at an end +-hl; inside, the stationary point of the
+    # squared distance over the coordinates outside the box there (sign s_i):
+    # t = -sum u_i (c_i - s_i h_i) / sum u_i^2. Accumulates into c_bar, u_bar (arrays)
+    if t <= -hl or t >= hl:
+        return
+    den = 0.0
+    for i in range(3):
+        v = c[i] + t * u[i]
+        if v > h[i] or v < -h[i]:
+            den += u[i] * u[i]
+    if den <= 1e-300:
+        return
+    for i in range(3):
+        v = c[i] + t * u[i]
+        if v > h[i] or v < -h[i]:
+            o = c[i] - h[i] if v > h[i] else c[i] + h[i]
+            c_bar[i] -= t_bar * u[i] / den
+            u_bar[i] -= t_bar * (o + 2.0 * t * u[i]) / den
+
+
+@jit
+def _capsule_sat_axis(i, u):
+    # the box-capsule SAT axis i (box frame): e_i, or the unit cross u x e_(i-3); and its length
+    if i < 3:
+        return _axis(i, 1.0), 1.0
+    L = _cross(u, _axis(i - 3, 1.0))
+    ln = _norm(L)
+    return _scale(1.0 / max(ln, 1e-300), L), ln
+
+
+@jit
+def _capsule_sat_axis_vjp(i, u, L_bar, u_bar):
+    # vjp of _capsule_sat_axis: L_bar -> u_bar (accumulated)
+    if i >= 3:
+        e = _axis(i - 3, 1.0)
+        vb = _unit_vjp(_cross(u, e), L_bar)
+        ub = _cross(e, vb)  # v = u x e: v.vb = u.(e x vb)
+        _add(u_bar, ub)
+
+
+@jit
+def collide_box_capsule_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
+                            kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
+    # Branches held fixed: outside / SAT, the SAT axis and its sign, the axis of the minimum
+    # depth, the face / edge feature, the line contact's face, near end and clip bounds' terms.
+    # Outside: the closest parameter t is differentiated as the stationary point of its piece.
+    h = (sa[0], sa[1], sa[2])
+    r = sb[0]
+    hl = sb[1]
+    c = _tolocal(Ra, _sub(pb, pa))
+    u = _tolocal(Ra, _col(Rb, 2))
+    t, f2 = _seg_box(c, u, hl, h)
+    d = np.sqrt(f2)
+    if d - r >= margin:
+        return 0
+    outside = d > 1e-10
+    axis = 0
+    imin = 0
+    smin = 1.0
+    nsg = 1.0
+    if outside:
+        x = _axpy(t, u, c)
+        xa = (_clamp(x[0], -h[0], h[0]), _clamp(x[1], -h[1], h[1]), _clamp(x[2], -h[2], h[2]))
+        n = _scale(1.0 / d, _sub(xa, x))
+        g = d - r
+        xb = _axpy(r, n, x)
+    else:
+        best = np.inf
+        dmin = np.inf
+        n = (0.0, 0.0, 1.0)
+        for i in range(6):
+            L, ln = _capsule_sat_axis(i, u)
+            if i < 3:
+                thr = best
+            else:
+                if ln < 1e-6:
+                    continue
+                thr = best - 1e-4 * abs(best) - 1e-12
+            rho = h[0] * abs(L[0]) + h[1] * abs(L[1]) + h[2] * abs(L[2])
+            cen = _dot(L, c)
+            ext = hl * abs(_dot(L, u))
+            dp = rho + ext - cen
+            dm = rho + ext + cen
+            if min(dp, dm) < dmin:  # the minimum depth: axis imin, dp (smin = -1) or dm (+1)
+                imin = i
+                smin = -1.0 if dp <= dm else 1.0
+            dmin = min(dmin, dp, dm)
+            if min(dp, dm) < thr:
+                best = min(dp, dm)
+                axis = i
+                nsg = -1.0 if dp <= dm else 1.0
+                n = _scale(nsg, L)
+        g = -dmin - r
+        if axis < 3:
+            t = hl if _dot(n, u) > 0.0 else -hl
+            x = _axpy(t, u, c)
+            xa0 = _setk(x, axis, -_sgn(n[axis]) * h[axis])
+            xa = (_clamp(xa0[0], -h[0], h[0]), _clamp(xa0[1], -h[1], h[1]),
+                  _clamp(xa0[2], -h[2], h[2]))
+        else:
+            i = axis - 3
+            ec = (0.0 if i == 0 else -_sgn(n[0]) * h[0], 0.0 if i == 1 else -_sgn(n[1]) * h[1],
+                  0.0 if i == 2 else -_sgn(n[2]) * h[2])
+            rr = _sub(c, ec)
+            t, te = _seg_closest(u[i], _dot(u, rr), rr[i], hl, h[i])
+            x = _axpy(t, u, c)
+            xa = _setk(ec, i, te)
+        xb = _axpy(r, n, x)
+    k = 0
+    for j in range(1, 3):
+        if abs(n[j]) > abs(n[k]):
+            k = j
+    sg = -_sgn(n[k])
+    c_bar = np.zeros(3)
+    u_bar = np.zeros(3)
+    z = (0.0, 0.0, 0.0)
+    g_bar = 0.0
+    nw_bar = z  # world normal's cotangent, summed over the contacts
+    xa_bar = z
+    xb_bar = z
+    cnt = -1
+    if abs(u[k]) < 0.02 and hl > 0.0:
+        t0 = -hl
+        t1 = hl
+        w0 = np.zeros(3)  # weight of coordinate m's face crossing in t0 (nested max) / t1 (min)
+        w1 = np.zeros(3)
+        v0 = np.zeros(3)  # that crossing's value
+        v1 = np.zeros(3)
+        for m in range(3):
+            if m == k:
+                continue
+            if abs(u[m]) > 1e-12:
+                ta = (-h[m] - c[m]) / u[m]
+                tb = (h[m] - c[m]) / u[m]
+                lo_m = min(ta, tb)
+                hi_m = max(ta, tb)
+                wn = ramp_slope(lo_m - t0, kink)
+                for q in range(3):
+                    w0[q] *= 1.0 - wn
+                w0[m] = wn
+                v0[m] = lo_m
+                wn = ramp_slope(t1 - hi_m, kink)
+                for q in range(3):
+                    w1[q] *= 1.0 - wn
+                w1[m] = wn
+                v1[m] = hi_m
+                t0 = max(t0, lo_m)
+                t1 = min(t1, hi_m)
+            elif abs(c[m]) > h[m]:
+                t1 = t0 - 1.0
+        if t1 - t0 > 1e-9:
+            H0 = sg * (c[k] + t0 * u[k]) - h[k]
+            H1 = sg * (c[k] + t1 * u[k]) - h[k]
+            near0 = t < t0 - 1e-9 or (t <= t1 + 1e-9 and H0 <= H1)
+            t0b = 0.0
+            t1b = 0.0
+            cnt = 0
+            for e in range(2):
+                te = t0 if e == 0 else t1
+                near = (e == 0) == near0
+                He = H0 if e == 0 else H1
+                gap = g if near else max(He - r, g)
+                if gap >= margin:
+                    continue
+                db, nk, ptb = _bars(k0 + cnt, dist_bar, normal_bar, point_bar)
+                nw_bar = _axpy(1.0, nk, nw_bar)
+                _add(pa_bar, ptb)
+                teb = 0.0
+                if near and (t < t0 - 1e-9 or t > t1 + 1e-9):
+                    pt = _mid(xa, xb)
+                    _add_outer(Ra_bar, ptb, pt)
+                    ptl = _tolocal(Ra, ptb)
+                    xa_bar = _axpy(0.5, ptl, xa_bar)
+                    xb_bar = _axpy(0.5, ptl, xb_bar)
+                else:
+                    # pt = x with x_k -> (sg h_k + x_k - sg r) / 2, x = c + te u
+                    xe = _axpy(te, u, c)
+                    pt = _setk(xe, k, 0.5 * (sg * h[k] + xe[k] - sg * r))
+                    _add_outer(Ra_bar, ptb, pt)
+                    ptl = _tolocal(Ra, ptb)
+                    xeb = _setk(ptl, k, 0.5 * ptl[k])
+                    _add(c_bar, xeb)
+                    _add(u_bar, _scale(te, xeb))
+                    teb += _dot(u, xeb)
+                if near:
+                    g_bar += db
+                else:  # gap = max(He - r, g), He = sg (c_k + te u_k) - h_k
+                    wf = ramp_slope(He - r - g, kink)
+                    g_bar += (1.0 - wf) * db
+                    Hb = wf * db
+                    c_bar[k] += sg * Hb
+                    u_bar[k] += sg * te * Hb
+                    teb += sg * u[k] * Hb
+                if e == 0:
+                    t0b += teb
+                else:
+                    t1b += teb
+                cnt += 1
+            # t0, t1: weighted face crossings (F - c_m) / u_m
+            for m in range(3):
+                if w0[m] != 0.0:
+                    c_bar[m] -= t0b * w0[m] / u[m]
+                    u_bar[m] -= t0b * w0[m] * v0[m] / u[m]
+                if w1[m] != 0.0:
+                    c_bar[m] -= t1b * w1[m] / u[m]
+                    u_bar[m] -= t1b * w1[m] * v1[m] / u[m]
+    if cnt < 0:
+        g_bar, nk, ptb = _bars(k0, dist_bar, normal_bar, point_bar)
+        nw_bar = nk
+        _add(pa_bar, ptb)
+        _add_outer(Ra_bar, ptb, _mid(xa, xb))
+        ptl = _tolocal(Ra, ptb)
+        xa_bar = _scale(0.5, ptl)
+        xb_bar = xa_bar
+        cnt = 1
+    # nw = Ra n; xb = x + r n
+    _add_outer(Ra_bar, nw_bar, n)
+    n_bar = _axpy(r, xb_bar, _tolocal(Ra, nw_bar))
+    x_bar = xb_bar
+    if outside:
+        # xa = clamp(x), n = (xa - x) / d, g = d - r, d = |xa - x|
+        dvec = _sub(xa, x)
+        dvb = _axpy(g_bar, n, _unit_vjp(dvec, n_bar))
+        qb = _axpy(1.0, dvb, xa_bar)
+        x_bar = (x_bar[0] - dvb[0] + qb[0] * clamp_slope(x[0], -h[0], h[0], kink),
+                 x_bar[1] - dvb[1] + qb[1] * clamp_slope(x[1], -h[1], h[1], kink),
+                 x_bar[2] - dvb[2] + qb[2] * clamp_slope(x[2], -h[2], h[2], kink))
+        _add(c_bar, x_bar)
+        _add(u_bar, _scale(t, x_bar))
+        _seg_box_t_vjp(c, u, t, h, hl, _dot(u, x_bar), c_bar, u_bar)
+    else:
+        # g = -dmin - r, dmin = rho + ext + smin cen of axis imin
+        Lm, ln = _capsule_sat_axis(imin, u)
+        db = -g_bar
+        Lb = (db * (h[0] * _abs_slope(Lm[0], kink) + smin * c[0]),
+              db * (h[1] * _abs_slope(Lm[1], kink) + smin * c[1]),
+              db * (h[2] * _abs_slope(Lm[2], kink) + smin * c[2]))
+        sl = db * hl * _abs_slope(_dot(Lm, u), kink)
+        Lb = _axpy(sl, u, Lb)
+        _add(u_bar, _scale(sl, Lm))
+        _add(c_bar, _scale(db * smin, Lm))
+        _capsule_sat_axis_vjp(imin, u, Lb, u_bar)
+        # n = nsg L(axis)
+        _capsule_sat_axis_vjp(axis, u, _scale(nsg, n_bar), u_bar)
+        if axis < 3:
+            # x = c + t u (t = +-hl); xa = clamp(x with x_axis on the face)
+            for q in range(3):
+                if q != axis:
+                    x_bar = _setk(x_bar, q, x_bar[q]
+                                  + xa_bar[q] * clamp_slope(xa0[q], -h[q], h[q], kink))
+            _add(c_bar, x_bar)
+            _add(u_bar, _scale(t, x_bar))
+        else:
+            # x = c + t u, xa = ec with xa_i = te; (t, te) = _seg_closest(u_i, u.rr, rr_i), rr = c - ec
+            _add(c_bar, x_bar)
+            _add(u_bar, _scale(t, x_bar))
+            bbb, ccb, ffb = _seg_closest_vjp(u[i], _dot(u, rr), rr[i], hl, h[i], _dot(u, x_bar),
+                                             xa_bar[i], kink)
+            u_bar[i] += bbb
+            _add(u_bar, _scale(ccb, rr))
+            _add(c_bar, _scale(ccb, u))
+            c_bar[i] += ffb
+    # c = Ra^T (pb - pa), u = Ra^T ub
+    _add_outer(Ra_bar, _sub(pb, pa), c_bar)
+    _add_outer(Ra_bar, _col(Rb, 2), u_bar)
+    cw = _toworld(Ra, c_bar)
+    _add(pb_bar, cw)
+    _add(pa_bar, _scale(-1.0, cw))
+    _add_col(Rb_bar, 2, _toworld(Ra, u_bar))
+    return cnt
+
+
+@jit
+def _box_axis(ax, Q):
+    # SAT axis ax of box-box (a's frame) as collide_box_box builds it, and the cross's length
+    if ax < 3:
+        return _axis(ax, 1.0), 1.0
+    if ax < 6:
+        return (Q[0, ax - 3], Q[1, ax - 3], Q[2, ax - 3]), 1.0
+    j = (ax - 6) % 3
+    L = _cross(_axis((ax - 6) // 3, 1.0), (Q[0, j], Q[1, j], Q[2, j]))
+    ln = _norm(L)
+    return _scale(1.0 / max(ln, 1e-300), L), ln
+
+
+@jit
+def _box_axis_vjp(ax, sa, sb, Q, C, S_bar, L_bar, kink, Q_bar, C_bar):
+    # vjp of the separation S = |L.C| - rA - rB along SAT axis ax and of its unit axis L:
+    # (S_bar, L_bar) -> Q_bar, C_bar (accumulated)
+    L, ln = _box_axis(ax, Q)
+    sc = _abs_slope(_dot(L, C), kink)
+    Lb = _axpy(S_bar * sc, C, L_bar)
+    _add(C_bar, _scale(S_bar * sc, L))
+    Lb = (Lb[0] - S_bar * sa[0] * _abs_slope(L[0], kink),
+          Lb[1] - S_bar * sa[1] * _abs_slope(L[1], kink),
+          Lb[2] - S_bar * sa[2] * _abs_slope(L[2], kink))
+    for j in range(3):
+        qj = (Q[0, j], Q[1, j], Q[2, j])
+        w = S_bar * sb[j] * _abs_slope(_dot(L, qj), kink)
+        Lb = _axpy(-w, qj, Lb)
+        _add_col(Q_bar, j, _scale(-w, L))
+    if 3 <= ax < 6:
+        _add_col(Q_bar, ax - 3, Lb)
+    elif ax >= 6:
+        e = _axis((ax - 6) // 3, 1.0)
+        j = (ax - 6) % 3
+        vb = _unit_vjp(_cross(e, (Q[0, j], Q[1, j], Q[2, j])), Lb)
+        _add_col(Q_bar, j, _cross(vb, e))  # v = e x q: v.vb = q.(vb x e)
+
+
+@jit
+def _clip_rec(P, npt, m, sgn, lim, out, src):
+    """_clip, also recording each output point's source: src[o] = (j, i, 1) for the crossing of
+    edge P[j] -> P[i] with the plane, (0, i, 0) for a kept P[i]. Same arithmetic as _clip."""
+    no = 0
+    cap = out.shape[0]
+    for i in range(npt):
+        j = i - 1 if i > 0 else npt - 1
+        dc = sgn * P[i, m] - lim
+        dp = sgn * P[j, m] - lim
+        if (dp <= 0.0) != (dc <= 0.0) and no < cap:
+            a = dp / (dp - dc)
+            for q in range(3):
+                out[no, q] = P[j, q] + a * (P[i, q] - P[j, q])
+            src[no, 0] = j
+            src[no, 1] = i
+            src[no, 2] = 1
+            no += 1
+        if dc <= 0.0 and no < cap:
+            for q in range(3):
+                out[no, q] = P[i, q]
+            src[no, 0] = 0
+            src[no, 1] = i
+            src[no, 2] = 0
+            no += 1
+    return no
+
+
+@jit
+def _clip_vjp(P, m, sgn, lim, no, src, out_bar, P_bar):
+    # vjp of _clip_rec's no outputs: out_bar -> P_bar (accumulated). A crossing
+    # o = Pj + a (Pi - Pj), a = dp / (dp - dc), dp = sgn Pj_m - lim, dc = sgn Pi_m - lim
+    for o in range(no):
+        i = src[o, 1]
+        if src[o, 2] == 0:
+            for q in range(3):
+                P_bar[i, q] += out_bar[o, q]
+            continue
+        j = src[o, 0]
+        dc = sgn * P[i, m] - lim
+        dp = sgn * P[j, m] - lim
+        den = dp - dc
+        a = dp / den
+        a_bar = 0.0
+        for q in range(3):
+            a_bar += out_bar[o, q] * (P[i, q] - P[j, q])
+            P_bar[j, q] += (1.0 - a) * out_bar[o, q]
+            P_bar[i, q] += a * out_bar[o, q]
+        P_bar[j, m] += sgn * a_bar * (-dc) / (den * den)
+        P_bar[i, m] += sgn * a_bar * dp / (den * den)
+
+
+@jit
+def _box_face_vjp(pR, RR, hR, k, sR, pI, RI, hI, flip, sep, sep_on_face, margin, k0, dist_bar,
+                  normal_bar, point_bar, kink, pR_bar, RR_bar, pI_bar, RI_bar):
+    """vjp of _box_face: its contacts' cotangents -> the poses' (accumulated) and sep's (returned
+    with the count). Incident face, clip cases, the deepest corner and the minimum's point are
+    held fixed; each clipped point is a corner or a crossing of an edge with a clip plane.
+    sep_on_face: sep is the SAT separation along this reference face's normal."""
+    N = _scale(sR, _col(RR, k))
+    j = 0
+    for q in range(1, 3):
+        if abs(_dot(_col(RI, q), N)) > abs(_dot(_col(RI, j), N)):
+            j = q
+    tau = -_sgn(_dot(_col(RI, j), N))
+    j1 = (j + 1) % 3
+    j2 = (j + 2) % 3
+    fc = _axpy(tau * hI[j], _col(RI, j), pI)
+    st = np.empty((5, 16, 3))  # the polygon after each clip stage (stage 0: the 4 corners)
+    src = np.zeros((4, 16, 3), dtype=np.int64)
+    nst = np.zeros(5, dtype=np.int64)
+    vdeep = 0
+    gdeep = np.inf
+    for v in range(4):
+        s1 = 1.0 if (v == 0 or v == 3) else -1.0
+        s2 = 1.0 if v < 2 else -1.0
+        w = _axpy(s2 * hI[j2], _col(RI, j2), _axpy(s1 * hI[j1], _col(RI, j1), fc))
+        wl = _tolocal(RR, _sub(w, pR))
+        for q in range(3):
+            st[0, v, q] = wl[q]
+        if sR * wl[k] < gdeep:
+            gdeep = sR * wl[k]
+            vdeep = v
+    m1 = (k + 1) % 3
+    m2 = (k + 2) % 3
+    nst[0] = 4
+    for c in range(4):
+        m = m1 if c < 2 else m2
+        sgc = 1.0 if c % 2 == 0 else -1.0
+        nst[c + 1] = _clip_rec(st[c], nst[c], m, sgc, hR[m], st[c + 1], src[c])
+    npt = nst[4]
+    hk = sR * hR[k]
+    bar = np.zeros((5, 16, 3))
+    sep_bar = 0.0
+    if npt == 0:
+        deep = (st[0, vdeep, 0], st[0, vdeep, 1], st[0, vdeep, 2])
+        x = _setk(deep, m1, _clamp(deep[m1], -hR[m1], hR[m1]))
+        x = _setk(x, m2, _clamp(x[m2], -hR[m2], hR[m2]))
+        x = _setk(x, k, 0.5 * (x[k] + hk))
+        sep_bar, nk, ptb = _bars(k0, dist_bar, normal_bar, point_bar)
+        _add_col(RR_bar, k, _scale(flip * sR, nk))
+        _add(pR_bar, ptb)
+        _add_outer(RR_bar, ptb, x)
+        xb = _tolocal(RR, ptb)
+        bar[0, vdeep, m1] += xb[m1] * clamp_slope(deep[m1], -hR[m1], hR[m1], kink)
+        bar[0, vdeep, m2] += xb[m2] * clamp_slope(deep[m2], -hR[m2], hR[m2], kink)
+        bar[0, vdeep, k] += 0.5 * xb[k]
+        cnt = 1
+    else:
+        gmin = np.inf
+        imin = 0
+        for i in range(npt):
+            gi = sR * st[4, i, k] - hR[k]
+            if gi < gmin:
+                imin = i
+            gmin = min(gmin, gi)
+        off = gmin - sep
+        # sep along the face normal is the deepest incident corner's height: when that corner is
+        # also the lowest clipped point, off = gmin - sep is identically 0 (its slope 0, also at
+        # ties such as a face lying flat, where the two minima's one-sided slopes would not pair)
+        o = imin
+        for c in range(3, -1, -1):  # trace the lowest point back through the clip stages
+            if o < 0 or src[c, o, 2] == 1:
+                o = -1
+            else:
+                o = src[c, o, 1]
+        shift = not (sep_on_face and o >= 0 and sR * st[0, o, k] == gdeep)
+        ntie = 0  # otherwise gmin's slope: the mean over exactly tied minima (a face lying flat)
+        for i in range(npt):
+            if sR * st[4, i, k] - hR[k] == gmin:
+                ntie += 1
+        cnt = 0
+        for i in range(npt):
+            gap = sR * st[4, i, k] - hR[k] - off
+            if gap < margin and cnt < 8:
+                db, nk, ptb = _bars(k0 + cnt, dist_bar, normal_bar, point_bar)
+                _add_col(RR_bar, k, _scale(flip * sR, nk))
+                x = (st[4, i, 0], st[4, i, 1], st[4, i, 2])
+                x = _setk(x, k, 0.5 * (x[k] + hk))
+                _add(pR_bar, ptb)
+                _add_outer(RR_bar, ptb, x)
+                xb = _tolocal(RR, ptb)
+                for q in range(3):
+                    bar[4, i, q] += 0.5 * xb[q] if q == k else xb[q]
+                # gap = sR P_ik - hR_k - (sR P_(imin)k - hR_k) + sep
+                bar[4, i, k] += sR * db
+                if shift:
+                    for i2 in range(npt):
+                        if sR * st[4, i2, k] - hR[k] == gmin:
+                            bar[4, i2, k] -= sR * db / ntie
+                    sep_bar += db
+                cnt += 1
+        for c in range(3, -1, -1):
+            m = m1 if c < 2 else m2
+            sgc = 1.0 if c % 2 == 0 else -1.0
+            _clip_vjp(st[c], m, sgc, hR[m], nst[c + 1], src[c], bar[c + 1], bar[c])
+    # corners: P_v = RR^T (w_v - pR), w_v = pI + tau hI_j RI_j + s1 hI_j1 RI_j1 + s2 hI_j2 RI_j2
+    for v in range(4):
+        s1 = 1.0 if (v == 0 or v == 3) else -1.0
+        s2 = 1.0 if v < 2 else -1.0
+        Pb = (bar[0, v, 0], bar[0, v, 1], bar[0, v, 2])
+        w = _axpy(s2 * hI[j2], _col(RI, j2), _axpy(s1 * hI[j1], _col(RI, j1), fc))
+        _add_outer(RR_bar, _sub(w, pR), Pb)
+        wb = _toworld(RR, Pb)
+        _add(pR_bar, _scale(-1.0, wb))
+        _add(pI_bar, wb)
+        _add_col(RI_bar, j, _scale(tau * hI[j], wb))
+        _add_col(RI_bar, j1, _scale(s1 * hI[j1], wb))
+        _add_col(RI_bar, j2, _scale(s2 * hI[j2], wb))
+    return cnt, sep_bar
+
+
+@jit
+def collide_box_box_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
+                        kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
+    # Branches held fixed: the manifold axis (kind), the axis of the SAT maximum (the reported
+    # minimum gap), and within a face manifold its features (see _box_face_vjp)
+    Q = np.empty((3, 3))
+    for i in range(3):
+        for j in range(3):
+            Q[i, j] = Ra[0, i] * Rb[0, j] + Ra[1, i] * Rb[1, j] + Ra[2, i] * Rb[2, j]
+    C = _tolocal(Ra, _sub(pb, pa))
+    S = np.empty(15)
+    Ls = np.empty((15, 3))
+    for ax in range(15):
+        L, ln = _box_axis(ax, Q)
+        if ax >= 6 and ln < 1e-6:
+            S[ax] = -np.inf
+            continue
+        for q in range(3):
+            Ls[ax, q] = L[q]
+        rA = sa[0] * abs(L[0]) + sa[1] * abs(L[1]) + sa[2] * abs(L[2])
+        rB = (sb[0] * abs(L[0] * Q[0, 0] + L[1] * Q[1, 0] + L[2] * Q[2, 0])
+              + sb[1] * abs(L[0] * Q[0, 1] + L[1] * Q[1, 1] + L[2] * Q[2, 1])
+              + sb[2] * abs(L[0] * Q[0, 2] + L[1] * Q[1, 2] + L[2] * Q[2, 2]))
+        S[ax] = abs(_dot(L, C)) - rA - rB
+        if S[ax] >= margin:
+            return 0
+    smax = -np.inf
+    iax = 0  # the (first) axis attaining the maximum
+    for ax in range(15):
+        if S[ax] > smax:
+            iax = ax
+        smax = max(smax, S[ax])
+    kind = 0
+    for ax in range(1, 6):
+        if S[ax] > S[kind] + (1e-6 * abs(S[kind]) + 1e-12 if ax >= 3 else 0.0):
+            kind = ax
+    Nf = (Ls[kind, 0], Ls[kind, 1], Ls[kind, 2])
+    bar = S[kind]
+    for ax in range(6, 15):
+        if S[ax] > bar and abs(Ls[ax, 0] * Nf[0] + Ls[ax, 1] * Nf[1] + Ls[ax, 2] * Nf[2]) > 0.99875:
+            bar = S[ax]
+    ke = -1
+    for ax in range(6, 15):
+        if S[ax] > bar + 1e-3 * abs(bar) + 1e-12 and (ke < 0 or S[ax] > S[ke]):
+            ke = ax
+    if ke >= 0:
+        kind = ke
+    Lb = (Ls[kind, 0], Ls[kind, 1], Ls[kind, 2])
+    sgl = _sgn(_dot(Lb, C))
+    La = _scale(sgl, Lb)
+    Q_bar = np.zeros((3, 3))
+    C_bar = np.zeros(3)
+    if kind < 3:
+        cnt, sep_bar = _box_face_vjp(pa, Ra, sa, kind, _sgn(La[kind]), pb, Rb, sb, -1.0, smax,
+                                     iax == kind, margin, k0, dist_bar, normal_bar, point_bar,
+                                     kink, pa_bar, Ra_bar, pb_bar, Rb_bar)
+    elif kind < 6:
+        kb = kind - 3
+        sb_ = -_sgn(La[0] * Q[0, kb] + La[1] * Q[1, kb] + La[2] * Q[2, kb])
+        cnt, sep_bar = _box_face_vjp(pb, Rb, sb, kb, sb_, pa, Ra, sa, 1.0, smax, iax == kind,
+                                     margin, k0, dist_bar, normal_bar, point_bar, kink, pb_bar,
+                                     Rb_bar, pa_bar, Ra_bar)
+    else:
+        i = (kind - 6) // 3
+        j = (kind - 6) % 3
+        ea = (0.0 if i == 0 else _sgn(La[0]) * sa[0], 0.0 if i == 1 else _sgn(La[1]) * sa[1],
+              0.0 if i == 2 else _sgn(La[2]) * sa[2])
+        eb = C
+        esg = np.zeros(3)  # eb = C - sum_(m != j) esg_m sb_m Q_m
+        for m in range(3):
+            if m != j:
+                qm = (Q[0, m], Q[1, m], Q[2, m])
+                esg[m] = _sgn(_dot(La, qm))
+                eb = _axpy(-esg[m] * sb[m], qm, eb)
+        ub = (Q[0, j], Q[1, j], Q[2, j])
+        rr = _sub(ea, eb)
+        s, t = _seg_closest(Q[i, j], rr[i], _dot(ub, rr), sa[i], sb[j])
+        x = _mid(_setk(ea, i, ea[i] + s), _axpy(t, ub, eb))
+        sep_bar, nk, ptb = _bars(k0, dist_bar, normal_bar, point_bar)
+        # normal = Ra (-sgl Lb)
+        _add_outer(Ra_bar, nk, _scale(-1.0, La))
+        Lb_bar = _scale(-sgl, _tolocal(Ra, nk))
+        _box_axis_vjp(kind, sa, sb, Q, C, 0.0, Lb_bar, kink, Q_bar, C_bar)
+        # point = pa + Ra x
+        _add(pa_bar, ptb)
+        _add_outer(Ra_bar, ptb, x)
+        xl = _scale(0.5, _tolocal(Ra, ptb))
+        eb_bar = xl
+        ub_bar = _scale(t, xl)
+        bbb, ccb, ffb = _seg_closest_vjp(Q[i, j], rr[i], _dot(ub, rr), sa[i], sb[j], xl[i],
+                                         _dot(ub, xl), kink)
+        Q_bar[i, j] += bbb
+        ub_bar = _axpy(ffb, rr, ub_bar)
+        rr_bar = _axpy(ccb, _axis(i, 1.0), _scale(ffb, ub))
+        eb_bar = _sub(eb_bar, rr_bar)  # rr = ea - eb, ea constant
+        _add_col(Q_bar, j, ub_bar)
+        _add(C_bar, eb_bar)
+        for m in range(3):
+            if m != j:
+                _add_col(Q_bar, m, _scale(-esg[m] * sb[m], eb_bar))
+        cnt = 1
+    # the reported minimum gap is S of axis iax
+    _box_axis_vjp(iax, sa, sb, Q, C, sep_bar, (0.0, 0.0, 0.0), kink, Q_bar, C_bar)
+    # Q = Ra^T Rb, C = Ra^T (pb - pa)
+    for i in range(3):
+        for j in range(3):
+            for q in range(3):
+                Ra_bar[q, i] += Rb[q, j] * Q_bar[i, j]
+                Rb_bar[q, j] += Ra[q, i] * Q_bar[i, j]
+    _add_outer(Ra_bar, _sub(pb, pa), C_bar)
+    cw = _toworld(Ra, C_bar)
+    _add(pb_bar, cw)
+    _add(pa_bar, _scale(-1.0, cw))
+    return cnt
+
+
+@jit
 def collide_vjp(ta, tb, pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
                 kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
-    """Dispatch like ``collide``. Returns the pair's contact count, or -1 for a pair whose
-    adjoint is not implemented yet (capsule-capsule, box-capsule, box-box) when it has contacts."""
+    """Dispatch like ``collide``: accumulates the pair's pose cotangents and returns its contact
+    count (0 for plane-plane and unknown pairs)."""
     if ta == GEOM_SPHERE:
         if tb == GEOM_PLANE:
             return collide_sphere_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
@@ -944,6 +1753,10 @@ def collide_vjp(ta, tb, pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar
             return collide_capsule_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
                                               normal_bar, point_bar, kink, pa_bar, Ra_bar,
                                               pb_bar, Rb_bar)
+        if tb == GEOM_CAPSULE:
+            return collide_capsule_capsule_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
+                                               normal_bar, point_bar, kink, pa_bar, Ra_bar,
+                                               pb_bar, Rb_bar)
     elif ta == GEOM_BOX:
         if tb == GEOM_PLANE:
             return collide_box_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
@@ -953,9 +1766,12 @@ def collide_vjp(ta, tb, pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar
             return collide_box_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
                                           normal_bar, point_bar, kink, pa_bar, Ra_bar, pb_bar,
                                           Rb_bar)
-    # not differentiable yet: fine only while the pair has no contact
-    scratch_d = np.empty(MAXCON_PAIR)
-    scratch_v = np.empty((MAXCON_PAIR, 3))
-    scratch_p = np.empty((MAXCON_PAIR, 3))
-    n = collide(ta, tb, pa, Ra, sa, pb, Rb, sb, margin, 0, scratch_d, scratch_v, scratch_p)
-    return -1 if n > 0 else 0
+        if tb == GEOM_CAPSULE:
+            return collide_box_capsule_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
+                                           normal_bar, point_bar, kink, pa_bar, Ra_bar, pb_bar,
+                                           Rb_bar)
+        if tb == GEOM_BOX:
+            return collide_box_box_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar,
+                                       normal_bar, point_bar, kink, pa_bar, Ra_bar, pb_bar,
+                                       Rb_bar)
+    return 0

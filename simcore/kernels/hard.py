@@ -27,7 +27,7 @@ import numpy as np
 from simcore._jit import jit
 from simcore.kernels.collision import collide, collide_vjp, tangent_frame
 from simcore.kernels.consts import (BODY_DYNAMIC, KINK_LEFT, KINK_RIGHT, MAXCON_PAIR,
-                                    PHASE_REPEATED, STATUS_NO_ADJOINT, STATUS_NO_ADJOINT_PHASES,
+                                    PHASE_REPEATED, STATUS_NO_ADJOINT_PHASES,
                                     STATUS_OK)
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_eps, contact_jacobian,
                                            contact_poses, contact_velocity,
@@ -666,11 +666,9 @@ def _refresh_vjp(m, d, a, k, h, kink, geom0, P, acc_v, acc_w, acc_vb, acc_wb, t_
     xb = np.zeros((2, 3))
     Rb = np.zeros((2, 3, 3))
     margin = m.opt_margin + d.body_spec[ka] + d.body_spec[kb]
-    n = collide_vjp(m.geom_type[ka], m.geom_type[kb], cx[k, 0], cR[k, 0], m.geom_size[ka],
-                    cx[k, 1], cR[k, 1], m.geom_size[kb], margin, k, a.con_dist_bar,
-                    a.con_normal_bar, a.con_pos_bar, kink, xb[0], Rb[0], xb[1], Rb[1])
-    if n < 0:
-        return STATUS_NO_ADJOINT
+    collide_vjp(m.geom_type[ka], m.geom_type[kb], cx[k, 0], cR[k, 0], m.geom_size[ka],
+                cx[k, 1], cR[k, 1], m.geom_size[kb], margin, k, a.con_dist_bar,
+                a.con_normal_bar, a.con_pos_bar, kink, xb[0], Rb[0], xb[1], Rb[1])
     a.con_dist_bar[k] = 0.0
     a.con_normal_bar[k] = 0.0
     a.con_pos_bar[k] = 0.0
@@ -709,7 +707,6 @@ def _refresh_vjp(m, d, a, k, h, kink, geom0, P, acc_v, acc_w, acc_vb, acc_wb, t_
     d.con_pos[k] = pos0[k]
     tangent_frame(d.con_normal[k], d.con_t1[k], d.con_t2[k])
     contact_jacobian(m, d, k, d.pos[ka], d.xmat[ka], d.pos[kb], d.xmat[kb])
-    return STATUS_OK
 
 
 @jit
@@ -730,7 +727,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     a.wfree_bar, the end-of-step velocities' cotangents; out: the free velocities'; start
     velocities' cotangents are added to a.vel_bar / a.ang_vel_bar.
     Returns STATUS_NO_ADJOINT_PHASES for a contact in several impact phases (not
-    differentiated yet), STATUS_NO_ADJOINT for a refreshed pair without a collision adjoint.
+    differentiated yet).
     """
     nc = d.ncon[0]
     nb = m.nbody
@@ -879,10 +876,8 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             if phase == 0:
                 for k in range(nc):
                     if refreshed[k]:
-                        status = _refresh_vjp(m, d, a, k, h, kink, geom0, P, acc_v, acc_w,
-                                              acc_vb, acc_wb, t_bar, toi_bar)
-                        if status != STATUS_OK:
-                            return status
+                        _refresh_vjp(m, d, a, k, h, kink, geom0, P, acc_v, acc_w, acc_vb, acc_wb,
+                                     t_bar, toi_bar)
             # bodies first hit in this phase: V = v + (t + h/2) acc replaced their v*
             for i in range(nb):
                 if body_phase[i] != phase:

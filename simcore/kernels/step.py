@@ -12,7 +12,7 @@ from simcore.kernels.consts import (BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC, C
                                     CONTACT_PENALTY, CONTACT_SMOOTHED,
                                     MAXCON_PAIR, MODE_SEPARATED, MODE_SLIDING, MODE_STICKING,
                                     MODE_WEAK, STATUS_CONTACT_OVERFLOW, STATUS_NONFINITE,
-                                    STATUS_NO_ADJOINT, STATUS_OK, STATUS_RECORD_OVERFLOW,
+                                    STATUS_OK, STATUS_RECORD_OVERFLOW,
                                     STATUS_UNSTABLE, WEAK_MARGIN)
 from simcore.kernels.contact_space import contact_velocity
 from simcore.kernels.dynamics import (free_velocity, free_velocity_vjp, integrate_pose,
@@ -223,7 +223,7 @@ def free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar):
 @jit
 def collision_vjp(m, d, a, kink):
     # vjp of collision: a.con_{dist,normal,pos,mu,e}_bar -> a.pos_bar, a.R_bar, friction and
-    # restitution. Returns STATUS_NO_ADJOINT when a pair without an adjoint has contacts.
+    # restitution.
     k0 = 0
     for p in range(d.npair[0]):
         i, j = d.pair[p, 0], d.pair[p, 1]
@@ -232,8 +232,6 @@ def collision_vjp(m, d, a, kink):
                         d.pos[j], d.xmat[j], m.geom_size[j], margin, k0, a.con_dist_bar,
                         a.con_normal_bar, a.con_pos_bar, kink, a.pos_bar[i], a.R_bar[i],
                         a.pos_bar[j], a.R_bar[j])
-        if n < 0:
-            return STATUS_NO_ADJOINT
         fi, fj = m.body_friction[i], m.body_friction[j]
         ei, ej = m.body_restitution[i], m.body_restitution[j]
         for k in range(k0, k0 + n):
@@ -314,9 +312,7 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
                                    vpost_bar, wpost_bar, toi_bar)
         if status != STATUS_OK:
             return status
-    status = collision_vjp(m, d, a, kink)
-    if status != STATUS_OK:
-        return status
+    collision_vjp(m, d, a, kink)
     free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar)
     for i in range(nb):
         if m.body_kind[i] == BODY_STATIC:

@@ -622,18 +622,30 @@ VJP_ROUTINES = {(GEOM_SPHERE, GEOM_PLANE): col.collide_sphere_plane_vjp,
                 (GEOM_BOX, GEOM_PLANE): col.collide_box_plane_vjp,
                 (GEOM_SPHERE, GEOM_SPHERE): col.collide_sphere_sphere_vjp,
                 (GEOM_CAPSULE, GEOM_SPHERE): col.collide_capsule_sphere_vjp,
-                (GEOM_BOX, GEOM_SPHERE): col.collide_box_sphere_vjp}
+                (GEOM_BOX, GEOM_SPHERE): col.collide_box_sphere_vjp,
+                (GEOM_CAPSULE, GEOM_CAPSULE): col.collide_capsule_capsule_vjp,
+                (GEOM_BOX, GEOM_CAPSULE): col.collide_box_capsule_vjp,
+                (GEOM_BOX, GEOM_BOX): col.collide_box_box_vjp}
 SIZES = {GEOM_PLANE: (0.0, 0.0, 0.0), GEOM_SPHERE: (0.3, 0.0, 0.0),
          GEOM_CAPSULE: (0.2, 0.4, 0.0), GEOM_BOX: (0.3, 0.2, 0.25)}
 
 
-def _pair_vjp_check(ta, tb, pa0, Ra0, pb0, Rb0, rng, margin=0.5):
+def _pair_vjp_check(ta, tb, pa0, Ra0, pb0, Rb0, rng, margin=0.5, rotations=True, kink=0,
+                    sizes=None):
+    """Central differences of a pair's contacts against its vjp, in all 12 pose coordinates (or
+    only the 6 position coordinates with rotations=False). Returns the worst relative error."""
     from tests.helpers import check_vjp, rot_bar_to_twist_np, rotvec_to_matrix
-    sa, sb = np.array(SIZES[ta]), np.array(SIZES[tb])
+    sa, sb = (np.array(SIZES[ta]), np.array(SIZES[tb])) if sizes is None else sizes
     fwd_routine, vjp_routine = ROUTINES[(ta, tb)], VJP_ROUTINES[(ta, tb)]
+    free = np.arange(12) if rotations else np.r_[0:3, 6:9]
 
     def poses(x):
-        return (x[0:3], rotvec_to_matrix(x[3:6]) @ Ra0, x[6:9], rotvec_to_matrix(x[9:12]) @ Rb0)
+        full = np.zeros(12)
+        full[free] = x
+        full[0:3] += pa0
+        full[6:9] += pb0
+        return (full[0:3], rotvec_to_matrix(full[3:6]) @ Ra0, full[6:9],
+                rotvec_to_matrix(full[9:12]) @ Rb0)
 
     def run(x):
         pa, Ra, pb, Rb = poses(x)
@@ -641,7 +653,7 @@ def _pair_vjp_check(ta, tb, pa0, Ra0, pb0, Rb0, rng, margin=0.5):
         cnt = fwd_routine(pa, Ra, sa, pb, Rb, sb, margin, 0, d, nrm, pt)
         return cnt, np.concatenate([d[:cnt], nrm[:cnt].ravel(), pt[:cnt].ravel()])
 
-    x0 = np.concatenate([pa0, np.zeros(3), pb0, np.zeros(3)])
+    x0 = np.zeros(free.size)
     cnt0, _ = run(x0)
     assert cnt0 > 0
 
@@ -658,12 +670,34 @@ def _pair_vjp_check(ta, tb, pa0, Ra0, pb0, Rb0, rng, margin=0.5):
         nb[:cnt0] = y_bar[cnt0:4 * cnt0].reshape(cnt0, 3)
         pnb[:cnt0] = y_bar[4 * cnt0:].reshape(cnt0, 3)
         pab, Rab, pbb, Rbb = np.zeros(3), np.zeros((3, 3)), np.zeros(3), np.zeros((3, 3))
-        cnt = vjp_routine(pa, Ra, sa, pb, Rb, sb, margin, 0, db, nb, pnb, 0, pab, Rab, pbb, Rbb)
+        cnt = vjp_routine(pa, Ra, sa, pb, Rb, sb, margin, 0, db, nb, pnb, kink, pab, Rab, pbb,
+                          Rbb)
         assert cnt == cnt0
-        return np.concatenate([pab, rot_bar_to_twist_np(Ra, Rab), pbb,
+        full = np.concatenate([pab, rot_bar_to_twist_np(Ra, Rab), pbb,
                                rot_bar_to_twist_np(Rb, Rbb)])
+        return full[free]
 
     return check_vjp(fwd, vjp, x0, rng)
+
+
+def _stable_count(ta, tb, pa, Ra, pb, Rb, margin=0.5, eps=1e-5):
+    """The pair's contact count is the same under +-eps perturbations of each pose coordinate."""
+    from tests.helpers import rotvec_to_matrix
+    sa, sb = np.array(SIZES[ta]), np.array(SIZES[tb])
+    out = np.zeros(MAXCON_PAIR), np.zeros((MAXCON_PAIR, 3)), np.zeros((MAXCON_PAIR, 3))
+    cnt0 = ROUTINES[(ta, tb)](pa, Ra, sa, pb, Rb, sb, margin, 0, *out)
+    for j in range(12):
+        for e in (eps, -eps):
+            x = np.zeros(12)
+            x[j] = e
+            cnt = ROUTINES[(ta, tb)](pa + x[0:3], rotvec_to_matrix(x[3:6]) @ Ra, sa, pb + x[6:9],
+                                     rotvec_to_matrix(x[9:12]) @ Rb, sb, margin, 0, *out)
+            if cnt != cnt0:
+                return False
+    return cnt0 > 0
+
+
+MANIFOLD_PAIRS = {(GEOM_CAPSULE, GEOM_CAPSULE), (GEOM_BOX, GEOM_CAPSULE), (GEOM_BOX, GEOM_BOX)}
 
 
 @pytest.mark.parametrize("pair", sorted(VJP_ROUTINES))
@@ -681,6 +715,8 @@ def test_pair_vjp_random_poses(pair, rng):
         reach = SIZES[tb][0] + (0.15 if ta == GEOM_SPHERE else 0.1)
         pa0 = pb0 + rng.uniform(0.5, 1.2) * reach * direction + 0.3 * rng.normal(size=3) * (
             tb == GEOM_PLANE)
+        if pair in MANIFOLD_PAIRS and not _stable_count(ta, tb, pa0, Ra0, pb0, Rb0):
+            continue  # a pose on a contact-count switch (rare): not differentiable there
         _pair_vjp_check(ta, tb, pa0, Ra0, pb0, Rb0, rng)
 
 
@@ -695,12 +731,137 @@ def test_box_sphere_vjp_centre_inside_and_capsule_end_clamped(rng):
                     Ra0 @ np.array([0.1, -0.05, 0.8]), random_rotation(rng), rng)
 
 
-def test_pair_vjp_refuses_pairs_without_adjoint():
-    d, n, p = np.zeros(MAXCON_PAIR), np.zeros((MAXCON_PAIR, 3)), np.zeros((MAXCON_PAIR, 3))
+def _contacts(ta, tb, pa, Ra, pb, Rb, margin=0.5, sizes=None):
+    sa, sb = (np.array(SIZES[ta]), np.array(SIZES[tb])) if sizes is None else sizes
+    d, nrm, pt = np.zeros(MAXCON_PAIR), np.zeros((MAXCON_PAIR, 3)), np.zeros((MAXCON_PAIR, 3))
+    cnt = ROUTINES[(ta, tb)](np.asarray(pa, float), Ra, sa, np.asarray(pb, float), Rb, sb, margin,
+                             0, d, nrm, pt)
+    return d[:cnt], nrm[:cnt], pt[:cnt]
+
+
+TILT = Rotation.from_rotvec([0.003, -0.002, 0.004]).as_matrix()  # breaks symmetric ties
+CC, BC, BB = (GEOM_CAPSULE, GEOM_CAPSULE), (GEOM_BOX, GEOM_CAPSULE), (GEOM_BOX, GEOM_BOX)
+
+
+def test_capsule_capsule_vjp_branches(rng):
+    # capsules r = 0.2, half length 0.4. Crossing axes: one contact between the axes' interiors
+    pose = ([0.05, -0.1, 0.35], rz(0.7) @ ry(np.pi / 2), np.zeros(3), TILT @ ry(np.pi / 2))
+    d, nrm, pt = _contacts(*CC, *pose)
+    assert len(d) == 1 and d[0] < 0 and abs(nrm[0, 2]) > 0.999
+    assert abs(pt[0, 0]) < 0.35 and abs(pt[0, 1]) < 0.35  # not at a segment end
+    _pair_vjp_check(*CC, *pose, rng)
+    # near parallel (0.01 rad): line contact, each end its own gap (the far end: the max picks
+    # its distance, not g)
+    pose = ([0.1, 0.02, 0.38], ry(np.pi / 2), np.zeros(3), rz(0.004) @ ry(np.pi / 2 + 0.01))
+    d, nrm, pt = _contacts(*CC, *pose)
+    assert len(d) == 2 and abs(d[0] - d[1]) > 1e-3
+    assert np.allclose(sorted(pt[:, 0]), [-0.3, 0.4], atol=0.01)  # the overlap's ends
+    _pair_vjp_check(*CC, *pose, rng)
+    # the closest points lie beyond the overlap (past b's end): the near contact is at them
+    pose = ([-0.2, 0.02, 0.38], ry(np.pi / 2 - 0.015), np.zeros(3), ry(np.pi / 2))
+    d, nrm, pt = _contacts(*CC, *pose)
+    assert len(d) == 2 and pt[0, 0] < -0.4 - 1e-3 and d[0] < d[1]
+    _pair_vjp_check(*CC, *pose, rng)
+    # exactly parallel: both ends at the same gap, so the max is at its kink (the far end's
+    # distance equals g); translations keep it so and are smooth; every kink convention is finite
+    pose = ([0.1, 0.0, 0.38], ry(np.pi / 2), np.zeros(3), ry(np.pi / 2))
+    d, nrm, pt = _contacts(*CC, *pose)
+    assert len(d) == 2 and d[0] == pytest.approx(d[1], abs=1e-15)
+    for kink in (0, 1, 2):
+        _pair_vjp_check(*CC, *pose, rng, rotations=False, kink=kink)
+
+
+def test_box_capsule_vjp_branches(rng):
+    # box half extents (0.3, 0.2, 0.25), capsule r = 0.2, half length 0.4
+    # segment outside the box (ball penetrating): exact segment-box distance
+    pose = (np.zeros(3), TILT, [0.35, 0.1, 0.25 + 0.4 * np.cos(0.5) + 0.15], ry(0.5))
+    d, nrm, pt = _contacts(*BC, *pose)
+    assert len(d) == 1 and -0.2 < d[0] < 0
+    _pair_vjp_check(*BC, *pose, rng)
+    # segment end inside the box (SAT), deepest along the top face's normal
+    pose = (np.zeros(3), TILT, [0.05, 0.02, 0.25 + 0.4 * np.cos(0.3) - 0.08], rx(0.3))
+    d, nrm, pt = _contacts(*BC, *pose)
+    assert len(d) == 1 and d[0] == pytest.approx(-0.28, abs=2e-3)
+    assert np.allclose(nrm[0], -TILT[:, 2])
+    _pair_vjp_check(*BC, *pose, rng)
+    # segment across the box's (+x, +z) edge (SAT): an edge axis, normal off the face normals
+    u = np.array([1.0, 0.1, -1.2]) / np.linalg.norm([1.0, 0.1, -1.2])
+    pose = (np.zeros(3), TILT, [0.27, 0.0, 0.22],
+            Rotation.align_vectors([u], [[0, 0, 1]])[0].as_matrix())
+    d, nrm, pt = _contacts(*BC, *pose)
+    assert len(d) == 1 and d[0] < -0.2 and np.max(np.abs(TILT.T @ nrm[0])) < 0.9
+    _pair_vjp_check(*BC, *pose, rng)
+    # lying on the top face, tilted 0.01 rad: 2 contacts at the segment's ends; then overhanging
+    # the +x edge: the second end is where the segment leaves the face (a clip bound)
+    for x, ends in ((0.05, (-0.3, 0.3)), (0.3, (-0.1, 0.3))):
+        pose = (np.zeros(3), TILT, [x, 0.02, 0.44], ry(np.pi / 2 + 0.01))
+        d, nrm, pt = _contacts(*BC, *pose)
+        assert len(d) == 2 and abs(d[0] - d[1]) > 1e-3
+        assert np.allclose(pt[:, 0], ends, atol=0.01)
+        _pair_vjp_check(*BC, *pose, rng)
+    # a line contact of a segment inside the box (SAT), along the -y face
+    pose = (np.zeros(3), TILT, [0.1, 0.0, 0.35], ry(0.6))
+    d, nrm, pt = _contacts(*BC, *pose)
+    assert len(d) == 2 and np.all(d < -0.3) and np.allclose(nrm[0], -TILT[:, 1], atol=1e-3)
+    _pair_vjp_check(*BC, *pose, rng)
+
+
+def test_box_box_vjp_branches(rng):
+    # boxes with half extents (0.3, 0.2, 0.25). Face-face, a offset over b's +x edge and yawed:
+    # the clipped polygon has a's corner, two edge crossings and b's corner
+    pose = ([0.3, 0.05, 0.49], rz(0.05) @ TILT, np.zeros(3), I3)
+    d, nrm, pt = _contacts(*BB, *pose)
+    assert len(d) == 4 and np.allclose(nrm, [0, 0, 1]) and len(set(np.round(d, 9))) == 4
+    assert np.sum(np.isclose(pt[:, 0], 0.3)) == 2 and np.sum(np.isclose(pt[:, 1], 0.2)) == 2
+    _pair_vjp_check(*BB, *pose, rng)
+    # crossed edges (a's x edge over b's y edge): one contact along their common normal
+    pose = ([0.01, -0.02, 0.697107], rz(0.01) @ rx(np.pi / 4), np.zeros(3), ry(np.pi / 4))
+    d, nrm, pt = _contacts(*BB, *pose)
+    Ra, Rb = pose[1], pose[3]
+    assert len(d) == 1 and d[0] < 0
+    assert np.max(np.abs(np.concatenate([Ra.T @ nrm[0], Rb.T @ nrm[0]]))) < 0.99  # no face normal
+    _pair_vjp_check(*BB, *pose, rng)
+    # a standing on a vertex on b's top face (small margin: only the vertex)
+    Rv = Rotation.from_rotvec([0.6, 0.5, 0.1]).as_matrix()
+    low = np.abs(Rv.T @ [0, 0, 1]) @ np.array(SIZES[GEOM_BOX])
+    pose = ([0.05, 0.02, 0.25 + low - 0.005], Rv, np.zeros(3), TILT)
+    d, nrm, pt = _contacts(*BB, *pose, margin=0.01)
+    assert len(d) == 1 and d[0] == pytest.approx(-0.005, abs=1e-3)
+    assert np.allclose(nrm[0], TILT[:, 2])
+    _pair_vjp_check(*BB, *pose, rng, margin=0.01)
+    # separated with no lateral overlap of the faces: the deepest corner, clamped to b's face
+    pose = ([0.62, 0.01, 0.9], TILT, np.zeros(3), I3)
+    d, nrm, pt = _contacts(*BB, *pose)
+    assert len(d) == 1 and d[0] > 0.3 and np.allclose(nrm[0], [0, 0, 1])
+    assert pt[0, 0] == pytest.approx(0.3)
+    _pair_vjp_check(*BB, *pose, rng)
+    # a small box lying exactly flat on a's top face (yawed): the 4 corner gaps tie, and so do
+    # the SAT separations along both face normals; tilting either way moves the corners smoothly
+    sizes = np.array(SIZES[GEOM_BOX]), np.array([0.1, 0.08, 0.05])
+    pose = (np.zeros(3), I3, [0.05, -0.02, 0.25 + 0.05 - 0.002], rz(0.3))
+    d, nrm, pt = _contacts(*BB, *pose, sizes=sizes)
+    assert len(d) == 4 and np.all(d == d[0]) and d[0] == pytest.approx(-0.002)
+    _pair_vjp_check(*BB, *pose, rng, sizes=sizes)
+
+
+def test_collide_vjp_dispatches_every_pair():
+    # every pair has an adjoint: the dispatcher returns the forward's contact count
+    rng = np.random.default_rng(6)
+    for (ta, tb), fn in ROUTINES.items():
+        for _ in range(3):
+            A, B = random_pose(rng, ta, tb)
+            A.s, B.s = np.array(SIZES[ta]), np.array(SIZES[tb])
+            out = np.zeros(MAXCON_PAIR), np.zeros((MAXCON_PAIR, 3)), np.zeros((MAXCON_PAIR, 3))
+            n = fn(A.p, A.R, A.s, B.p, B.R, B.s, 0.5, 0, *out)
+            bars = [rng.normal(size=x.shape) for x in out]
+            grads = np.zeros(3), np.zeros((3, 3)), np.zeros(3), np.zeros((3, 3))
+            nv = col.collide_vjp(ta, tb, A.p, A.R, A.s, B.p, B.R, B.s, 0.5, 0, *bars, 0, *grads)
+            assert nv == n and all(np.all(np.isfinite(g)) for g in grads)
     z3, z33 = np.zeros(3), np.zeros((3, 3))
     s = np.array(SIZES[GEOM_BOX])
+    d, n, p = np.zeros(MAXCON_PAIR), np.zeros((MAXCON_PAIR, 3)), np.zeros((MAXCON_PAIR, 3))
     touching = col.collide_vjp(GEOM_BOX, GEOM_BOX, np.zeros(3), I3, s, np.array([0, 0, 0.45]), I3,
                                s, 0.1, 0, d, n, p, 0, z3, z33, z3.copy(), z33.copy())
     apart = col.collide_vjp(GEOM_BOX, GEOM_BOX, np.zeros(3), I3, s, np.array([0, 0, 5.0]), I3,
                             s, 0.1, 0, d, n, p, 0, z3, z33, z3.copy(), z33.copy())
-    assert touching == -1 and apart == 0
+    assert touching == 4 and apart == 0
