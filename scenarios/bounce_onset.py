@@ -174,7 +174,8 @@ def error_rows(H, results, restitution):
                 "setting": label, "region": name, "drops": int(sel.sum()),
                 "adjoint vs closed form, median": float(np.median(err)),
                 "adjoint vs closed form, max": float(np.max(err)),
-                "adjoint sign = closed form sign": f"{np.mean(_same_sign(adj[sel], closed[sel])):.0%}",
+                "adjoint sign = closed form sign":
+                    f"{np.mean(_same_sign(adj[sel], closed[sel])):.0%}",
                 f"central h={FD_STEPS[0]:g} vs closed form, median": float(np.median(wide)),
                 f"central h={FD_STEPS[-1]:g} vs adjoint, max": float(np.max(tiny))})
     return rows

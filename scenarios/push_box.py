@@ -84,7 +84,7 @@ def main(argv=None):
     if args.iters < 1:
         p.error("--iters must be at least 1")
     out = out_dir(args.out)
-    from viz.plots import plot_lines
+    from viz.plots import plot_convergence, plot_lines
 
     _, replay_x = objective(sc.HardContact())
     rows, histories, plans = [], {}, {}
@@ -116,11 +116,9 @@ def main(argv=None):
         print(f"{label}: |gradient| at the start {np.linalg.norm(g0):.3g}; loss "
               f"{history[0]:.3g} -> {history[-1]:.3g} in {res.nfev} evaluations; box ends at "
               f"x = {x_hard:.4f} replayed with hard TOI (goal {GOAL})", file=sys.stderr)
-    width = max(len(h) for h in histories.values())
-    f1 = plot_lines(np.arange(width), {k: np.pad(h, (0, width - len(h)), mode="edge")
-                                       for k, h in histories.items()},
-                    os.path.join(out, "convergence.png"), "evaluation", "loss",
-                    "push_box: L-BFGS-B on the pusher's velocities", logy=True)
+    f1 = plot_convergence(histories, os.path.join(out, "convergence.png"),
+                          "evaluation", "loss",
+                          "push_box: L-BFGS-B on the pusher's velocities")
     f2 = plot_lines(np.arange(STEPS) * DT, plans, os.path.join(out, "plans.png"), "time (s)",
                     "pusher x velocity (m/s)", "Optimised pusher velocities")
     table = write_table(rows, out, "summary")

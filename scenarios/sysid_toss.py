@@ -2,10 +2,10 @@
 recording of its motion, per contact model.
 
 A box (0.2 x 0.15 x 0.1 m, 1 kg) is tossed spinning from 0.3 m onto the ground and bounces,
-tumbles and slides for 0.6 s (600 steps of 1 ms). The reference is made with the hard model (time of impact)
-at friction 0.4 and restitution 0.5 (the ground's friction is 1 and its restitution 0, so a
-contact's friction sqrt(mu_box mu_ground) is sqrt(mu_box): the box's own value is recovered,
-mu_box = 0.16 for a contact friction of 0.4), and its centre positions get Gaussian noise
+tumbles and slides for 0.6 s (600 steps of 1 ms). The reference is made with the hard model
+(time of impact) at a contact friction of 0.4 and restitution 0.5: the ground's friction is 1
+and its restitution 0, so a contact's friction sqrt(mu_box mu_ground) is sqrt(mu_box), and the
+box's own value mu_box = 0.16 is what is recovered. Its centre positions get Gaussian noise
 (1 mm). Starting from friction 0.64 and restitution 0.2, L-BFGS-B (bounds from
 ``Problem.bounds``) fits both to the recording by least squares over every recorded position,
 and ``simcore.gradcheck`` then checks the friction gradient where it stopped. Only the hard
@@ -108,7 +108,7 @@ def main(argv=None):
     if args.iters < 1 or not args.noise >= 0:
         p.error("--iters must be at least 1 and --noise non-negative")
     out = out_dir(args.out)
-    from viz.plots import plot_lines
+    from viz.plots import plot_convergence
 
     recorded, clean = reference(args.noise)
     rows, histories = [], {}
@@ -133,11 +133,9 @@ def main(argv=None):
         print(f"{label}: fitted {fitted} (true friction {TRUE_MU_BOX}, restitution {TRUE_E}),"
               f" loss {hist[-1]:.3g} after {nfev} evaluations; gradcheck "
               f"there: {check.verdict}: {check.summary}", file=sys.stderr)
-    width = max(len(h) for h in histories.values())
-    f1 = plot_lines(np.arange(width), {k: np.pad(h, (0, width - len(h)), mode="edge")
-                                       for k, h in histories.items()},
-                    os.path.join(out, "convergence.png"), "evaluation", "loss (m^2)",
-                    "sysid_toss: fitting friction and restitution", logy=True)
+    f1 = plot_convergence(histories, os.path.join(out, "convergence.png"),
+                          "evaluation", "loss (m^2)",
+                          "sysid_toss: fitting friction and restitution")
     table = write_table(rows, out, "summary")
     np.savez(os.path.join(out, "result.npz"), recorded=recorded, clean=clean,
              **{f"{k.replace(' ', '_')}_history": h for k, h in histories.items()})

@@ -85,7 +85,7 @@ def main(argv=None):
     if args.iters < 1:
         p.error("--iters must be at least 1")
     out = out_dir(args.out)
-    from viz.plots import plot_lines
+    from viz.plots import plot_convergence
 
     rows, histories, paths = [], {}, {}
     for label, contact in settings(args.quick).items():
@@ -103,11 +103,9 @@ def main(argv=None):
         print(f"{label}: " + " -> ".join(f"{h:.3g}" for h in hist[:: max(1, len(hist) // 8)])
               + f" ({len(hist) - 1} iterations); replayed with hard TOI: {physical:.3g}",
               file=sys.stderr)
-    width = max(len(h) for h in histories.values())
-    f1 = plot_lines(np.arange(width), {k: np.pad(np.maximum(h, 1e-16), (0, width - len(h)),
-                                                 mode="edge") for k, h in histories.items()},
-                    os.path.join(out, "convergence.png"), "iteration", "loss (m^2)",
-                    "throw_wall: L-BFGS-B on the launch velocity", logy=True)
+    f1 = plot_convergence(histories, os.path.join(out, "convergence.png"),
+                          "iteration", "loss (m^2)",
+                          "throw_wall: L-BFGS-B on the launch velocity")
     f2 = plot_xz(paths, os.path.join(out, "paths.png"))
     table = write_table(rows, out, "summary")
     np.savez(os.path.join(out, "result.npz"),

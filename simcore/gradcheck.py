@@ -201,7 +201,8 @@ def gradcheck(model, state, steps, loss, variable, body=None, index=0, controls=
                     "did not converge, where the adjoint is unreliable: Gradient.solver_failures)")
     return GradCheck(variable=variable, body=int(body), index=int(index),
                      x=float(prob.x0[index]), value=f0, adjoint=float(g0), steps=hs,
-                     central=central, forward=forward, backward=backward, verdicts=verdicts, rel_error=rel, verdict=verdict,
+                     central=central, forward=forward, backward=backward, verdicts=verdicts,
+                     rel_error=rel, verdict=verdict,
                      summary=summary, min_margin=grad0.min_margin,
                      mode_switches=grad0.mode_switches)
 

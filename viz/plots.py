@@ -1,5 +1,6 @@
 """Line plots of rollouts and sweeps, saved as PNG."""
 import matplotlib.pyplot as plt
+import numpy as np
 
 
 def _draw(ax, x, series, reference, markers, vline):
@@ -56,3 +57,12 @@ def plot_panels(x, panels, path, xlabel, ylabel, title, vline=None, ylim=None, c
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_convergence(histories, path, xlabel, ylabel, title):
+    """Loss histories of several runs (label -> 1D array) on a log scale; shorter runs hold
+    their last value. Saved to ``path``; returns the path."""
+    width = max(len(h) for h in histories.values())
+    series = {k: np.pad(np.maximum(np.asarray(h, dtype=float), 1e-300), (0, width - len(h)),
+                        mode="edge") for k, h in histories.items()}
+    return plot_lines(np.arange(width), series, path, xlabel, ylabel, title, logy=True)
