@@ -119,11 +119,6 @@ def _jump(value_at, a, fa, b, fb, x=0.0, rel_width=1e-8):
             and changes[-1] > 1e-13 * (1.0 + abs(fa)))
 
 
-def _at(prob, steps, dx):
-    model, state, controls = prob.unpack(prob.x0 + dx)
-    return model, state, steps, controls
-
-
 def gradcheck(model, state, steps, loss, variable, body=None, index=0, controls=None,
               fd_steps=FD_STEPS, rtol=1e-5, atol=1e-9, scale_rtol=1e-2, kink="mean"):
     """Compare the adjoint derivative of ``loss`` in one input with finite differences.
@@ -166,7 +161,8 @@ def gradcheck(model, state, steps, loss, variable, body=None, index=0, controls=
         x = prob.x0[index] + h
         if (lo is not None and x < lo) or (hi is not None and x > hi):
             return None
-        traj = rollout(*_at(prob, steps, h * unit), progress=False)
+        model_h, state_h, controls_h = prob.unpack(prob.x0 + h * unit)
+        traj = rollout(model_h, state_h, steps, controls_h, progress=False)
         return float(loss(traj)[0]), tuple(map(tuple, traj.mode_switches().tolist()))
 
     f0, flat, grad0 = prob.evaluate(prob.x0)
@@ -188,9 +184,9 @@ def gradcheck(model, state, steps, loss, variable, body=None, index=0, controls=
             continue
         # continuity, on each half whose switches differ from the centre's
         value_at = lambda off: run(off)[0]  # noqa: E731
-        x0 = prob.x0[index]
-        jump = (keyp != key0 and _jump(value_at, 0.0, f0, h, fp, x0)) or \
-            (keym != key0 and _jump(value_at, -h, fm, 0.0, f0, x0))
+        x = prob.x0[index]
+        jump = (keyp != key0 and _jump(value_at, 0.0, f0, h, fp, x)) or \
+            (keym != key0 and _jump(value_at, -h, fm, 0.0, f0, x))
         verdicts.append(VERDICTS[3] if jump else VERDICTS[2])
     diff = np.abs(central - g0)
     bound = np.maximum(np.abs(central), abs(g0))
@@ -202,8 +198,7 @@ def gradcheck(model, state, steps, loss, variable, body=None, index=0, controls=
     return GradCheck(variable=variable, body=int(body), index=int(index),
                      x=float(prob.x0[index]), value=f0, adjoint=float(g0), steps=hs,
                      central=central, forward=forward, backward=backward, verdicts=verdicts,
-                     rel_error=rel, verdict=verdict,
-                     summary=summary, min_margin=grad0.min_margin,
+                     rel_error=rel, verdict=verdict, summary=summary, min_margin=grad0.min_margin,
                      mode_switches=grad0.mode_switches)
 
 
