@@ -17,19 +17,10 @@ def _scene():
                                                    exponent=1.5))
 
 
-def _final_distance(target, body=1):
-    def loss(traj):
-        d = traj.pos[-1, body] - target
-        cot = np.zeros_like(traj.pos)
-        cot[-1, body] = 2 * d
-        return float(d @ d), {"pos": cot}
-    return loss
-
-
 def test_pack_unpack_round_trip_and_gradient_layout():
     model = _scene()
     steps = 300
-    loss = _final_distance(np.array([0.8, 0.1, 0.1]))
+    loss = sc.losses.final_distance(1, np.array([0.8, 0.1, 0.1]))
     prob = sc.Problem(model, model.initial_state(), steps, loss,
                       variables=("vel", "controls", "friction", "mass", "stiffness"))
     nb = 2  # the sphere and the box
@@ -67,7 +58,7 @@ def test_minimize_throw_to_a_target():
     ref = sc.rollout(model, other, steps)
     target = ref.pos[-1, 1]
     assert ref.pos[:, 1, 2].min() < 0.1 < target[2]
-    prob = sc.Problem(model, model.initial_state(), steps, _final_distance(target),
+    prob = sc.Problem(model, model.initial_state(), steps, sc.losses.final_distance(1, target),
                       variables=("vel",), bodies=[1])
     res = minimize(prob, prob.x0, jac=True, method="L-BFGS-B", bounds=prob.bounds,
                    options={"gtol": 1e-12, "ftol": 1e-15})
@@ -79,7 +70,7 @@ def test_minimize_throw_to_a_target():
 
 def test_bad_variables_and_values():
     model = _scene()
-    loss = _final_distance(np.zeros(3))
+    loss = sc.losses.final_distance(1, np.zeros(3))
     with pytest.raises(ValueError, match="not a vector space"):
         sc.Problem(model, model.initial_state(), 5, loss, variables=("quat",))
     with pytest.raises(ValueError, match="dynamic"):
