@@ -56,3 +56,17 @@ def parallel_map(fn, items, workers=None, what="rollouts"):
             out[futures[fut]] = fut.result()
             progress(done, len(items), started, what)
     return out
+
+
+def write_index(out, name, doc, written, table=""):
+    """Write ``out/index.md``: the scenario's name, the first paragraph of its docstring, the
+    files written (a description each when ``written`` maps path -> description) and a table.
+    Prints the list of files and returns the path of the index."""
+    items = written.items() if isinstance(written, dict) else ((w, "") for w in written)
+    lines = [f"- `{os.path.basename(w)}`" + (f": {d}" if d else "") for w, d in items]
+    path = os.path.join(out, "index.md")
+    with open(path, "w") as f:
+        f.write(f"# {name}\n\n" + doc.strip().split("\n\n")[0] + "\n\n" + "\n".join(lines)
+                + "\n" + ("\n" + table if table else ""))
+    print("wrote " + ", ".join(list(written)) + ", " + path)
+    return path

@@ -46,7 +46,7 @@ import time
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, parallel_map, write_table
+from scenarios._common import out_dir, parallel_map, write_index, write_table
 
 DT, STEPS, RADIUS, V, XA = 1e-3, 1000, 0.1, 1.0, -0.5
 FD_STEPS = (1e-2, 1e-4, 1e-6)
@@ -210,13 +210,10 @@ def main(argv=None):
                 for k, v in results.items() for q in v})
     written = [f1, f2, f3, os.path.join(out, "summary.md"), os.path.join(out, "summary.csv"),
                os.path.join(out, "sweep.npz")]
-    with open(os.path.join(out, "index.md"), "w") as f:
-        f.write("# billiards_graze\n\n" + __doc__.split("\n\n")[0] + "\n\n")
-        f.write("\n".join(f"- `{os.path.basename(w)}`" for w in written) + "\n\n" + table)
     print(f"billiards_graze: {len(jobs)} impacts of {STEPS} steps (adjoint and "
           f"{2 * len(FD_STEPS)} rollouts each) in {elapsed:.1f} s; grazing at b = {graze:g} m")
     print(table)
-    print("wrote " + ", ".join(written) + ", index.md")
+    write_index(out, "billiards_graze", __doc__, written, table)
     return 0
 
 

@@ -34,7 +34,7 @@ import time
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, parallel_map, write_table
+from scenarios._common import out_dir, parallel_map, write_index, write_table
 
 DT, STEPS, RADIUS, G = 1e-3, 600, 0.1, 9.81
 FD_STEPS = (1e-2, 1e-4, 1e-6)
@@ -272,13 +272,10 @@ def main(argv=None):
                os.path.join(out, "sweep.npz")]
     if args.animate:
         written.append(animate_sweep(os.path.join(out, "sweep.gif")))
-    with open(os.path.join(out, "index.md"), "w") as f:
-        f.write("# bounce_onset\n\n" + __doc__.split("\n\n")[0] + "\n\n")
-        f.write("\n".join(f"- `{os.path.basename(w)}`" for w in written) + "\n\n" + table)
     print(f"bounce_onset: {len(jobs)} drops of {STEPS} steps (adjoint and "
           f"{2 * len(FD_STEPS)} rollouts each) in {elapsed:.1f} s; onset at H = {on:.4f} m")
     print(table)
-    print("wrote " + ", ".join(written) + ", index.md")
+    write_index(out, "bounce_onset", __doc__, written, table)
     return 0
 
 

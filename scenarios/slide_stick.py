@@ -44,7 +44,7 @@ import time
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, parallel_map, write_table
+from scenarios._common import out_dir, parallel_map, write_index, write_table
 
 DT, STEPS, G, MU = 1e-3, 500, 9.81, 0.5
 HALF = (0.1, 0.1, 0.05)
@@ -224,13 +224,10 @@ def main(argv=None):
              **{f"{k.replace(' ', '_')}_{q}": v[q] for k, v in results.items() for q in v})
     written = [f1, *figs, os.path.join(out, "summary.md"), os.path.join(out, "summary.csv"),
                os.path.join(out, "sweep.npz")]
-    with open(os.path.join(out, "index.md"), "w") as f:
-        f.write("# slide_stick\n\n" + __doc__.split("\n\n")[0] + "\n\n")
-        f.write("\n".join(f"- `{os.path.basename(w)}`" for w in written) + "\n\n" + table)
     print(f"slide_stick: {len(jobs)} launches of {STEPS} steps (adjoint and "
           f"{4 * len(FD_STEPS)} rollouts each) in {elapsed:.1f} s; onset at v0 = {on:.4f} m/s")
     print(table)
-    print("wrote " + ", ".join(written) + ", index.md")
+    write_index(out, "slide_stick", __doc__, written, table)
     return 0
 
 
