@@ -31,10 +31,7 @@ START_MU_BOX, START_E = 0.64, 0.2
 
 
 def settings(quick=False):
-    # the default max_iter (2000) leaves a few solves of the sliding box's four corners
-    # unconverged (relative residual 1.5e-5), and the implicit gradient there is wrong by orders
-    # of magnitude (the rollout warns; Gradient.solver_failures): give the solver room
-    out = {"hard TOI": sc.HardContact(max_iter=50000)}
+    out = {"hard TOI": sc.HardContact()}
     if not quick:
         out["penalty k=1e5"] = sc.PenaltyContact(stiffness=1e5, damping=2.0)
         out["smoothed kappa=1e-4"] = sc.SmoothedContact(kappa=1e-4)
