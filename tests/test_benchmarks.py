@@ -36,3 +36,10 @@ def test_grad_cost_smoke_run(capsys):
     # the adjoint and the differences it is timed against agree
     err = float(out.split("largest difference ")[1].split()[0])
     assert err < 1e-5
+
+
+def test_solver_convergence_smoke_run(capsys):
+    bench = load_benchmark("solver_convergence")
+    assert bench.main(["--grid", "2", "2", "--regularization", "1e-9"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:2] == ["1e-09", "4"]  # the regularization and 4 rollouts
