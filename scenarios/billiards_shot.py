@@ -64,8 +64,8 @@ def settings(quick=False):
     if not quick:
         out["hard no TOI"] = sc.HardContact(toi=False)
         # four substeps of 0.25 ms: one step of 1 ms makes the stiff ball-ball spring gain energy
-        # (the cue ball came back at -0.6 m/s); damping 0.05 s/m gives a ball-ball restitution
-        # near the others' 0.95
+        # (the cue ball came back at -0.6 m/s); with damping 0.05 s/m a head-on hit's relative
+        # exit speed is 0.93 of the approach (hard TOI: 0.89; 15 ms after, cloth friction in)
         out["penalty k=1e5"] = sc.PenaltyContact(stiffness=1e5, damping=0.05, substeps=4)
     out["smoothed kappa=1e-4"] = sc.SmoothedContact(kappa=1e-4)
     return out
