@@ -19,6 +19,9 @@ SCENARIOS = {
                   "from a noisy recording, per contact model",
     "push_box": "optimisation: per-step pusher velocities bring a box to a goal; the hard model "
                 "has no gradient before first touch, the smoothed one pulls the pusher in",
+    "billiards_shot": "optimisation: the cue ball's velocity so the struck ball ends in a goal "
+                      "(a cut shot on a table with friction: slide, then roll), per contact "
+                      "model",
     "kappa_gap": "SmoothedContact against the hard model for a range of kappa on a drop, a slide "
                  "and a toss: the table of gaps",
     "slide_stick": "a box sliding to rest: its final position's gradient in launch speed and "
