@@ -77,10 +77,13 @@ def write_index(out, name, doc, written, table=""):
 
 
 def spread(n, k):
-    """At most ``k`` of the indices 0 .. n-1, always the first and the last, spaced
+    """min(n, k) of the indices 0 .. n-1, always the first and the last, spaced about
     geometrically: the iterations an animation of an optimisation shows, denser at the start,
     where an optimiser moves most."""
-    return sorted(set(int(i) - 1 for i in np.round(np.geomspace(1, n, min(n, k)))))
+    idx = []
+    for v in np.geomspace(1, n, min(n, k)):
+        idx.append(max(int(round(v)) - 1, idx[-1] + 1 if idx else 0))  # distinct: all when n <= k
+    return idx
 
 
 def series_gif(path, model, trajs, labels, title, view="xz"):

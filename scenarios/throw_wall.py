@@ -80,8 +80,8 @@ def main(argv=None):
     p.add_argument("--iters", type=int, default=60, help="L-BFGS-B iterations at most")
     p.add_argument("--quick", action="store_true", help="fewer settings (for tests)")
     p.add_argument("--animate", action="store_true",
-                   help="also write iterations.gif: the hard TOI throw at (at most 8 of) its "
-                        "iterations")
+                   help="also write iterations.gif: the hard TOI throw at each iteration "
+                        "(at most 10 of them)")
     args = p.parse_args(argv)
     if args.iters < 1:
         p.error("--iters must be at least 1")
@@ -119,12 +119,13 @@ def main(argv=None):
                os.path.join(out, "summary.csv"): "the same table as CSV",
                os.path.join(out, "result.npz"): "loss histories and replayed paths per setting"}
     if args.animate:  # the hard TOI optimisation's throws, iteration by iteration
-        its = spread(len(hard_iterates), 8)
+        its = spread(len(hard_iterates), 10)
         gif = series_gif(os.path.join(out, "iterations.gif"), build()[0],
                          [replay(hard_iterates[i])[0] for i in its],
                          [f"iteration {i}" for i in its],
                          "throw_wall, hard TOI: the throw at L-BFGS-B's iterations")
-        written[gif] = f"the hard TOI throw at {len(its)} of its L-BFGS-B iterations"
+        written[gif] = ("the hard TOI throw at L-BFGS-B's iterations "
+                        + ", ".join(str(i) for i in its))
     print(table)
     write_index(out, "throw_wall", __doc__, written, table)
     return 0
