@@ -5,6 +5,10 @@ import os
 import sys
 import time
 
+import numpy as np
+
+GIF_FRAMES, GIF_DPI = 100, 60  # a scenario's GIF: at most this many frames, at this resolution
+
 
 def out_dir(path):
     os.makedirs(path, exist_ok=True)
@@ -70,3 +74,33 @@ def write_index(out, name, doc, written, table=""):
                 + "\n" + ("\n" + table if table else ""))
     print("wrote " + ", ".join(list(written)) + ", " + path)
     return path
+
+
+def spread(n, k):
+    """min(n, k) of the indices 0 .. n-1, always the first and the last, spaced about
+    geometrically: the iterations an animation of an optimisation shows, denser at the start,
+    where an optimiser moves most."""
+    idx = []
+    for v in np.geomspace(1, n, min(n, k)):
+        idx.append(max(int(round(v)) - 1, idx[-1] + 1 if idx else 0))  # distinct: all when n <= k
+    return idx
+
+
+def series_gif(path, model, trajs, labels, title, view="xz"):
+    """Trajectories of one scene (``model``'s bodies and shapes) drawn over each other, one
+    colour each (``viz.animate.animate_series``), into the GIF ``path``: at most GIF_FRAMES
+    frames (``viz.animate.frame_steps(steps, max_frames=GIF_FRAMES)``) at GIF_DPI. Returns
+    ``path``."""
+    from viz.animate import animate_series
+    return animate_series(model, trajs, path, labels=labels, view=view, title=title,
+                          max_frames=GIF_FRAMES, dpi=GIF_DPI)
+
+
+def sweep_gif(path, runs, steps, labels, title, view="xz"):
+    """Roll out each run, ``(model, state)`` or ``(model, state, controls)``, for ``steps`` and
+    draw them over each other with ``series_gif``. The first run's model draws the shapes, so
+    the runs are builds of one scene that differ in initial state or parameters. Returns
+    ``path``."""
+    import simcore as sc
+    trajs = [sc.rollout(run[0], run[1], steps, *run[2:], progress=False) for run in runs]
+    return series_gif(path, runs[0][0], trajs, labels, title, view)

@@ -37,6 +37,7 @@ Errors are tabulated by region: head-on (b < r), oblique (r <= b < 1.9 r), grazi
 max(1, |closed form|).
 
     python -m scenarios run billiards_graze [--out DIR] [--impacts N] [--quick] [--workers N]
+                                            [--animate]
 """
 import argparse
 import os
@@ -46,7 +47,7 @@ import time
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, parallel_map, write_index, write_table
+from scenarios._common import out_dir, parallel_map, sweep_gif, write_index, write_table
 
 DT, STEPS, RADIUS, V, XA = 1e-3, 1000, 0.1, 1.0, -0.5
 FD_STEPS = (1e-2, 1e-4, 1e-6)
@@ -149,6 +150,16 @@ def error_rows(B, results, cases):
     return rows
 
 
+def animate_sweep(path, ratios=(0.0, 1.0, 1.6, 1.95, 2.2)):
+    """A GIF of impacts at b = ratio x r (hard TOI), from head-on through grazing to a miss,
+    seen from the top."""
+    contact = settings(quick=True)["hard TOI"][0]
+    runs = [build(RADIUS * k, contact)[0] for k in ratios]
+    return sweep_gif(path, [(m, m.initial_state()) for m in runs], STEPS,
+                     [f"b = {k:g} r" + (" (miss)" if k > 2 else "") for k in ratios],
+                     "billiards_graze: head-on to grazing to a miss (hard TOI)", view="xy")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m scenarios run billiards_graze",
                                 description=__doc__,
@@ -158,6 +169,9 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="a small sweep (for tests)")
     p.add_argument("--workers", type=int, default=None,
                    help="threads running rollouts in parallel (default: all cores)")
+    p.add_argument("--animate", action="store_true",
+                   help="also write sweep.gif: five impacts (hard TOI) from head-on through "
+                        "grazing to a miss, top view")
     args = p.parse_args(argv)
     if args.impacts < 8:
         p.error("--impacts must be at least 8")
@@ -208,8 +222,17 @@ def main(argv=None):
              closed_e1=gc1, closed_e0=gc0, closed_vy_e1=vc1, closed_vy_e0=vc0,
              **{f"{k.replace(' ', '_').replace(',', '')}_{q}": v[q]
                 for k, v in results.items() for q in v})
-    written = [f1, f2, f3, os.path.join(out, "summary.md"), os.path.join(out, "summary.csv"),
-               os.path.join(out, "sweep.npz")]
+    written = {f1: "B's exit velocity against b, per setting, with the closed forms",
+               f2: "d v_By / db: adjoint and central differences per setting, with the closed "
+                   "form",
+               f3: "|adjoint - closed form| per setting",
+               os.path.join(out, "summary.md"): "errors per setting and region (table)",
+               os.path.join(out, "summary.csv"): "the same table as CSV",
+               os.path.join(out, "sweep.npz"): "impact parameters, closed forms, losses, "
+                                               "adjoints and differences per setting"}
+    if args.animate:
+        written[animate_sweep(os.path.join(out, "sweep.gif"))] = \
+            "five impacts (hard TOI) from head-on through grazing to a miss, top view"
     print(f"billiards_graze: {len(jobs)} impacts of {STEPS} steps (adjoint and "
           f"{2 * len(FD_STEPS)} rollouts each) in {elapsed:.1f} s; grazing at b = {graze:g} m")
     print(table)

@@ -4,7 +4,7 @@ Shows the ball's height over time and its final height against the drop height f
 contact settings. Before the ball can reach the ground within the horizon the final height has
 a closed form (free fall under semi-implicit Euler), drawn for reference.
 
-    python -m scenarios run drop [--out DIR] [--heights N] [--quick]
+    python -m scenarios run drop [--out DIR] [--heights N] [--steps N] [--quick] [--animate]
 """
 import argparse
 import os
@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, progress, write_table
+from scenarios._common import out_dir, progress, sweep_gif, write_index, write_table
 
 DT, RADIUS, G = 1e-3, 0.1, 9.81
 
@@ -58,6 +58,9 @@ def main(argv=None):
     p.add_argument("--heights", type=int, default=121, help="drop heights in the sweep")
     p.add_argument("--steps", type=int, default=700, help="steps per rollout (dt = 1 ms)")
     p.add_argument("--quick", action="store_true", help="a small sweep (for tests)")
+    p.add_argument("--animate", action="store_true",
+                   help="also write drops.gif: the four drops of trajectories.png side by "
+                        "side")
     args = p.parse_args(argv)
     if args.quick:
         args.heights, args.steps = min(args.heights, 13), min(args.steps, 400)
@@ -88,7 +91,8 @@ def main(argv=None):
     # trajectories of a few drops with the stiffest-but-one setting
     label = list(cases)[min(1, len(cases) - 1)]
     traj_series = {}
-    for hgt in np.linspace(heights[0], heights[-1], 4):
+    drops = np.linspace(heights[0], heights[-1], 4)
+    for hgt in drops:
         model, ball = build(hgt, cases[label])
         traj = sc.rollout(model, model.initial_state(), steps)
         traj_series[f"drop {hgt:.2f} m"] = traj.pos[:, ball, 2]
@@ -105,8 +109,29 @@ def main(argv=None):
     print(f"drop: {len(cases) * len(heights)} rollouts of {steps} steps; touch at the horizon "
           f"for a drop of {onset:.4f} m")
     print(table)
-    print(f"wrote {f1}, {f2}, {os.path.join(out, 'summary.md')}, summary.csv, sweep.npz")
+    written = {f1: f"ball height over time for four drops, {label}",
+               f2: "final height against drop height, per setting, with free fall",
+               os.path.join(out, "summary.md"): "errors and jumps per setting (table)",
+               os.path.join(out, "summary.csv"): "the same table as CSV",
+               os.path.join(out, "sweep.npz"): "heights, onset and final heights per setting"}
+    if args.animate:
+        gif = animate_drops(os.path.join(out, "drops.gif"), drops, label, cases[label], steps)
+        written[gif] = f"the four drops of trajectories.png side by side, {label}"
+    write_index(out, "drop", __doc__, written, table)
     return 0
+
+
+def animate_drops(path, heights, label, contact, steps):
+    """A GIF of the drops from ``heights`` with ``contact`` (called ``label``), side by side
+    0.4 m apart in x (the ground is a plane: the offset changes nothing)."""
+    runs = []
+    for k, hgt in enumerate(heights):
+        model, ball = build(hgt, contact)
+        state = model.initial_state()
+        state.pos[ball, 0] = 0.4 * k
+        runs.append((model, state))
+    return sweep_gif(path, runs, steps, [f"drop {h:.2f} m" for h in heights],
+                     f"drop: {len(heights)} drops, {label}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ touch (its contacts within the margin are only speculative), so from rest it can
 Every setting's result is replayed with the hard model, and the hard model is also run from
 the smoothed model's plan (continuation).
 
-    python -m scenarios run push_box [--out DIR] [--iters N] [--quick]
+    python -m scenarios run push_box [--out DIR] [--iters N] [--quick] [--animate]
 """
 import argparse
 import os
@@ -24,13 +24,14 @@ import numpy as np
 import scipy.optimize
 
 import simcore as sc
-from scenarios._common import out_dir, write_table
+from scenarios._common import out_dir, spread, sweep_gif, write_index, write_table
 
 DT, STEPS, HALF, R, GAP, GOAL, REG = 1e-3, 200, 0.1, 0.05, 0.05, 0.15, 1e-4
+SMOOTHED = "smoothed kappa=1e-3"  # the setting that moves the box from rest
 
 
 def settings(quick=False):
-    out = {"hard TOI": sc.HardContact(), "smoothed kappa=1e-3": sc.SmoothedContact(kappa=1e-3)}
+    out = {"hard TOI": sc.HardContact(), SMOOTHED: sc.SmoothedContact(kappa=1e-3)}
     if not quick:
         out["penalty k=1e5"] = sc.PenaltyContact(stiffness=1e5, damping=5.0)
     return out
@@ -80,6 +81,9 @@ def main(argv=None):
     p.add_argument("--out", default="out/push_box", help="output folder (created)")
     p.add_argument("--iters", type=int, default=50, help="L-BFGS-B iterations at most")
     p.add_argument("--quick", action="store_true", help="fewer settings (for tests)")
+    p.add_argument("--animate", action="store_true",
+                   help=f"also write iterations.gif: the {SMOOTHED} push at (at most 6 of) "
+                        "its L-BFGS-B iterations, drawn with its own model")
     args = p.parse_args(argv)
     if args.iters < 1:
         p.error("--iters must be at least 1")
@@ -87,10 +91,10 @@ def main(argv=None):
     from viz.plots import plot_convergence, plot_lines
 
     _, replay_x = objective(sc.HardContact())
-    rows, histories, plans = [], {}, {}
+    rows, histories, plans, iterates = [], {}, {}, {}
     runs = [(label, contact, None) for label, contact in settings(args.quick).items()]
     # continuation: the hard model started from the smoothed model's plan
-    runs.append(("hard TOI from the smoothed plan", sc.HardContact(), "smoothed kappa=1e-3"))
+    runs.append(("hard TOI from the smoothed plan", sc.HardContact(), SMOOTHED))
     for label, contact, start in runs:
         started = time.time()
         f, own_x = objective(contact)
@@ -102,10 +106,12 @@ def main(argv=None):
             return value, grad
         u0 = np.zeros(STEPS) if start is None else plans[start]
         g0 = f(u0)[1]
+        iterates[label] = [u0]
         res = scipy.optimize.minimize(fun, u0, jac=True, method="L-BFGS-B",
                                       bounds=[(-2.0, 2.0)] * STEPS,
                                       options={"maxiter": args.iters, "gtol": 1e-14,
-                                               "ftol": 1e-15})
+                                               "ftol": 1e-15},
+                                      callback=lambda x: iterates[label].append(x.copy()))
         histories[label], plans[label] = np.array(history), res.x
         x_hard = replay_x(res.x)
         rows.append({"setting": label, "evaluations": int(res.nfev),
@@ -126,8 +132,27 @@ def main(argv=None):
              **{f"{k.replace(' ', '_')}_history": h for k, h in histories.items()},
              **{f"{k.replace(' ', '_')}_plan": v for k, v in plans.items()})
     print(table)
-    print(f"wrote {f1}, {f2}, {os.path.join(out, 'summary.md')}, summary.csv, result.npz")
+    written = {f1: "loss per evaluation, per setting",
+               f2: "each setting's optimised pusher velocities over time",
+               os.path.join(out, "summary.md"): "per setting: gradient at the start, final loss, "
+                                                "box x with its own model and replayed (table)",
+               os.path.join(out, "summary.csv"): "the same table as CSV",
+               os.path.join(out, "result.npz"): "loss histories and plans per setting"}
+    if args.animate:
+        gif = animate_iterations(os.path.join(out, "iterations.gif"), iterates[SMOOTHED])
+        written[gif] = f"the {SMOOTHED} push at L-BFGS-B's iterations"
+    write_index(out, "push_box", __doc__, written, table)
     return 0
+
+
+def animate_iterations(path, plans, most=6):
+    """A GIF of the smoothed model's pushes for (at most ``most`` of) the plans an optimisation
+    went through, side view."""
+    model, _, pusher = build(settings()[SMOOTHED])
+    its = spread(len(plans), most)
+    runs = [(model, model.initial_state(), controls_from(plans[i], model, pusher)) for i in its]
+    return sweep_gif(path, runs, STEPS, [f"iteration {i}" for i in its],
+                     f"push_box, {SMOOTHED}: the push at L-BFGS-B's iterations")
 
 
 if __name__ == "__main__":

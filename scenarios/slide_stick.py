@@ -35,6 +35,7 @@ diverges). Errors are tabulated by region of s = T - t_s: "sticks before the hor
 (s > 5 ms), "onset" (|s| <= 5 ms) and "still sliding" (s < -5 ms).
 
     python -m scenarios run slide_stick [--out DIR] [--speeds N] [--quick] [--workers N]
+                                        [--animate]
 """
 import argparse
 import os
@@ -44,7 +45,7 @@ import time
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, parallel_map, write_index, write_table
+from scenarios._common import out_dir, parallel_map, sweep_gif, write_index, write_table
 
 DT, STEPS, G, MU = 1e-3, 500, 9.81, 0.5
 HALF = (0.1, 0.1, 0.05)
@@ -161,6 +162,17 @@ def error_rows(V, results, cases):
     return rows
 
 
+def animate_sweep(path, n=5):
+    """A GIF of n launches (hard) whose stop times t_s run from 0.6 T to 1.4 T: boxes that stop
+    before the horizon, one that stops at it and ones still sliding at the end."""
+    T = STEPS * DT
+    V = onset_speed() * np.linspace(0.6, 1.4, n)
+    runs = [build(v, MU, sc.HardContact()) for v in V]
+    return sweep_gif(path, [(m, m.initial_state()) for m, _ in runs], STEPS,
+                     [f"v0 = {v:.2f} m/s, t_s = {v / (MU * G):.2f} s" for v in V],
+                     f"slide_stick: launches across the stop at T = {T:g} s (hard)")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m scenarios run slide_stick", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -169,6 +181,9 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="a small sweep (for tests)")
     p.add_argument("--workers", type=int, default=None,
                    help="threads running rollouts in parallel (default: all cores)")
+    p.add_argument("--animate", action="store_true",
+                   help="also write sweep.gif: five launches (hard) whose stops cross the "
+                        "horizon")
     args = p.parse_args(argv)
     if args.speeds < 4:
         p.error("--speeds must be at least 4")
@@ -222,8 +237,20 @@ def main(argv=None):
     np.savez(os.path.join(out, "sweep.npz"), speeds=V, mu=MU, onset=on, fd_steps=FD_STEPS,
              closed_x=xc, closed_dv0=gv, closed_dmu=gm,
              **{f"{k.replace(' ', '_')}_{q}": v[q] for k, v in results.items() for q in v})
-    written = [f1, *figs, os.path.join(out, "summary.md"), os.path.join(out, "summary.csv"),
-               os.path.join(out, "sweep.npz")]
+    written = {f1: "final position against launch speed, per setting, with the closed form",
+               figs[0]: "dx/dv0: adjoint and central differences per setting, with the closed "
+                        "form",
+               figs[1]: "|adjoint - closed form| of dx/dv0",
+               figs[2]: "dx/dmu: adjoint and central differences per setting, with the closed "
+                        "form",
+               figs[3]: "|adjoint - closed form| of dx/dmu",
+               os.path.join(out, "summary.md"): "errors per setting, region and gradient (table)",
+               os.path.join(out, "summary.csv"): "the same table as CSV",
+               os.path.join(out, "sweep.npz"): "speeds, closed forms, losses, adjoints and "
+                                               "differences per setting"}
+    if args.animate:
+        written[animate_sweep(os.path.join(out, "sweep.gif"))] = \
+            "five launches (hard) whose stops cross the horizon"
     print(f"slide_stick: {len(jobs)} launches of {STEPS} steps (adjoint and "
           f"{4 * len(FD_STEPS)} rollouts each) in {elapsed:.1f} s; onset at v0 = {on:.4f} m/s")
     print(table)

@@ -12,7 +12,7 @@ and ``simcore.gradcheck`` then checks the friction gradient where it stopped. On
 model has restitution: penalty contact fits friction and its damping, smoothed contact
 friction alone.
 
-    python -m scenarios run sysid_toss [--out DIR] [--iters N] [--noise M] [--quick]
+    python -m scenarios run sysid_toss [--out DIR] [--iters N] [--noise M] [--quick] [--animate]
 """
 import argparse
 import os
@@ -23,7 +23,7 @@ import numpy as np
 import scipy.optimize
 
 import simcore as sc
-from scenarios._common import out_dir, write_table
+from scenarios._common import out_dir, sweep_gif, write_index, write_table
 
 DT, STEPS = 1e-3, 600
 TRUE_MU_BOX, TRUE_E = 0.16, 0.5
@@ -101,6 +101,9 @@ def main(argv=None):
     p.add_argument("--iters", type=int, default=40, help="L-BFGS-B iterations at most")
     p.add_argument("--noise", type=float, default=1e-3, help="recording noise (m, std)")
     p.add_argument("--quick", action="store_true", help="the hard model only (for tests)")
+    p.add_argument("--animate", action="store_true",
+                   help="also write fits.gif: the reference toss (without noise), the starting "
+                        "guess and each setting's fitted toss")
     args = p.parse_args(argv)
     if args.iters < 1 or not args.noise >= 0:
         p.error("--iters must be at least 1 and --noise non-negative")
@@ -108,7 +111,7 @@ def main(argv=None):
     from viz.plots import plot_convergence
 
     recorded, clean = reference(args.noise)
-    rows, histories = [], {}
+    rows, histories, fits = [], {}, {}
     for label, contact in settings(args.quick).items():
         started = time.time()
         x, hist, nfev = fit(contact, recorded, args.iters)
@@ -118,6 +121,7 @@ def main(argv=None):
         model, box = build(contact, fitted["friction"], fitted.get("restitution", START_E))
         if "damping" in fitted:
             model = model._replace(pen_damping=float(fitted["damping"]))
+        fits[label] = (model, fitted)
         check = sc.gradcheck(model, model.initial_state(), STEPS, fit_loss(recorded, box),
                              "friction", box, fd_steps=(1e-2, 1e-3, 1e-4, 1e-5, 1e-6))
         rows.append({"setting": label, "fitted": ", ".join(fitted), "evaluations": nfev,
@@ -137,8 +141,31 @@ def main(argv=None):
     np.savez(os.path.join(out, "result.npz"), recorded=recorded, clean=clean,
              **{f"{k.replace(' ', '_')}_history": h for k, h in histories.items()})
     print(table)
-    print(f"wrote {f1}, {os.path.join(out, 'summary.md')}, summary.csv, result.npz")
+    written = {f1: "fit loss per evaluation, per setting",
+               os.path.join(out, "summary.md"): "per setting: fitted values against the true "
+                                                "ones, final loss, gradient check (table)",
+               os.path.join(out, "summary.csv"): "the same table as CSV",
+               os.path.join(out, "result.npz"): "the recording (noisy and clean) and the loss "
+                                                "histories"}
+    if args.animate:
+        gif = animate_fits(os.path.join(out, "fits.gif"), fits)
+        written[gif] = "the reference toss, the starting guess and each setting's fitted toss"
+    write_index(out, "sysid_toss", __doc__, written, table)
     return 0
+
+
+def animate_fits(path, fits):
+    """A GIF of the reference toss (hard TOI at the true values, without noise, as
+    ``reference``), the starting guess (the hard setting) and the fitted tosses, ``fits``:
+    label -> (fitted model, {variable: value}), each rolled out with its own model."""
+    true, _ = build(sc.HardContact(), TRUE_MU_BOX, TRUE_E)
+    start, _ = build(settings(quick=True)["hard TOI"], START_MU_BOX, START_E)
+    runs = [(m, m.initial_state()) for m in [true, start] + [m for m, _ in fits.values()]]
+    labels = [f"reference: friction {TRUE_MU_BOX:g}, restitution {TRUE_E:g}",
+              f"start: friction {START_MU_BOX:g}, restitution {START_E:g}"]
+    labels += [f"{label} fit: " + ", ".join(f"{k} {v:.3g}" for k, v in fitted.items())
+               for label, (_, fitted) in fits.items()]
+    return sweep_gif(path, runs, STEPS, labels, "sysid_toss: the recorded toss and the fits")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.optimize
 
 import simcore as sc
-from scenarios._common import out_dir, write_table
+from scenarios._common import out_dir, series_gif, spread, write_index, write_table
 
 T, STEPS, R, G, E = 0.6, 288, 0.1, 9.8, 0.92
 START, V0, TARGET, WALL = (-0.5, 1.0), (5.0, -5.0), (-2.0, 1.5), 1.75
@@ -80,7 +80,8 @@ def main(argv=None):
     p.add_argument("--iters", type=int, default=60, help="L-BFGS-B iterations at most")
     p.add_argument("--quick", action="store_true", help="fewer settings (for tests)")
     p.add_argument("--animate", action="store_true",
-                   help="also write iterations.gif: the hard TOI throw at each iteration")
+                   help="also write iterations.gif: the hard TOI throw at each iteration "
+                        "(at most 10 of them)")
     args = p.parse_args(argv)
     if args.iters < 1:
         p.error("--iters must be at least 1")
@@ -111,18 +112,22 @@ def main(argv=None):
     np.savez(os.path.join(out, "result.npz"),
              **{f"{k.replace(' ', '_')}_history": h for k, h in histories.items()},
              **{f"{k.replace(' ', '_')}_path": v for k, v in paths.items()})
-    written = [f1, f2, os.path.join(out, "summary.md"), os.path.join(out, "summary.csv"),
-               os.path.join(out, "result.npz")]
+    written = {f1: "loss per L-BFGS-B iteration, per setting",
+               f2: "each setting's optimised throw replayed with hard TOI, with wall and target",
+               os.path.join(out, "summary.md"): "per setting: iterations, launch velocity, "
+                                                "final loss and the loss replayed (table)",
+               os.path.join(out, "summary.csv"): "the same table as CSV",
+               os.path.join(out, "result.npz"): "loss histories and replayed paths per setting"}
     if args.animate:  # the hard TOI optimisation's throws, iteration by iteration
-        from viz.animate import animate_series
-        trajs = [replay(v)[0] for v in hard_iterates]
-        model, _ = build()
-        written.append(animate_series(
-            model, trajs, os.path.join(out, "iterations.gif"),
-            labels=[f"iteration {i}" for i in range(len(trajs))],
-            title="throw_wall, hard TOI: the throw at each L-BFGS-B iteration"))
+        its = spread(len(hard_iterates), 10)
+        gif = series_gif(os.path.join(out, "iterations.gif"), build()[0],
+                         [replay(hard_iterates[i])[0] for i in its],
+                         [f"iteration {i}" for i in its],
+                         "throw_wall, hard TOI: the throw at L-BFGS-B's iterations")
+        written[gif] = ("the hard TOI throw at L-BFGS-B's iterations "
+                        + ", ".join(str(i) for i in its))
     print(table)
-    print("wrote " + ", ".join(written))
+    write_index(out, "throw_wall", __doc__, written, table)
     return 0
 
 

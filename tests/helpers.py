@@ -1,5 +1,6 @@
-"""Physics helpers shared by tests."""
+"""Helpers shared by tests: physics, and the outputs of a scenario run."""
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +90,14 @@ def load_benchmark(name="throughput"):
     spec.loader.exec_module(module)
     return module
 
+
+def check_outputs(out, names):
+    """A scenario's output folder ``out`` (a Path) holds every file in ``names``, none empty,
+    and its index.md lists exactly the files in the folder besides itself."""
+    index = (out / "index.md").read_text()
+    listed = set(re.findall(r"^- `([^`]+)`", index, flags=re.M))
+    on_disk = {p.name for p in out.iterdir()} - {"index.md"}
+    assert listed == on_disk, (sorted(listed), sorted(on_disk))
+    for name in names:
+        assert name in listed, name
+        assert (out / name).stat().st_size > 0, name

@@ -401,21 +401,32 @@ class _Recorder:
     """Collects frames and writes the file. A GIF draws the static parts (axes, ticks, planes,
     title) once and then only the changing artists per frame (blitting on the Agg canvas), keeps
     each frame as a palette image and saves them with Pillow; an MP4 goes through matplotlib's
-    FFMpegWriter, which redraws the whole figure per frame."""
+    FFMpegWriter, which redraws the whole figure per frame.
 
-    def __init__(self, fig, path, suffix, fps, dpi, artists):
+    ``overlays`` are unchanging artists drawn over the moving ones (legends): a GIF renders them
+    once and pastes their pixels over every frame (drawing a legend costs more than all the
+    bodies), so they hide what moves behind them."""
+
+    def __init__(self, fig, path, suffix, fps, dpi, artists, overlays=()):
         self.fig, self.path, self.suffix, self.fps, self.dpi = fig, os.fspath(path), suffix, \
             fps, dpi
         self.artists = sorted(artists, key=lambda a: a.get_zorder())
+        self.overlays = list(overlays)
         self.frames = []
 
     def __enter__(self):
         if self.suffix == ".gif":
-            for a in self.artists:
+            for a in self.artists + self.overlays:
                 a.set_animated(True)
             self.canvas = self.fig.canvas
             self.canvas.draw()
             self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+            renderer = self.canvas.get_renderer()
+            self.pasted = []
+            for a in self.overlays:
+                a.draw(renderer)
+                self.pasted.append(self.canvas.copy_from_bbox(
+                    a.get_window_extent(renderer).padded(2)))
         else:
             self.writer = manimation.FFMpegWriter(fps=self.fps)
             self._saving = self.writer.saving(self.fig, self.path, self.dpi)
@@ -429,6 +440,8 @@ class _Recorder:
             renderer = self.canvas.get_renderer()
             for a in self.artists:
                 a.draw(renderer)
+            for region in self.pasted:
+                self.canvas.restore_region(region)
             rgba = np.asarray(self.canvas.buffer_rgba())
             im = Image.fromarray(rgba[..., :3].copy(), "RGB")
             self.frames.append(im.convert("P", palette=Image.Palette.ADAPTIVE))
@@ -533,10 +546,10 @@ def animate(model, traj, path, view="xz", fps=30, stride=None, contacts=False, i
     decimals = _decimals(dt, frames)
     fig.tight_layout()
 
-    dynamic = scene.artists() + [label] + ([quiver] if quiver is not None else []) + \
-        ([legend] if legend is not None else [])
+    dynamic = scene.artists() + [label] + ([quiver] if quiver is not None else [])
     try:
-        with _Recorder(fig, path, suffix, fps, dpi, dynamic) as recorder:
+        with _Recorder(fig, path, suffix, fps, dpi, dynamic,
+                       [legend] if legend is not None else []) as recorder:
             for t in frames:
                 t = int(t)
                 highlight, n_active = _active_contacts(traj, t) if contacts else (set(), 0)
@@ -610,9 +623,9 @@ def animate_series(model, trajs, path, labels=None, view="xz", fps=30, stride=No
     decimals = _decimals(dts[0], frames)
     fig.tight_layout()
 
-    dynamic = [a for scene in scenes for a in scene.artists()] + [label, legend]
+    dynamic = [a for scene in scenes for a in scene.artists()] + [label]
     try:
-        with _Recorder(fig, path, suffix, fps, dpi, dynamic) as recorder:
+        with _Recorder(fig, path, suffix, fps, dpi, dynamic, [legend]) as recorder:
             for t in frames:
                 t = int(t)
                 for scene in scenes:

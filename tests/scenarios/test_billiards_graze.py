@@ -6,6 +6,9 @@ import numpy as np
 import simcore as sc
 from scenarios import billiards_graze as bg
 from scenarios.__main__ import main as scenarios_main
+from scenarios._common import GIF_FRAMES
+from tests.helpers import check_outputs
+from viz.animate import frame_count, frame_steps
 
 
 def test_closed_form_matches_its_own_differences_and_the_known_values():
@@ -33,10 +36,12 @@ def test_closed_form_matches_its_own_differences_and_the_known_values():
 def test_quick_study_writes_its_outputs_and_the_hard_adjoint_follows_the_closed_form(tmp_path):
     out = tmp_path / "bg"
     assert scenarios_main(["run", "billiards_graze", "--quick", "--out", str(out),
-                           "--workers", "2"]) == 0
-    for name in ("loss.png", "gradients.png", "gradient_error.png", "summary.md",
-                 "summary.csv", "sweep.npz", "index.md"):
-        assert (out / name).stat().st_size > 0, name
+                           "--workers", "2", "--animate"]) == 0
+    check_outputs(out, ("loss.png", "gradients.png", "gradient_error.png", "summary.md",
+                        "summary.csv", "sweep.npz", "sweep.gif"))
+    # 1000 steps in 100 frames at most: every 11th state and the last
+    assert frame_count(out / "sweep.gif") == len(frame_steps(bg.STEPS, max_frames=GIF_FRAMES)) \
+        == 92
     rows = list(csv.DictReader(open(out / "summary.csv")))
     assert {r["region"] for r in rows} == set(bg.REGIONS)
     sweep = np.load(out / "sweep.npz")

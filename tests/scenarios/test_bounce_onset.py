@@ -5,6 +5,7 @@ import numpy as np
 
 from scenarios import bounce_onset as bo
 from scenarios.__main__ import main as scenarios_main
+from tests.helpers import check_outputs
 from viz.animate import frame_count
 
 
@@ -33,9 +34,8 @@ def test_quick_study_writes_its_outputs_and_separates_the_models(tmp_path):
     out = tmp_path / "bo"
     assert scenarios_main(["run", "bounce_onset", "--quick", "--out", str(out),
                            "--workers", "2", "--animate"]) == 0
-    for name in ("loss.png", "gradients.png", "gradient_error.png", "summary.md",
-                 "summary.csv", "sweep.npz", "index.md", "sweep.gif"):
-        assert (out / name).stat().st_size > 0, name
+    check_outputs(out, ("loss.png", "gradients.png", "gradient_error.png", "summary.md",
+                        "summary.csv", "sweep.npz", "sweep.gif"))
     # 100 frames at most over 600 steps: every 7th state (0, 7, ..., 595) and the last
     assert frame_count(out / "sweep.gif") == 87
     rows = list(csv.DictReader(open(out / "summary.csv")))

@@ -4,14 +4,18 @@ import numpy as np
 
 from scenarios import drop
 from scenarios.__main__ import main as scenarios_main
+from scenarios._common import GIF_FRAMES
+from tests.helpers import check_outputs
+from viz.animate import frame_count, frame_steps
 
 
 def test_drop_quick_writes_figures_and_tables(tmp_path, capsys):
     out = tmp_path / "drop"
-    assert scenarios_main(["run", "drop", "--quick", "--out", str(out)]) == 0
-    for name in ("trajectories.png", "final_height.png", "summary.md", "summary.csv",
-                 "sweep.npz"):
-        assert (out / name).stat().st_size > 0, name
+    assert scenarios_main(["run", "drop", "--quick", "--out", str(out), "--animate"]) == 0
+    check_outputs(out, ("trajectories.png", "final_height.png", "summary.md", "summary.csv",
+                        "sweep.npz", "drops.gif"))
+    # 100 frames at most over the quick run's 400 steps: every 5th state
+    assert frame_count(out / "drops.gif") == len(frame_steps(400, max_frames=GIF_FRAMES)) == 81
     sweep = np.load(out / "sweep.npz")
     heights, onset = sweep["heights"], float(sweep["onset"])
     k = [key for key in sweep.files if key.startswith("penalty")][0]

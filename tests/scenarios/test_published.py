@@ -1,6 +1,9 @@
 """The published cases: time of impact gives the analytic values; plain time stepping gives the
 wrong ones the reports describe."""
 from scenarios.__main__ import main as scenarios_main
+from scenarios._common import GIF_FRAMES
+from tests.helpers import check_outputs
+from viz.animate import frame_count, frame_steps
 from scenarios.published import run
 
 
@@ -22,5 +25,10 @@ def test_published_table(tmp_path):
 
 
 def test_published_writes_its_table(tmp_path):
-    assert scenarios_main(["run", "published", "--quick", "--out", str(tmp_path)]) == 0
+    assert scenarios_main(["run", "published", "--quick", "--out", str(tmp_path),
+                           "--animate"]) == 0
+    check_outputs(tmp_path, ("published.md", "published.csv", "balls.gif"))
     assert "nimble_issue97" in (tmp_path / "published.md").read_text()
+    # 1000 steps (T = 1 s) in 100 frames at most: every 11th state and the last
+    assert frame_count(tmp_path / "balls.gif") == len(frame_steps(1000, max_frames=GIF_FRAMES)) \
+        == 92

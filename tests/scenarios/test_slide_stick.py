@@ -5,6 +5,9 @@ import numpy as np
 
 from scenarios import slide_stick as ss
 from scenarios.__main__ import main as scenarios_main
+from scenarios._common import GIF_FRAMES
+from tests.helpers import check_outputs
+from viz.animate import frame_count, frame_steps
 
 
 def test_closed_form_matches_its_own_differences_and_is_c1_at_onset():
@@ -31,10 +34,13 @@ def test_closed_form_matches_its_own_differences_and_is_c1_at_onset():
 def test_quick_study_writes_its_outputs_and_the_hard_adjoint_follows_the_closed_form(tmp_path):
     out = tmp_path / "ss"
     assert scenarios_main(["run", "slide_stick", "--quick", "--out", str(out),
-                           "--workers", "2"]) == 0
-    for name in ("loss.png", "grad_v0.png", "grad_v0_error.png", "grad_mu.png",
-                 "grad_mu_error.png", "summary.md", "summary.csv", "sweep.npz", "index.md"):
-        assert (out / name).stat().st_size > 0, name
+                           "--workers", "2", "--animate"]) == 0
+    check_outputs(out, ("loss.png", "grad_v0.png", "grad_v0_error.png", "grad_mu.png",
+                        "grad_mu_error.png", "summary.md", "summary.csv", "sweep.npz",
+                        "sweep.gif"))
+    # 500 steps in 100 frames at most: every 6th state and the last
+    assert frame_count(out / "sweep.gif") == len(frame_steps(ss.STEPS, max_frames=GIF_FRAMES)) \
+        == 85
     rows = list(csv.DictReader(open(out / "summary.csv")))
     assert {r["region"] for r in rows} == {name for name, _, _ in ss.REGIONS}
     err = {(r["setting"], r["region"], r["gradient"]): float(r["adjoint vs closed form, max"])
