@@ -69,8 +69,9 @@ def project(lam, u, A, eps, bn, mu, out):
 def fixed_point_residual(m, d, sel, nsel, bias, lam, V, W):
     # |lam - P(lam - R (A lam + c))| / R over the selected contacts: the residual in velocity
     # units (for an active normal it is exactly the violation of u+_n + b_n = 0), relative to the
-    # solve's velocity scale: the velocity changes its impulses make, |u|, |b| (floor 1e-9 m/s). Velocity units, because redundant contacts leave
-    # the split of impulses ill-determined (to 1 / eps) while the velocities are not.
+    # solve's velocity scale: the velocity changes its impulses make, |u|, |b| (floor 1e-9 m/s).
+    # Velocity units, because redundant contacts leave the split of impulses ill-determined (to
+    # 1 / eps) while the velocities are not.
     u = np.empty(3)
     out = np.empty(6)
     worst = 0.0
@@ -155,8 +156,32 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W):
     # starting from the PGS solution; returns the relative residual and leaves the best impulses.
     # Full steps first, even where the residual grows: near a redundant contact set (a box face
     # on the ground) PGS leaves every corner pushing while the solution lifts one, and the way
-    # there changes modes on the way, which no monotone line search passes (measured: a sliding
-    # box's four corners stall at 8.6e-8 with backtracking, reach 3.5e-18 in 7 full steps). After
+    # there changes modes, which no monotone line search passes (measured: a sliding box's four
+    # corners stall at 8.6e-8 with backtracking, reach 3.5e-18 in 7 full steps). If that misses
+    # rounding, again from the start with each iterate projected onto the friction cones: on
+    # sticking corners the steps' internal tangential impulses (set by eps alone, ~1e9 times the
+    # residual) can make plain Newton cycle between two mode sets, which the projection breaks;
+    # elsewhere the projection slows it (benchmarks/solver_convergence.py), hence second.
+    lam0 = np.empty((nsel, 3))
+    for p in range(nsel):
+        lam0[p, :] = lam[sel[p]]
+    res = _newton(m, d, sel, nsel, bias, lam, V, W, False)
+    if res <= 1e-13:
+        return res
+    lam1 = np.empty((nsel, 3))
+    for p in range(nsel):
+        lam1[p, :] = lam[sel[p]]
+    _set_impulses(d, sel, nsel, lam0, lam, V, W)
+    res2 = _newton(m, d, sel, nsel, bias, lam, V, W, True)
+    if res2 <= res:
+        return res2
+    _set_impulses(d, sel, nsel, lam1, lam, V, W)
+    return res
+
+
+@jit
+def _newton(m, d, sel, nsel, bias, lam, V, W, cones):
+    # newton_polish's iteration; cones: project each iterate onto the friction cones. After
     # NEWTON_STALL full steps without a new best, back to the best impulses and backtrack.
     n3 = 3 * nsel
     A = np.empty((n3, n3))
@@ -167,6 +192,7 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W):
     out = np.empty(6)
     dP = np.empty((3, 3))
     dl = np.empty(3)
+    trial = np.empty(3)
     lam_old = np.empty((nsel, 3))
     lam_best = np.empty((nsel, 3))
     res = fixed_point_residual(m, d, sel, nsel, bias, lam, V, W)
@@ -211,8 +237,12 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W):
             for p in range(nsel):
                 k = sel[p]
                 for j in range(3):
-                    dl[j] = lam_old[p, j] + alpha * step[3 * p + j] - lam[k, j]
-                    lam[k, j] += dl[j]
+                    trial[j] = lam_old[p, j] + alpha * step[3 * p + j]
+                if cones:
+                    _project_cone(trial, d.con_mu[k])
+                for j in range(3):
+                    dl[j] = trial[j] - lam[k, j]
+                    lam[k, j] = trial[j]
                 apply_contact_impulse(d, k, dl, V, W)
             new = fixed_point_residual(m, d, sel, nsel, bias, lam, V, W)
             if new < res:
@@ -239,6 +269,24 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W):
         _set_impulses(d, sel, nsel, lam_best, lam, V, W)
         res = best
     return res
+
+
+@jit
+def _project_cone(lam, mu):
+    # lam (3,) onto the cone lam_n >= 0, |lam_t| <= mu lam_n, in place (the nearest point)
+    ln = lam[0]
+    lt = np.sqrt(lam[1] * lam[1] + lam[2] * lam[2])
+    if lt <= mu * ln:
+        return
+    if mu * lt <= -ln:  # in the polar cone: to the apex
+        lam[:] = 0.0
+        return
+    # onto the cone's surface: the normal part (ln + mu lt) / (1 + mu^2)
+    pn = (ln + mu * lt) / (1.0 + mu * mu)
+    lam[0] = pn
+    scale = mu * pn / lt
+    lam[1] *= scale
+    lam[2] *= scale
 
 
 @jit
@@ -384,8 +432,8 @@ def hard_contacts(m, d, h):
     in: d.vel / d.ang_vel (start of step), d.vel_free / d.ang_vel_free (free velocities v*),
     d.con_* geometry;
     out: d.vel_free / d.ang_vel_free hold the end-of-step velocities; for bodies in an impact
-    (toi) d.body_toi is the impact time t (-1: none), d.vel_pre / d.vel_post (and ang_) the mean velocities
-    over [0, t] and [t, h];
+    (toi) d.body_toi is the impact time t (-1: none), d.vel_pre / d.vel_post (and ang_) the mean
+    velocities over [0, t] and [t, h];
     d.con_lambda the summed impulses, d.con_phase each contact's impact phase (-1: none),
     d.con_bias the resting solve's bias. Returns (largest residual, solves not converged).
 
@@ -530,8 +578,11 @@ def hard_contacts(m, d, h):
             contact_velocity(d, k, Vm, Wm, u)
             gap = phi + (tc - (d.con_toi[k] if d.con_refreshed[k] else 0.0)) * u[0]
             contact_velocity(d, k, acc_v, acc_w, u0)
+            # an open gap may close over the rest of the step; a penetration (a resting contact
+            # whose body sank over [0, t] moving freely towards the impact) is corrected at the
+            # usual Baumgarte rate: over the rest h - t it would be launched at ~ 1 / (h - t)
             rest = max(h - tc, 1e-12 * h)
-            d.con_bias[k] = (gap if gap > 0.0 else m.hard_beta * gap) / rest + 0.5 * tc * u0[0]
+            d.con_bias[k] = (gap / rest if gap > 0.0 else m.hard_beta * gap / h) + 0.5 * tc * u0[0]
     keys = np.empty(nc, dtype=np.int64)
     warm_start(m, d, nc, keys, lam, V, W)
     res = solve(m, d, sel, nc, d.con_bias, lam, V, W)
@@ -844,11 +895,10 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
         un_m = u[0]
         contact_velocity(d, k, acc_v, acc_w, u)
         rest = max(h - tc, 1e-12 * h)
-        fg = gap if gap > 0.0 else m.hard_beta * gap
-        gap_bar = b_bar[k] * _ramp_slope_at(gap, m.hard_beta, 1.0, kink) / rest
+        gap_bar = b_bar[k] * _ramp_slope_at(gap, m.hard_beta / h, 1.0 / rest, kink)
         tc_bar = gap_bar * un_m + 0.5 * b_bar[k] * u[0]
-        if h - tc > 1e-12 * h:
-            tc_bar += b_bar[k] * fg / (rest * rest)
+        if gap > 0.0 and h - tc > 1e-12 * h:
+            tc_bar += b_bar[k] * gap / (rest * rest)
         a.con_dist_bar[k] += gap_bar
         if refreshed[k]:
             t_bar[k] -= gap_bar * un_m
