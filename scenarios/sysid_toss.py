@@ -6,13 +6,14 @@ tumbles and slides for 0.6 s (600 steps of 1 ms). The reference is made with the
 (time of impact) at a contact friction of 0.4 and restitution 0.5: the ground's friction is 1
 and its restitution 0, so a contact's friction sqrt(mu_box mu_ground) is sqrt(mu_box), and the
 box's own value mu_box = 0.16 is what is recovered. Its centre positions get Gaussian noise
-(1 mm). Starting from friction 0.64 and restitution 0.2, L-BFGS-B (bounds from
+(1 mm). Starting from friction 0.64 and restitution 0.2 (``--start``), L-BFGS-B (bounds from
 ``Problem.bounds``) fits both to the recording by least squares over every recorded position,
 and ``simcore.gradcheck`` then checks the friction gradient where it stopped. Only the hard
 model has restitution: penalty contact fits friction and its damping, smoothed contact
 friction alone.
 
-    python -m scenarios run sysid_toss [--out DIR] [--iters N] [--noise M] [--quick] [--animate]
+    python -m scenarios run sysid_toss [--out DIR] [--iters N] [--noise M] [--start MU E]
+                                       [--quick] [--animate]
 """
 import argparse
 import os
@@ -78,9 +79,10 @@ def variables(contact):
     return ("friction",)
 
 
-def fit(contact, recorded, iters):
-    """L-BFGS-B over ``variables(contact)``. Returns (x, history, evaluations)."""
-    model, box = build(contact)
+def fit(contact, recorded, iters, start=(START_MU_BOX, START_E)):
+    """L-BFGS-B over ``variables(contact)`` from box friction and restitution ``start``.
+    Returns (x, history, evaluations)."""
+    model, box = build(contact, *start)
     prob = sc.Problem(model, model.initial_state(), STEPS, fit_loss(recorded, box),
                       variables=variables(contact), bodies=[box])
     history = []
@@ -100,6 +102,9 @@ def main(argv=None):
     p.add_argument("--out", default="out/sysid_toss", help="output folder (created)")
     p.add_argument("--iters", type=int, default=40, help="L-BFGS-B iterations at most")
     p.add_argument("--noise", type=float, default=1e-3, help="recording noise (m, std)")
+    p.add_argument("--start", type=float, nargs=2, default=(START_MU_BOX, START_E),
+                   metavar=("FRICTION", "RESTITUTION"),
+                   help=f"the box's first guess (default {START_MU_BOX:g} {START_E:g})")
     p.add_argument("--quick", action="store_true", help="the hard model only (for tests)")
     p.add_argument("--animate", action="store_true",
                    help="also write fits.gif: the reference toss (without noise), the starting "
@@ -107,6 +112,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.iters < 1 or not args.noise >= 0:
         p.error("--iters must be at least 1 and --noise non-negative")
+    if not (args.start[0] > 0 and 0 <= args.start[1] <= 1):
+        p.error(f"--start needs a friction > 0 and a restitution in [0, 1], got {args.start}")
     out = out_dir(args.out)
     from viz.plots import plot_convergence
 
@@ -114,11 +121,11 @@ def main(argv=None):
     rows, histories, fits = [], {}, {}
     for label, contact in settings(args.quick).items():
         started = time.time()
-        x, hist, nfev = fit(contact, recorded, args.iters)
+        x, hist, nfev = fit(contact, recorded, args.iters, args.start)
         histories[label] = hist
         fitted = dict(zip(variables(contact), x))
         # is the gradient the optimiser stopped on right? (friction, at the optimum)
-        model, box = build(contact, fitted["friction"], fitted.get("restitution", START_E))
+        model, box = build(contact, fitted["friction"], fitted.get("restitution", args.start[1]))
         if "damping" in fitted:
             model = model._replace(pen_damping=float(fitted["damping"]))
         fits[label] = (model, fitted)
@@ -148,21 +155,21 @@ def main(argv=None):
                os.path.join(out, "result.npz"): "the recording (noisy and clean) and the loss "
                                                 "histories"}
     if args.animate:
-        gif = animate_fits(os.path.join(out, "fits.gif"), fits)
+        gif = animate_fits(os.path.join(out, "fits.gif"), fits, args.start)
         written[gif] = "the reference toss, the starting guess and each setting's fitted toss"
     write_index(out, "sysid_toss", __doc__, written, table)
     return 0
 
 
-def animate_fits(path, fits):
+def animate_fits(path, fits, start=(START_MU_BOX, START_E)):
     """A GIF of the reference toss (hard TOI at the true values, without noise, as
     ``reference``), the starting guess (the hard setting) and the fitted tosses, ``fits``:
     label -> (fitted model, {variable: value}), each rolled out with its own model."""
     true, _ = build(sc.HardContact(), TRUE_MU_BOX, TRUE_E)
-    start, _ = build(settings(quick=True)["hard TOI"], START_MU_BOX, START_E)
-    runs = [(m, m.initial_state()) for m in [true, start] + [m for m, _ in fits.values()]]
+    first, _ = build(settings(quick=True)["hard TOI"], *start)
+    runs = [(m, m.initial_state()) for m in [true, first] + [m for m, _ in fits.values()]]
     labels = [f"reference: friction {TRUE_MU_BOX:g}, restitution {TRUE_E:g}",
-              f"start: friction {START_MU_BOX:g}, restitution {START_E:g}"]
+              f"start: friction {start[0]:g}, restitution {start[1]:g}"]
     labels += [f"{label} fit: " + ", ".join(f"{k} {v:.3g}" for k, v in fitted.items())
                for label, (_, fitted) in fits.items()]
     return sweep_gif(path, runs, STEPS, labels, "sysid_toss: the recorded toss and the fits")
