@@ -249,12 +249,9 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones):
                 improved = True
                 break
             alpha *= 0.5
-        if stall < NEWTON_STALL:
-            res = new  # the full step is kept either way
-        elif improved:
-            res = new
-        else:
+        if not improved and stall >= NEWTON_STALL:
             break
+        res = new  # a full step is kept either way
         if res < best:
             best = res
             stall = 0
@@ -265,10 +262,11 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones):
             if stall == NEWTON_STALL:  # back to the best impulses, from there monotone
                 _set_impulses(d, sel, nsel, lam_best, lam, V, W)
                 res = best
-    if res > best:
+    # the impulses left are the last full step's or the last trial of a failed backtracking:
+    # back to the best, so that the residual returned is theirs
+    if fixed_point_residual(m, d, sel, nsel, bias, lam, V, W) > best:
         _set_impulses(d, sel, nsel, lam_best, lam, V, W)
-        res = best
-    return res
+    return best
 
 
 @jit
