@@ -272,3 +272,21 @@ def test_planes_are_lines_unless_parallel_to_the_view(tmp_path):
             assert np.allclose(np.asarray(x) + np.asarray(z), 1.0)
         plt.close(fig)
     assert counts == {"xz": 2, "xy": 1}   # the ground seen from the top is not drawn
+
+
+def test_contact_points_are_the_narrow_phase_points_of_the_pairs_in_contact():
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane()
+    box = scene.add_box((0.1, 0.05, 0.05), pos=(0, 0, 0.05))
+    ball = scene.add_sphere(0.05, pos=(0.5, 0.2, 0.05))
+    scene.add_sphere(0.05, pos=(-0.5, 0, 0.5))            # in the air: no points
+    model = scene.build(contact=sc.HardContact())
+    traj = sc.rollout(model, model.initial_state(), 5)
+    pairs = anim._active_pairs(traj, 5)
+    assert pairs == [(box, 0), (ball, 0)]
+    pts = anim.contact_points(model, traj.pos[5], traj.quat[5], pairs)
+    # the box's four bottom corners and the ball's lowest point, on the ground
+    expected = np.array([[x, y, 0.0] for x in (-0.1, 0.1) for y in (-0.05, 0.05)]
+                        + [[0.5, 0.2, 0.0]])
+    assert pts.shape == (5, 3)
+    assert np.allclose(np.sort(pts, axis=0), np.sort(expected, axis=0), atol=1e-6)

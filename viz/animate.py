@@ -3,8 +3,8 @@ saved as a GIF (matplotlib's PillowWriter) or, when ffmpeg is installed, as an M
 
 The viewer only draws what a Trajectory holds; it never runs a simulation.
 
-- ``animate(model, traj, path, ...)``: one trajectory, optionally with contacts highlighted,
-  impulse arrows and trails of the body centres.
+- ``animate(model, traj, path, ...)``: one trajectory, optionally with contacts (bodies
+  highlighted, points marked), impulse arrows and trails of the body centres.
 - ``animate_series(model, trajs, path, labels=...)``: several trajectories of the same scene
   drawn over each other, one colour each, with a legend.
 - ``frame_steps(steps, stride, max_frames)``: the state indices that become frames.
@@ -459,18 +459,54 @@ class _Recorder:
         return self._saving.__exit__(exc_type, exc, tb)
 
 
-def _active_contacts(traj, t):
-    """(bodies, count) of the contacts that are not separated (sticking, sliding or weakly
+def _active_bodies(traj, t):
+    """(k, 2) body pairs of the contacts that are not separated (sticking, sliding or weakly
     active) in the record of step min(t, steps-1): the contacts found from state t (last
     substep of step t). Trajectories without a contact record have none."""
     offsets = getattr(traj, "contact_offsets", None)
     if offsets is None or len(offsets) < 2:
-        return set(), 0
+        return np.zeros((0, 2), dtype=int)
     s = min(t, len(offsets) - 2)
     sl = slice(int(offsets[s]), int(offsets[s + 1]))
     bodies = np.asarray(traj.contact_bodies)[sl]
-    active = bodies[np.asarray(traj.contact_mode)[sl] != consts.MODE_SEPARATED]
+    return bodies[np.asarray(traj.contact_mode)[sl] != consts.MODE_SEPARATED]
+
+
+def _active_contacts(traj, t):
+    """(bodies, count) of the contacts of ``_active_bodies``."""
+    active = _active_bodies(traj, t)
     return set(int(b) for b in active.ravel()), len(active)
+
+
+def _active_pairs(traj, t):
+    """The distinct body pairs (a, b) of ``_active_bodies``."""
+    return sorted({(int(a), int(b)) for a, b in _active_bodies(traj, t)})
+
+
+def contact_points(model, pos, quat, pairs, touch=None):
+    """World points (k, 3) of the contacts of the body ``pairs`` at the poses ``pos`` (n, 3),
+    ``quat`` (n, 4): the engine's own narrow phase (``simcore.kernels.collision.collide``),
+    keeping the points within ``touch`` metres of touching (default the model's base contact
+    margin). The Trajectory records each contact's bodies and mode, not its point; this
+    recomputes the points from the recorded poses."""
+    from simcore.kernels.collision import collide
+    from simcore.kernels.consts import MAXCON_PAIR
+    from simcore.kernels.rotation import quat_to_mat
+    touch = float(model.opt_margin) if touch is None else float(touch)
+    dist, nrm, pt = np.zeros(MAXCON_PAIR), np.zeros((MAXCON_PAIR, 3)), np.zeros((MAXCON_PAIR, 3))
+    Ra, Rb = np.empty((3, 3)), np.empty((3, 3))
+    out = []
+    for a, b in pairs:
+        ta, tb = int(model.geom_type[a]), int(model.geom_type[b])
+        if ta < tb:  # the narrow phase takes the pair in type order
+            a, b, ta, tb = b, a, tb, ta
+        quat_to_mat(np.ascontiguousarray(quat[a], dtype=np.float64), Ra)
+        quat_to_mat(np.ascontiguousarray(quat[b], dtype=np.float64), Rb)
+        n = collide(ta, tb, np.ascontiguousarray(pos[a], dtype=np.float64), Ra,
+                    model.geom_size[a], np.ascontiguousarray(pos[b], dtype=np.float64), Rb,
+                    model.geom_size[b], touch, 0, dist, nrm, pt)
+        out.extend(pt[k].copy() for k in range(n) if dist[k] <= touch)
+    return np.array(out).reshape(-1, 3)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -491,12 +527,13 @@ def animate(model, traj, path, view="xz", fps=30, stride=None, contacts=False, i
         stride: steps between frames; default the smallest giving at most ``max_frames``
             frames. The frames are states 0, stride, 2*stride, ... and always the last state
             (``frame_steps``).
-        contacts: highlight contacts. The Trajectory records, per step, each contact's body
-            pair and mode but not its point, so a frame showing state t fills in red every
-            body that takes part in a contact that is not separated (sticking, sliding or
-            weakly active; speculative separated contacts are left out) in the record of step
-            t (the contacts found from state t; the last state uses the last step's record),
-            and the time label counts those contacts.
+        contacts: show contacts. A frame showing state t fills in red every body that takes
+            part in a contact that is not separated (sticking, sliding or weakly active;
+            speculative separated contacts are left out) in the record of step t (the
+            contacts found from state t; the last state uses the last step's record), marks
+            those pairs' contact points (``contact_points``: the narrow phase on the frame's
+            poses, as the Trajectory records bodies and modes but not points) as black dots,
+            and the time label counts the contacts.
         impulses: optional arrows, an array (T, k, 6) or (T+1, k, 6): row t holds k arrows
             (point x, y, z, vector x, y, z, world frame) drawn on the frame of state t (with T
             rows the last state shows none). NaN rows are absent arrows. Vectors are projected
@@ -539,14 +576,17 @@ def animate(model, traj, path, view="xz", fps=30, stride=None, contacts=False, i
                            np.zeros(imp.shape[1]), np.zeros(imp.shape[1]), angles="xy",
                            scale_units="xy", scale=1.0 / scale, color="C3", width=0.006,
                            zorder=4)
-    legend = None
+    legend = dots = None
     if contacts:
+        dots, = ax.plot([], [], "o", color="k", ms=3.5, zorder=5, label="contact point")
         legend = ax.legend(handles=[Patch(facecolor=HIGHLIGHT, alpha=0.55, edgecolor="k",
-                                 label="in contact")], fontsize=7, loc="upper right")
+                                          label="in contact"), dots],
+                           fontsize=7, loc="upper right")
     decimals = _decimals(dt, frames)
     fig.tight_layout()
 
-    dynamic = scene.artists() + [label] + ([quiver] if quiver is not None else [])
+    dynamic = scene.artists() + [label] + ([quiver] if quiver is not None else []) \
+        + ([dots] if dots is not None else [])
     try:
         with _Recorder(fig, path, suffix, fps, dpi, dynamic,
                        [legend] if legend is not None else []) as recorder:
@@ -557,6 +597,8 @@ def animate(model, traj, path, view="xz", fps=30, stride=None, contacts=False, i
                 text = _time_text(t, steps, dt, decimals)
                 if contacts:
                     text += f"\n{n_active} contact{'s' if n_active != 1 else ''}"
+                    pts = contact_points(model, pos[t], quat[t], _active_pairs(traj, t))
+                    dots.set_data(pts[:, ax2[0]], pts[:, ax2[1]])
                 label.set_text(text)
                 if quiver is not None:
                     if t < imp.shape[0]:
