@@ -414,6 +414,36 @@ def tangent_scale_vjp(m, d, a, k, cx, cR, att_bar, tb, cx_bar, cR_bar):
 
 
 @jit
+def delassus_trace_vjp(m, d, a, k, cx, cR, tr_bar, cx_bar, cR_bar):
+    """vjp of tr A_kk, the trace of contact k's Delassus block (frame-free, so no frame
+    cotangent): per dynamic side, 3 invm + |r|^2 tr(D) - s^T D s with s = R^T r and
+    D = diag(1 / inertia), r the contact point from the body's origin cx[k]."""
+    r, s = np.empty(3), np.empty(3)
+    for side in range(2):
+        i = d.con_body[k, side]
+        if m.body_kind[i] != BODY_DYNAMIC:
+            continue
+        R = cR[k, side]
+        inertia = m.body_inertia[i]
+        a.invmass_bar[i] += 3.0 * tr_bar
+        for j in range(3):
+            r[j] = d.con_pos[k, j] - cx[k, side, j]
+        rr = r[0] * r[0] + r[1] * r[1] + r[2] * r[2]
+        trD = 1.0 / inertia[0] + 1.0 / inertia[1] + 1.0 / inertia[2]
+        for c in range(3):
+            s[c] = R[0, c] * r[0] + R[1, c] * r[1] + R[2, c] * r[2]
+            a.inertia_bar[i, c] -= tr_bar * (rr - s[c] * s[c]) / inertia[c] ** 2
+        for j in range(3):
+            # d/dr: 2 r tr(D) - 2 R D s; d/dR[j, c]: -2 r_j D_c s_c
+            rb = 2.0 * r[j] * trD
+            for c in range(3):
+                rb -= 2.0 * R[j, c] * s[c] / inertia[c]
+                cR_bar[k, side, j, c] -= 2.0 * tr_bar * r[j] * s[c] / inertia[c]
+            a.con_pos_bar[k, j] += tr_bar * rb
+            cx_bar[k, side, j] -= tr_bar * rb
+
+
+@jit
 def frame_to_normal(d, a, k, tb):
     # a.con_normal_bar[k] += n_bar + (t1 x t1_bar + t2 x t2_bar) x n, tb (3, 3) rows n, t1, t2
     c = np.zeros(3)

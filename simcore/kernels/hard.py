@@ -31,9 +31,10 @@ from simcore.kernels.consts import (BODY_DYNAMIC, KINK_LEFT, KINK_RIGHT, MAXCON_
                                     STATUS_OK)
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_eps, contact_jacobian,
                                            contact_poses, contact_velocity,
-                                           contact_velocity_vjp, dense_delassus,
-                                           frame_to_normal, impulse_rhs, impulse_vjp,
-                                           scatter_pose_bars, transposed_solve, undo_impulses)
+                                           contact_velocity_vjp, delassus_trace_vjp,
+                                           dense_delassus, frame_to_normal, impulse_rhs,
+                                           impulse_vjp, scatter_pose_bars, transposed_solve,
+                                           undo_impulses)
 from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_to_mat,
                                       rot_bar_to_twist)
 
@@ -605,8 +606,8 @@ def hard_contacts(m, d, h):
 # Adjoint: implicit differentiation of each solve's fixed point G = lambda - P(z) = 0 at its
 # solution, z = lambda - R (u + eps lambda + b), u = J V_out (contact_space.py for the layout).
 # R does not move the solution (at a fixed point, u + eps lambda + b vanishes along every
-# direction P is sensitive to), and eps's own dependence on A (relative size hard_reg) is left
-# out.
+# direction P is sensitive to); eps_k = hard_reg tr(A_kk) / 3 does, through the contact's
+# geometry and the masses (contact_space.delassus_trace_vjp).
 
 
 @jit
@@ -667,6 +668,9 @@ def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, kink, P, b_bar
         for j in range(3):
             ubar[j] = Fu[p, 0, j] * c[0] + Fu[p, 1, j] * c[1] + Fu[p, 2, j] * c[2]
         b_bar[k] = ubar[0]  # b enters z like u_n
+        # eps lam enters z like u: eps_k = hard_reg tr(A_kk) / 3 moves with the geometry
+        eps_bar = ubar[0] * lam[k, 0] + ubar[1] * lam[k, 1] + ubar[2] * lam[k, 2]
+        delassus_trace_vjp(m, d, a, k, cx, cR, m.hard_reg * eps_bar / 3.0, cx_bar, cR_bar)
         if wslide[p] > 0.0:  # P_t = mu max(z_n, 0) z_t / |z_t|
             zt = np.sqrt(zs[p, 1] ** 2 + zs[p, 2] ** 2)
             a.con_mu_bar[k] -= (wslide[p] * max(zs[p, 0], 0.0)

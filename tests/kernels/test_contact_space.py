@@ -16,7 +16,8 @@ from simcore.kernels.collision import tangent_frame
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.contact_space import (_dense_transposed_solve, apply_contact_impulse,
                                            contact_jacobian, contact_poses, contact_velocity,
-                                           contact_velocity_vjp, dense_delassus, frame_to_normal,
+                                           contact_velocity_vjp, delassus_trace_vjp,
+                                           dense_delassus, frame_to_normal,
                                            impulse_vjp, tangent_scale_vjp, transposed_solve)
 from simcore.kernels.hard import _impact_time_vjp, impact_time
 from simcore.kernels.rotation import quat_to_mat
@@ -351,6 +352,49 @@ def test_tangent_scale_vjp(k, frame_mode, rng):
 
     err = check_vjp(fwd, vjp, x0, rng)
     print(f"tangent_scale_vjp k={k} {frame_mode}: worst rel. error {err:.2e}")
+
+
+# ----------------------------------------------------------------------------------------------
+# delassus_trace_vjp
+
+
+@pytest.mark.parametrize("k", range(NC))
+def test_delassus_trace_vjp(k, rng):
+    # tr A_kk (the hard model's eps_k is hard_reg / 3 of it) does not depend on the frame
+    model, d, cx0, cR0 = _setup(rng)
+    nb = model.nbody
+    dyn = model.body_kind == BODY_DYNAMIC
+    nd = int(dyn.sum())
+    unpack = _Unpack(p=(3,), cx=(2, 3), th=(2, 3), invmass=(nd,), inertia=(nd, 3))
+    x0 = np.concatenate([d.con_pos[k], cx0[k].ravel(), np.zeros(6), model.body_invmass[dyn],
+                         model.body_inertia[dyn].ravel()])
+    frame = _frame(d.con_normal[k])
+
+    def state(x):
+        v = unpack(x)
+        m = _with_masses(model, v["invmass"], v["inertia"])
+        cx, cR = cx0.copy(), cR0.copy()
+        cx[k] = v["cx"]
+        for s in range(2):
+            cR[k, s] = rotvec_to_matrix(v["th"][s]) @ cR0[k, s]
+        _set_contact(m, d, k, v["p"], frame, cx, cR)
+        return m, cx, cR
+
+    def fwd(x):
+        state(x)
+        return np.array([np.trace(d.con_A[k])])
+
+    def vjp(x, yb):
+        m, cx, cR = state(x)
+        a = make_adjoint(nb, NCON_MAX)
+        cx_bar, cR_bar = np.zeros((NC, 2, 3)), np.zeros((NC, 2, 3, 3))
+        delassus_trace_vjp(m, d, a, k, cx, cR, float(yb[0]), cx_bar, cR_bar)
+        th_bar = [rot_bar_to_twist_np(cR[k, s], cR_bar[k, s]) for s in range(2)]
+        return np.concatenate([a.con_pos_bar[k], cx_bar[k].ravel(), np.ravel(th_bar),
+                               a.invmass_bar[dyn], a.inertia_bar[dyn].ravel()])
+
+    err = check_vjp(fwd, vjp, x0, rng)
+    print(f"delassus_trace_vjp k={k}: worst rel. error {err:.2e}")
 
 
 # ----------------------------------------------------------------------------------------------
