@@ -444,8 +444,9 @@ def test_elastic_drop_across_onset_closed_form_and_toi_false_is_wrong():
         if ts < T:
             # plain time stepping bounces where the step leaves the ball: locally the whole
             # path shifts with y0, so the map's derivative is 1, and so is a difference with a
-            # step below the distance fallen in one time step: both wrong by O(1)
-            assert adj_plain == pytest.approx(1.0, abs=1e-9)
+            # step below the distance fallen in one time step: both wrong by O(1). (To 7e-9: the
+            # regularization eps_k moves with the contact point's lever arm)
+            assert adj_plain == pytest.approx(1.0, abs=1e-7)
             assert fd_plain == pytest.approx(1.0, abs=1e-6)
             plain_errors.append(abs(adj_plain - exact))
             # a difference over many steps' worth of fall sees the truth again (up to one
