@@ -161,8 +161,8 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W):
     # corners stall at 8.6e-8 with backtracking, reach 3.5e-18 in 7 full steps). If that misses
     # rounding, again from the start with each iterate projected onto the friction cones: on
     # sticking corners the steps' internal tangential impulses (set by eps alone, ~1e9 times the
-    # residual) can make plain Newton cycle between two mode sets, which the projection breaks;
-    # elsewhere the projection slows it (benchmarks/solver_convergence.py), hence second.
+    # residual) can make plain Newton cycle between two mode sets, which the projection breaks.
+    # The better of the two is kept (benchmarks/solver_convergence.py counts what is left).
     lam0 = np.empty((nsel, 3))
     for p in range(nsel):
         lam0[p, :] = lam[sel[p]]
