@@ -73,8 +73,9 @@ class HardContact:
             redundant contacts such as a box face on a plane).
         tol: relative impulse change at which projected Gauss-Seidel stops.
         max_iter: Gauss-Seidel sweeps at most.
-        polish_max_contacts: solves with at most this many contacts are finished by
-            semismooth Newton, to a residual near rounding.
+        polish_max_contacts: islands (contacts coupled through shared bodies; each solve
+            splits into them) of at most this many contacts are finished by semismooth Newton,
+            to a residual near rounding.
     """
     toi: bool = True
     restitution_threshold: float = 0.1

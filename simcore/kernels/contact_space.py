@@ -203,8 +203,92 @@ def _transposed_apply(d, sel, nsel, Fl, Fu, P, x, out, z, dV, dW):
 
 
 @jit
+def _root(parent, i):
+    # union-find root of i, halving the path on the way
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+@jit
+def islands(m, d, sel, nsel, order, start):
+    """Splits the selected contacts into islands: contacts coupled through dynamic bodies.
+    Islands share no dynamic body, so A is block diagonal over them and each solve (and its
+    adjoint) falls apart into independent ones.
+
+    out: island j holds the contacts sel[order[start[j]:start[j + 1]]] (order (nsel,): positions
+    in sel, ascending within an island; islands numbered by their first contact; start
+    (nsel + 1,)). Returns the number of islands.
+    """
+    parent = np.arange(m.nbody)
+    for p in range(nsel):
+        a, b = d.con_body[sel[p], 0], d.con_body[sel[p], 1]
+        if m.body_kind[a] == BODY_DYNAMIC and m.body_kind[b] == BODY_DYNAMIC:
+            ra, rb = _root(parent, a), _root(parent, b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    label = np.full(m.nbody, -1, dtype=np.int64)  # island of each root
+    isl = np.empty(nsel, dtype=np.int64)
+    nis = 0
+    for p in range(nsel):
+        a, b = d.con_body[sel[p], 0], d.con_body[sel[p], 1]
+        i = a if m.body_kind[a] == BODY_DYNAMIC else b
+        if m.body_kind[i] != BODY_DYNAMIC:  # no dynamic body: a problem of its own
+            isl[p] = nis
+            nis += 1
+            continue
+        r = _root(parent, i)
+        if label[r] < 0:
+            label[r] = nis
+            nis += 1
+        isl[p] = label[r]
+    start[:nis + 1] = 0
+    for p in range(nsel):
+        start[isl[p] + 1] += 1
+    for j in range(nis):
+        start[j + 1] += start[j]
+    fill = start[:nis].copy()
+    for p in range(nsel):
+        order[fill[isl[p]]] = p
+        fill[isl[p]] += 1
+    return nis
+
+
+@jit
 def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
-    """y with K^T y = g (K = F_l + F_u A over the selected contacts; F_l, F_u (nsel, 3, 3)).
+    """y with K^T y = g (K = F_l + F_u A over the selected contacts; F_l, F_u (nsel, 3, 3)),
+    island by island (K is block diagonal over them), each by _transposed_solve_island."""
+    if nsel == 0:
+        return np.zeros(0)
+    order = np.empty(nsel, dtype=np.int64)
+    start = np.empty(nsel + 1, dtype=np.int64)
+    nis = islands(m, d, sel, nsel, order, start)
+    if nis == 1:
+        return _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g)
+    y = np.empty(3 * nsel)
+    sub = np.empty(nsel, dtype=np.int64)
+    for j in range(nis):
+        n = start[j + 1] - start[j]
+        Fl_s = np.empty((n, 3, 3))
+        Fu_s = np.empty((n, 3, 3))
+        g_s = np.empty(3 * n)
+        for q in range(n):
+            p = order[start[j] + q]
+            sub[q] = sel[p]
+            Fl_s[q] = Fl[p]
+            Fu_s[q] = Fu[p]
+            g_s[3 * q:3 * q + 3] = g[3 * p:3 * p + 3]
+        y_s = _transposed_solve_island(m, d, sub, n, Fl_s, Fu_s, g_s)
+        for q in range(n):
+            p = order[start[j] + q]
+            y[3 * p:3 * p + 3] = y_s[3 * q:3 * q + 3]
+    return y
+
+
+@jit
+def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
+    """y with K^T y = g over the selected contacts (one island; sel may be longer).
 
     Dense for at most m.opt_polish contacts; beyond, matrix-free restarted GMRES, right-
     preconditioned by the inverse transposed 3x3 diagonal blocks of K, to a relative residual of

@@ -17,8 +17,8 @@ from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.contact_space import (_dense_transposed_solve, apply_contact_impulse,
                                            contact_jacobian, contact_poses, contact_velocity,
                                            contact_velocity_vjp, delassus_trace_vjp,
-                                           dense_delassus, frame_to_normal,
-                                           impulse_vjp, tangent_scale_vjp, transposed_solve)
+                                           dense_delassus, frame_to_normal, impulse_vjp,
+                                           islands, tangent_scale_vjp, transposed_solve)
 from simcore.kernels.hard import _impact_time_vjp, impact_time
 from simcore.kernels.rotation import quat_to_mat
 from simcore.model import make_adjoint, make_data
@@ -484,3 +484,65 @@ def test_transposed_solve_gmres_matches_dense(rng):
     # g = 0 gives y = 0
     assert not np.any(transposed_solve(model._replace(opt_polish=0), d, sel, nsel, Fl, Fu,
                                        np.zeros(3 * nsel)))
+
+
+def _regroup(model, d, pairs):
+    # the first len(pairs) contacts of d now join these body pairs (Jacobians rebuilt at the
+    # bodies' poses: contacts sharing a body see the same one, so A is symmetric)
+    for k, (a, b) in enumerate(pairs):
+        d.con_body[k] = (a, b)
+        contact_jacobian(model, d, k, d.pos[a], d.xmat[a], d.pos[b], d.xmat[b])
+    return np.arange(len(pairs), dtype=np.int64)
+
+
+@pytest.mark.parametrize("pairs, expect", [
+    # bodies 1, 2, 3 dynamic, 0 the plane (static): the plane couples nothing
+    ([(1, 0), (3, 0), (2, 0), (3, 0)], [[0], [1, 3], [2]]),
+    ([(1, 0), (2, 1), (3, 0), (2, 0)], [[0, 1, 3], [2]]),
+    ([(3, 0), (2, 1), (3, 2), (1, 0)], [[0, 1, 2, 3]]),
+    ([(0, 0), (1, 0)], [[0], [1]]),   # no dynamic body: a problem of its own
+])
+def test_islands(pairs, expect, rng):
+    model, d, _, _ = _setup(rng)
+    sel = _regroup(model, d, pairs)[::-1].copy()  # reversed: positions, not ids
+    order = np.full(len(sel), -1, dtype=np.int64)
+    start = np.full(len(sel) + 1, -1, dtype=np.int64)
+    nis = islands(model, d, sel, len(sel), order, start)
+    got = [sorted(sel[order[start[j]:start[j + 1]]].tolist()) for j in range(nis)]
+    assert sorted(got) == expect
+    assert start[0] == 0 and start[nis] == len(sel)
+    assert sorted(order.tolist()) == list(range(len(sel)))
+    # within an island, positions ascend (the solve keeps the caller's order)
+    assert all(np.all(np.diff(order[start[j]:start[j + 1]]) > 0) for j in range(nis))
+    # islands share no dynamic body: the Delassus matrix has no block between two of them
+    A = np.empty((3 * len(sel), 3 * len(sel)))
+    dense_delassus(model, d, sel, len(sel), A, False)
+    isl = np.empty(len(sel), dtype=np.int64)
+    for j in range(nis):
+        isl[order[start[j]:start[j + 1]]] = j
+    for p in range(len(sel)):
+        for q in range(len(sel)):
+            if isl[p] != isl[q]:
+                assert not A[3 * p:3 * p + 3, 3 * q:3 * q + 3].any()
+
+
+@pytest.mark.parametrize("polish", [0, 32])
+def test_transposed_solve_over_islands_matches_the_whole(polish, rng):
+    # two islands ({1} and {2, 3}) solved apart, densely or by GMRES: the whole system's answer
+    model, d, _, _ = _setup(rng)
+    sel = _regroup(model, d, [(3, 0), (1, 0), (3, 2), (2, 0)])
+    nsel = len(sel)
+    Fl = np.eye(3) + 0.2 * rng.normal(size=(nsel, 3, 3))
+    Fu = 0.5 * np.eye(3) + 0.2 * rng.normal(size=(nsel, 3, 3))
+    g = rng.normal(size=3 * nsel)
+    A = np.empty((3 * nsel, 3 * nsel))
+    dense_delassus(model, d, sel, nsel, A, False)
+    K = np.zeros((3 * nsel, 3 * nsel))
+    for p in range(nsel):
+        K[3 * p:3 * p + 3, 3 * p:3 * p + 3] += Fl[p]
+        K[3 * p:3 * p + 3] += Fu[p] @ A[3 * p:3 * p + 3]
+    y_ref = np.linalg.solve(K.T, g)
+    y = transposed_solve(model._replace(opt_polish=polish), d, sel, nsel, Fl, Fu, g)
+    err = np.abs(y - y_ref).max() / np.abs(y_ref).max()
+    print(f"transposed_solve over islands (polish {polish}): {err:.2e}")
+    assert err < 1e-11
