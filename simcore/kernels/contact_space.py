@@ -287,6 +287,15 @@ def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
 
 
 @jit
+def _dot(a, b):
+    # a . b of two vectors, as a loop (no temporary array: GMRES's inner products)
+    acc = 0.0
+    for r in range(a.shape[0]):
+        acc += a[r] * b[r]
+    return acc
+
+
+@jit
 def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
     """y with K^T y = g over the selected contacts (one island; sel may be longer).
 
@@ -319,7 +328,7 @@ def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
     e = np.zeros(restart + 1)
     x = np.zeros(n3)
     w = np.empty(n3)
-    gnorm = np.sqrt(np.sum(g * g))
+    gnorm = np.sqrt(_dot(g, g))
     if gnorm == 0.0:
         return np.zeros(n3)
     done = False
@@ -327,22 +336,25 @@ def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
         _transposed_apply(d, sel, nsel, Fl, Fu, P, x, w, z, dV, dW)
         for r in range(n3):
             w[r] = g[r] - w[r]
-        beta = np.sqrt(np.sum(w * w))
+        beta = np.sqrt(_dot(w, w))
         if beta <= 1e-13 * gnorm:
             done = True
             break
-        Q[0] = w / beta
+        for r in range(n3):
+            Q[0, r] = w[r] / beta
         e[:] = 0.0
         e[0] = beta
         j_end = 0
         for j in range(restart):
             _transposed_apply(d, sel, nsel, Fl, Fu, P, Q[j], w, z, dV, dW)
             for i in range(j + 1):  # modified Gram-Schmidt
-                H[i, j] = np.sum(w * Q[i])
-                w -= H[i, j] * Q[i]
-            H[j + 1, j] = np.sqrt(np.sum(w * w))
+                H[i, j] = _dot(w, Q[i])
+                for r in range(n3):
+                    w[r] -= H[i, j] * Q[i, r]
+            H[j + 1, j] = np.sqrt(_dot(w, w))
             if H[j + 1, j] > 0.0:
-                Q[j + 1] = w / H[j + 1, j]
+                for r in range(n3):
+                    Q[j + 1, r] = w[r] / H[j + 1, j]
             for i in range(j):  # the previous Givens rotations
                 t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]
                 H[i + 1, j] = -sn[i] * H[i, j] + cs[i] * H[i + 1, j]
@@ -363,7 +375,8 @@ def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
                 acc -= H[i, c] * coef[c]
             coef[i] = acc / H[i, i] if H[i, i] != 0.0 else 0.0
         for i in range(j_end):
-            x += coef[i] * Q[i]
+            for r in range(n3):
+                x[r] += coef[i] * Q[i, r]
     if not done:
         return _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
     y = np.empty(n3)
