@@ -448,22 +448,30 @@ def test_impact_time_vjp_zero_at_bounds():
 # transposed_solve
 
 
-def test_transposed_solve_gmres_matches_dense(rng):
-    model, d, cx, cR = _setup(rng)
-    sel = np.array([2, 0, 3, 1], dtype=np.int64)  # a permutation: exercises the indexing
+def _random_system(model, d, sel, rng):
+    """Random F_l, F_u (near I and I / 2) and g over the selected contacts, their Delassus
+    matrix A and K = F_l + F_u A, as the solvers' adjoint sees them."""
     nsel = len(sel)
     Fl = np.eye(3) + 0.2 * rng.normal(size=(nsel, 3, 3))
     Fu = 0.5 * np.eye(3) + 0.2 * rng.normal(size=(nsel, 3, 3))
     g = rng.normal(size=3 * nsel)
     A = np.empty((3 * nsel, 3 * nsel))
     dense_delassus(model, d, sel, nsel, A, False)
-    assert np.allclose(A, A.T, rtol=0, atol=1e-13) and np.linalg.eigvalsh(A).min() > -1e-12
-    # contacts sharing a body couple: A has off-diagonal blocks (bodies 1, 2, 3 are shared)
-    assert np.abs(A[:3, 3:]).max() > 0.1
     K = np.zeros((3 * nsel, 3 * nsel))
     for p in range(nsel):
         K[3 * p:3 * p + 3, 3 * p:3 * p + 3] += Fl[p]
         K[3 * p:3 * p + 3] += Fu[p] @ A[3 * p:3 * p + 3]
+    return Fl, Fu, g, A, K
+
+
+def test_transposed_solve_gmres_matches_dense(rng):
+    model, d, cx, cR = _setup(rng)
+    sel = np.array([2, 0, 3, 1], dtype=np.int64)  # a permutation: exercises the indexing
+    nsel = len(sel)
+    Fl, Fu, g, A, K = _random_system(model, d, sel, rng)
+    assert np.allclose(A, A.T, rtol=0, atol=1e-13) and np.linalg.eigvalsh(A).min() > -1e-12
+    # contacts sharing a body couple: A has off-diagonal blocks (bodies 1, 2, 3 are shared)
+    assert np.abs(A[:3, 3:]).max() > 0.1
     assert np.linalg.cond(K) < 1e3
     y_ref = np.linalg.solve(K.T, g)
 
@@ -532,15 +540,7 @@ def test_transposed_solve_over_islands_matches_the_whole(polish, rng):
     model, d, _, _ = _setup(rng)
     sel = _regroup(model, d, [(3, 0), (1, 0), (3, 2), (2, 0)])
     nsel = len(sel)
-    Fl = np.eye(3) + 0.2 * rng.normal(size=(nsel, 3, 3))
-    Fu = 0.5 * np.eye(3) + 0.2 * rng.normal(size=(nsel, 3, 3))
-    g = rng.normal(size=3 * nsel)
-    A = np.empty((3 * nsel, 3 * nsel))
-    dense_delassus(model, d, sel, nsel, A, False)
-    K = np.zeros((3 * nsel, 3 * nsel))
-    for p in range(nsel):
-        K[3 * p:3 * p + 3, 3 * p:3 * p + 3] += Fl[p]
-        K[3 * p:3 * p + 3] += Fu[p] @ A[3 * p:3 * p + 3]
+    Fl, Fu, g, A, K = _random_system(model, d, sel, rng)
     y_ref = np.linalg.solve(K.T, g)
     y = transposed_solve(model._replace(opt_polish=polish), d, sel, nsel, Fl, Fu, g)
     err = np.abs(y - y_ref).max() / np.abs(y_ref).max()
