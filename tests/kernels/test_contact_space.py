@@ -294,6 +294,16 @@ def test_impulse_vjp_normal(rng):
     print(f"impulse_vjp (normal, lam = (lam_n, 0, 0)): worst rel. error {err:.2e}")
 
 
+def _moved(model, k, v, cx0, cR0):
+    # the model with v's masses, and contact k's poses moved to v's cx and rotated by v's th
+    m = _with_masses(model, v["invmass"], v["inertia"])
+    cx, cR = cx0.copy(), cR0.copy()
+    cx[k] = v["cx"]
+    for s in range(2):
+        cR[k, s] = rotvec_to_matrix(v["th"][s]) @ cR0[k, s]
+    return m, cx, cR
+
+
 # ----------------------------------------------------------------------------------------------
 # tangent_scale_vjp
 
@@ -321,11 +331,7 @@ def test_tangent_scale_vjp(k, frame_mode, rng):
 
     def state(x):
         v = unpack(x)
-        m = _with_masses(model, v["invmass"], v["inertia"])
-        cx, cR = cx0.copy(), cR0.copy()
-        cx[k] = v["cx"]
-        for s in range(2):
-            cR[k, s] = rotvec_to_matrix(v["th"][s]) @ cR0[k, s]
+        m, cx, cR = _moved(model, k, v, cx0, cR0)
         frame = (rotvec_to_matrix(v["frame"]) @ E0.T).T if rotated else _frame(v["frame"])
         _set_contact(m, d, k, v["p"], frame, cx, cR)
         return m, cx, cR, frame
@@ -372,11 +378,7 @@ def test_delassus_trace_vjp(k, rng):
 
     def state(x):
         v = unpack(x)
-        m = _with_masses(model, v["invmass"], v["inertia"])
-        cx, cR = cx0.copy(), cR0.copy()
-        cx[k] = v["cx"]
-        for s in range(2):
-            cR[k, s] = rotvec_to_matrix(v["th"][s]) @ cR0[k, s]
+        m, cx, cR = _moved(model, k, v, cx0, cR0)
         _set_contact(m, d, k, v["p"], frame, cx, cR)
         return m, cx, cR
 
