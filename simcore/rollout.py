@@ -174,7 +174,7 @@ def _grown(arr, size):
 def forward(model, state, steps, ctrl, progress, tape=False):
     """The rollout on validated inputs. Returns (Trajectory, tape, ncon_max, npair_max): tape is
     None, or the (pos, quat, vel, ang_vel) at the start of every substep and the contact
-    solver's warm-start memory there (offsets, keys, impulses) for the reverse sweep (arguments
+    solver's warm-start memory (offsets, keys, impulses) for the reverse sweep (arguments
     of kernels/step.py's rollout_kernel and reverse_kernel); the capacities are those the run
     ended with."""
     n = model.nbody

@@ -136,6 +136,15 @@ def _finite_state(m, d):
 
 
 @jit
+def _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam):
+    # the contact solver's warm-start memory, as substep k's entry of the tape
+    n, o = d.nprev[0], tape_woff[k]
+    tape_wkey[o:o + n] = d.prev_key[:n]
+    tape_wlam[o:o + n] = d.prev_lam[:n]
+    tape_woff[k + 1] = o + n
+
+
+@jit
 def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_out, ncon_out,
                    resid_out, fail_out, tape_pos, tape_quat, tape_vel, tape_ang_vel, tape_woff,
                    tape_wkey, tape_wlam, con_off, con_bodies, con_mode, con_margin):
@@ -148,9 +157,12 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
     controls: (steps, nbody, 6), or (1, nbody, 6) held for every step.
     tape_pos .. tape_ang_vel: (steps * substeps, nbody, 3 or 4) state at the start of every
     substep, for the reverse sweep; length 0 when no gradient is wanted. tape_woff
-    (steps * substeps + 1,), tape_wkey, tape_wlam: the contact solver's warm-start memory
-    (d.prev_key, d.prev_lam) at the start of substep k, at tape_woff[k] .. tape_woff[k+1], so
-    that the reverse sweep re-runs each solve exactly as the forward did.
+    (steps * substeps + 1,), tape_wkey, tape_wlam: the contact solver's memory (d.prev_key,
+    d.prev_lam) that the reverse sweep's re-run of substep k starts from, at tape_woff[k] ..
+    tape_woff[k+1]: HardContact's at the end of the substep, i.e. its own resting impulses, so
+    that the resting solve starts converged (a sweep confirms it) instead of solving again;
+    SmoothedContact's at its start, so that its Newton solve re-runs exactly (continued from
+    its own solution it would move within its tolerance, which its stiff adjoint can amplify).
     Returns (status, t): t is the step that failed, or t1.
     """
     S = m.opt_substeps
@@ -158,6 +170,7 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
     update_xmat(m, d)
     stats = np.zeros(2)
     taping = tape_pos.shape[0] > 0
+    hard = m.opt_contact == CONTACT_HARD
     for t in range(t0, t1):
         if con_off[t] + d.con_dist.shape[0] > con_mode.shape[0] or (
                 taping and tape_woff[t * S] + S * d.con_dist.shape[0] > tape_wkey.shape[0]):
@@ -171,13 +184,13 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
                 tape_quat[k] = d.quat
                 tape_vel[k] = d.vel
                 tape_ang_vel[k] = d.ang_vel
-                n, o = d.nprev[0], tape_woff[k]
-                tape_wkey[o:o + n] = d.prev_key[:n]
-                tape_wlam[o:o + n] = d.prev_lam[:n]
-                tape_woff[k + 1] = o + n
+                if not hard:
+                    _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam)
             status = step(m, d, ctrl, h, stats)
             if status != STATUS_OK:
                 return status, t
+            if taping and hard:
+                _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam)
         if not _finite_state(m, d):
             return STATUS_NONFINITE, t
         start = con_off[t]
@@ -194,8 +207,9 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
 
 
 # ----------------------------------------------------------------------------------------------
-# Reverse sweep. Each substep is re-run forward from its taped start state (contacts included)
-# and then differentiated; cotangents live in an Adjoint (model.py).
+# Reverse sweep. Each substep is re-run forward from its taped start state (contacts included;
+# the hard resting solve warm-started from its own taped solution, see rollout_kernel) and then
+# differentiated; cotangents live in an Adjoint (model.py).
 
 
 @jit
