@@ -24,7 +24,7 @@ def support(gtype, R, size, n):
     return size[0]  # sphere
 
 
-@jit
+@jit(inline="always")  # per pair: no call taking the Model / Data tuples
 def _add_pair(m, d, i, j):
     # order so that type(a) >= type(b); False when the pair array is full
     k = d.npair[0]

@@ -19,11 +19,26 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.consts import BODY_DYNAMIC
-from simcore.kernels.dynamics import apply_impulse_vjp, point_velocity, point_velocity_vjp
+from simcore.kernels.dynamics import apply_impulse_vjp
+
+
+@jit
+def contact_jacobians(m, d, nc):
+    # contact_jacobian of contacts 0 .. nc-1 at their bodies' poses, in one call: a compiled call
+    # taking the Model / Data tuples updates the reference count of each array they hold
+    for k in range(nc):
+        a, b = d.con_body[k, 0], d.con_body[k, 1]
+        _jacobian(m, d, k, d.pos[a], d.xmat[a], d.pos[b], d.xmat[b])
 
 
 @jit
 def contact_jacobian(m, d, k, xa, Ra, xb, Rb):
+    # contact k's, at the poses (xa, Ra) of its body a and (xb, Rb) of b (see _jacobian)
+    _jacobian(m, d, k, xa, Ra, xb, Rb)
+
+
+@jit(inline="always")
+def _jacobian(m, d, k, xa, Ra, xb, Rb):
     # d.con_J[k, s] (3, 6): rows (n, t1, t2) -> (linear, angular) of side s (a: +, b: -);
     # d.con_MJ[k, s] (6, 3) = M^-1 J^T (zero for static/kinematic bodies);
     # d.con_A[k] (3, 3) = sum_s J M^-1 J^T, the contact's diagonal Delassus block.
@@ -102,7 +117,7 @@ def undo_impulses(d, sel, nsel, lam, V, W):
         apply_contact_impulse(d, k, dl, V, W)
 
 
-@jit
+@jit(inline="always")
 def contact_eps(m, d, k):
     # regularisation eps_k, relative to the contact's own Delassus scale
     return m.hard_reg * (d.con_A[k, 0, 0] + d.con_A[k, 1, 1] + d.con_A[k, 2, 2]) / 3.0
@@ -256,6 +271,67 @@ def islands(m, d, sel, nsel, order, start):
 
 
 @jit
+def active_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
+    """transposed_solve, solving only the contacts the solution moves with.
+
+    A separated contact (F_l = I, F_u = 0) has an identity row in K, so only the others' block
+    K_NN^T y_N = g_N is solved (over islands of those contacts alone); then
+    y_S = g_S - (K_NS)^T y_N = g_S - J_S M^-1 J_N^T F_u,N^T y_N, one pass through the bodies.
+    (Exact, but its rounding differs from the whole system's: the smoothed adjoint, whose
+    kappa-stiff systems amplify rounding up to its 1e-6 gradient checks, keeps
+    transposed_solve.)
+    """
+    if nsel == 0:
+        return np.zeros(0)
+    act = np.empty(nsel, dtype=np.int64)  # positions in sel of the contacts that couple
+    na = 0
+    for p in range(nsel):
+        ident = True
+        for r in range(3):
+            for c in range(3):
+                if Fu[p, r, c] != 0.0 or Fl[p, r, c] != (1.0 if r == c else 0.0):
+                    ident = False
+        if not ident:
+            act[na] = p
+            na += 1
+    if na == nsel:
+        return transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+    y = g.copy()
+    if na == 0:
+        return y
+    sel_a = np.empty(na, dtype=np.int64)
+    Fl_a = np.empty((na, 3, 3))
+    Fu_a = np.empty((na, 3, 3))
+    g_a = np.empty(3 * na)
+    for q in range(na):
+        p = act[q]
+        sel_a[q] = sel[p]
+        Fl_a[q] = Fl[p]
+        Fu_a[q] = Fu[p]
+        g_a[3 * q:3 * q + 3] = g[3 * p:3 * p + 3]
+    y_a = transposed_solve(m, d, sel_a, na, Fl_a, Fu_a, g_a)
+    dV = np.zeros((m.nbody, 3))
+    dW = np.zeros((m.nbody, 3))
+    u = np.empty(3)
+    for q in range(na):
+        p = act[q]
+        for r in range(3):
+            y[3 * p + r] = y_a[3 * q + r]
+            u[r] = Fu_a[q, 0, r] * y_a[3 * q] + Fu_a[q, 1, r] * y_a[3 * q + 1] \
+                + Fu_a[q, 2, r] * y_a[3 * q + 2]
+        apply_contact_impulse(d, sel_a[q], u, dV, dW)
+    q = 0
+    for p in range(nsel):
+        if q < na and act[q] == p:
+            q += 1
+            continue
+        contact_velocity(d, sel[p], dV, dW, u)
+        for r in range(3):
+            y[3 * p + r] -= u[r]
+    return y
+
+
+@jit
 def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
     """y with K^T y = g (K = F_l + F_u A over the selected contacts; F_l, F_u (nsel, 3, 3)),
     island by island (K is block diagonal over them), each by _transposed_solve_island."""
@@ -270,6 +346,11 @@ def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
     sub = np.empty(nsel, dtype=np.int64)
     for j in range(nis):
         n = start[j + 1] - start[j]
+        if n == 1:  # a lone contact (the most common island): its 3x3 block, here
+            p = order[start[j]]
+            _lone_transposed_solve(d.con_A, sel[p], Fl[p], Fu[p], g[3 * p:3 * p + 3],
+                                   y[3 * p:3 * p + 3])
+            continue
         Fl_s = np.empty((n, 3, 3))
         Fu_s = np.empty((n, 3, 3))
         g_s = np.empty(3 * n)
@@ -284,6 +365,26 @@ def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
             p = order[start[j] + q]
             y[3 * p:3 * p + 3] = y_s[3 * q:3 * q + 3]
     return y
+
+
+@jit
+def _lone_transposed_solve(A, k, Fl, Fu, g, y):
+    # y (3,) with K^T y = g for one contact, K = F_l + F_u A_kk (3x3), by the adjugate
+    K = np.empty((3, 3))
+    for r in range(3):
+        for c in range(3):
+            K[c, r] = Fl[r, c] + Fu[r, 0] * A[k, 0, c] + Fu[r, 1] * A[k, 1, c] \
+                + Fu[r, 2] * A[k, 2, c]  # K^T
+    c00 = K[1, 1] * K[2, 2] - K[1, 2] * K[2, 1]
+    c01 = K[1, 2] * K[2, 0] - K[1, 0] * K[2, 2]
+    c02 = K[1, 0] * K[2, 1] - K[1, 1] * K[2, 0]
+    det = K[0, 0] * c00 + K[0, 1] * c01 + K[0, 2] * c02
+    y[0] = (c00 * g[0] + (K[0, 2] * K[2, 1] - K[0, 1] * K[2, 2]) * g[1]
+            + (K[0, 1] * K[1, 2] - K[0, 2] * K[1, 1]) * g[2]) / det
+    y[1] = (c01 * g[0] + (K[0, 0] * K[2, 2] - K[0, 2] * K[2, 0]) * g[1]
+            + (K[0, 2] * K[1, 0] - K[0, 0] * K[1, 2]) * g[2]) / det
+    y[2] = (c02 * g[0] + (K[0, 1] * K[2, 0] - K[0, 0] * K[2, 1]) * g[1]
+            + (K[0, 0] * K[1, 1] - K[0, 1] * K[1, 0]) * g[2]) / det
 
 
 @jit
@@ -413,33 +514,48 @@ def scatter_pose_bars(d, a, nc, cx_bar, cR_bar):
                     a.R_bar[i, j, c] += cR_bar[k, s, j, c]
 
 
-@jit
+@jit(inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays
 def contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb, cx_bar):
     """vjp of u = J_k [V; W] = E^T (v_a(p) - v_b(p)), E = [n t1 t2], at the velocities V, W,
     with the bodies' origins cx[k]: into Vb, Wb, the contact point (a.con_pos_bar), the origins
     (cx_bar) and the frame's columns tb (3, 3) (rows: n, t1, t2)."""
-    i0, i1 = d.con_body[k, 0], d.con_body[k, 1]
-    ra, rb, pa, pb, uwb, r_bar = (np.empty(3), np.empty(3), np.empty(3), np.empty(3),
-                                  np.empty(3), np.zeros(3))
-    for j in range(3):
-        ra[j] = d.con_pos[k, j] - cx[k, 0, j]
-        rb[j] = d.con_pos[k, j] - cx[k, 1, j]
-    point_velocity(V[i0], W[i0], ra, pa)
-    point_velocity(V[i1], W[i1], rb, pb)
-    for j in range(3):
-        uwb[j] = ubar[0] * d.con_normal[k, j] + ubar[1] * d.con_t1[k, j] + ubar[2] * d.con_t2[k, j]
+    n, t1, t2 = d.con_normal, d.con_t1, d.con_t2
+    # g = E ubar, the world vector u's cotangent pulls the relative point velocity with
+    g0 = ubar[0] * n[k, 0] + ubar[1] * t1[k, 0] + ubar[2] * t2[k, 0]
+    g1 = ubar[0] * n[k, 1] + ubar[1] * t1[k, 1] + ubar[2] * t2[k, 1]
+    g2 = ubar[0] * n[k, 2] + ubar[1] * t1[k, 2] + ubar[2] * t2[k, 2]
+    for s in range(2):
+        i = d.con_body[k, s]
+        sg = 1.0 if s == 0 else -1.0
+        r0 = d.con_pos[k, 0] - cx[k, s, 0]
+        r1 = d.con_pos[k, 1] - cx[k, s, 1]
+        r2 = d.con_pos[k, 2] - cx[k, s, 2]
+        w0, w1, w2 = W[i, 0], W[i, 1], W[i, 2]
+        # this side's point velocity v + w x r, into the frame's cotangent (signed)
+        p0 = V[i, 0] + w1 * r2 - w2 * r1
+        p1 = V[i, 1] + w2 * r0 - w0 * r2
+        p2 = V[i, 2] + w0 * r1 - w1 * r0
         for col in range(3):
-            tb[col, j] += ubar[col] * (pa[j] - pb[j])
-    point_velocity_vjp(W[i0], ra, uwb, Vb[i0], Wb[i0], r_bar)
-    for j in range(3):
-        a.con_pos_bar[k, j] += r_bar[j]
-        cx_bar[k, 0, j] -= r_bar[j]
-        uwb[j] = -uwb[j]
-        r_bar[j] = 0.0
-    point_velocity_vjp(W[i1], rb, uwb, Vb[i1], Wb[i1], r_bar)
-    for j in range(3):
-        a.con_pos_bar[k, j] += r_bar[j]
-        cx_bar[k, 1, j] -= r_bar[j]
+            tb[col, 0] += sg * ubar[col] * p0
+            tb[col, 1] += sg * ubar[col] * p1
+            tb[col, 2] += sg * ubar[col] * p2
+        # v_bar += sg g; w_bar += r x (sg g); r_bar = (sg g) x w
+        h0, h1, h2 = sg * g0, sg * g1, sg * g2
+        Vb[i, 0] += h0
+        Vb[i, 1] += h1
+        Vb[i, 2] += h2
+        Wb[i, 0] += r1 * h2 - r2 * h1
+        Wb[i, 1] += r2 * h0 - r0 * h2
+        Wb[i, 2] += r0 * h1 - r1 * h0
+        rb0 = h1 * w2 - h2 * w1
+        rb1 = h2 * w0 - h0 * w2
+        rb2 = h0 * w1 - h1 * w0
+        a.con_pos_bar[k, 0] += rb0
+        a.con_pos_bar[k, 1] += rb1
+        a.con_pos_bar[k, 2] += rb2
+        cx_bar[k, s, 0] -= rb0
+        cx_bar[k, s, 1] -= rb1
+        cx_bar[k, s, 2] -= rb2
 
 
 @jit
@@ -474,7 +590,7 @@ def impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar):
                     tb[k, col, j] += sign * lam[k, col] * imp_bar[j]
 
 
-@jit
+@jit(inline="always")  # per contact: no Data / Adjoint call overhead
 def tangent_scale_vjp(m, d, a, k, cx, cR, att_bar, tb, cx_bar, cR_bar):
     """vjp of A_tt = (A_11 + A_22) / 2 of contact k, the mean tangent Delassus entry:
     A_ii = sum over dynamic sides of invm + q^T I_w^-1 q, q = r x t_i."""
@@ -510,42 +626,48 @@ def tangent_scale_vjp(m, d, a, k, cx, cR, att_bar, tb, cx_bar, cR_bar):
             cx_bar[k, s, j] -= r_bar[j]
 
 
-@jit
+@jit(inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays
 def delassus_trace_vjp(m, d, a, k, cx, cR, tr_bar, cx_bar, cR_bar):
     """vjp of tr A_kk, the trace of contact k's Delassus block (frame-free, so no frame
     cotangent): per dynamic side, 3 invm + |r|^2 tr(D) - s^T D s with s = R^T r and
     D = diag(1 / inertia), r the contact point from the body's origin cx[k]."""
-    r, s = np.empty(3), np.empty(3)
     for side in range(2):
         i = d.con_body[k, side]
         if m.body_kind[i] != BODY_DYNAMIC:
             continue
-        R = cR[k, side]
-        inertia = m.body_inertia[i]
         a.invmass_bar[i] += 3.0 * tr_bar
+        r0 = d.con_pos[k, 0] - cx[k, side, 0]
+        r1 = d.con_pos[k, 1] - cx[k, side, 1]
+        r2 = d.con_pos[k, 2] - cx[k, side, 2]
+        rr = r0 * r0 + r1 * r1 + r2 * r2
+        I0, I1, I2 = m.body_inertia[i, 0], m.body_inertia[i, 1], m.body_inertia[i, 2]
+        trD = 1.0 / I0 + 1.0 / I1 + 1.0 / I2
+        s0 = cR[k, side, 0, 0] * r0 + cR[k, side, 1, 0] * r1 + cR[k, side, 2, 0] * r2  # R^T r
+        s1 = cR[k, side, 0, 1] * r0 + cR[k, side, 1, 1] * r1 + cR[k, side, 2, 1] * r2
+        s2 = cR[k, side, 0, 2] * r0 + cR[k, side, 1, 2] * r1 + cR[k, side, 2, 2] * r2
+        a.inertia_bar[i, 0] -= tr_bar * (rr - s0 * s0) / I0 ** 2
+        a.inertia_bar[i, 1] -= tr_bar * (rr - s1 * s1) / I1 ** 2
+        a.inertia_bar[i, 2] -= tr_bar * (rr - s2 * s2) / I2 ** 2
+        ds0, ds1, ds2 = s0 / I0, s1 / I1, s2 / I2  # D s
         for j in range(3):
-            r[j] = d.con_pos[k, j] - cx[k, side, j]
-        rr = r[0] * r[0] + r[1] * r[1] + r[2] * r[2]
-        trD = 1.0 / inertia[0] + 1.0 / inertia[1] + 1.0 / inertia[2]
-        for c in range(3):
-            s[c] = R[0, c] * r[0] + R[1, c] * r[1] + R[2, c] * r[2]
-            a.inertia_bar[i, c] -= tr_bar * (rr - s[c] * s[c]) / inertia[c] ** 2
-        for j in range(3):
-            # d/dr: 2 r tr(D) - 2 R D s; d/dR[j, c]: -2 r_j D_c s_c
-            rb = 2.0 * r[j] * trD
-            for c in range(3):
-                rb -= 2.0 * R[j, c] * s[c] / inertia[c]
-                cR_bar[k, side, j, c] -= 2.0 * tr_bar * r[j] * s[c] / inertia[c]
+            rj = r0 if j == 0 else (r1 if j == 1 else r2)
+            # d/dR[j, c]: -2 r_j D_c s_c; d/dr: 2 r tr(D) - 2 R D s
+            cR_bar[k, side, j, 0] -= 2.0 * tr_bar * rj * ds0
+            cR_bar[k, side, j, 1] -= 2.0 * tr_bar * rj * ds1
+            cR_bar[k, side, j, 2] -= 2.0 * tr_bar * rj * ds2
+            rb = 2.0 * rj * trD - 2.0 * (cR[k, side, j, 0] * ds0 + cR[k, side, j, 1] * ds1
+                                         + cR[k, side, j, 2] * ds2)
             a.con_pos_bar[k, j] += tr_bar * rb
             cx_bar[k, side, j] -= tr_bar * rb
 
 
-@jit
+@jit(inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays
 def frame_to_normal(d, a, k, tb):
     # a.con_normal_bar[k] += n_bar + (t1 x t1_bar + t2 x t2_bar) x n, tb (3, 3) rows n, t1, t2
-    c = np.zeros(3)
-    cross_add(d.con_t1[k], tb[1], 1.0, c)
-    cross_add(d.con_t2[k], tb[2], 1.0, c)
-    for j in range(3):
-        a.con_normal_bar[k, j] += tb[0, j]
-    cross_add(c, d.con_normal[k], 1.0, a.con_normal_bar[k])
+    t1, t2, n = d.con_t1, d.con_t2, d.con_normal
+    c0 = (t1[k, 1] * tb[1, 2] - t1[k, 2] * tb[1, 1]) + (t2[k, 1] * tb[2, 2] - t2[k, 2] * tb[2, 1])
+    c1 = (t1[k, 2] * tb[1, 0] - t1[k, 0] * tb[1, 2]) + (t2[k, 2] * tb[2, 0] - t2[k, 0] * tb[2, 2])
+    c2 = (t1[k, 0] * tb[1, 1] - t1[k, 1] * tb[1, 0]) + (t2[k, 0] * tb[2, 1] - t2[k, 1] * tb[2, 0])
+    a.con_normal_bar[k, 0] += tb[0, 0] + (c1 * n[k, 2] - c2 * n[k, 1])
+    a.con_normal_bar[k, 1] += tb[0, 1] + (c2 * n[k, 0] - c0 * n[k, 2])
+    a.con_normal_bar[k, 2] += tb[0, 2] + (c0 * n[k, 1] - c1 * n[k, 0])

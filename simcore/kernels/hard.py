@@ -31,12 +31,13 @@ from simcore.kernels.collision import collide, collide_vjp, tangent_frame
 from simcore.kernels.consts import (BODY_DYNAMIC, KINK_LEFT, KINK_RIGHT, MAXCON_PAIR,
                                     PHASE_REPEATED, STATUS_NO_ADJOINT_PHASES,
                                     STATUS_OK)
-from simcore.kernels.contact_space import (apply_contact_impulse, contact_eps, contact_jacobian,
+from simcore.kernels.contact_space import (active_transposed_solve, apply_contact_impulse,
+                                           contact_eps, contact_jacobian, contact_jacobians,
                                            contact_poses, contact_velocity,
                                            contact_velocity_vjp, delassus_trace_vjp,
                                            dense_delassus, frame_to_normal, impulse_rhs,
                                            impulse_vjp, islands, scatter_pose_bars,
-                                           transposed_solve, undo_impulses)
+                                           undo_impulses)
 from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_to_mat,
                                       rot_bar_to_twist)
 
@@ -68,41 +69,88 @@ def project(lam, u, A, eps, bn, mu, out):
     out[5] = z2
 
 
-@jit
+@jit(inline="always")
+def _contact_u(J, body, k, V, W):
+    # contact_velocity on scalars and whole arrays (no views, so no reference counting)
+    a, b = body[k, 0], body[k, 1]
+    u0 = u1 = u2 = 0.0
+    for j in range(3):
+        u0 += (J[k, 0, 0, j] * V[a, j] + J[k, 0, 0, 3 + j] * W[a, j]
+               + J[k, 1, 0, j] * V[b, j] + J[k, 1, 0, 3 + j] * W[b, j])
+        u1 += (J[k, 0, 1, j] * V[a, j] + J[k, 0, 1, 3 + j] * W[a, j]
+               + J[k, 1, 1, j] * V[b, j] + J[k, 1, 1, 3 + j] * W[b, j])
+        u2 += (J[k, 0, 2, j] * V[a, j] + J[k, 0, 2, 3 + j] * W[a, j]
+               + J[k, 1, 2, j] * V[b, j] + J[k, 1, 2, 3 + j] * W[b, j])
+    return u0, u1, u2
+
+
+@jit(inline="always")
+def _project_scalars(l0, l1, l2, u0, u1, u2, rn, rt, ep, bn, mu):
+    # project() on scalars: P(lam - R (u + eps lam + b)) of one contact
+    zn = l0 - rn * (u0 + ep * l0 + bn)
+    z1 = l1 - rt * (u1 + ep * l1)
+    z2 = l2 - rt * (u2 + ep * l2)
+    pn = zn if zn > 0.0 else 0.0
+    radius = mu * pn
+    zt = np.sqrt(z1 * z1 + z2 * z2)
+    if zt > radius:
+        scale = radius / zt if zt > 0.0 else 0.0
+        z1 *= scale
+        z2 *= scale
+    return pn, z1, z2
+
+
+@jit(inline="always")
 def fixed_point_residual(m, d, sel, nsel, bias, lam, V, W):
     # |lam - P(lam - R (A lam + c))| / R over the selected contacts: the residual in velocity
     # units (for an active normal it is exactly the violation of u+_n + b_n = 0), relative to the
     # solve's velocity scale: the velocity changes its impulses make, |u|, |b| (floor 1e-9 m/s).
     # Velocity units, because redundant contacts leave the split of impulses ill-determined (to
     # 1 / eps) while the velocities are not.
-    u = np.empty(3)
-    out = np.empty(6)
+    return _residual(m.hard_reg, d.con_A, d.con_J, d.con_body, d.con_mu, sel, nsel, bias, lam,
+                     V, W)
+
+
+@jit
+def _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W):
+    # fixed_point_residual on the arrays it reads (reg = m.hard_reg; A, J, body, mu = d.con_A,
+    # con_J, con_body, con_mu). Solver functions called per island or per contact take arrays,
+    # or are inlined: a compiled function taking a Model or Data tuple increments and decrements
+    # the reference count of every array the tuple holds on each call (atomic updates, dozens
+    # each way)
     worst = 0.0
     scale = 1e-9
     for s in range(nsel):
         k = sel[s]
-        contact_velocity(d, k, V, W, u)
-        A = d.con_A[k]
-        eps = contact_eps(m, d, k)
-        project(lam[k], u, A, eps, bias[k], d.con_mu[k], out)
-        worst = max(worst, abs(lam[k, 0] - out[0]) * (A[0, 0] + eps))
-        at = 0.5 * (A[1, 1] + A[2, 2]) + eps
-        worst = max(worst, abs(lam[k, 1] - out[1]) * at, abs(lam[k, 2] - out[2]) * at)
-        scale = max(scale, abs(u[0]) + abs(bias[k]), abs(u[1]), abs(u[2]),
-                    (A[0, 0] + eps) * abs(lam[k, 0]), at * abs(lam[k, 1]), at * abs(lam[k, 2]))
+        u0, u1, u2 = _contact_u(J, body, k, V, W)
+        eps = reg * (A[k, 0, 0] + A[k, 1, 1] + A[k, 2, 2]) / 3.0
+        an = A[k, 0, 0] + eps
+        at = 0.5 * (A[k, 1, 1] + A[k, 2, 2]) + eps
+        l0, l1, l2 = lam[k, 0], lam[k, 1], lam[k, 2]
+        p0, p1, p2 = _project_scalars(l0, l1, l2, u0, u1, u2, 1.0 / an, 1.0 / at, eps, bias[k],
+                                      mu[k])
+        worst = max(worst, abs(l0 - p0) * an, abs(l1 - p1) * at, abs(l2 - p2) * at)
+        scale = max(scale, abs(u0) + abs(bias[k]), abs(u1), abs(u2), an * abs(l0),
+                    at * abs(l1), at * abs(l2))
     return worst / scale
 
 
-@jit
+@jit(inline="always")
 def pgs(m, d, sel, nsel, bias, lam, V, W, tol, maxit):
+    return _pgs(m.hard_reg, d.con_A, d.con_J, d.con_MJ, d.con_body, d.con_mu, sel, nsel, bias,
+                lam, V, W, tol, maxit)
+
+
+@jit
+def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
     # projected Gauss-Seidel over the selected contacts, impulses applied to V, W as they change,
     # until the largest impulse change of a sweep is below tol times the largest impulse, at
     # most maxit sweeps; returns the sweeps done. Accelerated by nonsmooth nonlinear conjugate
     # gradients (Silcowitz, Niebe, Erleben 2010): before each sweep the impulses move by
     # beta p, with r the last sweep's change, p <- r + beta p and beta = |r|^2 / |r_prev|^2
     # (restart at 0 when beta > 1). The result is always a sweep's, so it lies in the cones;
-    # the fixed point is PGS's own. The sweep is project() and the contact-space products
-    # written out on scalars: the array views those calls make are slow in this inner loop.
+    # the fixed point is PGS's own. The sweep is written on scalars and whole arrays (arguments
+    # as for _residual, MJ = d.con_MJ): array views are slow in this inner loop.
     dl = np.empty(3)
     r = np.empty((nsel, 3))
     p = np.zeros((nsel, 3))
@@ -111,10 +159,9 @@ def pgs(m, d, sel, nsel, bias, lam, V, W, tol, maxit):
     ep = np.empty(nsel)
     for s in range(nsel):
         k = sel[s]
-        ep[s] = contact_eps(m, d, k)
-        rn[s] = 1.0 / (d.con_A[k, 0, 0] + ep[s])
-        rt[s] = 2.0 / (d.con_A[k, 1, 1] + d.con_A[k, 2, 2] + 2.0 * ep[s])
-    J, MJ, body = d.con_J, d.con_MJ, d.con_body
+        ep[s] = reg * (A[k, 0, 0] + A[k, 1, 1] + A[k, 2, 2]) / 3.0
+        rn[s] = 1.0 / (A[k, 0, 0] + ep[s])
+        rt[s] = 2.0 / (A[k, 1, 1] + A[k, 2, 2] + 2.0 * ep[s])
     r2_prev = 0.0
     beta = 0.0
     for it in range(maxit):
@@ -130,27 +177,10 @@ def pgs(m, d, sel, nsel, bias, lam, V, W, tol, maxit):
         r2 = 0.0
         for s in range(nsel):
             k = sel[s]
-            a, b = body[k, 0], body[k, 1]
-            u0 = u1 = u2 = 0.0
-            for j in range(3):
-                u0 += (J[k, 0, 0, j] * V[a, j] + J[k, 0, 0, 3 + j] * W[a, j]
-                       + J[k, 1, 0, j] * V[b, j] + J[k, 1, 0, 3 + j] * W[b, j])
-                u1 += (J[k, 0, 1, j] * V[a, j] + J[k, 0, 1, 3 + j] * W[a, j]
-                       + J[k, 1, 1, j] * V[b, j] + J[k, 1, 1, 3 + j] * W[b, j])
-                u2 += (J[k, 0, 2, j] * V[a, j] + J[k, 0, 2, 3 + j] * W[a, j]
-                       + J[k, 1, 2, j] * V[b, j] + J[k, 1, 2, 3 + j] * W[b, j])
-            # project(): P(lam - R (u + eps lam + b))
+            u0, u1, u2 = _contact_u(J, body, k, V, W)
             l0, l1, l2 = lam[k, 0], lam[k, 1], lam[k, 2]
-            zn = l0 - rn[s] * (u0 + ep[s] * l0 + bias[k])
-            z1 = l1 - rt[s] * (u1 + ep[s] * l1)
-            z2 = l2 - rt[s] * (u2 + ep[s] * l2)
-            pn = zn if zn > 0.0 else 0.0
-            radius = d.con_mu[k] * pn
-            zt = np.sqrt(z1 * z1 + z2 * z2)
-            if zt > radius:
-                scale = radius / zt if zt > 0.0 else 0.0
-                z1 *= scale
-                z2 *= scale
+            pn, z1, z2 = _project_scalars(l0, l1, l2, u0, u1, u2, rn[s], rt[s], ep[s], bias[k],
+                                          mu[k])
             d0, d1, d2 = pn - l0, z1 - l1, z2 - l2
             lam[k, 0], lam[k, 1], lam[k, 2] = pn, z1, z2
             r[s, 0], r[s, 1], r[s, 2] = d0, d1, d2
@@ -386,7 +416,7 @@ def solve(m, d, sel, nsel, bias, lam, V, W):
     return worst
 
 
-@jit
+@jit(inline="always")
 def _solve_island(m, d, sel, nsel, bias, lam, V, W):
     if nsel <= m.opt_polish:
         # a few sweeps often converge; else PGS has at least found the active set, and
@@ -539,9 +569,8 @@ def hard_contacts(m, d, h):
             acc_v[i, j] = (V[i, j] - d.vel[i, j]) / h
             acc_w[i, j] = (W[i, j] - d.ang_vel[i, j]) / h
     hit = np.zeros(nb, dtype=np.bool_)
+    contact_jacobians(m, d, nc)
     for k in range(nc):
-        a, b = d.con_body[k, 0], d.con_body[k, 1]
-        contact_jacobian(m, d, k, d.pos[a], d.xmat[a], d.pos[b], d.xmat[b])
         d.con_lambda[k, :] = 0.0
         d.con_phase[k] = -1
         d.con_toi[k] = 0.0
@@ -748,7 +777,7 @@ def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, kink, P, b_bar
                 Fl[p, i, j] = (1.0 if i == j else 0.0) - dp + eps * dp * Rd[j]
     g = np.empty(3 * nsel)
     impulse_rhs(d, sel, nsel, Vb, Wb, g)
-    y = transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+    y = active_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
     c = np.empty(3)
     ubar = np.empty(3)
     for p in range(nsel):

@@ -17,7 +17,7 @@ damped Newton on F. The adjoint differentiates F = 0.
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobian,
+from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
                                            contact_poses, contact_velocity,
                                            contact_velocity_vjp, dense_delassus,
                                            frame_to_normal, impulse_rhs, impulse_vjp,
@@ -280,9 +280,8 @@ def smoothed_contacts(m, d, h):
     lam = d.con_lambda
     kap = np.empty(nc)
     vs = np.empty(nc)
+    contact_jacobians(m, d, nc)
     for k in range(nc):
-        a, b = d.con_body[k, 0], d.con_body[k, 1]
-        contact_jacobian(m, d, k, d.pos[a], d.xmat[a], d.pos[b], d.xmat[b])
         d.con_bias[k] = d.con_dist[k] / h
         kap[k], vs[k] = contact_scales(m, d, k)
         d.con_phase[k] = -1

@@ -14,8 +14,9 @@ import pytest
 import simcore as sc
 from simcore.kernels.collision import tangent_frame
 from simcore.kernels.consts import BODY_DYNAMIC
-from simcore.kernels.contact_space import (_dense_transposed_solve, apply_contact_impulse,
-                                           contact_jacobian, contact_poses, contact_velocity,
+from simcore.kernels.contact_space import (_dense_transposed_solve, active_transposed_solve,
+                                           apply_contact_impulse, contact_jacobian,
+                                           contact_poses, contact_velocity,
                                            contact_velocity_vjp, delassus_trace_vjp,
                                            dense_delassus, frame_to_normal, impulse_vjp,
                                            islands, tangent_scale_vjp, transposed_solve)
@@ -548,3 +549,24 @@ def test_transposed_solve_over_islands_matches_the_whole(polish, rng):
     err = np.abs(y - y_ref).max() / np.abs(y_ref).max()
     print(f"transposed_solve over islands (polish {polish}): {err:.2e}")
     assert err < 1e-11
+
+
+@pytest.mark.parametrize("polish", [0, 32])
+def test_active_transposed_solve_skips_separated_contacts(polish, rng):
+    # contacts with an identity row in K (separated: F_l = I, F_u = 0) are left out of the
+    # solve and recovered after it; they also no longer join their bodies' islands
+    model, d, _, _ = _setup(rng)
+    sel = np.array([2, 0, 3, 1], dtype=np.int64)
+    nsel = len(sel)
+    for separated in ([1], [0, 2], [0, 1, 2, 3]):
+        Fl, Fu, g, A, K = _random_system(model, d, sel, rng)
+        for p in separated:
+            Fl[p], Fu[p] = np.eye(3), 0.0
+            K[3 * p:3 * p + 3] = 0.0
+            K[3 * p:3 * p + 3, 3 * p:3 * p + 3] = np.eye(3)
+        y_ref = np.linalg.solve(K.T, g)
+        y = active_transposed_solve(model._replace(opt_polish=polish), d, sel, nsel, Fl, Fu,
+                                    g)
+        err = np.abs(y - y_ref).max() / np.abs(y_ref).max()
+        print(f"active_transposed_solve, separated {separated} (polish {polish}): {err:.2e}")
+        assert err < 1e-11
