@@ -1730,7 +1730,7 @@ def collide_box_box_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar
     return cnt
 
 
-@jit
+@jit(inline="always")  # per pair: one compiled call (the pair's own vjp) instead of two
 def collide_vjp(ta, tb, pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
                 kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     """Dispatch like ``collide``: accumulates the pair's pose cotangents and returns its contact

@@ -84,6 +84,24 @@ def _jacobian(m, d, k, xa, Ra, xb, Rb):
                     acc += d.con_J[k, s, p, j] * d.con_MJ[k, s, j, q]
             d.con_A[k, p, q] = acc
 
+@jit(inline="always")
+def contact_u(J, body, k, V, W):
+    # (u_n, u_t1, u_t2) = J_k [V; W] from the arrays con_J, con_body, on scalars: no array views
+    # (no reference counting) in the hard solver's inner loops. (Summed in another order than
+    # contact_velocity: the solvers' rounding, and the optimisations of the scenarios that
+    # depend on it, stay as they were tested.)
+    a, b = body[k, 0], body[k, 1]
+    u0 = u1 = u2 = 0.0
+    for j in range(3):
+        u0 += (J[k, 0, 0, j] * V[a, j] + J[k, 0, 0, 3 + j] * W[a, j]
+               + J[k, 1, 0, j] * V[b, j] + J[k, 1, 0, 3 + j] * W[b, j])
+        u1 += (J[k, 0, 1, j] * V[a, j] + J[k, 0, 1, 3 + j] * W[a, j]
+               + J[k, 1, 1, j] * V[b, j] + J[k, 1, 1, 3 + j] * W[b, j])
+        u2 += (J[k, 0, 2, j] * V[a, j] + J[k, 0, 2, 3 + j] * W[a, j]
+               + J[k, 1, 2, j] * V[b, j] + J[k, 1, 2, 3 + j] * W[b, j])
+    return u0, u1, u2
+
+
 @jit
 def contact_velocity(d, k, V, W, u_out):
     # u_out (3,) = J_k [V; W]: velocity of a relative to b at contact k, in its frame
@@ -91,20 +109,28 @@ def contact_velocity(d, k, V, W, u_out):
         acc = 0.0
         for s in range(2):
             i = d.con_body[k, s]
-            J = d.con_J[k, s, row]
-            acc += (J[0] * V[i, 0] + J[1] * V[i, 1] + J[2] * V[i, 2]
-                    + J[3] * W[i, 0] + J[4] * W[i, 1] + J[5] * W[i, 2])
+            acc += (d.con_J[k, s, row, 0] * V[i, 0] + d.con_J[k, s, row, 1] * V[i, 1]
+                    + d.con_J[k, s, row, 2] * V[i, 2] + d.con_J[k, s, row, 3] * W[i, 0]
+                    + d.con_J[k, s, row, 4] * W[i, 1] + d.con_J[k, s, row, 5] * W[i, 2])
         u_out[row] = acc
+
+
+@jit(inline="always")
+def add_impulse(MJ, body, k, d0, d1, d2, V, W):
+    # [V; W] += M^-1 J_k^T (d0, d1, d2) from the arrays con_MJ, con_body, on scalars
+    a, b = body[k, 0], body[k, 1]
+    for j in range(3):
+        V[a, j] += MJ[k, 0, j, 0] * d0 + MJ[k, 0, j, 1] * d1 + MJ[k, 0, j, 2] * d2
+        W[a, j] += MJ[k, 0, 3 + j, 0] * d0 + MJ[k, 0, 3 + j, 1] * d1 + MJ[k, 0, 3 + j, 2] * d2
+        V[b, j] += MJ[k, 1, j, 0] * d0 + MJ[k, 1, j, 1] * d1 + MJ[k, 1, j, 2] * d2
+        W[b, j] += MJ[k, 1, 3 + j, 0] * d0 + MJ[k, 1, 3 + j, 1] * d1 + MJ[k, 1, 3 + j, 2] * d2
+
 
 @jit
 def apply_contact_impulse(d, k, dlam, V, W):
     # [V; W] += M^-1 J_k^T dlam
-    for s in range(2):
-        i = d.con_body[k, s]
-        MJ = d.con_MJ[k, s]
-        for j in range(3):
-            V[i, j] += MJ[j, 0] * dlam[0] + MJ[j, 1] * dlam[1] + MJ[j, 2] * dlam[2]
-            W[i, j] += MJ[3 + j, 0] * dlam[0] + MJ[3 + j, 1] * dlam[1] + MJ[3 + j, 2] * dlam[2]
+    add_impulse(d.con_MJ, d.con_body, k, dlam[0], dlam[1], dlam[2], V, W)
+
 
 @jit
 def undo_impulses(d, sel, nsel, lam, V, W):

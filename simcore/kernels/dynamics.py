@@ -64,7 +64,7 @@ def point_velocity(v, w, r, out):
 # Adjoints (cotangents end in _bar and are accumulated with +=)
 
 
-@jit
+@jit(inline="always")  # per body, called once per substep by free_velocities_vjp
 def free_velocity_vjp(R, v, w, f, tau, invmass, inertia, h, v_out_bar, w_out_bar,
                       R_bar, v_bar, w_bar, f_bar, tau_bar, invmass_bar, inertia_bar):
     # vjp of free_velocity: (R, v, w, f, tau, invmass, inertia) -> (v*, w*)

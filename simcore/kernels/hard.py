@@ -31,17 +31,29 @@ from simcore.kernels.collision import collide, collide_vjp, tangent_frame
 from simcore.kernels.consts import (BODY_DYNAMIC, KINK_LEFT, KINK_RIGHT, MAXCON_PAIR,
                                     PHASE_REPEATED, STATUS_NO_ADJOINT_PHASES,
                                     STATUS_OK)
-from simcore.kernels.contact_space import (active_transposed_solve, apply_contact_impulse,
-                                           contact_eps, contact_jacobian, contact_jacobians,
-                                           contact_poses, contact_velocity,
-                                           contact_velocity_vjp, delassus_trace_vjp,
-                                           dense_delassus, frame_to_normal, impulse_rhs,
-                                           impulse_vjp, islands, scatter_pose_bars,
-                                           undo_impulses)
+from simcore.kernels.contact_space import (active_transposed_solve, add_impulse,
+                                           apply_contact_impulse, contact_eps, contact_jacobian,
+                                           contact_jacobians, contact_poses, contact_u,
+                                           contact_velocity, contact_velocity_vjp,
+                                           delassus_trace_vjp, dense_delassus, frame_to_normal,
+                                           impulse_rhs, impulse_vjp, islands,
+                                           scatter_pose_bars, undo_impulses)
 from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_to_mat,
                                       rot_bar_to_twist)
 
 NEWTON_STALL = 8  # full Newton steps without a new best before backtracking
+
+
+@jit(inline="always")
+def _cone(zn, z1, z2, mu):
+    # P(z): z projected onto the friction cone (normal clamped at zero, tangent at mu P_n)
+    pn = zn if zn > 0.0 else 0.0
+    radius = mu * pn
+    zt = np.sqrt(z1 * z1 + z2 * z2)
+    if zt > radius:
+        scale = radius / zt if zt > 0.0 else 0.0
+        return pn, z1 * scale, z2 * scale
+    return pn, z1, z2
 
 
 @jit
@@ -53,51 +65,17 @@ def project(lam, u, A, eps, bn, mu, out):
     zn = lam[0] - rn * (u[0] + eps * lam[0] + bn)
     z1 = lam[1] - rt * (u[1] + eps * lam[1])
     z2 = lam[2] - rt * (u[2] + eps * lam[2])
-    pn = zn if zn > 0.0 else 0.0
-    radius = mu * pn
-    zt = np.sqrt(z1 * z1 + z2 * z2)
-    if zt > radius:
-        scale = radius / zt if zt > 0.0 else 0.0
-        out[1] = z1 * scale
-        out[2] = z2 * scale
-    else:
-        out[1] = z1
-        out[2] = z2
-    out[0] = pn
+    out[0], out[1], out[2] = _cone(zn, z1, z2, mu)
     out[3] = zn
     out[4] = z1
     out[5] = z2
 
 
 @jit(inline="always")
-def _contact_u(J, body, k, V, W):
-    # contact_velocity on scalars and whole arrays (no views, so no reference counting)
-    a, b = body[k, 0], body[k, 1]
-    u0 = u1 = u2 = 0.0
-    for j in range(3):
-        u0 += (J[k, 0, 0, j] * V[a, j] + J[k, 0, 0, 3 + j] * W[a, j]
-               + J[k, 1, 0, j] * V[b, j] + J[k, 1, 0, 3 + j] * W[b, j])
-        u1 += (J[k, 0, 1, j] * V[a, j] + J[k, 0, 1, 3 + j] * W[a, j]
-               + J[k, 1, 1, j] * V[b, j] + J[k, 1, 1, 3 + j] * W[b, j])
-        u2 += (J[k, 0, 2, j] * V[a, j] + J[k, 0, 2, 3 + j] * W[a, j]
-               + J[k, 1, 2, j] * V[b, j] + J[k, 1, 2, 3 + j] * W[b, j])
-    return u0, u1, u2
-
-
-@jit(inline="always")
 def _project_scalars(l0, l1, l2, u0, u1, u2, rn, rt, ep, bn, mu):
     # project() on scalars: P(lam - R (u + eps lam + b)) of one contact
-    zn = l0 - rn * (u0 + ep * l0 + bn)
-    z1 = l1 - rt * (u1 + ep * l1)
-    z2 = l2 - rt * (u2 + ep * l2)
-    pn = zn if zn > 0.0 else 0.0
-    radius = mu * pn
-    zt = np.sqrt(z1 * z1 + z2 * z2)
-    if zt > radius:
-        scale = radius / zt if zt > 0.0 else 0.0
-        z1 *= scale
-        z2 *= scale
-    return pn, z1, z2
+    return _cone(l0 - rn * (u0 + ep * l0 + bn), l1 - rt * (u1 + ep * l1),
+                 l2 - rt * (u2 + ep * l2), mu)
 
 
 @jit(inline="always")
@@ -122,7 +100,7 @@ def _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W):
     scale = 1e-9
     for s in range(nsel):
         k = sel[s]
-        u0, u1, u2 = _contact_u(J, body, k, V, W)
+        u0, u1, u2 = contact_u(J, body, k, V, W)
         eps = reg * (A[k, 0, 0] + A[k, 1, 1] + A[k, 2, 2]) / 3.0
         an = A[k, 0, 0] + eps
         at = 0.5 * (A[k, 1, 1] + A[k, 2, 2]) + eps
@@ -171,13 +149,13 @@ def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
                 for j in range(3):
                     dl[j] = beta * p[s, j]
                     lam[k, j] += dl[j]
-                _apply_impulse(MJ, body, k, dl[0], dl[1], dl[2], V, W)
+                add_impulse(MJ, body, k, dl[0], dl[1], dl[2], V, W)
         change = 0.0
         size = 0.0
         r2 = 0.0
         for s in range(nsel):
             k = sel[s]
-            u0, u1, u2 = _contact_u(J, body, k, V, W)
+            u0, u1, u2 = contact_u(J, body, k, V, W)
             l0, l1, l2 = lam[k, 0], lam[k, 1], lam[k, 2]
             pn, z1, z2 = _project_scalars(l0, l1, l2, u0, u1, u2, rn[s], rt[s], ep[s], bias[k],
                                           mu[k])
@@ -187,7 +165,7 @@ def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
             r2 += d0 * d0 + d1 * d1 + d2 * d2
             change = max(change, abs(d0), abs(d1), abs(d2))
             size = max(size, pn, abs(z1), abs(z2))
-            _apply_impulse(MJ, body, k, d0, d1, d2, V, W)
+            add_impulse(MJ, body, k, d0, d1, d2, V, W)
         if change <= tol * size or change < 1e-300:
             return it + 1
         beta = r2 / r2_prev if r2_prev > 0.0 else 0.0
@@ -198,17 +176,6 @@ def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
             for j in range(3):
                 p[s, j] = r[s, j] + beta * p[s, j]
     return maxit
-
-
-@jit(inline="always")
-def _apply_impulse(MJ, body, k, d0, d1, d2, V, W):
-    # apply_contact_impulse on scalars and whole arrays (no views: pgs's inner loop)
-    a, b = body[k, 0], body[k, 1]
-    for j in range(3):
-        V[a, j] += MJ[k, 0, j, 0] * d0 + MJ[k, 0, j, 1] * d1 + MJ[k, 0, j, 2] * d2
-        W[a, j] += MJ[k, 0, 3 + j, 0] * d0 + MJ[k, 0, 3 + j, 1] * d1 + MJ[k, 0, 3 + j, 2] * d2
-        V[b, j] += MJ[k, 1, j, 0] * d0 + MJ[k, 1, j, 1] * d1 + MJ[k, 1, j, 2] * d2
-        W[b, j] += MJ[k, 1, 3 + j, 0] * d0 + MJ[k, 1, 3 + j, 1] * d1 + MJ[k, 1, 3 + j, 2] * d2
 
 
 @jit
