@@ -303,9 +303,8 @@ def active_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
     A separated contact (F_l = I, F_u = 0) has an identity row in K, so only the others' block
     K_NN^T y_N = g_N is solved (over islands of those contacts alone); then
     y_S = g_S - (K_NS)^T y_N = g_S - J_S M^-1 J_N^T F_u,N^T y_N, one pass through the bodies.
-    (Exact, but its rounding differs from the whole system's: the smoothed adjoint, whose
-    kappa-stiff systems amplify rounding up to its 1e-6 gradient checks, keeps
-    transposed_solve.)
+    (Used by the hard adjoint; the smoothed adjoint keeps transposed_solve, whose rounding its
+    1e-6 gradient checks were measured with; this one has not been tried there.)
     """
     if nsel == 0:
         return np.zeros(0)
