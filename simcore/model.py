@@ -97,8 +97,8 @@ class Data(NamedTuple):
     con_MJ: np.ndarray      # (ncon_max, 2, 6, 3) M^-1 J^T per side
     con_A: np.ndarray       # (ncon_max, 3, 3) diagonal Delassus block
     con_bias: np.ndarray    # (ncon_max,) normal bias b_n of the latest solve
-    con_phase: np.ndarray   # (ncon_max,) int impact phase, -1 when not an impact
-    con_toi: np.ndarray     # (ncon_max,) time of impact within the step
+    con_phase: np.ndarray   # (ncon_max,) int first impact phase, -1 when not an impact
+    con_toi: np.ndarray     # (ncon_max,) time of impact within the step (its first phase)
     con_refreshed: np.ndarray  # (ncon_max,) bool: geometry taken at the impact poses (hard, toi)
     con_lam_phase: np.ndarray  # (ncon_max, 3) impulses of the current solve
     con_sel: np.ndarray     # (ncon_max,) int contacts of the current solve
@@ -110,6 +110,13 @@ class Data(NamedTuple):
     prev_key: np.ndarray    # (ncon_max,) int contact identities of the previous resting solve
     prev_lam: np.ndarray    # (ncon_max, 3) its impulses (warm start)
     nprev: np.ndarray       # (1,) int
+    # the impact phases of the latest hard step, in order (for the adjoint): entry e is contact
+    # log_con[e] in phase log_phase[e] with impulse log_lam[e]; nlog[0] entries, -1 when they
+    # did not fit (the rollout then grows ncon_max and repeats the step)
+    log_con: np.ndarray     # (4 ncon_max,) int
+    log_phase: np.ndarray   # (4 ncon_max,) int
+    log_lam: np.ndarray     # (4 ncon_max, 3)
+    nlog: np.ndarray        # (1,) int
 
 
 def make_data(model, state, ncon_max, npair_max):
@@ -136,7 +143,10 @@ def make_data(model, state, ncon_max, npair_max):
         vel_pre=z3(), ang_vel_pre=z3(), vel_post=z3(), ang_vel_post=z3(),
         body_toi=np.zeros(n),
         prev_key=np.zeros(ncon_max, dtype=np.int64), prev_lam=np.zeros((ncon_max, 3)),
-        nprev=np.zeros(1, dtype=np.int64))
+        nprev=np.zeros(1, dtype=np.int64),
+        log_con=np.zeros(4 * ncon_max, dtype=np.int64),
+        log_phase=np.zeros(4 * ncon_max, dtype=np.int64), log_lam=np.zeros((4 * ncon_max, 3)),
+        nlog=np.zeros(1, dtype=np.int64))
 
 
 class Adjoint(NamedTuple):

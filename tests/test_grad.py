@@ -6,11 +6,13 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import simcore as sc
+from simcore.kernels import hard, step
 from simcore.kernels.collision import collide
 from simcore.kernels.consts import (CONTACT_HARD, CONTACT_PENALTY, CONTACT_SMOOTHED, GEOM_BOX,
                                     GEOM_CAPSULE, GEOM_PLANE, GEOM_SPHERE, MAXCON_PAIR)
 from simcore.kernels.rotation import quat_integrate
 from simcore.losses import final
+from simcore.model import make_data
 from tests.helpers import quat_to_matrix
 
 # the mixed scene's contacts make the loss strongly curved (second derivatives ~1e6 times the
@@ -592,6 +594,62 @@ def test_oblique_two_balls_exit_direction():
         assert abs(slope_plain - exact) > 0.25
 
 
+@pytest.mark.parametrize("toi", [False, True], ids=["toi-off", "toi"])
+def test_contact_in_several_impact_phases(toi):
+    # a fast, partly elastic, slightly oblique cradle with small gaps: within the first step ball
+    # 0 strikes ball 1, ball 1 strikes ball 2, and ball 0 (faster than the slowed ball 1) strikes
+    # ball 1 again, so the contact (0, 1) takes part in impact phases 0 and 2. With toi it is
+    # refreshed at its impact poses in phase 0, and keeps that impact time in phase 2
+    scene = sc.Scene(dt=1e-3, gravity=(0, 0, 0))
+    ball = dict(restitution=0.5, friction=0.05)
+    scene.add_sphere(0.1, pos=(0, 0, 1), vel=(10.0, 0.4, 0), ang_vel=(0, 0, 5.0), **ball)
+    scene.add_sphere(0.1, pos=(0.2004, 0.003, 1), **ball)
+    scene.add_sphere(0.1, pos=(0.4007, 0.0, 1.002), **ball)
+    model = scene.build(contact=sc.HardContact(toi=toi))
+    state = model.initial_state()
+
+    def first_step(nlog_max):  # the first step's contact solves; the phase record's size
+        d = make_data(model, state, 64, 64)
+        d = d._replace(log_con=d.log_con[:nlog_max], log_phase=d.log_phase[:nlog_max],
+                       log_lam=d.log_lam[:nlog_max])
+        step.update_xmat(model, d)
+        step.free_velocities(model, d, np.zeros((model.nbody, 6)), model.opt_dt)
+        step.collision(model, d)
+        hard.hard_contacts(model, d, model.opt_dt)
+        return d
+    d = first_step(64)
+    n = d.nlog[0]
+    assert list(zip(d.log_con[:n], d.log_phase[:n])) == [(0, 0), (1, 1), (0, 2)]
+    assert bool(d.con_refreshed[0]) == toi and (d.con_toi[0] > 0) == toi
+    # a record too small for the step says so (the rollout then grows it and repeats the step)
+    assert first_step(2).nlog[0] == -1
+
+    steps = 3
+    loss = _linear_loss(steps, model.nbody)
+    _, grad = sc.value_and_grad(model, state, steps, loss, params=("friction", "restitution"))
+    # (a nearby C1 point makes the differences converge linearly: up to 1e-6 here, inside 1e-5)
+    rtol = _rtol(model)
+    for name in ("pos", "vel", "ang_vel"):
+        for i in range(model.nbody):
+            for k in range(3):
+                def f(e):
+                    arr = getattr(state, name).copy()
+                    arr[i, k] += e
+                    return loss(sc.rollout(model, dataclasses.replace(state, **{name: arr}),
+                                           steps))[0]
+                _close(getattr(grad, name)[i, k], _central(f), rtol,
+                       0.1 * np.abs(getattr(grad, name)).max())
+    for name, field in (("friction", "body_friction"), ("restitution", "body_restitution")):
+        g = grad.params[name]
+        assert np.any(g != 0.0)
+        for i in range(model.nbody):
+            def f(e):
+                arr = getattr(model, field).copy()
+                arr[i] += e
+                return loss(sc.rollout(model._replace(**{field: arr}), state, steps))[0]
+            _close(g[i], _central(f), rtol, 0.1 * np.abs(g).max())
+
+
 def test_ballistic_flight_closed_form():
     scene = sc.Scene(dt=1e-2)
     scene.add_sphere(0.1, pos=(0, 0, 5.0), vel=(1, 2, 3))
@@ -656,11 +714,3 @@ def test_inputs_not_mutated_and_errors():
         sc.value_and_grad(model, state, 5, lambda tr: 0.0)
     with pytest.raises(ValueError, match="does not belong"):
         sc.value_and_grad(model, state, 5, loss, params=("kappa",))
-    # a hard contact in two impact phases of one step (a fast partly elastic cradle: the
-    # first pair closes again after the second) is refused, not differentiated wrongly
-    scene = sc.Scene(dt=1e-3, gravity=(0, 0, 0))
-    for x in (0.0, 0.2, 0.4):
-        scene.add_sphere(0.1, pos=(x, 0, 1), vel=(10.0 if x == 0 else 0, 0, 0), restitution=0.5)
-    hard = scene.build(contact=sc.HardContact(toi=False))
-    with pytest.raises(NotImplementedError, match="more than one impact phase"):
-        sc.value_and_grad(hard, hard.initial_state(), 3, _linear_loss(3, 3))

@@ -31,11 +31,8 @@ STATUS_RECORD_OVERFLOW = 7  # the per-contact mode record is full (grown and res
 KINK_MEAN = 0
 KINK_LEFT = 1
 KINK_RIGHT = 2
-# 5 is retired: it was STATUS_NO_ADJOINT, a collision pair without an adjoint (every pair has one)
-STATUS_NO_ADJOINT_PHASES = 6  # reverse sweep: a hard contact in more than one impact phase
-
-# Data.con_phase of a hard contact selected in more than one impact phase of a step
-PHASE_REPEATED = -2
+# 5 and 6 are retired: STATUS_NO_ADJOINT (a collision pair without an adjoint) and
+# STATUS_NO_ADJOINT_PHASES (a hard contact in more than one impact phase); both are differentiated
 
 # contact modes recorded per step and contact (Trajectory.contact_mode)
 MODE_SEPARATED = 0

@@ -28,9 +28,7 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.collision import collide, collide_vjp, tangent_frame
-from simcore.kernels.consts import (BODY_DYNAMIC, KINK_LEFT, KINK_RIGHT, MAXCON_PAIR,
-                                    PHASE_REPEATED, STATUS_NO_ADJOINT_PHASES,
-                                    STATUS_OK)
+from simcore.kernels.consts import BODY_DYNAMIC, KINK_LEFT, KINK_RIGHT, MAXCON_PAIR
 from simcore.kernels.contact_space import (active_transposed_solve, add_impulse,
                                            apply_contact_impulse, contact_eps, contact_jacobian,
                                            contact_jacobians, contact_poses, contact_u,
@@ -516,8 +514,10 @@ def hard_contacts(m, d, h):
     out: d.vel_free / d.ang_vel_free hold the end-of-step velocities; for bodies in an impact
     (toi) d.body_toi is the impact time t (-1: none), d.vel_pre / d.vel_post (and ang_) the mean
     velocities over [0, t] and [t, h];
-    d.con_lambda the summed impulses, d.con_phase each contact's impact phase (-1: none),
-    d.con_bias the resting solve's bias. Returns (largest residual, solves not converged).
+    d.con_lambda the summed impulses, d.con_phase each contact's first impact phase (-1: none)
+    and d.con_toi its impact time then, d.log_* every phase's contacts and impulses in order
+    (d.nlog[0] = -1 when they did not fit), d.con_bias the resting solve's bias.
+    Returns (largest residual, solves not converged).
 
     With toi the motion within the step is the parabola that semi-implicit Euler integrates
     exactly (its velocity lives at the half steps): the impact acts on the instantaneous
@@ -542,6 +542,7 @@ def hard_contacts(m, d, h):
         d.con_phase[k] = -1
         d.con_toi[k] = 0.0
         d.con_refreshed[k] = False
+    d.nlog[0] = 0
     lam = d.con_lam_phase
     sel = d.con_sel
     u = np.empty(3)
@@ -588,7 +589,8 @@ def hard_contacts(m, d, h):
             if d.con_e[k] * approach < -m.hard_ethresh:
                 sel[nsel] = k
                 nsel += 1
-                d.con_toi[k] = t
+                if d.con_phase[k] == -1:  # its impact time is that of its first phase
+                    d.con_toi[k] = t
         if nsel == 0:
             break
         if m.hard_toi:
@@ -622,15 +624,23 @@ def hard_contacts(m, d, h):
                 b_n += m.hard_beta * d.con_dist[k] / h
             d.con_bias[k] = b_n
             lam[k, :] = 0.0
-            d.con_phase[k] = phase if d.con_phase[k] == -1 else PHASE_REPEATED
+            if d.con_phase[k] == -1:
+                d.con_phase[k] = phase
         res = solve(m, d, sel, nsel, d.con_bias, lam, V, W)
         worst = max(worst, res)
         if not res <= m.opt_tol_fail:
             failures += 1
+        e0 = d.nlog[0]
+        fits = e0 >= 0 and e0 + nsel <= d.log_con.shape[0]
         for s in range(nsel):
             k = sel[s]
             for j in range(3):
                 d.con_lambda[k, j] += lam[k, j]
+            if fits:
+                d.log_con[e0 + s] = k
+                d.log_phase[e0 + s] = phase
+                d.log_lam[e0 + s, :] = lam[k]
+        d.nlog[0] = e0 + nsel if fits else -1
         phase += 1
     if phase == max_phases:
         failures += 1
@@ -898,18 +908,15 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     from the split integration (zero for bodies without an impact); in: a.vfree_bar /
     a.wfree_bar, the end-of-step velocities' cotangents; out: the free velocities'; start
     velocities' cotangents are added to a.vel_bar / a.ang_vel_bar.
-    Returns STATUS_NO_ADJOINT_PHASES for a contact in several impact phases (not
-    differentiated yet).
+    A contact may take part in several phases (d.log_*): each phase is differentiated with its
+    own impulses, and its impact time is that of its first phase.
     """
     nc = d.ncon[0]
     nb = m.nbody
     if nc == 0:
-        return STATUS_OK
-    nph = 0
-    for k in range(nc):
-        if d.con_phase[k] == PHASE_REPEATED:
-            return STATUS_NO_ADJOINT_PHASES
-        nph = max(nph, d.con_phase[k] + 1)
+        return
+    nlog = d.nlog[0]
+    nph = d.log_phase[nlog - 1] + 1 if nlog > 0 else 0
     hit = np.zeros(nb, dtype=np.bool_)
     body_phase = np.full(nb, -1)
     for i in range(nb):
@@ -1017,14 +1024,17 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     lam_p = np.zeros((nc, 3))
     bias = np.zeros(nc)
     u0 = np.empty(3)
+    e1 = nlog
     for phase in range(nph - 1, -1, -1):
-        ns = 0
-        for k in range(nc):
-            if d.con_phase[k] == phase:
-                sel[ns] = k
-                ns += 1
-                for j in range(3):
-                    lam_p[k, j] = d.con_lambda[k, j] - lam[k, j]
+        e0 = e1
+        while e0 > 0 and d.log_phase[e0 - 1] == phase:
+            e0 -= 1
+        ns = e1 - e0
+        for s in range(ns):
+            k = d.log_con[e0 + s]
+            sel[s] = k
+            lam_p[k, :] = d.log_lam[e0 + s]
+        e1 = e0
         Vp = V.copy()
         Wp = W.copy()
         undo_impulses(d, sel, ns, lam_p, Vp, Wp)
@@ -1078,7 +1088,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                         t_bar[k] += toi_bar[i] / nties
             for s in range(ns):
                 k = sel[s]
-                if t_bar[k] == 0.0:
+                if t_bar[k] == 0.0 or d.con_phase[k] != phase:  # (its time: its first phase)
                     continue
                 ka, kb = d.con_body[k, 0], d.con_body[k, 1]
                 # hit before this phase: then t = max(root, their times)
@@ -1114,4 +1124,3 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     for k in range(nc):
         frame_to_normal(d, a, k, tb[k])
     scatter_pose_bars(d, a, nc, cx_bar, cR_bar)
-    return STATUS_OK

@@ -100,6 +100,8 @@ def step(m, d, ctrl, h, stats):
             return STATUS_UNSTABLE
     elif m.opt_contact == CONTACT_HARD:
         res, fails = hard_contacts(m, d, h)
+        if d.nlog[0] < 0:
+            return STATUS_CONTACT_OVERFLOW  # the impact-phase record (sized by ncon_max)
         stats[0] = max(stats[0], res)
         stats[1] += fails
         split = m.hard_toi == 1
@@ -280,6 +282,8 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
         smoothed_contacts(m, d, h)
     else:
         hard_contacts(m, d, h)
+        if d.nlog[0] < 0:  # (the forward grew ncon_max until the step fitted)
+            return STATUS_CONTACT_OVERFLOW
     split = m.opt_contact == CONTACT_HARD and m.hard_toi == 1
     # cotangents of the split step's mean velocities before / after the impact and its time
     vpre_bar, wpre_bar = np.zeros((nb, 3)), np.zeros((nb, 3))
@@ -322,10 +326,8 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
     elif m.opt_contact == CONTACT_SMOOTHED:
         smoothed_contacts_vjp(m, d, a, h)
     else:
-        status = hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
-                                   vpost_bar, wpost_bar, toi_bar)
-        if status != STATUS_OK:
-            return status
+        hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
+                          vpost_bar, wpost_bar, toi_bar)
     collision_vjp(m, d, a, kink)
     free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar)
     for i in range(nb):
