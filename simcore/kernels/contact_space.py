@@ -102,7 +102,7 @@ def contact_u(J, body, k, V, W):
     return u0, u1, u2
 
 
-@jit
+@jit(inline="always")  # called per contact: a compiled call would count references to all of d
 def contact_velocity(d, k, V, W, u_out):
     # u_out (3,) = J_k [V; W]: velocity of a relative to b at contact k, in its frame
     for row in range(3):
@@ -126,7 +126,7 @@ def add_impulse(MJ, body, k, d0, d1, d2, V, W):
         W[b, j] += MJ[k, 1, 3 + j, 0] * d0 + MJ[k, 1, 3 + j, 1] * d1 + MJ[k, 1, 3 + j, 2] * d2
 
 
-@jit
+@jit(inline="always")
 def apply_contact_impulse(d, k, dlam, V, W):
     # [V; W] += M^-1 J_k^T dlam
     add_impulse(d.con_MJ, d.con_body, k, dlam[0], dlam[1], dlam[2], V, W)
