@@ -360,10 +360,10 @@ def _set_impulses(d, sel, nsel, target, lam, V, W):
 
 
 @jit
-def solve(m, d, sel, nsel, bias, lam, V, W):
+def solve(m, d, sel, nsel, bias, lam, V, W, npair_con):
     # one complementarity solve over the selected contacts; returns the largest relative
-    # residual. A contact that starts separated (no impulse, u_n + b_n > 0) and is its pair's
-    # only contact is left out, as its solution is most often to stay so: it neither costs
+    # residual. npair_con[k]: the contacts of contact k's body pair. A contact that starts
+    # separated (no impulse, u_n + b_n > 0) and is its pair's only contact is left out, as its solution is most often to stay so: it neither costs
     # sweeps nor couples the islands of the others (a sphere pile's speculative contacts are
     # about a third of its contacts, and tie it into one island). Once the others are solved,
     # any of those it left out that they close (u_n + b_n < 0) is taken in and its island solved
@@ -374,20 +374,13 @@ def solve(m, d, sel, nsel, bias, lam, V, W):
         return 0.0
     act = np.empty(nsel, dtype=np.int64)
     out = np.empty(nsel, dtype=np.int64)
-    kmax = 0
-    for p in range(nsel):
-        kmax = max(kmax, sel[p] + 1)
-    fresh = np.zeros(kmax, dtype=np.bool_)  # contacts whose island has not been solved yet
-    res = np.zeros(kmax)  # the relative residual of each contact's island
+    fresh = np.zeros(d.ncon[0], dtype=np.bool_)  # contacts whose island is not solved yet
+    res = np.zeros(d.ncon[0])  # the relative residual of each contact's island
     nact = nout = 0
-    nc = d.ncon[0]
     for p in range(nsel):
         k = sel[p]
         u0, u1, u2 = contact_u(d.con_J, d.con_body, k, V, W)
-        a, b = d.con_body[k, 0], d.con_body[k, 1]
-        lone = not ((k > 0 and d.con_body[k - 1, 0] == a and d.con_body[k - 1, 1] == b) or
-                    (k + 1 < nc and d.con_body[k + 1, 0] == a and d.con_body[k + 1, 1] == b))
-        if (lone and lam[k, 0] == 0.0 and lam[k, 1] == 0.0 and lam[k, 2] == 0.0
+        if (npair_con[k] == 1 and lam[k, 0] == 0.0 and lam[k, 1] == 0.0 and lam[k, 2] == 0.0
                 and u0 + bias[k] > 0.0):
             out[nout] = k
             nout += 1
@@ -696,7 +689,7 @@ def hard_contacts(m, d, h):
             lam[k, :] = 0.0
             if d.con_phase[k] == -1:
                 d.con_phase[k] = phase
-        res = solve(m, d, sel, nsel, d.con_bias, lam, V, W)
+        res = solve(m, d, sel, nsel, d.con_bias, lam, V, W, npair_con)
         worst = max(worst, res)
         if not res <= m.opt_tol_fail:
             failures += 1
@@ -750,7 +743,7 @@ def hard_contacts(m, d, h):
             d.con_bias[k] = (gap / rest if gap > 0.0 else m.hard_beta * gap / h) + 0.5 * tc * u0[0]
     keys = np.empty(nc, dtype=np.int64)
     warm_start(m, d, nc, keys, lam, V, W)
-    res = solve(m, d, sel, nc, d.con_bias, lam, V, W)
+    res = solve(m, d, sel, nc, d.con_bias, lam, V, W, npair_con)
     remember(d, nc, keys, lam)
     worst = max(worst, res)
     if not res <= m.opt_tol_fail:
