@@ -174,9 +174,9 @@ def _grown(arr, size):
 def forward(model, state, steps, ctrl, progress, tape=False):
     """The rollout on validated inputs. Returns (Trajectory, tape, ncon_max, npair_max): tape is
     None, or the (pos, quat, vel, ang_vel) at the start of every substep and the contact
-    solver's warm-start memory (offsets, keys, impulses) for the reverse sweep (arguments
-    of kernels/step.py's rollout_kernel and reverse_kernel); the capacities are those the run
-    ended with."""
+    model's memory (offsets, keys, impulses: the solver's warm start, or PenaltyContact's pairs
+    with a force) for the reverse sweep (arguments of kernels/step.py's rollout_kernel and
+    reverse_kernel); the capacities are those the run ended with."""
     n = model.nbody
     pos = np.empty((steps + 1, n, 3))
     quat = np.empty((steps + 1, n, 4))

@@ -12,7 +12,7 @@ from simcore.kernels.consts import (BODY_DYNAMIC, GEOM_BOX, GEOM_CAPSULE, GEOM_P
                                     STATUS_OK, STATUS_PAIR_OVERFLOW)
 
 
-@jit
+@jit(inline="always")  # per body
 def support(gtype, R, size, n):
     # max over the shape of n . (x - centre), for a unit direction n
     if gtype == GEOM_BOX:

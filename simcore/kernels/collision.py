@@ -111,7 +111,7 @@ def _emit(k, d, n, x, dist_out, normal_out, point_out):
 # shared geometry
 
 
-@jit
+@jit(inline="always")  # per pair or contact
 def tangent_frame(n, t1_out, t2_out):
     """Right-handed orthonormal frame (n, t1, t2) for a normal n (Duff et al. 2017 branch on sign(n_z)).
 
@@ -151,7 +151,7 @@ def _seg_closest(bb, cc, ff, hla, hlb):
     return s, t
 
 
-@jit
+@jit(inline="always")  # per pair or contact
 def _balls(xa, ra, xb, rb, fallback, margin, k0, dist_out, normal_out, point_out):
     """Contact between balls (xa, ra) of a and (xb, rb) of b; fallback = normal for coincident centres."""
     dv = _sub(xa, xb)
@@ -220,7 +220,7 @@ def _seg_box(c, u, hl, h):
 # plane pairs (b = plane)
 
 
-@jit
+@jit(inline="always")  # per pair or contact
 def collide_sphere_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Sphere a on half-space b: one contact below the centre."""
     n = _col(Rb, 2)
@@ -279,7 +279,7 @@ def collide_box_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, 
 # sphere and capsule pairs
 
 
-@jit
+@jit(inline="always")  # per pair or contact
 def collide_sphere_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Sphere a vs sphere b: centre line; coincident centres push a along +z."""
     return _balls(pa, sa[0], pb, sb[0], (0.0, 0.0, 1.0), margin, k0, dist_out, normal_out, point_out)
@@ -675,7 +675,7 @@ def collide_box_box(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, po
 # ----------------------------------------------------------------------------------------------
 
 
-@jit
+@jit(inline="always")  # per pair or contact
 def collide(ta, tb, pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Dispatch on the geometry types (requires ta >= tb); plane-plane and unknown pairs give 0."""
     if ta == GEOM_SPHERE:
@@ -739,7 +739,7 @@ def _bars(k, dist_bar, normal_bar, point_bar):
             (point_bar[k, 0], point_bar[k, 1], point_bar[k, 2]))
 
 
-@jit
+@jit(inline="always")  # per pair or contact
 def _point_plane_vjp(X, r, n, pb, d_bar, n_bar, p_bar):
     # vjp of: c = n.(X - pb), dist = c - r, point = X - (r + c) n / 2 (a ball (X, r) on a plane)
     # returns (X_bar, n_bar, pb_bar)
@@ -750,7 +750,7 @@ def _point_plane_vjp(X, r, n, pb, d_bar, n_bar, p_bar):
     return _axpy(c_bar, n, p_bar), nb, _scale(-c_bar, n)
 
 
-@jit
+@jit(inline="always")  # per pair or contact
 def _balls_vjp(xa, ra, xb, rb, d_bar, n_bar, p_bar):
     # vjp of _balls' contact: returns (xa_bar, xb_bar, fallback_bar)
     dv = _sub(xa, xb)
@@ -766,7 +766,7 @@ def _balls_vjp(xa, ra, xb, rb, d_bar, n_bar, p_bar):
     return half, half, nb
 
 
-@jit
+@jit(inline="always")  # per pair or contact
 def collide_sphere_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
                              kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     n = _col(Rb, 2)
@@ -830,7 +830,7 @@ def collide_box_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_b
     return cnt
 
 
-@jit
+@jit(inline="always")  # per pair or contact
 def collide_sphere_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar,
                               point_bar, kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     if _norm(_sub(pa, pb)) - sa[0] - sb[0] >= margin:

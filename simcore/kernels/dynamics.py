@@ -29,7 +29,7 @@ def free_velocity(R, v, w, f, tau, g, invmass, inertia, h, v_out, w_out):
         w_out[i] = w[i] + h * (R[i, 0] * a0 + R[i, 1] * a1 + R[i, 2] * a2)
 
 
-@jit
+@jit(inline="always")  # per contact
 def apply_impulse(R, invmass, inertia, r, imp, v_io, w_io):
     # v += imp / m;  w += I^-1 (r x imp), for an impulse imp applied at offset r from the centre
     for i in range(3):
@@ -44,7 +44,7 @@ def apply_impulse(R, invmass, inertia, r, imp, v_io, w_io):
         w_io[i] += R[i, 0] * b0 + R[i, 1] * b1 + R[i, 2] * b2
 
 
-@jit
+@jit(inline="always")  # per body
 def integrate_pose(x, q, v, w, h, x_out, q_out):
     # x+ = x + h v+;  q+ = normalize(exp(h w+ / 2) * q)
     for i in range(3):
@@ -52,7 +52,7 @@ def integrate_pose(x, q, v, w, h, x_out, q_out):
     quat_integrate(q, w, h, q_out)
 
 
-@jit
+@jit(inline="always")  # per contact
 def point_velocity(v, w, r, out):
     # velocity of the material point at offset r: v + w x r
     out[0] = v[0] + w[1] * r[2] - w[2] * r[1]
@@ -85,17 +85,17 @@ def free_velocity_vjp(R, v, w, f, tau, invmass, inertia, h, v_out_bar, w_out_bar
     a1 = (tb1 - (wb2 * L0 - wb0 * L2)) / inertia[1]
     a2 = (tb2 - (wb0 * L1 - wb1 * L0)) / inertia[2]
     # w* = w + h R a
-    ab = np.empty(3)
-    for j in range(3):
-        ab[j] = h * (R[0, j] * w_out_bar[0] + R[1, j] * w_out_bar[1] + R[2, j] * w_out_bar[2])
+    ab0 = h * (R[0, 0] * w_out_bar[0] + R[1, 0] * w_out_bar[1] + R[2, 0] * w_out_bar[2])
+    ab1 = h * (R[0, 1] * w_out_bar[0] + R[1, 1] * w_out_bar[1] + R[2, 1] * w_out_bar[2])
+    ab2 = h * (R[0, 2] * w_out_bar[0] + R[1, 2] * w_out_bar[1] + R[2, 2] * w_out_bar[2])
     for i in range(3):
         R_bar[i, 0] += h * w_out_bar[i] * a0
         R_bar[i, 1] += h * w_out_bar[i] * a1
         R_bar[i, 2] += h * w_out_bar[i] * a2
-    inertia_bar[0] -= a0 * ab[0] / inertia[0]
-    inertia_bar[1] -= a1 * ab[1] / inertia[1]
-    inertia_bar[2] -= a2 * ab[2] / inertia[2]
-    tbb0, tbb1, tbb2 = ab[0] / inertia[0], ab[1] / inertia[1], ab[2] / inertia[2]
+    inertia_bar[0] -= a0 * ab0 / inertia[0]
+    inertia_bar[1] -= a1 * ab1 / inertia[1]
+    inertia_bar[2] -= a2 * ab2 / inertia[2]
+    tbb0, tbb1, tbb2 = ab0 / inertia[0], ab1 / inertia[1], ab2 / inertia[2]
     cb0, cb1, cb2 = -tbb0, -tbb1, -tbb2   # c = wb x L
     # wb_bar = L x c_bar;  L_bar = c_bar x wb
     wbb0 = L1 * cb2 - L2 * cb1
@@ -119,7 +119,7 @@ def free_velocity_vjp(R, v, w, f, tau, invmass, inertia, h, v_out_bar, w_out_bar
         tau_bar[i] += R[i, 0] * tbb0 + R[i, 1] * tbb1 + R[i, 2] * tbb2
 
 
-@jit
+@jit(inline="always")  # per contact
 def apply_impulse_vjp(R, invmass, inertia, r, imp, v_io_bar, w_io_bar,
                       R_bar, r_bar, imp_bar, invmass_bar, inertia_bar):
     # vjp of apply_impulse: (R, invmass, inertia, r, imp) -> increments of v, w
@@ -140,23 +140,24 @@ def apply_impulse_vjp(R, invmass, inertia, r, imp, v_io_bar, w_io_bar,
     inertia_bar[1] -= b1 * bb1 / inertia[1]
     inertia_bar[2] -= b2 * bb2 / inertia[2]
     lb0, lb1, lb2 = bb0 / inertia[0], bb1 / inertia[1], bb2 / inertia[2]
-    tb = np.empty(3)
-    tt = (t0, t1, t2)
     for i in range(3):
-        R_bar[i, 0] += w_io_bar[i] * b0 + tt[i] * lb0
-        R_bar[i, 1] += w_io_bar[i] * b1 + tt[i] * lb1
-        R_bar[i, 2] += w_io_bar[i] * b2 + tt[i] * lb2
-        tb[i] = R[i, 0] * lb0 + R[i, 1] * lb1 + R[i, 2] * lb2
+        ti = t0 if i == 0 else (t1 if i == 1 else t2)
+        R_bar[i, 0] += w_io_bar[i] * b0 + ti * lb0
+        R_bar[i, 1] += w_io_bar[i] * b1 + ti * lb1
+        R_bar[i, 2] += w_io_bar[i] * b2 + ti * lb2
+    tb0 = R[0, 0] * lb0 + R[0, 1] * lb1 + R[0, 2] * lb2
+    tb1 = R[1, 0] * lb0 + R[1, 1] * lb1 + R[1, 2] * lb2
+    tb2 = R[2, 0] * lb0 + R[2, 1] * lb1 + R[2, 2] * lb2
     # t = r x imp: r_bar = imp x t_bar, imp_bar = t_bar x r
-    r_bar[0] += imp[1] * tb[2] - imp[2] * tb[1]
-    r_bar[1] += imp[2] * tb[0] - imp[0] * tb[2]
-    r_bar[2] += imp[0] * tb[1] - imp[1] * tb[0]
-    imp_bar[0] += tb[1] * r[2] - tb[2] * r[1]
-    imp_bar[1] += tb[2] * r[0] - tb[0] * r[2]
-    imp_bar[2] += tb[0] * r[1] - tb[1] * r[0]
+    r_bar[0] += imp[1] * tb2 - imp[2] * tb1
+    r_bar[1] += imp[2] * tb0 - imp[0] * tb2
+    r_bar[2] += imp[0] * tb1 - imp[1] * tb0
+    imp_bar[0] += tb1 * r[2] - tb2 * r[1]
+    imp_bar[1] += tb2 * r[0] - tb0 * r[2]
+    imp_bar[2] += tb0 * r[1] - tb1 * r[0]
 
 
-@jit
+@jit(inline="always")  # per contact
 def point_velocity_vjp(w, r, out_bar, v_bar, w_bar, r_bar):
     # vjp of point_velocity: (v, w, r) -> v + w x r
     for i in range(3):

@@ -40,7 +40,7 @@ from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_t
                                       rot_bar_to_twist)
 
 NEWTON_STALL = 8  # full Newton steps without a new best before backtracking
-EXTRA_SWEEPS = 8  # single Gauss-Seidel sweeps tried before Newton (see _solve_island)
+EXTRA_SWEEPS = 8  # single Gauss-Seidel sweeps tried before Newton (see _sweep_island)
 
 
 @jit(inline="always")
@@ -422,6 +422,7 @@ def _solve_islands(m, d, sel, nsel, bias, lam, V, W, fresh, res):
     start = np.empty(nsel + 1, dtype=np.int64)
     nis = islands(m, d, sel, nsel, order, start)
     sub = np.empty(nsel, dtype=np.int64)
+    A, J, MJ, body, mu = d.con_A, d.con_J, d.con_MJ, d.con_body, d.con_mu
     for j in range(nis):
         n = start[j + 1] - start[j]
         todo = False
@@ -431,33 +432,44 @@ def _solve_islands(m, d, sel, nsel, bias, lam, V, W, fresh, res):
             todo = todo or fresh[k]
         if not todo:
             continue
-        r = _solve_island(m, d, sub, n, bias, lam, V, W)
+        # an island of at most m.opt_polish contacts: a few sweeps often converge; else PGS has
+        # at least found the active set, and Newton finishes it (_polish_island). A larger
+        # island: PGS to tolerance
+        polish = n <= m.opt_polish
+        few = min(m.opt_maxiter, 50) if polish else m.opt_maxiter
+        r, sweeps = _sweep_island(m.hard_reg, A, J, MJ, body, mu, polish, few, m.hard_tol, sub,
+                                  n, bias, lam, V, W)
+        if polish and r > 1e-13:
+            r = _polish_island(m, d, sub, n, bias, lam, V, W, sweeps < few)
         for q in range(n):
             fresh[sub[q]] = False
             res[sub[q]] = r
 
 
 @jit(inline="always")
-def _solve_island(m, d, sel, nsel, bias, lam, V, W):
-    # an island of at most m.opt_polish contacts: a few sweeps often converge; else PGS has at
-    # least found the active set, and semismooth Newton converges from there. If Newton stalls,
-    # PGS goes on to tolerance. A larger island: PGS to tolerance
-    polish = nsel <= m.opt_polish
-    few = min(m.opt_maxiter, 50) if polish else m.opt_maxiter
-    sweeps = pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol, few)
-    res = fixed_point_residual(m, d, sel, nsel, bias, lam, V, W)
-    if not polish or res <= 1e-13:  # often so already (a lone contact: PGS is exact in a sweep)
-        return res
-    if sweeps < few:
-        # converged by its impulse change, the residual a little above rounding: a few more
-        # sweeps usually end it, at a fraction of a Newton step's dense factorisation
+def _sweep_island(reg, A, J, MJ, body, mu, polish, few, tol, sel, nsel, bias, lam, V, W):
+    # PGS over an island to tol, at most `few` sweeps (arrays as for _pgs); returns (relative
+    # residual, sweeps). An island to be polished that PGS converged by its impulse change, the
+    # residual a little above rounding, gets a few single sweeps more: they usually end it, at
+    # a fraction of a Newton step's dense factorisation. Inlined per island and on arrays: an
+    # inlined Model / Data tuple argument can have every array it holds reference-counted
+    sweeps = _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, few)
+    res = _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W)
+    if polish and sweeps < few:
         for _ in range(EXTRA_SWEEPS):
-            pgs(m, d, sel, nsel, bias, lam, V, W, 0.0, 1)
-            res = fixed_point_residual(m, d, sel, nsel, bias, lam, V, W)
             if res <= 1e-13:
-                return res
+                break
+            _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, 0.0, 1)
+            res = _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W)
+    return res, sweeps
+
+
+@jit
+def _polish_island(m, d, sel, nsel, bias, lam, V, W, converged):
+    # Newton from PGS's active set; if it stalls and PGS had not converged (by its impulse
+    # change), PGS to tolerance and Newton again. Returns the relative residual
     res = newton_polish(m, d, sel, nsel, bias, lam, V, W)
-    if res <= 1e-13 or sweeps < few:
+    if res <= 1e-13 or converged:
         return res
     pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol, m.opt_maxiter)
     return newton_polish(m, d, sel, nsel, bias, lam, V, W)

@@ -15,7 +15,7 @@ from simcore.kernels.dynamics import (apply_impulse, apply_impulse_vjp, point_ve
 from simcore.kernels.kink import ramp_slope
 
 
-@jit
+@jit(inline="always")  # per contact
 def penalty_force(gap, n, u, mu, stiffness, damping, exponent, vsmooth, f_out):
     # in: gap, n (3,) normal b->a, u (3,) velocity of a relative to b at the contact point
     # out: f_out (3,) force on a; returns f_n
@@ -35,21 +35,19 @@ def penalty_force(gap, n, u, mu, stiffness, damping, exponent, vsmooth, f_out):
     return fn
 
 
-@jit
-def normal_inv_mass(m, d, k, i):
-    # body i's share of n^T M^-1 n at contact k: 1/m + (r x n)^T I^-1 (r x n)
-    if m.body_kind[i] != BODY_DYNAMIC:
+# per contact; it takes arrays because an inlined function's Model / Data tuple argument can
+# still have every array it holds reference-counted at each call
+@jit(inline="always")
+def normal_inv_mass(kind, invmass, invinertia, R, x, n, c):
+    # a body's share of n^T M^-1 n at a contact point c: 1/m + (r x n)^T I^-1 (r x n), r = c - x
+    if kind != BODY_DYNAMIC:
         return 0.0
-    n = d.con_normal[k]
-    r0 = d.con_pos[k, 0] - d.pos[i, 0]
-    r1 = d.con_pos[k, 1] - d.pos[i, 1]
-    r2 = d.con_pos[k, 2] - d.pos[i, 2]
+    r0, r1, r2 = c[0] - x[0], c[1] - x[1], c[2] - x[2]
     c0, c1, c2 = r1 * n[2] - r2 * n[1], r2 * n[0] - r0 * n[2], r0 * n[1] - r1 * n[0]
-    R = d.xmat[i]
-    w = m.body_invmass[i]
+    w = invmass
     for j in range(3):
         cb = R[0, j] * c0 + R[1, j] * c1 + R[2, j] * c2
-        w += cb * cb * m.body_invinertia[i, j]
+        w += cb * cb * invinertia[j]
     return w
 
 
@@ -78,7 +76,10 @@ def penalty_impulses(m, d, h):
         if fn > 0.0:
             pen = -d.con_dist[k]
             k_eff = m.pen_stiffness * m.pen_exponent * pen ** (m.pen_exponent - 1.0)
-            w_nn = normal_inv_mass(m, d, k, a) + normal_inv_mass(m, d, k, b)
+            w_nn = (normal_inv_mass(m.body_kind[a], m.body_invmass[a], m.body_invinertia[a],
+                                    d.xmat[a], d.pos[a], d.con_normal[k], d.con_pos[k])
+                    + normal_inv_mass(m.body_kind[b], m.body_invmass[b], m.body_invinertia[b],
+                                      d.xmat[b], d.pos[b], d.con_normal[k], d.con_pos[k]))
             worst = max(worst, h * h * k_eff * w_nn)
         for i in range(3):
             imp[k, i] = h * f[i]
@@ -108,7 +109,7 @@ def penalty_impulses(m, d, h):
 # Adjoints
 
 
-@jit
+@jit(inline="always")  # per contact
 def penalty_force_vjp(gap, n, u, mu, stiffness, damping, exponent, vsmooth, f_bar, kink,
                       n_bar, u_bar, s_bar):
     # vjp of penalty_force: (gap, n, u, mu, k, d) -> f; s_bar (4,) += (gap, mu, k, d) cotangents.
@@ -173,6 +174,8 @@ def penalty_impulses_vjp(m, d, a, h, kink):
     s_bar = np.empty(4)
     mb = np.empty(1)
     for k in range(nc):
+        if d.con_dist[k] > 0.0:  # no force, so no cotangent to pass on (gap 0 has a slope)
+            continue
         i, j = d.con_body[k, 0], d.con_body[k, 1]
         for q in range(3):
             ra[q] = d.con_pos[k, q] - d.pos[i, q]

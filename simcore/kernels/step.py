@@ -62,15 +62,32 @@ def collision(m, d):
     status = broadphase(m, d)
     if status != STATUS_OK:
         return status
+    return narrowphase(m, d)
+
+
+@jit
+def narrowphase(m, d):
+    # the contacts of the pairs d.pair[:d.npair[0]], in pair order; returns a status
     nc = 0
     cap = d.con_dist.shape[0]
+    # each pair's poses and sizes are copied into these: views of d's and m's arrays passed
+    # into the (inlined) narrow phase were reference-counted per pair
+    pa, pb, sa, sb = np.empty(3), np.empty(3), np.empty(3), np.empty(3)
+    Ra, Rb = np.empty((3, 3)), np.empty((3, 3))
     for p in range(d.npair[0]):
         a, b = d.pair[p, 0], d.pair[p, 1]
         if nc + MAXCON_PAIR > cap:
             return STATUS_CONTACT_OVERFLOW
         margin = m.opt_margin + d.body_spec[a] + d.body_spec[b]
-        n = collide(m.geom_type[a], m.geom_type[b], d.pos[a], d.xmat[a], m.geom_size[a],
-                    d.pos[b], d.xmat[b], m.geom_size[b], margin, nc,
+        for i in range(3):
+            pa[i] = d.pos[a, i]
+            pb[i] = d.pos[b, i]
+            sa[i] = m.geom_size[a, i]
+            sb[i] = m.geom_size[b, i]
+            for j in range(3):
+                Ra[i, j] = d.xmat[a, i, j]
+                Rb[i, j] = d.xmat[b, i, j]
+        n = collide(m.geom_type[a], m.geom_type[b], pa, Ra, sa, pb, Rb, sb, margin, nc,
                     d.con_dist, d.con_normal, d.con_pos)
         mu = np.sqrt(m.body_friction[a] * m.body_friction[b])
         e = max(m.body_restitution[a], m.body_restitution[b])
@@ -147,6 +164,34 @@ def _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam):
 
 
 @jit
+def _tape_force_pairs(m, d, k, tape_woff, tape_wkey, tape_wlam):
+    # PenaltyContact's entry of the tape for substep k: the pairs (key a * nbody + b, in pair
+    # order) with a contact at gap <= 0. The others have no force, and so no cotangent: the
+    # reverse sweep re-runs the narrow phase of these pairs only, without the broad phase
+    o = tape_woff[k]
+    n = 0
+    for k0 in range(d.ncon[0]):
+        if d.con_dist[k0] > 0.0:
+            continue
+        key = d.con_body[k0, 0] * m.nbody + d.con_body[k0, 1]
+        if n == 0 or tape_wkey[o + n - 1] != key:
+            tape_wkey[o + n] = key
+            tape_wlam[o + n, :] = 0.0
+            n += 1
+    tape_woff[k + 1] = o + n
+
+
+@jit
+def _force_pairs(m, d):
+    # the pairs _tape_force_pairs recorded (reverse_kernel loads them into d.prev_key)
+    n = d.nprev[0]
+    for p in range(n):
+        d.pair[p, 0] = d.prev_key[p] // m.nbody
+        d.pair[p, 1] = d.prev_key[p] % m.nbody
+    d.npair[0] = n
+
+
+@jit
 def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_out, ncon_out,
                    resid_out, fail_out, tape_pos, tape_quat, tape_vel, tape_ang_vel, tape_woff,
                    tape_wkey, tape_wlam, con_off, con_bodies, con_mode, con_margin):
@@ -159,12 +204,13 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
     controls: (steps, nbody, 6), or (1, nbody, 6) held for every step.
     tape_pos .. tape_ang_vel: (steps * substeps, nbody, 3 or 4) state at the start of every
     substep, for the reverse sweep; length 0 when no gradient is wanted. tape_woff
-    (steps * substeps + 1,), tape_wkey, tape_wlam: the contact solver's memory (d.prev_key,
-    d.prev_lam) that the reverse sweep's re-run of substep k starts from, at tape_woff[k] ..
-    tape_woff[k+1]: HardContact's at the end of the substep, i.e. its own resting impulses, so
-    that the resting solve starts converged (a sweep confirms it) instead of solving again;
-    SmoothedContact's at its start, so that its Newton solve re-runs exactly (continued from
-    its own solution it would move within its tolerance, which its stiff adjoint can amplify).
+    (steps * substeps + 1,), tape_wkey, tape_wlam: what the reverse sweep's re-run of substep k
+    starts from, at tape_woff[k] .. tape_woff[k+1], loaded into d.prev_key, d.prev_lam: the
+    contact solver's memory, HardContact's at the end of the substep, i.e. its own resting
+    impulses, so that the resting solve starts converged (a sweep confirms it) instead of
+    solving again; SmoothedContact's at its start, so that its Newton solve re-runs exactly
+    (continued from its own solution it would move within its tolerance, which its stiff
+    adjoint can amplify). PenaltyContact: the pairs with a force (_tape_force_pairs).
     Returns (status, t): t is the step that failed, or t1.
     """
     S = m.opt_substeps
@@ -173,6 +219,7 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
     stats = np.zeros(2)
     taping = tape_pos.shape[0] > 0
     hard = m.opt_contact == CONTACT_HARD
+    penalty = m.opt_contact == CONTACT_PENALTY
     for t in range(t0, t1):
         if con_off[t] + d.con_dist.shape[0] > con_mode.shape[0] or (
                 taping and tape_woff[t * S] + S * d.con_dist.shape[0] > tape_wkey.shape[0]):
@@ -186,13 +233,15 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
                 tape_quat[k] = d.quat
                 tape_vel[k] = d.vel
                 tape_ang_vel[k] = d.ang_vel
-                if not hard:
+                if not hard and not penalty:
                     _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam)
             status = step(m, d, ctrl, h, stats)
             if status != STATUS_OK:
                 return status, t
             if taping and hard:
                 _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam)
+            elif taping and penalty:
+                _tape_force_pairs(m, d, k, tape_woff, tape_wkey, tape_wlam)
         if not _finite_state(m, d):
             return STATUS_NONFINITE, t
         start = con_off[t]
@@ -236,6 +285,26 @@ def free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar):
             a.ang_vel_bar[i, :] = 0.0
 
 
+@jit(inline="always")  # per pair; on arrays (an inlined tuple argument can be counted whole)
+def _pair_end(body, nc, k0, i, j):
+    # one past the last contact of body pair (i, j) from k0 on (collision stores them together)
+    k = k0
+    while k < nc and body[k, 0] == i and body[k, 1] == j:
+        k += 1
+    return k
+
+
+@jit(inline="always")  # per pair
+def _zero_cotangents(dist_bar, normal_bar, pos_bar, mu_bar, e_bar, k0, k1):
+    for k in range(k0, k1):
+        if dist_bar[k] != 0.0 or mu_bar[k] != 0.0 or e_bar[k] != 0.0:
+            return False
+        for q in range(3):
+            if normal_bar[k, q] != 0.0 or pos_bar[k, q] != 0.0:
+                return False
+    return True
+
+
 @jit
 def collision_vjp(m, d, a, kink):
     # vjp of collision: a.con_{dist,normal,pos,mu,e}_bar -> a.pos_bar, a.R_bar, friction and
@@ -243,6 +312,11 @@ def collision_vjp(m, d, a, kink):
     k0 = 0
     for p in range(d.npair[0]):
         i, j = d.pair[p, 0], d.pair[p, 1]
+        k1 = _pair_end(d.con_body, d.ncon[0], k0, i, j)
+        if _zero_cotangents(a.con_dist_bar, a.con_normal_bar, a.con_pos_bar, a.con_mu_bar,
+                            a.con_e_bar, k0, k1):  # the vjp is linear in them: nothing to pass back
+            k0 = k1
+            continue
         margin = m.opt_margin + d.body_spec[i] + d.body_spec[j]
         n = collide_vjp(m.geom_type[i], m.geom_type[j], d.pos[i], d.xmat[i], m.geom_size[i],
                         d.pos[j], d.xmat[j], m.geom_size[j], margin, k0, a.con_dist_bar,
@@ -267,9 +341,14 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
     """Cotangent of the state after one (sub)step -> before it (in place in a), for the state
     in d (the step's start, d.xmat current); controls' cotangents added to ctrl_bar (nbody, 6)."""
     nb = m.nbody
-    # re-run the forward substep up to the integration
+    # re-run the forward substep up to the integration (PenaltyContact: the pairs with a
+    # force only, from the tape; its other contacts add nothing, exactly)
     free_velocities(m, d, ctrl, h)
-    status = collision(m, d)
+    if m.opt_contact == CONTACT_PENALTY:
+        _force_pairs(m, d)
+        status = narrowphase(m, d)
+    else:
+        status = collision(m, d)
     if status != STATUS_OK:
         return status
     Vstar = d.vel_free.copy()
