@@ -70,24 +70,13 @@ def narrowphase(m, d):
     # the contacts of the pairs d.pair[:d.npair[0]], in pair order; returns a status
     nc = 0
     cap = d.con_dist.shape[0]
-    # each pair's poses and sizes are copied into these: views of d's and m's arrays passed
-    # into the (inlined) narrow phase were reference-counted per pair
-    pa, pb, sa, sb = np.empty(3), np.empty(3), np.empty(3), np.empty(3)
-    Ra, Rb = np.empty((3, 3)), np.empty((3, 3))
     for p in range(d.npair[0]):
         a, b = d.pair[p, 0], d.pair[p, 1]
         if nc + MAXCON_PAIR > cap:
             return STATUS_CONTACT_OVERFLOW
         margin = m.opt_margin + d.body_spec[a] + d.body_spec[b]
-        for i in range(3):
-            pa[i] = d.pos[a, i]
-            pb[i] = d.pos[b, i]
-            sa[i] = m.geom_size[a, i]
-            sb[i] = m.geom_size[b, i]
-            for j in range(3):
-                Ra[i, j] = d.xmat[a, i, j]
-                Rb[i, j] = d.xmat[b, i, j]
-        n = collide(m.geom_type[a], m.geom_type[b], pa, Ra, sa, pb, Rb, sb, margin, nc,
+        n = collide(m.geom_type[a], m.geom_type[b], d.pos[a], d.xmat[a], m.geom_size[a],
+                    d.pos[b], d.xmat[b], m.geom_size[b], margin, nc,
                     d.con_dist, d.con_normal, d.con_pos)
         mu = np.sqrt(m.body_friction[a] * m.body_friction[b])
         e = max(m.body_restitution[a], m.body_restitution[b])
