@@ -224,19 +224,22 @@ SCENE_MODELS = {"stacked_hard": ("hard", "hard-notoi")}
 # converge there (gradcheck's sweep scatters by 1e-2 at step 1e-5 and by 100% at 1e-8; every
 # solve converges to rounding since the non-monotone Newton polish). A box stopping on a face
 # switches all its corners at once, so these stay xfail: "stacked_hard" checks HardContact on
-# the same pairs away from switches. SmoothedContact differs from the differences by ~2e-4 in
-# the initial height of the box landing on the ground (and ~4e-6 in orientation)
+# the same pairs away from switches
 _STACKED_XFAIL = {
     "hard": "HardContact: the stacked rollout passes within 7e-12 m/s of a mode switch",
     "hard-notoi": "HardContact: the stacked rollout passes within 7e-12 m/s of a mode switch",
 }
 
 
-def _xfail_stacked_smoothed_pose(request, case):
+def _pose_eps(case):
+    # SmoothedContact's stacked scene lands its boxes on the ground with curvature so large that
+    # central differences in their initial poses still move by 1e-4 between steps 1e-7 and 1e-8;
+    # below that they converge as eps^2 onto the adjoint (measured: the box under the capsule's
+    # height 3.1e-3, 2.8e-4, 2.9e-6, 2.3e-7 relative at 1e-7 ... 1e-10), and rounding stays
+    # small there (loss ~73, gradients ~1e5)
     if case[0] == "stacked" and case[1].opt_contact == CONTACT_SMOOTHED:
-        request.applymarker(pytest.mark.xfail(
-            reason="SmoothedContact: the box landing on the ground, relative error ~2e-4 in its "
-                   "initial height, ~4e-6 in its orientation", strict=False))
+        return (1e-7, 1e-8, 1e-9, 1e-10)
+    return EPS
 
 
 def _case_params():
@@ -296,14 +299,13 @@ def test_scenes_cover_every_pair(case):
 
 
 @pytest.mark.parametrize("name", ["pos", "vel", "ang_vel"])
-def test_initial_state_gradient(case, name, request):
-    if name == "pos":
-        _xfail_stacked_smoothed_pose(request, case)
+def test_initial_state_gradient(case, name):
     scene_name, model, state, steps, loss, value, grad, traj, scalars = case
-    _check_state_gradient(model, state, steps, loss, grad, name, range(1, model.nbody))
+    _check_state_gradient(model, state, steps, loss, grad, name, range(1, model.nbody),
+                          _pose_eps(case) if name == "pos" else EPS)
 
 
-def _check_state_gradient(model, state, steps, loss, grad, name, bodies):
+def _check_state_gradient(model, state, steps, loss, grad, name, bodies, eps=EPS):
     # grad.<name> of the given bodies (pos, vel or ang_vel) against central differences
     for i in bodies:
         for k in range(3):
@@ -312,12 +314,11 @@ def _check_state_gradient(model, state, steps, loss, grad, name, bodies):
                 arr[i, k] += e
                 return loss(sc.rollout(model, dataclasses.replace(state, **{name: arr}),
                                        steps))[0]
-            _close(getattr(grad, name)[i, k], _central(f), _rtol(model),
+            _close(getattr(grad, name)[i, k], _central(f, eps), _rtol(model),
                    0.1 * np.abs(getattr(grad, name)).max())
 
 
-def test_initial_orientation_gradient(case, request):
-    _xfail_stacked_smoothed_pose(request, case)
+def test_initial_orientation_gradient(case):
     scene_name, model, state, steps, loss, value, grad, traj, scalars = case
     rtol = _rtol(model)
     for i in range(1, model.nbody):
@@ -332,7 +333,8 @@ def test_initial_orientation_gradient(case, request):
             e_k = np.eye(3)[k]
             qv = state.quat[i, 1:]
             dq = 0.5 * np.concatenate([[-e_k @ qv], state.quat[i, 0] * e_k + np.cross(e_k, qv)])
-            _close(grad.quat[i] @ dq, _central(f), rtol, 0.1 * np.abs(grad.quat).max())
+            _close(grad.quat[i] @ dq, _central(f, _pose_eps(case)), rtol,
+                   0.1 * np.abs(grad.quat).max())
     # the quaternion gradient has no part along the (unit) quaternion
     assert np.allclose(np.sum(grad.quat * state.quat, axis=1), 0, atol=1e-9)
 
