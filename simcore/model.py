@@ -99,7 +99,8 @@ class Data(NamedTuple):
     con_bias: np.ndarray    # (ncon_max,) normal bias b_n of the latest solve
     con_phase: np.ndarray   # (ncon_max,) int first impact phase, -1 when not an impact
     con_toi: np.ndarray     # (ncon_max,) time of impact within the step (its first phase)
-    con_refreshed: np.ndarray  # (ncon_max,) bool: geometry taken at the impact poses (hard, toi)
+    con_refresh_src: np.ndarray  # (ncon_max,) int: -1, or the contact of the same pair at whose
+    #                              impact time (hard, toi) the pair's geometry was taken
     con_lam_phase: np.ndarray  # (ncon_max, 3) impulses of the current solve
     con_sel: np.ndarray     # (ncon_max,) int contacts of the current solve
     vel_pre: np.ndarray     # (nbody, 3) mean velocity before the impact (hard.hard_contacts)
@@ -138,7 +139,7 @@ def make_data(model, state, ncon_max, npair_max):
         con_J=np.zeros((ncon_max, 2, 3, 6)), con_MJ=np.zeros((ncon_max, 2, 6, 3)),
         con_A=np.zeros((ncon_max, 3, 3)), con_bias=np.zeros(ncon_max),
         con_phase=np.zeros(ncon_max, dtype=np.int64), con_toi=np.zeros(ncon_max),
-        con_refreshed=np.zeros(ncon_max, dtype=np.bool_),
+        con_refresh_src=np.full(ncon_max, -1, dtype=np.int64),
         con_lam_phase=np.zeros((ncon_max, 3)), con_sel=np.zeros(ncon_max, dtype=np.int64),
         vel_pre=z3(), ang_vel_pre=z3(), vel_post=z3(), ang_vel_post=z3(),
         body_toi=np.zeros(n),

@@ -20,9 +20,10 @@ restitution targets from their current approach speed, until none does; a final 
 contacts then enforces non-penetration (speculative phi / h and Baumgarte beta phi / h terms).
 
 Time of impact (toi): a contact that closes inside the step at t* = phi / (-u_n) splits its
-bodies' motion: free velocity until t*, post-contact velocity for the rest of the step. For a
-single-contact impact between two moving bodies, the contact geometry (normal, point) is taken
-at the impact poses.
+bodies' motion: free velocity until t*, post-contact velocity for the rest of the step. For an
+impact between two moving bodies, the pair's contact geometry (normals, points, gaps) is taken
+at the poses of its earliest impact time, when the pair has as many contacts there, each
+nearest to the one it replaces.
 """
 import numpy as np
 
@@ -485,24 +486,35 @@ def impact_pose(d, i, t, x_out, q_out, R_out):
 
 
 @jit
-def _refresh_at_impact(m, d, k, t, xa, Ra, qa, xb, Rb, qb, buf_d, buf_n, buf_p):
-    # geometry of contact k at the poses the bodies reach at time t of the split step (velocity
-    # d.vel_pre = v + t a over [0, t]); returns False (leaving the contact as it was) when the
-    # pair does not give exactly one contact there
-    a, b = d.con_body[k, 0], d.con_body[k, 1]
+def _refresh_at_impact(m, d, k0, n, t, xa, Ra, qa, xb, Rb, qb, buf_d, buf_n, buf_p):
+    # geometry of the pair of contacts k0 .. k0 + n - 1 at the poses its bodies reach at time t
+    # of the split step (velocity d.vel_pre = v + t a over [0, t]); returns False (leaving the
+    # contacts as they were) unless the pair has n contacts there, the j-th nearest to k0 + j
+    a, b = d.con_body[k0, 0], d.con_body[k0, 1]
     impact_pose(d, a, t, xa, qa, Ra)
     impact_pose(d, b, t, xb, qb, Rb)
     margin = m.opt_margin + d.body_spec[a] + d.body_spec[b]
-    n = collide(m.geom_type[a], m.geom_type[b], xa, Ra, m.geom_size[a], xb, Rb,
-                m.geom_size[b], margin, 0, buf_d, buf_n, buf_p)
-    if n != 1:
+    if collide(m.geom_type[a], m.geom_type[b], xa, Ra, m.geom_size[a], xb, Rb,
+               m.geom_size[b], margin, 0, buf_d, buf_n, buf_p) != n:
         return False
-    d.con_dist[k] = buf_d[0]
-    for j in range(3):
-        d.con_normal[k, j] = buf_n[0, j]
-        d.con_pos[k, j] = buf_p[0, j]
-    tangent_frame(d.con_normal[k], d.con_t1[k], d.con_t2[k])
-    contact_jacobian(m, d, k, xa, Ra, xb, Rb)
+    for j in range(n):
+        best, near = np.inf, -1
+        for c in range(n):
+            e = 0.0
+            for i in range(3):
+                e += (buf_p[j, i] - d.con_pos[k0 + c, i]) ** 2
+            if e < best:
+                best, near = e, c
+        if near != j:
+            return False
+    for j in range(n):
+        k = k0 + j
+        d.con_dist[k] = buf_d[j]
+        for i in range(3):
+            d.con_normal[k, i] = buf_n[j, i]
+            d.con_pos[k, i] = buf_p[j, i]
+        tangent_frame(d.con_normal[k], d.con_t1[k], d.con_t2[k])
+        contact_jacobian(m, d, k, xa, Ra, xb, Rb)
     return True
 
 
@@ -616,7 +628,7 @@ def hard_contacts(m, d, h):
         d.con_lambda[k, :] = 0.0
         d.con_phase[k] = -1
         d.con_toi[k] = 0.0
-        d.con_refreshed[k] = False
+        d.con_refresh_src[k] = -1
     d.nlog[0] = 0
     lam = d.con_lam_phase
     sel = d.con_sel
@@ -628,6 +640,7 @@ def hard_contacts(m, d, h):
     buf_d, buf_n, buf_p = np.empty(MAXCON_PAIR), np.empty((MAXCON_PAIR, 3)), \
         np.empty((MAXCON_PAIR, 3))
     npair_con = np.empty(nc, dtype=np.int64)  # contacts of the same body pair (consecutive)
+    pair0 = np.empty(nc, dtype=np.int64)  # the pair's first contact
     k = 0
     while k < nc:
         l = k + 1
@@ -635,6 +648,7 @@ def hard_contacts(m, d, h):
                and d.con_body[l, 1] == d.con_body[k, 1]):
             l += 1
         npair_con[k:l] = l - k
+        pair0[k:l] = k
         k = l
     max_phases = 2 * nc + 8
     phase = 0
@@ -681,13 +695,23 @@ def hard_contacts(m, d, h):
                             if d.con_body[k2, 0] == i or d.con_body[k2, 1] == i:
                                 tb = min(tb, d.con_toi[k2])
                         _set_hit(m, d, i, tb, h, hit, acc_v, acc_w, V, W)
-            for s in range(nsel):
+            s = 0
+            while phase == 0 and s < nsel:
+                # a pair of moving bodies: its geometry at its earliest impact (sel is sorted)
                 k = sel[s]
+                k0 = pair0[k]
+                src = k
+                s += 1
+                while s < nsel and pair0[sel[s]] == k0:
+                    if d.con_toi[sel[s]] < d.con_toi[src]:
+                        src = sel[s]
+                    s += 1
                 a, b = d.con_body[k, 0], d.con_body[k, 1]
-                if (phase == 0 and npair_con[k] == 1 and d.con_toi[k] > 0.0
-                        and m.body_kind[a] == BODY_DYNAMIC and m.body_kind[b] == BODY_DYNAMIC):
-                    d.con_refreshed[k] = _refresh_at_impact(m, d, k, d.con_toi[k], xa, Ra, qa,
-                                                            xb, Rb, qb, buf_d, buf_n, buf_p)
+                if (d.con_toi[src] > 0.0 and m.body_kind[a] == BODY_DYNAMIC
+                        and m.body_kind[b] == BODY_DYNAMIC
+                        and _refresh_at_impact(m, d, k0, npair_con[k], d.con_toi[src], xa, Ra, qa,
+                                               xb, Rb, qb, buf_d, buf_n, buf_p)):
+                    d.con_refresh_src[k0:k0 + npair_con[k]] = src
         for s in range(nsel):
             k = sel[s]
             contact_velocity(d, k, V, W, u)
@@ -745,8 +769,9 @@ def hard_contacts(m, d, h):
             # the step, from the gap at t: keep that end gap non-negative. (The gap phi is the
             # one at the start of the step, or at the impact time for a refreshed contact.)
             tc = max(d.body_toi[a] if hit[a] else 0.0, d.body_toi[b] if hit[b] else 0.0)
+            src = d.con_refresh_src[k]
             contact_velocity(d, k, Vm, Wm, u)
-            gap = phi + (tc - (d.con_toi[k] if d.con_refreshed[k] else 0.0)) * u[0]
+            gap = phi + (tc - (d.con_toi[src] if src >= 0 else 0.0)) * u[0]
             contact_velocity(d, k, acc_v, acc_w, u0)
             # an open gap may close over the rest of the step; a penetration (a resting contact
             # whose body sank over [0, t] moving freely towards the impact) is corrected at the
@@ -911,59 +936,66 @@ def _vel_pre_vjp(m, d, a, i, h, vb, wb, acc_v, acc_w, acc_vb, acc_wb, toi_bar):
 
 
 @jit
-def _refresh_vjp(m, d, a, k, h, kink, geom0, P, acc_v, acc_w, acc_vb, acc_wb, t_bar, toi_bar):
-    """vjp of _refresh_at_impact for contact k: its geometry and Jacobian at the impact poses
-    x + t v_pre, Exp(t w_pre) R (t = d.con_toi[k]) -> those poses -> t (into t_bar[k]), the
+def _refresh_vjp(m, d, a, k0, n, h, kink, geom0, P, acc_v, acc_w, acc_vb, acc_wb, t_bar, toi_bar):
+    """vjp of _refresh_at_impact for the pair of contacts k0 .. k0 + n - 1: their geometry and
+    Jacobians at the impact poses x + t v_pre, Exp(t w_pre) R (t = d.con_toi[src], src the
+    contact whose impact time they were taken at) -> those poses -> t (into t_bar[src]), the
     start poses and the pre-impact velocities. Then puts the start-of-step geometry back into
     d (and P's poses), for the impact time's own vjp."""
     cx, cR, cx_bar, cR_bar, tb = P
-    ka, kb = d.con_body[k, 0], d.con_body[k, 1]
-    frame_to_normal(d, a, k, tb[k])
-    tb[k] = 0.0
+    ka, kb = d.con_body[k0, 0], d.con_body[k0, 1]
+    src = d.con_refresh_src[k0]
+    for k in range(k0, k0 + n):
+        frame_to_normal(d, a, k, tb[k])
+        tb[k] = 0.0
     xb = np.zeros((2, 3))
     Rb = np.zeros((2, 3, 3))
     margin = m.opt_margin + d.body_spec[ka] + d.body_spec[kb]
-    collide_vjp(m.geom_type[ka], m.geom_type[kb], cx[k, 0], cR[k, 0], m.geom_size[ka],
-                cx[k, 1], cR[k, 1], m.geom_size[kb], margin, k, a.con_dist_bar,
+    collide_vjp(m.geom_type[ka], m.geom_type[kb], cx[k0, 0], cR[k0, 0], m.geom_size[ka],
+                cx[k0, 1], cR[k0, 1], m.geom_size[kb], margin, k0, a.con_dist_bar,
                 a.con_normal_bar, a.con_pos_bar, kink, xb[0], Rb[0], xb[1], Rb[1])
-    a.con_dist_bar[k] = 0.0
-    a.con_normal_bar[k] = 0.0
-    a.con_pos_bar[k] = 0.0
-    t = d.con_toi[k]
+    for k in range(k0, k0 + n):
+        a.con_dist_bar[k] = 0.0
+        a.con_normal_bar[k] = 0.0
+        a.con_pos_bar[k] = 0.0
+    t = d.con_toi[src]
     th = np.empty(3)
     vb = np.empty(3)
     wb = np.zeros(3)
     for s in range(2):
-        i = d.con_body[k, s]
+        i = d.con_body[k0, s]
         th[:] = 0.0
         wb[:] = 0.0
-        for j in range(3):
-            xb[s, j] += cx_bar[k, s, j]
-            for c in range(3):
-                Rb[s, j, c] += cR_bar[k, s, j, c]
+        for k in range(k0, k0 + n):
+            for j in range(3):
+                xb[s, j] += cx_bar[k, s, j]
+                for c in range(3):
+                    Rb[s, j, c] += cR_bar[k, s, j, c]
+            cx_bar[k, s] = 0.0
+            cR_bar[k, s] = 0.0
         # x' = x + t v_pre
         for j in range(3):
             a.pos_bar[i, j] += xb[s, j]
-            t_bar[k] += xb[s, j] * d.vel_pre[i, j]
+            t_bar[src] += xb[s, j] * d.vel_pre[i, j]
             vb[j] = t * xb[s, j]
         # R' = Exp(t w_pre) R
-        rot_bar_to_twist(cR[k, s], Rb[s], th)
+        rot_bar_to_twist(cR[k0, s], Rb[s], th)
         for j in range(3):
-            t_bar[k] += th[j] * d.ang_vel_pre[i, j]
+            t_bar[src] += th[j] * d.ang_vel_pre[i, j]
         quat_integrate_vjp(d.ang_vel_pre[i], t, th, wb)
         for j in range(3):
             a.th_bar[i, j] += th[j]
         _vel_pre_vjp(m, d, a, i, h, vb, wb, acc_v, acc_w, acc_vb, acc_wb, toi_bar)
-        cx_bar[k, s] = 0.0
-        cR_bar[k, s] = 0.0
-        cx[k, s] = d.pos[i]
-        cR[k, s] = d.xmat[i]
+        for k in range(k0, k0 + n):
+            cx[k, s] = d.pos[i]
+            cR[k, s] = d.xmat[i]
     dist0, normal0, pos0 = geom0
-    d.con_dist[k] = dist0[k]
-    d.con_normal[k] = normal0[k]
-    d.con_pos[k] = pos0[k]
-    tangent_frame(d.con_normal[k], d.con_t1[k], d.con_t2[k])
-    contact_jacobian(m, d, k, d.pos[ka], d.xmat[ka], d.pos[kb], d.xmat[kb])
+    for k in range(k0, k0 + n):
+        d.con_dist[k] = dist0[k]
+        d.con_normal[k] = normal0[k]
+        d.con_pos[k] = pos0[k]
+        tangent_frame(d.con_normal[k], d.con_t1[k], d.con_t2[k])
+        contact_jacobian(m, d, k, d.pos[ka], d.xmat[ka], d.pos[kb], d.xmat[kb])
 
 
 @jit
@@ -999,12 +1031,12 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
     tb = np.zeros((nc, 3, 3))
     P = (cx, cR, cx_bar, cR_bar, tb)
-    refreshed = d.con_refreshed
+    src = d.con_refresh_src
     q = np.empty(4)
     for k in range(nc):
-        if refreshed[k]:  # its geometry and Jacobian were taken at the impact poses
+        if src[k] >= 0:  # its geometry and Jacobian were taken at the impact poses
             for s in range(2):
-                impact_pose(d, d.con_body[k, s], d.con_toi[k], cx[k, s], q, cR[k, s])
+                impact_pose(d, d.con_body[k, s], d.con_toi[src[k]], cx[k, s], q, cR[k, s])
         p = d.con_phase[k]
         if p < 0 or not m.hard_toi:
             continue
@@ -1059,7 +1091,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
         ta = d.body_toi[ka] if hit[ka] else 0.0
         tbb = d.body_toi[kb] if hit[kb] else 0.0
         tc = max(ta, tbb)
-        t_geom = d.con_toi[k] if refreshed[k] else 0.0
+        t_geom = d.con_toi[src[k]] if src[k] >= 0 else 0.0
         contact_velocity(d, k, Vm, Wm, u)
         gap = phi + (tc - t_geom) * u[0]
         un_m = u[0]
@@ -1070,8 +1102,8 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
         if gap > 0.0 and h - tc > 1e-12 * h:
             tc_bar += b_bar[k] * gap / (rest * rest)
         a.con_dist_bar[k] += gap_bar
-        if refreshed[k]:
-            t_bar[k] -= gap_bar * un_m
+        if src[k] >= 0:
+            t_bar[src[k]] -= gap_bar * un_m
         ubar[0] = gap_bar * (tc - t_geom)
         contact_velocity_vjp(d, a, k, cx, Vm, Wm, ubar, Vmb, Wmb, tb[k], cx_bar)
         ubar[0] = 0.5 * b_bar[k] * tc
@@ -1129,11 +1161,15 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             ubar[0] = b_bar[k] * d.con_e[k] * _ramp_slope_at(u[0], 1.0, 0.0, kink)
             contact_velocity_vjp(d, a, k, cx, Vp, Wp, ubar, Vb, Wb, tb[k], cx_bar)
         if m.hard_toi:
-            if phase == 0:
-                for k in range(nc):
-                    if refreshed[k]:
-                        _refresh_vjp(m, d, a, k, h, kink, geom0, P, acc_v, acc_w, acc_vb, acc_wb,
-                                     t_bar, toi_bar)
+            k = 0
+            while phase == 0 and k < nc:  # each refreshed pair, at its first contact
+                n = 1
+                while k + n < nc and src[k] >= 0 and src[k + n] == src[k]:
+                    n += 1
+                if src[k] >= 0:
+                    _refresh_vjp(m, d, a, k, n, h, kink, geom0, P, acc_v, acc_w, acc_vb, acc_wb,
+                                 t_bar, toi_bar)
+                k += n
             # bodies first hit in this phase: V = v + (t + h/2) acc replaced their v*
             for i in range(nb):
                 if body_phase[i] != phase:
