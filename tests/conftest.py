@@ -1,4 +1,6 @@
 """Shared fixtures. numba's cache folder is keyed by a hash of the kernel sources."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -20,3 +22,13 @@ def warm_kernels():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After a run that included tests/test_grad.py: its worst adjoint-vs-difference errors."""
+    worst = getattr(sys.modules.get("tests.test_grad"), "WORST", None)
+    if worst:
+        terminalreporter.section("worst relative error of the adjoint against central "
+                                 "differences (tests/test_grad.py, passing checks)")
+        for label, (err, n) in sorted(worst.items()):
+            terminalreporter.write_line(f"{label:58s} {err:8.1e}  over {n} entries")
