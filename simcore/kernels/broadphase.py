@@ -24,55 +24,62 @@ def support(gtype, R, size, n):
     return size[0]  # sphere
 
 
-@jit(inline="always")  # per pair: no call taking the Model / Data tuples
-def _add_pair(m, d, i, j):
+@jit(inline="always")  # per pair
+def _add_pair(gtype, pair, npair, i, j):
     # order so that type(a) >= type(b); False when the pair array is full
-    k = d.npair[0]
-    if k >= d.pair.shape[0]:
+    k = npair[0]
+    if k >= pair.shape[0]:
         return False
-    if m.geom_type[i] >= m.geom_type[j]:
-        d.pair[k, 0] = i
-        d.pair[k, 1] = j
+    if gtype[i] >= gtype[j]:
+        pair[k, 0] = i
+        pair[k, 1] = j
     else:
-        d.pair[k, 0] = j
-        d.pair[k, 1] = i
-    d.npair[0] = k + 1
+        pair[k, 0] = j
+        pair[k, 1] = i
+    npair[0] = k + 1
     return True
 
 
 @jit
 def broadphase(m, d):
     # in: d.pos, d.xmat, d.body_spec; out: d.pair, d.npair, d.aabb, d.order
-    nb = m.nbody
-    d.npair[0] = 0
-    half_margin = 0.5 * m.opt_margin
+    return broadphase_arrays(m.geom_type, m.geom_size, m.body_kind, m.opt_margin, d.pos, d.xmat,
+                             d.body_spec, d.pair, d.npair, d.aabb, d.order)
+
+
+@jit
+def broadphase_arrays(gtype, size, kind, margin, pos, xmat, spec, pair, npair, aabb, order):
+    # broadphase on the arrays (the per-step path: a compiled call taking the Model / Data
+    # tuples passes every array they hold)
+    nb = gtype.shape[0]
+    npair[0] = 0
+    half_margin = 0.5 * margin
     axis = np.zeros(3)
     nsweep = 0
     for i in range(nb):
-        if m.geom_type[i] == GEOM_PLANE:
+        if gtype[i] == GEOM_PLANE:
             continue
         for k in range(3):
             axis[:] = 0.0
             axis[k] = 1.0
-            ext = support(m.geom_type[i], d.xmat[i], m.geom_size[i], axis) \
-                + d.body_spec[i] + half_margin
-            d.aabb[i, k] = d.pos[i, k] - ext
-            d.aabb[i, 3 + k] = d.pos[i, k] + ext
-        d.order[nsweep] = i
+            ext = support(gtype[i], xmat[i], size[i], axis) + spec[i] + half_margin
+            aabb[i, k] = pos[i, k] - ext
+            aabb[i, 3 + k] = pos[i, k] + ext
+        order[nsweep] = i
         nsweep += 1
     # planes against every other body
     for p in range(nb):
-        if m.geom_type[p] != GEOM_PLANE:
+        if gtype[p] != GEOM_PLANE:
             continue
-        n = d.xmat[p, :, 2]
+        n = xmat[p, :, 2]
         for i in range(nb):
-            if m.geom_type[i] == GEOM_PLANE or m.body_kind[i] != BODY_DYNAMIC:
+            if gtype[i] == GEOM_PLANE or kind[i] != BODY_DYNAMIC:
                 continue
-            height = (n[0] * (d.pos[i, 0] - d.pos[p, 0]) + n[1] * (d.pos[i, 1] - d.pos[p, 1])
-                      + n[2] * (d.pos[i, 2] - d.pos[p, 2]))
-            reach = support(m.geom_type[i], d.xmat[i], m.geom_size[i], n)
-            if height - reach < m.opt_margin + d.body_spec[i]:
-                if not _add_pair(m, d, i, p):
+            height = (n[0] * (pos[i, 0] - pos[p, 0]) + n[1] * (pos[i, 1] - pos[p, 1])
+                      + n[2] * (pos[i, 2] - pos[p, 2]))
+            reach = support(gtype[i], xmat[i], size[i], n)
+            if height - reach < margin + spec[i]:
+                if not _add_pair(gtype, pair, npair, i, p):
                     return STATUS_PAIR_OVERFLOW
     if nsweep < 2:
         return STATUS_OK
@@ -81,28 +88,28 @@ def broadphase(m, d):
     for k in range(3):
         lo, hi = np.inf, -np.inf
         for s in range(nsweep):
-            c = d.pos[d.order[s], k]
+            c = pos[order[s], k]
             lo = min(lo, c)
             hi = max(hi, c)
         if hi - lo > best:
             best, ax = hi - lo, k
-    idx = d.order[:nsweep]
+    idx = order[:nsweep]
     keys = np.empty(nsweep)
     for s in range(nsweep):
-        keys[s] = d.aabb[idx[s], ax]
+        keys[s] = aabb[idx[s], ax]
     sorted_idx = idx[np.argsort(keys)]
     for s in range(nsweep):
         i = sorted_idx[s]
         for t in range(s + 1, nsweep):
             j = sorted_idx[t]
-            if d.aabb[j, ax] > d.aabb[i, 3 + ax]:
+            if aabb[j, ax] > aabb[i, 3 + ax]:
                 break
-            if m.body_kind[i] != BODY_DYNAMIC and m.body_kind[j] != BODY_DYNAMIC:
+            if kind[i] != BODY_DYNAMIC and kind[j] != BODY_DYNAMIC:
                 continue
             overlap = True
             for k in range(3):
-                if d.aabb[j, k] > d.aabb[i, 3 + k] or d.aabb[i, k] > d.aabb[j, 3 + k]:
+                if aabb[j, k] > aabb[i, 3 + k] or aabb[i, k] > aabb[j, 3 + k]:
                     overlap = False
-            if overlap and not _add_pair(m, d, i, j):
+            if overlap and not _add_pair(gtype, pair, npair, i, j):
                 return STATUS_PAIR_OVERFLOW
     return STATUS_OK

@@ -57,51 +57,62 @@ def penalty_impulses(m, d, h):
     # d.vel_free / d.ang_vel_free (which then hold the post-contact velocities).
     # Returns the largest h^2 k_eff W_nn over the contacts: above 4 (omega h > 2) the explicit
     # spring amplifies every oscillation, and the result is garbage rather than merely stiff.
-    nc = d.ncon[0]
+    return penalty_impulses_arrays(
+        m.body_kind, m.body_invmass, m.body_inertia, m.body_invinertia, m.pen_stiffness,
+        m.pen_damping, m.pen_exponent, m.pen_vsmooth, d.pos, d.xmat, d.vel, d.ang_vel,
+        d.vel_free, d.ang_vel_free, d.ncon[0], d.con_body, d.con_pos, d.con_dist, d.con_normal,
+        d.con_t1, d.con_t2, d.con_mu, d.con_lambda, h)
+
+
+@jit
+def penalty_impulses_arrays(kind, invmass, inertia, invinertia, stiffness, damping, exponent,
+                            vsmooth, pos, xmat, vel, ang_vel, vel_free, ang_vel_free, nc,
+                            con_body, con_pos, con_dist, con_normal, con_t1, con_t2, con_mu,
+                            con_lambda, h):
+    # penalty_impulses on the arrays (the per-step path)
     ua, ub, u, ra, rb, f = (np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3),
                             np.empty(3))
     imp = np.empty((nc, 3))
     worst = 0.0
     for k in range(nc):
-        a, b = d.con_body[k, 0], d.con_body[k, 1]
+        a, b = con_body[k, 0], con_body[k, 1]
         for i in range(3):
-            ra[i] = d.con_pos[k, i] - d.pos[a, i]
-            rb[i] = d.con_pos[k, i] - d.pos[b, i]
-        point_velocity(d.vel[a], d.ang_vel[a], ra, ua)
-        point_velocity(d.vel[b], d.ang_vel[b], rb, ub)
+            ra[i] = con_pos[k, i] - pos[a, i]
+            rb[i] = con_pos[k, i] - pos[b, i]
+        point_velocity(vel[a], ang_vel[a], ra, ua)
+        point_velocity(vel[b], ang_vel[b], rb, ub)
         for i in range(3):
             u[i] = ua[i] - ub[i]
-        fn = penalty_force(d.con_dist[k], d.con_normal[k], u, d.con_mu[k], m.pen_stiffness,
-                           m.pen_damping, m.pen_exponent, m.pen_vsmooth, f)
+        fn = penalty_force(con_dist[k], con_normal[k], u, con_mu[k], stiffness, damping,
+                           exponent, vsmooth, f)
         if fn > 0.0:
-            pen = -d.con_dist[k]
-            k_eff = m.pen_stiffness * m.pen_exponent * pen ** (m.pen_exponent - 1.0)
-            w_nn = (normal_inv_mass(m.body_kind[a], m.body_invmass[a], m.body_invinertia[a],
-                                    d.xmat[a], d.pos[a], d.con_normal[k], d.con_pos[k])
-                    + normal_inv_mass(m.body_kind[b], m.body_invmass[b], m.body_invinertia[b],
-                                      d.xmat[b], d.pos[b], d.con_normal[k], d.con_pos[k]))
+            pen = -con_dist[k]
+            k_eff = stiffness * exponent * pen ** (exponent - 1.0)
+            w_nn = (normal_inv_mass(kind[a], invmass[a], invinertia[a], xmat[a], pos[a],
+                                    con_normal[k], con_pos[k])
+                    + normal_inv_mass(kind[b], invmass[b], invinertia[b], xmat[b], pos[b],
+                                      con_normal[k], con_pos[k]))
             worst = max(worst, h * h * k_eff * w_nn)
         for i in range(3):
             imp[k, i] = h * f[i]
-        d.con_lambda[k, 0] = imp[k, 0] * d.con_normal[k, 0] + imp[k, 1] * d.con_normal[k, 1] \
-            + imp[k, 2] * d.con_normal[k, 2]
-        d.con_lambda[k, 1] = imp[k, 0] * d.con_t1[k, 0] + imp[k, 1] * d.con_t1[k, 1] \
-            + imp[k, 2] * d.con_t1[k, 2]
-        d.con_lambda[k, 2] = imp[k, 0] * d.con_t2[k, 0] + imp[k, 1] * d.con_t2[k, 1] \
-            + imp[k, 2] * d.con_t2[k, 2]
+        con_lambda[k, 0] = imp[k, 0] * con_normal[k, 0] + imp[k, 1] * con_normal[k, 1] \
+            + imp[k, 2] * con_normal[k, 2]
+        con_lambda[k, 1] = imp[k, 0] * con_t1[k, 0] + imp[k, 1] * con_t1[k, 1] \
+            + imp[k, 2] * con_t1[k, 2]
+        con_lambda[k, 2] = imp[k, 0] * con_t2[k, 0] + imp[k, 1] * con_t2[k, 1] \
+            + imp[k, 2] * con_t2[k, 2]
     for k in range(nc):
-        a, b = d.con_body[k, 0], d.con_body[k, 1]
-        if m.body_kind[a] == BODY_DYNAMIC:
+        a, b = con_body[k, 0], con_body[k, 1]
+        if kind[a] == BODY_DYNAMIC:
             for i in range(3):
-                ra[i] = d.con_pos[k, i] - d.pos[a, i]
-            apply_impulse(d.xmat[a], m.body_invmass[a], m.body_inertia[a], ra, imp[k],
-                          d.vel_free[a], d.ang_vel_free[a])
-        if m.body_kind[b] == BODY_DYNAMIC:
+                ra[i] = con_pos[k, i] - pos[a, i]
+            apply_impulse(xmat[a], invmass[a], inertia[a], ra, imp[k], vel_free[a],
+                          ang_vel_free[a])
+        if kind[b] == BODY_DYNAMIC:
             for i in range(3):
-                rb[i] = d.con_pos[k, i] - d.pos[b, i]
+                rb[i] = con_pos[k, i] - pos[b, i]
                 f[i] = -imp[k, i]
-            apply_impulse(d.xmat[b], m.body_invmass[b], m.body_inertia[b], rb, f,
-                          d.vel_free[b], d.ang_vel_free[b])
+            apply_impulse(xmat[b], invmass[b], inertia[b], rb, f, vel_free[b], ang_vel_free[b])
     return worst
 
 

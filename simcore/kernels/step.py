@@ -6,7 +6,7 @@ crosses into compiled code once per rollout (or per chunk of steps when progress
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.broadphase import broadphase
+from simcore.kernels.broadphase import broadphase, broadphase_arrays
 from simcore.kernels.collision import collide, collide_vjp, tangent_frame
 from simcore.kernels.consts import (BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC, CONTACT_HARD,
                                     CONTACT_PENALTY, CONTACT_SMOOTHED,
@@ -19,7 +19,8 @@ from simcore.kernels.dynamics import (free_velocity, free_velocity_vjp, integrat
                                       point_velocity)
 from simcore.kernels.hard import hard_contacts, hard_contacts_vjp
 from simcore.kernels.kink import ramp_slope
-from simcore.kernels.penalty import penalty_impulses, penalty_impulses_vjp
+from simcore.kernels.penalty import (penalty_impulses, penalty_impulses_arrays,
+                                     penalty_impulses_vjp)
 from simcore.kernels.rotation import (quat_bar_to_twist, quat_integrate_vjp, quat_to_mat,
                                       rot_bar_to_twist)
 from simcore.kernels.smoothed import contact_scales, smoothed_contacts, smoothed_contacts_vjp
@@ -27,33 +28,42 @@ from simcore.kernels.smoothed import contact_scales, smoothed_contacts, smoothed
 
 @jit
 def update_xmat(m, d):
-    for i in range(m.nbody):
-        quat_to_mat(d.quat[i], d.xmat[i])
+    _update_xmat(d.quat, d.xmat)
+
+
+@jit
+def _update_xmat(quat, xmat):
+    for i in range(quat.shape[0]):
+        quat_to_mat(quat[i], xmat[i])
 
 
 @jit
 def free_velocities(m, d, ctrl, h):
+    _free_velocities(m.body_kind, m.opt_gravity, m.body_invmass, m.body_inertia, m.geom_rbound,
+                     d.xmat, d.vel, d.ang_vel, ctrl, h, d.vel_free, d.ang_vel_free, d.body_spec)
+
+
+@jit
+def _free_velocities(kind, gravity, invmass, inertia, rbound, xmat, vel, ang_vel, ctrl, h,
+                     vel_free, ang_vel_free, spec):
     # dynamic: gravity, control force/torque, gyroscopic term; kinematic: velocity = control;
-    # static: zero. Also the motion bound used for speculative margins.
-    for i in range(m.nbody):
-        kind = m.body_kind[i]
-        if kind == BODY_DYNAMIC:
-            free_velocity(d.xmat[i], d.vel[i], d.ang_vel[i], ctrl[i, :3], ctrl[i, 3:],
-                          m.opt_gravity, m.body_invmass[i], m.body_inertia[i], h,
-                          d.vel_free[i], d.ang_vel_free[i])
-        elif kind == BODY_KINEMATIC:
+    # static: zero. Also the motion bound used for speculative margins (spec)
+    for i in range(kind.shape[0]):
+        if kind[i] == BODY_DYNAMIC:
+            free_velocity(xmat[i], vel[i], ang_vel[i], ctrl[i, :3], ctrl[i, 3:], gravity,
+                          invmass[i], inertia[i], h, vel_free[i], ang_vel_free[i])
+        elif kind[i] == BODY_KINEMATIC:
             # prescribed for the whole step, so contact forces see it from the start
-            d.vel[i, :] = ctrl[i, :3]
-            d.ang_vel[i, :] = ctrl[i, 3:]
-            d.vel_free[i, :] = ctrl[i, :3]
-            d.ang_vel_free[i, :] = ctrl[i, 3:]
+            vel[i, :] = ctrl[i, :3]
+            ang_vel[i, :] = ctrl[i, 3:]
+            vel_free[i, :] = ctrl[i, :3]
+            ang_vel_free[i, :] = ctrl[i, 3:]
         else:
-            d.vel_free[i, :] = 0.0
-            d.ang_vel_free[i, :] = 0.0
-        v = np.sqrt(d.vel_free[i, 0] ** 2 + d.vel_free[i, 1] ** 2 + d.vel_free[i, 2] ** 2)
-        w = np.sqrt(d.ang_vel_free[i, 0] ** 2 + d.ang_vel_free[i, 1] ** 2
-                    + d.ang_vel_free[i, 2] ** 2)
-        d.body_spec[i] = h * (v + w * m.geom_rbound[i])
+            vel_free[i, :] = 0.0
+            ang_vel_free[i, :] = 0.0
+        v = np.sqrt(vel_free[i, 0] ** 2 + vel_free[i, 1] ** 2 + vel_free[i, 2] ** 2)
+        w = np.sqrt(ang_vel_free[i, 0] ** 2 + ang_vel_free[i, 1] ** 2 + ang_vel_free[i, 2] ** 2)
+        spec[i] = h * (v + w * rbound[i])
 
 
 @jit
@@ -68,27 +78,37 @@ def collision(m, d):
 @jit
 def narrowphase(m, d):
     # the contacts of the pairs d.pair[:d.npair[0]], in pair order; returns a status
+    return narrowphase_arrays(m.geom_type, m.geom_size, m.body_friction, m.body_restitution,
+                              m.opt_margin, d.pair, d.npair, d.body_spec, d.pos, d.xmat,
+                              d.con_dist, d.con_normal, d.con_pos, d.con_t1, d.con_t2,
+                              d.con_body, d.con_mu, d.con_e, d.con_lambda, d.ncon)
+
+
+@jit
+def narrowphase_arrays(gtype, size, friction, restitution, margin0, pair, npair, spec, pos,
+                       xmat, con_dist, con_normal, con_pos, con_t1, con_t2, con_body, con_mu,
+                       con_e, con_lambda, ncon):
+    # narrowphase on the arrays (the per-step path)
     nc = 0
-    cap = d.con_dist.shape[0]
-    for p in range(d.npair[0]):
-        a, b = d.pair[p, 0], d.pair[p, 1]
+    cap = con_dist.shape[0]
+    for p in range(npair[0]):
+        a, b = pair[p, 0], pair[p, 1]
         if nc + MAXCON_PAIR > cap:
             return STATUS_CONTACT_OVERFLOW
-        margin = m.opt_margin + d.body_spec[a] + d.body_spec[b]
-        n = collide(m.geom_type[a], m.geom_type[b], d.pos[a], d.xmat[a], m.geom_size[a],
-                    d.pos[b], d.xmat[b], m.geom_size[b], margin, nc,
-                    d.con_dist, d.con_normal, d.con_pos)
-        mu = np.sqrt(m.body_friction[a] * m.body_friction[b])
-        e = max(m.body_restitution[a], m.body_restitution[b])
+        margin = margin0 + spec[a] + spec[b]
+        n = collide(gtype[a], gtype[b], pos[a], xmat[a], size[a], pos[b], xmat[b], size[b],
+                    margin, nc, con_dist, con_normal, con_pos)
+        mu = np.sqrt(friction[a] * friction[b])
+        e = max(restitution[a], restitution[b])
         for k in range(nc, nc + n):
-            d.con_body[k, 0] = a
-            d.con_body[k, 1] = b
-            d.con_mu[k] = mu
-            d.con_e[k] = e
-            tangent_frame(d.con_normal[k], d.con_t1[k], d.con_t2[k])
-            d.con_lambda[k, :] = 0.0
+            con_body[k, 0] = a
+            con_body[k, 1] = b
+            con_mu[k] = mu
+            con_e[k] = e
+            tangent_frame(con_normal[k], con_t1[k], con_t2[k])
+            con_lambda[k, :] = 0.0
         nc += n
-    d.ncon[0] = nc
+    ncon[0] = nc
     return STATUS_OK
 
 
@@ -96,13 +116,27 @@ def narrowphase(m, d):
 def step(m, d, ctrl, h, stats):
     # one (sub)step of length h with controls ctrl (nbody, 6); d.xmat must match d.quat.
     # stats (2,): largest solver residual and failed solves, accumulated
-    free_velocities(m, d, ctrl, h)
-    status = collision(m, d)
+    # (the per-step path calls the parts on their arrays: a compiled call taking the Model /
+    # Data tuples passes, and counts references to, every array they hold)
+    _free_velocities(m.body_kind, m.opt_gravity, m.body_invmass, m.body_inertia, m.geom_rbound,
+                     d.xmat, d.vel, d.ang_vel, ctrl, h, d.vel_free, d.ang_vel_free, d.body_spec)
+    status = broadphase_arrays(m.geom_type, m.geom_size, m.body_kind, m.opt_margin, d.pos,
+                               d.xmat, d.body_spec, d.pair, d.npair, d.aabb, d.order)
+    if status != STATUS_OK:
+        return status
+    status = narrowphase_arrays(m.geom_type, m.geom_size, m.body_friction, m.body_restitution,
+                                m.opt_margin, d.pair, d.npair, d.body_spec, d.pos, d.xmat,
+                                d.con_dist, d.con_normal, d.con_pos, d.con_t1, d.con_t2,
+                                d.con_body, d.con_mu, d.con_e, d.con_lambda, d.ncon)
     if status != STATUS_OK:
         return status
     split = False
     if m.opt_contact == CONTACT_PENALTY:
-        if penalty_impulses(m, d, h) > 4.0:
+        if penalty_impulses_arrays(
+                m.body_kind, m.body_invmass, m.body_inertia, m.body_invinertia, m.pen_stiffness,
+                m.pen_damping, m.pen_exponent, m.pen_vsmooth, d.pos, d.xmat, d.vel, d.ang_vel,
+                d.vel_free, d.ang_vel_free, d.ncon[0], d.con_body, d.con_pos, d.con_dist,
+                d.con_normal, d.con_t1, d.con_t2, d.con_mu, d.con_lambda, h) > 4.0:
             return STATUS_UNSTABLE
     elif m.opt_contact == CONTACT_HARD:
         res, fails = hard_contacts(m, d, h)
@@ -129,16 +163,16 @@ def step(m, d, ctrl, h, stats):
                            d.pos[i], d.quat[i])
         else:
             integrate_pose(d.pos[i], d.quat[i], d.vel[i], d.ang_vel[i], h, d.pos[i], d.quat[i])
-    update_xmat(m, d)
+    _update_xmat(d.quat, d.xmat)
     return STATUS_OK
 
 
 @jit
-def _finite_state(m, d):
-    for i in range(m.nbody):
+def _finite_state(pos, vel, ang_vel):
+    for i in range(pos.shape[0]):
         for k in range(3):
-            if not (np.isfinite(d.pos[i, k]) and np.isfinite(d.vel[i, k])
-                    and np.isfinite(d.ang_vel[i, k])):
+            if not (np.isfinite(pos[i, k]) and np.isfinite(vel[i, k])
+                    and np.isfinite(ang_vel[i, k])):
                 return False
     return True
 
@@ -231,7 +265,7 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
                 _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam)
             elif taping and penalty:
                 _tape_force_pairs(m, d, k, tape_woff, tape_wkey, tape_wlam)
-        if not _finite_state(m, d):
+        if not _finite_state(d.pos, d.vel, d.ang_vel):
             return STATUS_NONFINITE, t
         start = con_off[t]
         contact_modes(m, d, h, con_mode, con_margin, con_bodies, start)
