@@ -6,7 +6,7 @@ crosses into compiled code once per rollout (or per chunk of steps when progress
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.broadphase import broadphase, broadphase_arrays
+from simcore.kernels.broadphase import broadphase
 from simcore.kernels.collision import collide, collide_vjp, tangent_frame
 from simcore.kernels.consts import (BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC, CONTACT_HARD,
                                     CONTACT_PENALTY, CONTACT_SMOOTHED,
@@ -19,14 +19,13 @@ from simcore.kernels.dynamics import (free_velocity, free_velocity_vjp, integrat
                                       point_velocity)
 from simcore.kernels.hard import hard_contacts, hard_contacts_vjp
 from simcore.kernels.kink import ramp_slope
-from simcore.kernels.penalty import (penalty_impulses, penalty_impulses_arrays,
-                                     penalty_impulses_vjp)
+from simcore.kernels.penalty import penalty_impulses, penalty_impulses_vjp
 from simcore.kernels.rotation import (quat_bar_to_twist, quat_integrate_vjp, quat_to_mat,
                                       rot_bar_to_twist)
 from simcore.kernels.smoothed import contact_scales, smoothed_contacts, smoothed_contacts_vjp
 
 
-@jit
+@jit(inline="always")  # a wrapper: no call taking the tuples
 def update_xmat(m, d):
     _update_xmat(d.quat, d.xmat)
 
@@ -37,7 +36,7 @@ def _update_xmat(quat, xmat):
         quat_to_mat(quat[i], xmat[i])
 
 
-@jit
+@jit(inline="always")  # a wrapper: no call taking the tuples
 def free_velocities(m, d, ctrl, h):
     _free_velocities(m.body_kind, m.opt_gravity, m.body_invmass, m.body_inertia, m.geom_rbound,
                      d.xmat, d.vel, d.ang_vel, ctrl, h, d.vel_free, d.ang_vel_free, d.body_spec)
@@ -66,7 +65,7 @@ def _free_velocities(kind, gravity, invmass, inertia, rbound, xmat, vel, ang_vel
         spec[i] = h * (v + w * rbound[i])
 
 
-@jit
+@jit(inline="always")  # a wrapper
 def collision(m, d):
     # broad phase, then every candidate pair's narrow phase; returns a status
     status = broadphase(m, d)
@@ -75,7 +74,7 @@ def collision(m, d):
     return narrowphase(m, d)
 
 
-@jit
+@jit(inline="always")  # a wrapper: no call taking the tuples
 def narrowphase(m, d):
     # the contacts of the pairs d.pair[:d.npair[0]], in pair order; returns a status
     return narrowphase_arrays(m.geom_type, m.geom_size, m.body_friction, m.body_restitution,
@@ -116,27 +115,15 @@ def narrowphase_arrays(gtype, size, friction, restitution, margin0, pair, npair,
 def step(m, d, ctrl, h, stats):
     # one (sub)step of length h with controls ctrl (nbody, 6); d.xmat must match d.quat.
     # stats (2,): largest solver residual and failed solves, accumulated
-    # (the per-step path calls the parts on their arrays: a compiled call taking the Model /
-    # Data tuples passes, and counts references to, every array they hold)
-    _free_velocities(m.body_kind, m.opt_gravity, m.body_invmass, m.body_inertia, m.geom_rbound,
-                     d.xmat, d.vel, d.ang_vel, ctrl, h, d.vel_free, d.ang_vel_free, d.body_spec)
-    status = broadphase_arrays(m.geom_type, m.geom_size, m.body_kind, m.opt_margin, d.pos,
-                               d.xmat, d.body_spec, d.pair, d.npair, d.aabb, d.order)
-    if status != STATUS_OK:
-        return status
-    status = narrowphase_arrays(m.geom_type, m.geom_size, m.body_friction, m.body_restitution,
-                                m.opt_margin, d.pair, d.npair, d.body_spec, d.pos, d.xmat,
-                                d.con_dist, d.con_normal, d.con_pos, d.con_t1, d.con_t2,
-                                d.con_body, d.con_mu, d.con_e, d.con_lambda, d.ncon)
+    # (the parts are inlined wrappers calling compiled functions on the arrays they need: a
+    # compiled call taking the Model / Data tuples passes every array they hold)
+    free_velocities(m, d, ctrl, h)
+    status = collision(m, d)
     if status != STATUS_OK:
         return status
     split = False
     if m.opt_contact == CONTACT_PENALTY:
-        if penalty_impulses_arrays(
-                m.body_kind, m.body_invmass, m.body_inertia, m.body_invinertia, m.pen_stiffness,
-                m.pen_damping, m.pen_exponent, m.pen_vsmooth, d.pos, d.xmat, d.vel, d.ang_vel,
-                d.vel_free, d.ang_vel_free, d.ncon[0], d.con_body, d.con_pos, d.con_dist,
-                d.con_normal, d.con_t1, d.con_t2, d.con_mu, d.con_lambda, h) > 4.0:
+        if penalty_impulses(m, d, h) > 4.0:
             return STATUS_UNSTABLE
     elif m.opt_contact == CONTACT_HARD:
         res, fails = hard_contacts(m, d, h)
@@ -163,7 +150,7 @@ def step(m, d, ctrl, h, stats):
                            d.pos[i], d.quat[i])
         else:
             integrate_pose(d.pos[i], d.quat[i], d.vel[i], d.ang_vel[i], h, d.pos[i], d.quat[i])
-    _update_xmat(d.quat, d.xmat)
+    update_xmat(m, d)
     return STATUS_OK
 
 
