@@ -336,6 +336,30 @@ def _check_state_gradient(model, state, steps, loss, grad, name, bodies, eps=EPS
                    0.1 * np.abs(getattr(grad, name)).max())
 
 
+def _check_per_body_gradient(model, state, steps, loss, grad, name, field):
+    # grad.params[name] of every body against central differences in the Model field
+    g = grad.params[name]
+    for i in range(model.nbody):
+        def f(e):
+            arr = getattr(model, field).copy()
+            arr[i] += e
+            return loss(sc.rollout(model._replace(**{field: arr}), state, steps))[0]
+        _close(g[i], _central(f), _rtol(model), 0.1 * np.abs(g).max())
+
+
+def _hard_step(model, state, nlog_max=64):
+    # HardContact's solves of one step from state (d after hard_contacts); the phase record's size
+    d = make_data(model, state, 64, 64)
+    d = d._replace(log_con=d.log_con[:nlog_max], log_phase=d.log_phase[:nlog_max],
+                   log_lam=d.log_lam[:nlog_max])
+    step.update_xmat(model, d)
+    step.free_velocities(model, d, np.zeros((model.nbody, 6)), model.opt_dt)
+    step.collision(model, d)
+    geometry = d.con_normal[:d.ncon[0]].copy()
+    hard.hard_contacts(model, d, model.opt_dt)
+    return d, geometry
+
+
 def test_initial_orientation_gradient(case):
     scene_name, model, state, steps, loss, value, grad, traj, scalars = case
     rtol = _rtol(model)
@@ -379,15 +403,7 @@ def test_parameter_gradients(case):
     def run(mod):
         return loss(sc.rollout(mod, state, steps))[0]
 
-    def per_body(name, field):  # a per-body parameter, every body's entry
-        g = grad.params[name]
-        for i in range(model.nbody):
-            def f(e):
-                arr = getattr(model, field).copy()
-                arr[i] += e
-                return run(model._replace(**{field: arr}))
-            _close(g[i], _central(f), rtol, 0.1 * np.abs(g).max())
-    per_body("friction", "body_friction")
+    _check_per_body_gradient(model, state, steps, loss, grad, "friction", "body_friction")
     for i in range(1, model.nbody):
         def f(e):
             s = (model.body_mass[i] + e) / model.body_mass[i]
@@ -400,7 +416,8 @@ def test_parameter_gradients(case):
         _close(grad.params["mass"][i], _central(f), rtol, 0.1 * np.abs(grad.params["mass"]).max())
     assert grad.params["mass"][0] == 0.0
     if model.opt_contact == CONTACT_HARD:
-        per_body("restitution", "body_restitution")
+        _check_per_body_gradient(model, state, steps, loss, grad, "restitution",
+                                 "body_restitution")
         assert np.any(grad.params["restitution"] != 0.0)
     else:  # penalty and smoothed contact have no restitution: exactly no gradient
         assert np.all(grad.params["restitution"] == 0.0)
@@ -640,9 +657,11 @@ def test_box_box_impact_takes_its_geometry_at_the_impact_time():
     # outcome is continuous in the start distance while the impact moves through two steps
     # (measured: neighbouring final spins differ by at most 1.04 times their median
     # difference; without toi by 215 times it, where the impact changes step)
+    def spin(model):
+        return sc.rollout(model, model.initial_state(), 150).ang_vel[-1]
+
     def spins(toi):
-        return np.array([sc.rollout(_box_strikes_spinning_box(x0, toi=toi),
-                                    _box_strikes_spinning_box(x0).initial_state(), 150).ang_vel[-1]
+        return np.array([spin(_box_strikes_spinning_box(x0, toi=toi))
                          for x0 in np.linspace(-0.302, -0.300, 101)])
     for toi, smooth in ((True, True), (False, False)):
         jump = np.abs(np.diff(spins(toi), axis=0)).max(axis=(1, 2))
@@ -655,13 +674,8 @@ def test_box_box_impact_takes_its_geometry_at_the_impact_time():
     steps = 150
     traj = sc.rollout(model, state, steps)
     t = next(t for t in range(steps) if "sliding" in traj.contacts(t)[1])
-    d = make_data(model, dataclasses.replace(state, pos=traj.pos[t], quat=traj.quat[t],
-                                             vel=traj.vel[t], ang_vel=traj.ang_vel[t]), 64, 64)
-    step.update_xmat(model, d)
-    step.free_velocities(model, d, np.zeros((model.nbody, 6)), model.opt_dt)
-    step.collision(model, d)
-    start = d.con_normal[:2].copy()
-    hard.hard_contacts(model, d, model.opt_dt)
+    d, start = _hard_step(model, dataclasses.replace(state, pos=traj.pos[t], quat=traj.quat[t],
+                                                     vel=traj.vel[t], ang_vel=traj.ang_vel[t]))
     assert d.ncon[0] == 2 and list(d.con_phase[:2]) == [0, 0]
     src = int(np.argmin(d.con_toi[:2]))
     assert 0 < d.con_toi[src] < d.con_toi[1 - src] < model.opt_dt
@@ -670,18 +684,11 @@ def test_box_box_impact_takes_its_geometry_at_the_impact_time():
     assert np.allclose(turn, 3.0 * d.con_toi[src], rtol=0.05)
     assert traj.smallest_margin()[0] > 1e-3
     loss = _linear_loss(steps, model.nbody)
-    _, grad = sc.value_and_grad(model, state, steps, loss,
-                                params=("friction", "restitution", "mass"))
+    _, grad = sc.value_and_grad(model, state, steps, loss, params=("friction", "restitution"))
     for name in ("pos", "vel", "ang_vel"):
         _check_state_gradient(model, state, steps, loss, grad, name, range(model.nbody))
-    for name, field in (("friction", "body_friction"), ("restitution", "body_restitution")):
-        g = grad.params[name]
-        for i in range(model.nbody):
-            def f(e):
-                arr = getattr(model, field).copy()
-                arr[i] += e
-                return loss(sc.rollout(model._replace(**{field: arr}), state, steps))[0]
-            _close(g[i], _central(f), _rtol(model), 0.1 * np.abs(g).max())
+    for name in ("friction", "restitution"):
+        _check_per_body_gradient(model, state, steps, loss, grad, name, "body_" + name)
 
 
 @pytest.mark.parametrize("toi", [False, True], ids=["toi-off", "toi"])
@@ -698,21 +705,12 @@ def test_contact_in_several_impact_phases(toi):
     model = scene.build(contact=sc.HardContact(toi=toi))
     state = model.initial_state()
 
-    def first_step(nlog_max):  # the first step's contact solves; the phase record's size
-        d = make_data(model, state, 64, 64)
-        d = d._replace(log_con=d.log_con[:nlog_max], log_phase=d.log_phase[:nlog_max],
-                       log_lam=d.log_lam[:nlog_max])
-        step.update_xmat(model, d)
-        step.free_velocities(model, d, np.zeros((model.nbody, 6)), model.opt_dt)
-        step.collision(model, d)
-        hard.hard_contacts(model, d, model.opt_dt)
-        return d
-    d = first_step(64)
+    d, _ = _hard_step(model, state)
     n = d.nlog[0]
     assert list(zip(d.log_con[:n], d.log_phase[:n])) == [(0, 0), (1, 1), (0, 2)]
     assert (d.con_refresh_src[0] == 0) == toi and (d.con_toi[0] > 0) == toi
     # a record too small for the step says so (the rollout then grows it and repeats the step)
-    assert first_step(2).nlog[0] == -1
+    assert _hard_step(model, state, nlog_max=2)[0].nlog[0] == -1
 
     steps = 3
     loss = _linear_loss(steps, model.nbody)
@@ -720,16 +718,9 @@ def test_contact_in_several_impact_phases(toi):
     # (a C1 point nearby makes some of the differences converge only linearly in the step)
     for name in ("pos", "vel", "ang_vel"):
         _check_state_gradient(model, state, steps, loss, grad, name, range(model.nbody))
-    rtol = _rtol(model)
-    for name, field in (("friction", "body_friction"), ("restitution", "body_restitution")):
-        g = grad.params[name]
-        assert np.any(g != 0.0)
-        for i in range(model.nbody):
-            def f(e):
-                arr = getattr(model, field).copy()
-                arr[i] += e
-                return loss(sc.rollout(model._replace(**{field: arr}), state, steps))[0]
-            _close(g[i], _central(f), rtol, 0.1 * np.abs(g).max())
+    for name in ("friction", "restitution"):
+        assert np.any(grad.params[name] != 0.0)
+        _check_per_body_gradient(model, state, steps, loss, grad, name, "body_" + name)
 
 
 def test_ballistic_flight_closed_form():
