@@ -50,20 +50,28 @@ def loss(traj, ball=2):
 
 def optimise(contact, iters):
     """L-BFGS-B over the launch velocity. Returns (v0, losses per iteration, the launch
-    velocities (x, z) per iteration, evaluations)."""
+    velocities (x, z) per iteration, evaluations, a note: why it stopped early, if it did)."""
     model, ball = build(contact)
     prob = sc.Problem(model, model.initial_state(), STEPS, lambda tr: loss(tr, ball),
                       variables=("vel",), bodies=[ball])
     history, iterates = [prob(prob.x0)[0]], [prob.x0[[0, 2]].copy()]
+    nfev = [0]
+
+    def fun(x):
+        nfev[0] += 1
+        return prob(x)
 
     def record(x):
         history.append(prob(x)[0])
         iterates.append(x[[0, 2]].copy())
-    res = scipy.optimize.minimize(prob, prob.x0, jac=True, method="L-BFGS-B",
-                                  options={"maxiter": iters, "gtol": 1e-12, "ftol": 1e-15},
-                                  callback=record)
-    return (float(res.x[0]), float(res.x[2])), np.array(history), np.array(iterates), \
-        int(res.nfev)
+    try:
+        res = scipy.optimize.minimize(fun, prob.x0, jac=True, method="L-BFGS-B",
+                                      options={"maxiter": iters, "gtol": 1e-12, "ftol": 1e-15},
+                                      callback=record)
+        v0, note = res.x[[0, 2]], ""
+    except sc.SimulationError as err:  # a trial throw the model cannot simulate: stop there
+        v0, note = iterates[-1], f"stopped: a trial throw diverged ({str(err).split(':')[0]})"
+    return (float(v0[0]), float(v0[1])), np.array(history), np.array(iterates), nfev[0], note
 
 
 def replay(v0):
@@ -91,7 +99,7 @@ def main(argv=None):
     rows, histories, paths = [], {}, {}
     for label, contact in settings(args.quick).items():
         started = time.time()
-        v0, hist, iterates, nfev = optimise(contact, args.iters)
+        v0, hist, iterates, nfev, note = optimise(contact, args.iters)
         if label == "hard TOI":
             hard_iterates = iterates
         traj, physical = replay(v0)
@@ -100,7 +108,7 @@ def main(argv=None):
         rows.append({"setting": label, "iterations": len(hist) - 1, "evaluations": nfev,
                      "final loss (own model)": float(hist[-1]), "v0 x": v0[0], "v0 z": v0[1],
                      "loss replayed with hard TOI": float(physical),
-                     "seconds": round(time.time() - started, 2)})
+                     "seconds": round(time.time() - started, 2), "note": note})
         print(f"{label}: " + " -> ".join(f"{h:.3g}" for h in hist[:: max(1, len(hist) // 8)])
               + f" ({len(hist) - 1} iterations); replayed with hard TOI: {physical:.3g}",
               file=sys.stderr)

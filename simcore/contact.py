@@ -6,18 +6,28 @@ Model's ``pen_*`` / ``hard_*`` / ``smooth_*`` fields.
 import dataclasses
 import math
 
+import numpy as np
 
-def _check_positive(name, value, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+
+def _check_positive(config, name, allow_zero=False):
+    # a real number (numpy's scalars too), kept as a Python float
+    value = getattr(config, name)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, got {value!r}")
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         need = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{name} must be finite and {need}, got {value!r}")
+    object.__setattr__(config, name, float(value))
 
 
-def _check_int(name, value, lo=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+def _check_int(config, name, lo=1):
+    # an integer (numpy's too), kept as a Python int
+    value = getattr(config, name)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < lo:
         raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
+    object.__setattr__(config, name, int(value))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,14 +54,14 @@ class PenaltyContact:
     substeps: int = 1
 
     def __post_init__(self):
-        _check_positive("stiffness", self.stiffness)
-        _check_positive("damping", self.damping, allow_zero=True)
-        _check_positive("exponent", self.exponent)
+        _check_positive(self, "stiffness")
+        _check_positive(self, "damping", allow_zero=True)
+        _check_positive(self, "exponent")
         if self.exponent < 1.0:
             raise ValueError(f"exponent must be >= 1 (a force finite in slope at touch), "
                              f"got {self.exponent!r}")
-        _check_positive("friction_smoothing", self.friction_smoothing)
-        _check_int("substeps", self.substeps)
+        _check_positive(self, "friction_smoothing")
+        _check_int(self, "substeps")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,16 +96,17 @@ class HardContact:
     polish_max_contacts: int = 32
 
     def __post_init__(self):
-        if not isinstance(self.toi, bool):
+        if not isinstance(self.toi, (bool, np.bool_)):
             raise ValueError(f"toi must be True or False, got {self.toi!r}")
-        _check_positive("restitution_threshold", self.restitution_threshold)
-        _check_positive("baumgarte", self.baumgarte, allow_zero=True)
+        object.__setattr__(self, "toi", bool(self.toi))
+        _check_positive(self, "restitution_threshold")
+        _check_positive(self, "baumgarte", allow_zero=True)
         if self.baumgarte > 1.0:
             raise ValueError(f"baumgarte must be in [0, 1], got {self.baumgarte!r}")
-        _check_positive("regularization", self.regularization)
-        _check_positive("tol", self.tol)
-        _check_int("max_iter", self.max_iter)
-        _check_int("polish_max_contacts", self.polish_max_contacts, lo=0)
+        _check_positive(self, "regularization")
+        _check_positive(self, "tol")
+        _check_int(self, "max_iter")
+        _check_int(self, "polish_max_contacts", lo=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,9 +130,9 @@ class SmoothedContact:
     polish_max_contacts: int = 32
 
     def __post_init__(self):
-        _check_positive("kappa", self.kappa)
-        _check_int("max_iter", self.max_iter)
-        _check_int("polish_max_contacts", self.polish_max_contacts, lo=0)
+        _check_positive(self, "kappa")
+        _check_int(self, "max_iter")
+        _check_int(self, "polish_max_contacts", lo=0)
 
 
 CONTACT_MODELS = (PenaltyContact, HardContact, SmoothedContact)

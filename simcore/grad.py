@@ -18,7 +18,7 @@ from simcore.kernels.rotation import twist_to_quat_bar
 from simcore.kernels.step import reverse_kernel
 from simcore.model import Trajectory, make_adjoint, make_data
 from simcore.rollout import (_Progress, check_controls, check_model, check_state, check_steps,
-                             forward)
+                             forward, real_array)
 
 KINKS = {"mean": consts.KINK_MEAN, "left": consts.KINK_LEFT, "right": consts.KINK_RIGHT}
 
@@ -84,6 +84,22 @@ def _check_params(model, params):
     return names
 
 
+def _check_value(value):
+    """The loss's value as a float: a finite real number (a 0-d or one-element real array
+    counts), else ValueError / TypeError naming it."""
+    if isinstance(value, (bool, np.bool_)) or not (
+            isinstance(value, (int, float, np.integer, np.floating))
+            or (isinstance(value, np.ndarray) and value.size == 1
+                and (np.issubdtype(value.dtype, np.integer)
+                     or np.issubdtype(value.dtype, np.floating)))):
+        raise TypeError(f"loss must return (value, cotangent) with the value a real number, "
+                        f"got {value!r}")
+    value = float(np.asarray(value).reshape(()))
+    if not np.isfinite(value):
+        raise ValueError(f"loss value must be finite, got {value}")
+    return value
+
+
 def _check_cotangent(cot, steps, n):
     """The loss's cotangent as a dict of (steps+1, n, k) float64 arrays (zeros where absent)."""
     if isinstance(cot, Trajectory):
@@ -100,7 +116,7 @@ def _check_cotangent(cot, steps, n):
         if cot.get(key) is None:
             out[key] = np.zeros((steps + 1, n, k))
             continue
-        arr = np.asarray(cot[key], dtype=np.float64)
+        arr = real_array(f"loss cotangent {key!r}", cot[key]).astype(np.float64)
         if arr.shape != (steps + 1, n, k):
             raise ValueError(f"loss cotangent {key!r} must have shape {(steps + 1, n, k)}, "
                              f"got {arr.shape}")
@@ -135,7 +151,7 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
         FloatingPointError: the gradient became non-finite.
     """
     check_model(model)
-    steps = check_steps(steps)
+    steps = check_steps(steps, model, gradient=True)
     state = check_state(model, state)
     ctrl = check_controls(model, state, steps, controls)
     names = _check_params(model, params)
@@ -149,6 +165,7 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
     if not (isinstance(out, tuple) and len(out) == 2):
         raise TypeError("loss must return a pair (value, cotangent)")
     value, cot = out
+    value = _check_value(value)
     cot = _check_cotangent(cot, steps, n)
 
     data = make_data(model, state, ncon_max, npair_max)

@@ -25,6 +25,7 @@ class Model(NamedTuple):
     opt_maxiter: int              # contact solver sweeps at most (hard, smoothed)
     opt_polish: int               # Newton polish for solves of at most this many contacts
     opt_tol_fail: float           # a solve whose relative residual exceeds this is a failure
+    opt_max_speed: float          # a dynamic body's fastest point above this is an error (m/s)
     # penalty contact (PenaltyContact)
     pen_stiffness: float          # k in f_n = k pen^p (1 + d pen_rate)
     pen_damping: float            # d (s/m), Hunt-Crossley damping
@@ -67,6 +68,98 @@ class Model(NamedTuple):
                 f"contact={kinds.get(self.opt_contact, self.opt_contact)})")
 
 
+_EDIT_HINT = ("(a Model is not edited in place: change the Scene and build it again, or "
+              "model._replace(...) with every field that depends on the one changed)")
+
+
+def _bad(field, what, value, where=""):
+    return ValueError(f"model.{field}{where} must be {what}, got {value!r} {_EDIT_HINT}")
+
+
+def validate_model(model):
+    """Raise ValueError, naming the field, if a Model's arrays or options are not what
+    ``Scene.build`` makes (a Model edited after build is checked again before every run)."""
+    n = model.nbody
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise _bad("nbody", "a positive integer", n)
+    shapes = {"opt_gravity": (3,), "body_kind": (n,), "body_mass": (n,), "body_invmass": (n,),
+              "body_inertia": (n, 3), "body_invinertia": (n, 3), "body_friction": (n,),
+              "body_restitution": (n,), "geom_type": (n,), "geom_size": (n, 3),
+              "geom_rbound": (n,), "init_pos": (n, 3), "init_quat": (n, 4), "init_vel": (n, 3),
+              "init_ang_vel": (n, 3)}
+    for field, shape in shapes.items():
+        arr = getattr(model, field)
+        dtype = np.int64 if field in ("body_kind", "geom_type") else np.float64
+        if not (isinstance(arr, np.ndarray) and arr.shape == shape and arr.dtype == dtype
+                and arr.flags.c_contiguous):
+            raise _bad(field, f"a C-contiguous {np.dtype(dtype).name} array of shape {shape}",
+                       arr)
+    positive = ("opt_dt", "opt_tol_fail", "opt_max_speed", "pen_stiffness", "pen_vsmooth",
+                "hard_reg", "hard_ethresh", "hard_tol", "smooth_kappa")
+    for field in positive + ("opt_margin", "pen_damping", "pen_exponent", "hard_beta"):
+        v = getattr(model, field)
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
+            and not np.isnan(v) and (v > 0 if field in positive else v >= 0)
+        if not ok or (np.isinf(v) and field != "opt_max_speed"):
+            raise _bad(field, "positive" if field in positive else "non-negative", v)
+    if not model.pen_exponent >= 1.0:
+        raise _bad("pen_exponent", ">= 1", model.pen_exponent)
+    if model.hard_beta > 1.0:
+        raise _bad("hard_beta", "in [0, 1]", model.hard_beta)
+    for field, lo in (("opt_substeps", 1), ("opt_maxiter", 1), ("opt_polish", 0)):
+        v = getattr(model, field)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise _bad(field, f"an integer >= {lo}", v)
+    if model.hard_toi not in (0, 1) or model.opt_contact not in (
+            consts.CONTACT_PENALTY, consts.CONTACT_HARD, consts.CONTACT_SMOOTHED):
+        raise _bad("hard_toi / opt_contact", "one of their codes",
+                   (model.hard_toi, model.opt_contact))
+    for field in shapes:
+        arr = getattr(model, field)
+        if not np.all(np.isfinite(arr)) and field not in ("body_mass",):
+            i = np.argwhere(~np.isfinite(arr))[0]
+            raise _bad(field, "finite", arr[tuple(i)], list(i))
+    kind, gtype = model.body_kind, model.geom_type
+    if np.any((kind < 0) | (kind > 2)) or np.any((gtype < 0) | (gtype > 3)):
+        raise _bad("body_kind / geom_type", "valid codes", (kind, gtype))
+    dyn = kind == consts.BODY_DYNAMIC
+
+    def check(field, ok, what):
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            i = int(bad[0])
+            raise _bad(field, what, getattr(model, field)[i], f"[{i}]")
+    check("body_mass", ~dyn | (np.isfinite(model.body_mass) & (model.body_mass > 0)),
+          "finite and positive for a dynamic body")
+    with np.errstate(invalid="ignore"):  # (inf * 0 for the others: not looked at)
+        inv_ok = np.isclose(model.body_invmass * model.body_mass, 1.0, rtol=1e-12, atol=0)
+    check("body_invmass", np.where(dyn, inv_ok, model.body_invmass == 0),
+          "1 / body_mass for a dynamic body (0 otherwise)")
+    check("body_inertia", np.all(model.body_inertia > 0, axis=1), "positive")
+    check("body_invinertia", ~dyn | np.all(np.isclose(
+        model.body_invinertia * model.body_inertia, 1.0, rtol=1e-12, atol=0), axis=1),
+          "1 / body_inertia for a dynamic body")
+    check("body_friction", model.body_friction >= 0, "non-negative")
+    size = model.geom_size
+    need = np.where(gtype[:, None] == consts.GEOM_BOX, size > 0, True) & np.where(
+        (gtype[:, None] == consts.GEOM_SPHERE) & (np.arange(3) == 0), size > 0, True) & np.where(
+        (gtype[:, None] == consts.GEOM_CAPSULE) & (np.arange(3) < 2), size > 0, True)
+    check("geom_size", np.all(need, axis=1), "positive for the shape's sizes")
+    check("geom_rbound", np.isclose(model.geom_rbound, bounding_radius(gtype, size), rtol=1e-12,
+                                    atol=0), "the shape's bounding radius (from geom_size)")
+
+
+def bounding_radius(gtype, size):
+    """(n,) bounding-sphere radius of each geom about its centre (0 for planes)."""
+    r = np.zeros(gtype.shape[0])
+    sph, cap, box = (gtype == consts.GEOM_SPHERE, gtype == consts.GEOM_CAPSULE,
+                     gtype == consts.GEOM_BOX)
+    r[sph] = size[sph, 0]
+    r[cap] = size[cap, 0] + size[cap, 1]
+    r[box] = np.linalg.norm(size[box], axis=1)
+    return r
+
+
 class Data(NamedTuple):
     """Per-rollout scratch: current state, contacts of the current (sub)step, broad-phase pairs.
     Written by the stepper (kernels/step.py); capacities grow in Python on overflow."""
@@ -76,7 +169,9 @@ class Data(NamedTuple):
     ang_vel: np.ndarray     # (nbody, 3)
     xmat: np.ndarray        # (nbody, 3, 3) rotation matrices of quat, by step.update_xmat
     vel_free: np.ndarray    # (nbody, 3) v* before contact impulses, by step.free_velocities
-    ang_vel_free: np.ndarray  # (nbody, 3) w*
+    ang_vel_free: np.ndarray  # (nbody, 3) w*, the mean rate of the free rotation step
+    ang_mom_offset: np.ndarray  # (nbody, 3) the free rotation's end momentum less I(R) w*
+    #                             (dynamics.spin_step; dynamics.end_angular_velocity uses it)
     body_spec: np.ndarray   # (nbody,) motion bound h (|v*| + |w*| rbound), for margins
     aabb: np.ndarray        # (nbody, 6) lo, hi, by broadphase
     order: np.ndarray       # (nbody,) int scratch for the sweep
@@ -128,7 +223,7 @@ def make_data(model, state, ncon_max, npair_max):
         quat=np.array(state.quat, dtype=np.float64, order="C"),
         vel=np.array(state.vel, dtype=np.float64, order="C"),
         ang_vel=np.array(state.ang_vel, dtype=np.float64, order="C"),
-        xmat=np.zeros((n, 3, 3)), vel_free=z3(), ang_vel_free=z3(),
+        xmat=np.zeros((n, 3, 3)), vel_free=z3(), ang_vel_free=z3(), ang_mom_offset=z3(),
         body_spec=np.zeros(n), aabb=np.zeros((n, 6)), order=np.zeros(n, dtype=np.int64),
         pair=np.zeros((npair_max, 2), dtype=np.int64), npair=np.zeros(1, dtype=np.int64),
         con_body=np.zeros((ncon_max, 2), dtype=np.int64), con_dist=np.zeros(ncon_max),
@@ -159,6 +254,7 @@ class Adjoint(NamedTuple):
     ang_vel_bar: np.ndarray   # (nbody, 3)
     vfree_bar: np.ndarray     # (nbody, 3) of the post-contact velocities of the (sub)step
     wfree_bar: np.ndarray     # (nbody, 3)
+    offset_bar: np.ndarray    # (nbody, 3) of Data.ang_mom_offset
     R_bar: np.ndarray         # (nbody, 3, 3) of the rotation matrices (folded into th_bar)
     con_dist_bar: np.ndarray  # (ncon_max,) of the contacts' gap, normal, point, mu, e
     con_normal_bar: np.ndarray  # (ncon_max, 3)
@@ -176,7 +272,7 @@ def make_adjoint(nbody, ncon_max):
     z = lambda *shape: np.zeros(shape)
     n = nbody
     return Adjoint(pos_bar=z(n, 3), th_bar=z(n, 3), vel_bar=z(n, 3), ang_vel_bar=z(n, 3),
-                   vfree_bar=z(n, 3), wfree_bar=z(n, 3), R_bar=z(n, 3, 3),
+                   vfree_bar=z(n, 3), wfree_bar=z(n, 3), offset_bar=z(n, 3), R_bar=z(n, 3, 3),
                    con_dist_bar=z(ncon_max), con_normal_bar=z(ncon_max, 3),
                    con_pos_bar=z(ncon_max, 3), con_mu_bar=z(ncon_max), con_e_bar=z(ncon_max),
                    invmass_bar=z(n), inertia_bar=z(n, 3), friction_bar=z(n),

@@ -8,7 +8,7 @@ import numpy as np
 
 from simcore.kernels import consts
 from simcore.kernels.step import rollout_kernel
-from simcore.model import Model, State, Trajectory, make_data
+from simcore.model import Model, State, Trajectory, make_data, validate_model
 from simcore.scene import QUAT_NORM_TOL
 
 
@@ -20,12 +20,19 @@ class SimulationError(RuntimeError):
 PROGRESS_AFTER = 2.0
 
 
-def _state_array(name, value, shape):
+def real_array(name, value):
+    """``value`` as an array of real numbers (integers or floats; not complex, bool or
+    object), or ValueError naming ``name``."""
     arr = np.asarray(value)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def _state_array(name, value, shape):
+    arr = real_array(f"state.{name}", value)
     if arr.shape != shape:
         raise ValueError(f"state.{name} must have shape {shape}, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"state.{name} must be numeric, got dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
@@ -65,7 +72,7 @@ def check_controls(model, state, steps, controls):
         out[0, kin, :3] = state.vel[kin]
         out[0, kin, 3:] = state.ang_vel[kin]
         return out
-    arr = np.asarray(controls)
+    arr = real_array("controls", controls)
     if arr.shape != (steps, n, 6):
         raise ValueError(f"controls must have shape (steps, nbody, 6) = {(steps, n, 6)}, "
                          f"got shape {arr.shape}")
@@ -76,10 +83,39 @@ def check_controls(model, state, steps, controls):
     return arr
 
 
-def check_steps(steps):
+# bytes per step and body that a rollout stores (the trajectory's 13 floats, and for a
+# gradient the substep tape's 13 more and the loss's cotangent's 13), and the share of the
+# machine's memory a run may ask for before it is refused
+_TRAJ_BYTES, _GRAD_BYTES = 13 * 8, 39 * 8
+MEMORY_SHARE = 0.8
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: no check
+        return None
+
+
+def check_steps(steps, model=None, gradient=False):
+    """steps as an int; with a model, refused when the arrays it needs would not fit in
+    MEMORY_SHARE of this machine's memory (ValueError with the size)."""
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    return int(steps)
+    steps = int(steps)
+    memory = _physical_memory()
+    if model is not None and memory is not None:
+        per_step = model.nbody * (_TRAJ_BYTES + (model.opt_substeps * _GRAD_BYTES
+                                                 if gradient else 0)) + 64
+        need = (steps + 1) * per_step
+        if need > MEMORY_SHARE * memory:
+            raise ValueError(
+                f"steps = {steps} would need at least {need / 2 ** 30:.3g} GiB for the "
+                f"trajectory{' and the gradient tape' if gradient else ''} of {model.nbody} "
+                f"bodies, more than {MEMORY_SHARE:.0%} of this machine's "
+                f"{memory / 2 ** 30:.3g} GiB; run it in shorter pieces (a rollout continues "
+                f"from traj.state(-1))")
+    return steps
 
 
 def initial_capacity(nbody):
@@ -153,7 +189,7 @@ def rollout(model, state, steps, controls=None, progress=None):
             step (names the step and what to change).
     """
     check_model(model)
-    steps = check_steps(steps)
+    steps = check_steps(steps, model)
     state = check_state(model, state)
     ctrl = check_controls(model, state, steps, controls)
     return forward(model, state, steps, ctrl, progress)[0]
@@ -163,6 +199,36 @@ def check_model(model):
     if not isinstance(model, Model):
         raise TypeError(f"model must be a simcore Model from Scene.build, got "
                         f"{type(model).__name__}")
+    validate_model(model)
+
+
+def _failure_message(model, data, bounds, status, when):
+    """What went wrong in a step that ended with a bad status, naming the body."""
+    dyn = np.flatnonzero(model.body_kind == consts.BODY_DYNAMIC)
+    if status == consts.STATUS_ROTATION:
+        return (f"the rotation step failed {when}: its Newton solve for a body's angular "
+                f"velocity did not converge (angular speeds "
+                f"{np.linalg.norm(data.ang_vel[dyn], axis=1).max():.3g} rad/s at most)")
+    finite = np.all(np.isfinite(np.concatenate([data.pos, data.quat, data.vel, data.ang_vel],
+                                               axis=1)), axis=1)
+    if status == consts.STATUS_NONFINITE or not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        return f"the simulation diverged {when}: body {bad}'s state became non-finite"
+    speed = (np.linalg.norm(data.vel, axis=1)
+             + np.linalg.norm(data.ang_vel, axis=1) * model.geom_rbound)
+    i = int(dyn[np.argmax(speed[dyn])])
+    if speed[i] > model.opt_max_speed:
+        return (f"body {i} exceeded the scene's max_speed {when}: its fastest point moves at "
+                f"{speed[i]:.4g} m/s (max_speed = {model.opt_max_speed:g})")
+    ke = 0.5 * (model.body_mass[i] * data.vel[i] @ data.vel[i])
+    return (f"the simulation diverged {when}: body {i} moves at {speed[i]:.4g} m/s (its "
+            f"fastest point), and the bodies' kinetic energy is more than "
+            f"{consts.ABSURD_ENERGY:g} times what the scene's energy explains ({bounds[3]:.4g} "
+            f"J: the start's kinetic and potential energy, the controls' work, kinematic "
+            f"bodies' speeds, and {consts.FLOOR_SPEED:g} m/s for every body); body {i} alone "
+            f"carries {ke:.4g} J of translation. A smaller dt"
+            + (" or more substeps" if model.opt_contact == consts.CONTACT_PENALTY else "")
+            + " may help.")
 
 
 def _grown(arr, size):
@@ -197,6 +263,7 @@ def forward(model, state, steps, ctrl, progress, tape=False):
     cap = 4 * steps + ncon_max
     record = (np.empty((cap, 2), dtype=np.int32), np.empty(cap, dtype=np.int8), np.empty(cap))
     data = make_data(model, state, ncon_max, npair_max)
+    bounds = np.zeros(4)  # kernels/step.py: check_bounds
     # chunks keep the Python/numba crossings few while letting a progress bar move
     chunk = max(1, min(steps, 200_000 // max(n, 1)))
     bar = _Progress(steps, progress)
@@ -205,7 +272,7 @@ def forward(model, state, steps, ctrl, progress, tape=False):
     while t < steps:
         t_end = min(steps, t + chunk)
         status, t_stop = rollout_kernel(model, data, ctrl, t, t_end, pos, quat, vel, ang_vel,
-                                        ncon, resid, fails, *tapes, con_off, *record)
+                                        ncon, resid, fails, *tapes, con_off, *record, bounds)
         if compiling:
             compiling = False
             bar.restart(t_stop)
@@ -223,9 +290,9 @@ def forward(model, state, steps, ctrl, progress, tape=False):
             t = t_stop
             continue
         when = f"at step {t_stop} (t = {t_stop * model.opt_dt:.6g} s)"
-        if status == consts.STATUS_NONFINITE:
+        if status in (consts.STATUS_NONFINITE, consts.STATUS_ABSURD, consts.STATUS_ROTATION):
             bar.close()
-            raise SimulationError(f"the simulation diverged {when}: the state became non-finite")
+            raise SimulationError(_failure_message(model, data, bounds, status, when))
         if status == consts.STATUS_UNSTABLE:
             bar.close()
             raise SimulationError(

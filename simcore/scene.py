@@ -5,7 +5,7 @@ import numpy as np
 
 from simcore.contact import CONTACT_MODELS, HardContact, PenaltyContact, SmoothedContact
 from simcore.kernels import consts
-from simcore.model import Model
+from simcore.model import Model, bounding_radius
 
 _KINDS = {"dynamic": consts.BODY_DYNAMIC, "static": consts.BODY_STATIC,
           "kinematic": consts.BODY_KINEMATIC}
@@ -84,12 +84,17 @@ class Scene:
         gravity: (3,) world acceleration.
         margin: base speculative contact distance (m); each pair also gets the distance its
             bodies can travel in one step.
+        max_speed: a rollout in which a dynamic body's fastest point (|v| + |w| times its
+            bounding radius) exceeds this (m/s) raises SimulationError. None: no such bound
+            (a rollout still stops at a state whose energy nothing in the scene explains).
     """
 
-    def __init__(self, dt=1e-3, gravity=(0.0, 0.0, -9.81), margin=5e-3):
+    def __init__(self, dt=1e-3, gravity=(0.0, 0.0, -9.81), margin=5e-3, max_speed=None):
         self.dt = as_scalar("dt", dt, positive=True)
         self.gravity = as_vector("gravity", gravity, 3)
         self.margin = as_scalar("margin", margin, nonnegative=True)
+        self.max_speed = math.inf if max_speed is None else as_scalar("max_speed", max_speed,
+                                                                        positive=True)
         self.bodies = []  # one dict per body, in id order
 
     def _add(self, gtype, size, mass, pos, quat, vel, ang_vel, friction, restitution, kind,
@@ -194,12 +199,7 @@ class Scene:
         dynamic = kind == consts.BODY_DYNAMIC
         gtype = np.array([x["type"] for x in b], dtype=np.int64)
         size = f64("size")
-        rbound = np.zeros(len(b))
-        rbound[gtype == consts.GEOM_SPHERE] = size[gtype == consts.GEOM_SPHERE, 0]
-        cap = gtype == consts.GEOM_CAPSULE
-        rbound[cap] = size[cap, 0] + size[cap, 1]
-        box = gtype == consts.GEOM_BOX
-        rbound[box] = np.linalg.norm(size[box], axis=1)
+        rbound = bounding_radius(gtype, size)
         # every model carries every config's fields (one kernel signature); unused ones default
         pen = contact if isinstance(contact, PenaltyContact) else PenaltyContact()
         hard = contact if isinstance(contact, HardContact) else HardContact()
@@ -212,7 +212,7 @@ class Scene:
             opt_margin=self.margin, opt_contact=code,
             opt_substeps=int(pen.substeps) if code == consts.CONTACT_PENALTY else 1,
             opt_maxiter=int(solver.max_iter), opt_polish=int(solver.polish_max_contacts),
-            opt_tol_fail=1e-6,
+            opt_tol_fail=1e-6, opt_max_speed=self.max_speed,
             pen_stiffness=float(pen.stiffness), pen_damping=float(pen.damping),
             pen_exponent=float(pen.exponent), pen_vsmooth=float(pen.friction_smoothing),
             hard_toi=int(hard.toi), hard_reg=float(hard.regularization),

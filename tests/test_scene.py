@@ -78,6 +78,7 @@ def test_bad_shape_arguments(call, words):
     (dict(dt=0.0), ["dt", "0.0"]), (dict(dt=-1e-3), ["dt", "-0.001"]),
     (dict(gravity=(0, 0)), ["gravity", "shape"]), (dict(gravity=(0, 0, math.nan)), ["gravity"]),
     (dict(margin=-1.0), ["margin", "-1.0"]),
+    (dict(max_speed=0.0), ["max_speed", "0.0"]), (dict(max_speed="fast"), ["max_speed"]),
 ])
 def test_bad_scene_arguments(kwargs, words):
     with pytest.raises(ValueError) as err:
@@ -144,10 +145,20 @@ def test_bad_state(no_kernel, field, value, words):
         assert w in str(err.value), (w, str(err.value))
 
 
+@pytest.mark.parametrize("field", ["pos", "quat", "vel", "ang_vel"])
+def test_complex_state_is_refused_not_cast(no_kernel, field):
+    model = ball_scene().build()
+    state = model.initial_state()
+    state = dataclasses.replace(state, **{field: getattr(state, field) + 0j})
+    with pytest.raises(ValueError, match=rf"state.{field} must hold real numbers.*complex"):
+        sc.rollout(model, state, 10)
+
+
 @pytest.mark.parametrize("controls, steps, words", [
     (np.zeros((9, 2, 6)), 10, ["controls", "(10, 2, 6)", "(9, 2, 6)"]),
     (np.zeros((10, 2, 3)), 10, ["controls", "(10, 2, 3)"]),
     (np.full((10, 2, 6), np.nan), 10, ["controls", "finite", "nan"]),
+    (np.zeros((10, 2, 6), dtype=complex), 10, ["controls", "real numbers", "complex"]),
 ])
 def test_bad_controls(no_kernel, controls, steps, words):
     model = ball_scene().build()
@@ -162,6 +173,52 @@ def test_bad_steps(no_kernel, steps):
     model = ball_scene().build()
     with pytest.raises(ValueError, match="steps"):
         sc.rollout(model, model.initial_state(), steps)
+
+
+def test_huge_steps_are_refused_with_the_memory_they_need(no_kernel):
+    model = ball_scene().build()
+    with pytest.raises(ValueError, match=r"steps = 1000000000000 would need at least .* GiB"):
+        sc.rollout(model, model.initial_state(), 10 ** 12)
+    with pytest.raises(ValueError, match="gradient tape"):
+        sc.value_and_grad(model, model.initial_state(), 10 ** 12, sc.losses.final_distance(1, (0, 0, 0)))
+
+
+def test_contact_configs_take_numpy_scalars():
+    pen = sc.PenaltyContact(stiffness=np.float32(1e5), substeps=np.int64(2))
+    hard = sc.HardContact(max_iter=np.int64(100), toi=np.bool_(False))
+    assert type(pen.stiffness) is float and pen.stiffness == 1e5 and type(pen.substeps) is int
+    assert type(hard.max_iter) is int and hard.toi is False
+    model = ball_scene().build(contact=hard)
+    assert model.opt_maxiter == 100 and model.hard_toi == 0
+    with pytest.raises(ValueError, match="max_iter"):
+        sc.HardContact(max_iter=np.float64(10.5))
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda m: m.body_mass.__setitem__(1, -1.0), ["model.body_mass[1]", "-1.0", "Scene"]),
+    (lambda m: m.geom_size.__setitem__((1, 0), 0.5), ["model.geom_rbound[1]", "bounding radius"]),
+    (lambda m: m.body_friction.__setitem__(0, np.nan), ["model.body_friction", "finite"]),
+    (lambda m: m.body_inertia.__setitem__((1, 2), 0.0), ["model.body_inertia[1]", "positive"]),
+])
+def test_a_model_edited_in_place_is_refused(no_kernel, edit, words):
+    model = ball_scene().build()
+    edit(model)
+    with pytest.raises(ValueError) as err:
+        sc.rollout(model, model.initial_state(), 10)
+    for w in words:
+        assert w in str(err.value), (w, str(err.value))
+
+
+def test_a_model_replaced_consistently_runs():
+    model = ball_scene().build()
+    mass = model.body_mass.copy()
+    mass[1] = 2.0
+    bad = model._replace(body_mass=mass)  # inverse mass left behind
+    with pytest.raises(ValueError, match="body_invmass"):
+        sc.rollout(bad, bad.initial_state(), 1)
+    good = bad._replace(body_invmass=np.where(np.isfinite(mass), 1 / mass, 0.0),
+                        body_inertia=model.body_inertia * 2, body_invinertia=model.body_invinertia / 2)
+    assert sc.rollout(good, good.initial_state(), 2).steps == 2
 
 
 def test_bad_model_and_state_types(no_kernel):

@@ -26,6 +26,14 @@ STATUS_PAIR_OVERFLOW = 2
 STATUS_NONFINITE = 3
 STATUS_UNSTABLE = 4   # an explicit penalty spring too stiff for the (sub)step
 STATUS_RECORD_OVERFLOW = 7  # the per-contact mode record is full (grown and resumed)
+STATUS_ROTATION = 8   # a body's rotation step failed (its Newton solve, or its vjp's system)
+STATUS_ABSURD = 9     # a finite state beyond the rollout's energy or speed bound
+
+# the rollout's plausibility bound (step.check_bounds): a state whose kinetic energy exceeds
+# ABSURD_ENERGY times what the scene's energy explains (its start, gravity's and the controls'
+# work, kinematic bodies' speeds, and every body at FLOOR_SPEED) is reported, not returned
+ABSURD_ENERGY = 100.0
+FLOOR_SPEED = 1.0     # m/s
 
 # kink conventions for the gradient at an exact non-smooth point (DESIGN.md section 4)
 KINK_MEAN = 0

@@ -20,6 +20,7 @@ import numpy as np
 from simcore._jit import jit
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.dynamics import apply_impulse_vjp
+from simcore.kernels.linalg import solve_dense, solve_or_lstsq
 
 
 @jit
@@ -149,7 +150,7 @@ def contact_eps(m, d, k):
     return m.hard_reg * (d.con_A[k, 0, 0] + d.con_A[k, 1, 1] + d.con_A[k, 2, 2]) / 3.0
 
 @jit
-def dense_delassus(m, d, sel, nsel, A_out, add_eps):
+def dense_delassus(m, d, sel, nsel, A_out, reg):
     # A_out (3 nsel, 3 nsel) = J M^-1 J^T over the selected contacts (+ eps_k on the diagonal)
     A_out[:, :] = 0.0
     for p in range(nsel):
@@ -169,8 +170,8 @@ def dense_delassus(m, d, sel, nsel, A_out, add_eps):
                             for j in range(6):
                                 acc += d.con_J[k, sk, a, j] * d.con_MJ[l, sl, j, b]
                             A_out[3 * p + a, 3 * q + b] += acc
-        if add_eps:
-            eps = contact_eps(m, d, k)
+        if reg > 0.0:  # the hard model's eps_k = reg tr(A_kk) / 3 on the diagonal
+            eps = reg * (d.con_A[k, 0, 0] + d.con_A[k, 1, 1] + d.con_A[k, 2, 2]) / 3.0
             for a in range(3):
                 A_out[3 * p + a, 3 * p + a] += eps
 
@@ -207,7 +208,7 @@ def _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
     # y with K^T y = g, K = F_l + F_u A assembled densely
     n3 = 3 * nsel
     A = np.empty((n3, n3))
-    dense_delassus(m, d, sel, nsel, A, False)
+    dense_delassus(m, d, sel, nsel, A, 0.0)
     KT = np.zeros((n3, n3))
     for p in range(nsel):
         for a in range(3):
@@ -218,7 +219,7 @@ def _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
                 for r in range(3):
                     acc += Fu[p, a, r] * A[3 * p + r, col]
                 KT[col, 3 * p + a] += acc
-    return np.linalg.solve(KT, g)
+    return solve_or_lstsq(KT, g)
 
 
 @jit
@@ -404,6 +405,9 @@ def _lone_transposed_solve(A, k, Fl, Fu, g, y):
     c01 = K[1, 2] * K[2, 0] - K[1, 0] * K[2, 2]
     c02 = K[1, 0] * K[2, 1] - K[1, 1] * K[2, 0]
     det = K[0, 0] * c00 + K[0, 1] * c01 + K[0, 2] * c02
+    if det == 0.0:
+        y[:] = solve_or_lstsq(K, g)
+        return
     y[0] = (c00 * g[0] + (K[0, 2] * K[2, 1] - K[0, 1] * K[2, 2]) * g[1]
             + (K[0, 1] * K[1, 2] - K[0, 2] * K[1, 1]) * g[2]) / det
     y[1] = (c01 * g[0] + (K[0, 0] * K[2, 2] - K[0, 2] * K[2, 0]) * g[1]
@@ -434,6 +438,7 @@ def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
     n3 = 3 * nsel
     P = np.empty((nsel, 3, 3))
     blk = np.empty((3, 3))
+    unit = np.empty(3)
     for p in range(nsel):
         A = d.con_A[sel[p]]
         for r in range(3):
@@ -442,7 +447,14 @@ def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
                 for q in range(3):
                     acc += A[r, q] * Fu[p, c, q]
                 blk[r, c] = acc
-        P[p] = np.linalg.inv(blk)
+        for c in range(3):  # the block's inverse, column by column
+            unit[:] = 0.0
+            unit[c] = 1.0
+            ok, col = solve_dense(blk, unit)
+            if not ok:  # (a preconditioner: a singular block only slows GMRES down)
+                P[p] = np.eye(3)
+                break
+            P[p, :, c] = col
     z = np.empty(n3)
     dV = np.empty((m.nbody, 3))
     dW = np.empty((m.nbody, 3))

@@ -1,32 +1,149 @@
-"""Free rigid-body velocity update and pose integration (semi-implicit Euler)."""
+"""Free rigid-body velocity update and pose integration: semi-implicit Euler for the
+translation, and a rotation step that keeps angular momentum and kinetic energy exactly."""
 
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.rotation import quat_integrate
+from simcore.kernels.linalg import solve_dense
+from simcore.kernels.rotation import exp_apply, left_jacobian, quat_integrate
 
 
 @jit
-def free_velocity(R, v, w, f, tau, g, invmass, inertia, h, v_out, w_out):
-    # v* = v + h (g + f/m);  w* = w + h I^-1 (tau - w x I w), I = R Ib R^T (world frame),
-    # evaluated in the body frame where I is diagonal.
+def free_velocity(R, v, w, f, tau, g, invmass, inertia, h, v_out, w_out, offset_out):
+    # v* = v + h (g + f/m); the rotation by spin_step: its mean rate w* over the step (which the
+    # contact model and the pose see) and its momentum offset (end_angular_velocity).
     # in: R (3,3), v, w, f, tau, g (3,), invmass, inertia (3,) body principal moments, h
-    # out: v_out, w_out (3,)
+    # out: v_out, w_out, offset_out (3,). Returns spin_step's relative residual
     for i in range(3):
         v_out[i] = v[i] + h * (g[i] + invmass * f[i])
-    wb0 = R[0, 0] * w[0] + R[1, 0] * w[1] + R[2, 0] * w[2]
-    wb1 = R[0, 1] * w[0] + R[1, 1] * w[1] + R[2, 1] * w[2]
-    wb2 = R[0, 2] * w[0] + R[1, 2] * w[1] + R[2, 2] * w[2]
-    tb0 = R[0, 0] * tau[0] + R[1, 0] * tau[1] + R[2, 0] * tau[2]
-    tb1 = R[0, 1] * tau[0] + R[1, 1] * tau[1] + R[2, 1] * tau[2]
-    tb2 = R[0, 2] * tau[0] + R[1, 2] * tau[1] + R[2, 2] * tau[2]
-    L0, L1, L2 = inertia[0] * wb0, inertia[1] * wb1, inertia[2] * wb2
-    # body-frame Euler equations: Ib dw/dt = tau - w x Ib w
-    a0 = (tb0 - (wb1 * L2 - wb2 * L1)) / inertia[0]
-    a1 = (tb1 - (wb2 * L0 - wb0 * L2)) / inertia[1]
-    a2 = (tb2 - (wb0 * L1 - wb1 * L0)) / inertia[2]
+    return spin_step(R, w, tau, inertia, h, w_out, offset_out)
+
+
+@jit(inline="always")  # per body
+def _spin_momentum(R, w, tau, inertia, h):
+    # body-frame angular momentum after the step's torque impulse: Ib R^T w + h R^T tau
+    p = np.empty(3)
+    for j in range(3):
+        p[j] = inertia[j] * (R[0, j] * w[0] + R[1, j] * w[1] + R[2, j] * w[2]) + h * (
+            R[0, j] * tau[0] + R[1, j] * tau[1] + R[2, j] * tau[2])
+    return p
+
+
+@jit(inline="always")  # per body
+def _spin_jacobian(inertia, h, Om, pi1, K):
+    # K = dG/dOm of G(Om) = Ib Om - (pi0 + Exp(-h Om) pi0) / 2 at pi1 = Exp(-h Om) pi0:
+    # Ib - (h / 2) [pi1]x J_l(-h Om)  (d Exp(q) x / dq = -[Exp(q) x]x J_l(q))
+    q = np.empty(3)
+    for j in range(3):
+        q[j] = -h * Om[j]
+    J = np.empty((3, 3))
+    left_jacobian(q, J)
+    for c in range(3):
+        K[0, c] = -0.5 * h * (pi1[1] * J[2, c] - pi1[2] * J[1, c])
+        K[1, c] = -0.5 * h * (pi1[2] * J[0, c] - pi1[0] * J[2, c])
+        K[2, c] = -0.5 * h * (pi1[0] * J[1, c] - pi1[1] * J[0, c])
+        K[c, c] += inertia[c]
+
+
+@jit(inline="always")  # per body
+def _spin_residual(inertia, h, pi0, Om, pi1, G):
+    # pi1 = Exp(-h Om) pi0, G = Ib Om - (pi0 + pi1) / 2; returns |G|
+    q = np.empty(3)
+    for j in range(3):
+        q[j] = -h * Om[j]
+    exp_apply(q, pi0, pi1)
+    r = 0.0
+    for j in range(3):
+        G[j] = inertia[j] * Om[j] - 0.5 * (pi0[j] + pi1[j])
+        r += G[j] * G[j]
+    return np.sqrt(r)
+
+
+@jit
+def spin_solve(inertia, h, pi0, Om):
+    # The mean body-frame rate Om of the step from body momentum pi0: Ib Om = (pi0 + pi1) / 2,
+    # pi1 = Exp(-h Om) pi0, by Newton with backtracking from Om = pi0 / Ib. Returns the
+    # residual |G| / |pi0| (0 at rest). Any solution keeps |pi| and the energy pi.Ib^-1 pi / 2
+    # exactly (pi1 - pi0 is a rotation of pi0 about Om, so orthogonal to Om = Ib^-1 (pi0 +
+    # pi1) / 2); with R+ = R Exp(h Om) the world momentum R+ pi1 = R pi0 is kept too.
+    scale = np.sqrt(pi0[0] * pi0[0] + pi0[1] * pi0[1] + pi0[2] * pi0[2])
+    for j in range(3):
+        Om[j] = pi0[j] / inertia[j]
+    if scale == 0.0:
+        return 0.0
+    pi1, G, K = np.empty(3), np.empty(3), np.empty((3, 3))
+    trial, pt, Gt = np.empty(3), np.empty(3), np.empty(3)
+    r = _spin_residual(inertia, h, pi0, Om, pi1, G)
+    for _ in range(60):
+        if r <= 1e-15 * scale:
+            break
+        _spin_jacobian(inertia, h, Om, pi1, K)
+        ok, step = solve_dense(K, G)
+        if not ok:
+            break
+        s = 1.0
+        while True:
+            for j in range(3):
+                trial[j] = Om[j] - s * step[j]
+            rt = _spin_residual(inertia, h, pi0, trial, pt, Gt)
+            if rt < (1.0 - 1e-4 * s) * r or s < 1e-6:
+                break
+            s *= 0.5
+        if not rt < r:
+            break  # no decrease left: at rounding level
+        for j in range(3):
+            Om[j] = trial[j]
+            pi1[j] = pt[j]
+            G[j] = Gt[j]
+        r = rt
+    return r / scale
+
+
+@jit
+def spin_step(R, w, tau, inertia, h, w_out, offset_out):
+    # The rotation over a step, exact in angular momentum and kinetic energy for any inertia:
+    # the torque adds h tau to the momentum, then the body turns at the mean rate Om of
+    # spin_solve, R+ = R Exp(h Om), and ends with the body momentum pi1 = Exp(-h Om) pi0.
+    # out: w_out = R Om (the world mean rate, the pose's: Exp(h w_out) R = R Exp(h Om)),
+    # offset_out = R (pi0 - pi1) / 2, the world momentum at the end less I(R) w_out; the
+    # end-of-step angular velocity is end_angular_velocity's. Returns the solve's residual.
+    if inertia[0] == inertia[1] and inertia[1] == inertia[2]:
+        # isotropic: the momentum never turns in the body frame, Om = pi0 / I, no offset
+        for i in range(3):
+            w_out[i] = w[i] + h * tau[i] / inertia[0]
+            offset_out[i] = 0.0
+        return 0.0
+    pi0 = _spin_momentum(R, w, tau, inertia, h)
+    Om = np.empty(3)
+    res = spin_solve(inertia, h, pi0, Om)
+    pi1 = np.empty(3)
+    for j in range(3):
+        pi1[j] = -h * Om[j]
+    exp_apply(pi1, pi0, pi1)
     for i in range(3):
-        w_out[i] = w[i] + h * (R[i, 0] * a0 + R[i, 1] * a1 + R[i, 2] * a2)
+        w_out[i] = R[i, 0] * Om[0] + R[i, 1] * Om[1] + R[i, 2] * Om[2]
+        offset_out[i] = 0.5 * (R[i, 0] * (pi0[0] - pi1[0]) + R[i, 1] * (pi0[1] - pi1[1])
+                               + R[i, 2] * (pi0[2] - pi1[2]))
+    return res
+
+
+@jit(inline="always")  # per body
+def end_angular_velocity(R0, R1, inertia, w, offset, out):
+    # The angular velocity stored at the end of a step: I(R1)^-1 (I(R0) w + offset), for the
+    # step's start and end rotations R0, R1, its post-contact mean rate w and spin_step's
+    # offset. The world momentum it carries is the free step's (kept exactly) plus what the
+    # contact impulses added to I(R0) w (those act at the step's start), so angular momentum is
+    # exact through impacts too. Isotropic: I^-1 (I w + 0) = w.
+    z = np.empty(3)
+    for j in range(3):  # I(R0) w, in R0's body frame
+        z[j] = inertia[j] * (R0[0, j] * w[0] + R0[1, j] * w[1] + R0[2, j] * w[2])
+    L = np.empty(3)
+    for i in range(3):
+        L[i] = R0[i, 0] * z[0] + R0[i, 1] * z[1] + R0[i, 2] * z[2] + offset[i]
+    for j in range(3):
+        z[j] = (R1[0, j] * L[0] + R1[1, j] * L[1] + R1[2, j] * L[2]) / inertia[j]
+    for i in range(3):
+        out[i] = R1[i, 0] * z[0] + R1[i, 1] * z[1] + R1[i, 2] * z[2]
 
 
 @jit(inline="always")  # per contact
@@ -65,58 +182,116 @@ def point_velocity(v, w, r, out):
 
 
 @jit(inline="always")  # per body, called once per substep by free_velocities_vjp
-def free_velocity_vjp(R, v, w, f, tau, invmass, inertia, h, v_out_bar, w_out_bar,
+def free_velocity_vjp(R, v, w, f, tau, invmass, inertia, h, v_out_bar, w_out_bar, offset_bar,
                       R_bar, v_bar, w_bar, f_bar, tau_bar, invmass_bar, inertia_bar):
-    # vjp of free_velocity: (R, v, w, f, tau, invmass, inertia) -> (v*, w*)
-    # invmass_bar (1,) and the rest are accumulated
+    # vjp of free_velocity: (R, v, w, f, tau, invmass, inertia) -> (v*, w*, offset)
+    # invmass_bar (1,) and the rest are accumulated. Returns spin_step_vjp's flag
     for i in range(3):
         v_bar[i] += v_out_bar[i]
         f_bar[i] += h * invmass * v_out_bar[i]
         invmass_bar[0] += h * f[i] * v_out_bar[i]
-        w_bar[i] += w_out_bar[i]
-    wb0 = R[0, 0] * w[0] + R[1, 0] * w[1] + R[2, 0] * w[2]
-    wb1 = R[0, 1] * w[0] + R[1, 1] * w[1] + R[2, 1] * w[2]
-    wb2 = R[0, 2] * w[0] + R[1, 2] * w[1] + R[2, 2] * w[2]
-    tb0 = R[0, 0] * tau[0] + R[1, 0] * tau[1] + R[2, 0] * tau[2]
-    tb1 = R[0, 1] * tau[0] + R[1, 1] * tau[1] + R[2, 1] * tau[2]
-    tb2 = R[0, 2] * tau[0] + R[1, 2] * tau[1] + R[2, 2] * tau[2]
-    L0, L1, L2 = inertia[0] * wb0, inertia[1] * wb1, inertia[2] * wb2
-    a0 = (tb0 - (wb1 * L2 - wb2 * L1)) / inertia[0]
-    a1 = (tb1 - (wb2 * L0 - wb0 * L2)) / inertia[1]
-    a2 = (tb2 - (wb0 * L1 - wb1 * L0)) / inertia[2]
-    # w* = w + h R a
-    ab0 = h * (R[0, 0] * w_out_bar[0] + R[1, 0] * w_out_bar[1] + R[2, 0] * w_out_bar[2])
-    ab1 = h * (R[0, 1] * w_out_bar[0] + R[1, 1] * w_out_bar[1] + R[2, 1] * w_out_bar[2])
-    ab2 = h * (R[0, 2] * w_out_bar[0] + R[1, 2] * w_out_bar[1] + R[2, 2] * w_out_bar[2])
+    return spin_step_vjp(R, w, tau, inertia, h, w_out_bar, offset_bar, R_bar, w_bar, tau_bar,
+                         inertia_bar)
+
+
+@jit
+def spin_step_vjp(R, w, tau, inertia, h, w_out_bar, offset_bar, R_bar, w_bar, tau_bar,
+                  inertia_bar):
+    # vjp of spin_step: (R, w, tau, inertia) -> (w_out, offset), the mean rate Om
+    # differentiated implicitly at its solution (K^T mu = Om_bar). Returns False, passing
+    # nothing back, where K is singular (a fold of the implicit step: Om not differentiable)
+    pi0 = _spin_momentum(R, w, tau, inertia, h)
+    Om = np.empty(3)
+    spin_solve(inertia, h, pi0, Om)  # (the isotropic forward's Om = pi0 / I solves it exactly)
+    q = np.empty(3)
+    for j in range(3):
+        q[j] = -h * Om[j]
+    pi1 = np.empty(3)
+    exp_apply(q, pi0, pi1)
+    # w_out = R Om, offset = R (pi0 - pi1) / 2
+    Omb, pb, p0b = np.empty(3), np.empty(3), np.empty(3)
+    for j in range(3):
+        Omb[j] = R[0, j] * w_out_bar[0] + R[1, j] * w_out_bar[1] + R[2, j] * w_out_bar[2]
+        p0b[j] = 0.5 * (R[0, j] * offset_bar[0] + R[1, j] * offset_bar[1]
+                        + R[2, j] * offset_bar[2])
+        pb[j] = -p0b[j]
+    # pi1 = Exp(-h Om) pi0:  Om_bar -= h J_l(h Om) (pi1 x pi1_bar), pi0_bar += Exp(h Om) pi1_bar
+    J = np.empty((3, 3))
+    left_jacobian(q, J)  # J_l(-h Om), whose transpose is J_l(h Om)
+    c = _cross(pi1, pb)
+    for j in range(3):
+        Omb[j] -= h * (J[0, j] * c[0] + J[1, j] * c[1] + J[2, j] * c[2])
+        q[j] = h * Om[j]
+    e = np.empty(3)
+    exp_apply(q, pb, e)
+    # Om: G(Om, pi0, Ib) = Ib Om - (pi0 + pi1) / 2 = 0
+    K = np.empty((3, 3))
+    _spin_jacobian(inertia, h, Om, pi1, K)
+    ok, mu = solve_dense(K.T.copy(), Omb)
+    if not ok:
+        return False
+    emu = np.empty(3)
+    exp_apply(q, mu, emu)
+    for j in range(3):
+        p0b[j] += e[j] + 0.5 * (mu[j] + emu[j])
+        inertia_bar[j] -= Om[j] * mu[j]
+    # pi0 = Ib R^T w + h R^T tau
+    for j in range(3):
+        wb_j = R[0, j] * w[0] + R[1, j] * w[1] + R[2, j] * w[2]
+        inertia_bar[j] += wb_j * p0b[j]
     for i in range(3):
-        R_bar[i, 0] += h * w_out_bar[i] * a0
-        R_bar[i, 1] += h * w_out_bar[i] * a1
-        R_bar[i, 2] += h * w_out_bar[i] * a2
-    inertia_bar[0] -= a0 * ab0 / inertia[0]
-    inertia_bar[1] -= a1 * ab1 / inertia[1]
-    inertia_bar[2] -= a2 * ab2 / inertia[2]
-    tbb0, tbb1, tbb2 = ab0 / inertia[0], ab1 / inertia[1], ab2 / inertia[2]
-    cb0, cb1, cb2 = -tbb0, -tbb1, -tbb2   # c = wb x L
-    # wb_bar = L x c_bar;  L_bar = c_bar x wb
-    wbb0 = L1 * cb2 - L2 * cb1
-    wbb1 = L2 * cb0 - L0 * cb2
-    wbb2 = L0 * cb1 - L1 * cb0
-    Lb0 = cb1 * wb2 - cb2 * wb1
-    Lb1 = cb2 * wb0 - cb0 * wb2
-    Lb2 = cb0 * wb1 - cb1 * wb0
-    wbb0 += inertia[0] * Lb0
-    wbb1 += inertia[1] * Lb1
-    wbb2 += inertia[2] * Lb2
-    inertia_bar[0] += wb0 * Lb0
-    inertia_bar[1] += wb1 * Lb1
-    inertia_bar[2] += wb2 * Lb2
-    # wb = R^T w, tb = R^T tau
+        for j in range(3):
+            R_bar[i, j] += (w_out_bar[i] * Om[j] + 0.5 * offset_bar[i] * (pi0[j] - pi1[j])
+                            + (w[i] * inertia[j] + h * tau[i]) * p0b[j])
+        w_bar[i] += R[i, 0] * inertia[0] * p0b[0] + R[i, 1] * inertia[1] * p0b[1] \
+            + R[i, 2] * inertia[2] * p0b[2]
+        tau_bar[i] += h * (R[i, 0] * p0b[0] + R[i, 1] * p0b[1] + R[i, 2] * p0b[2])
+    return True
+
+
+@jit(inline="always")  # per body
+def end_angular_velocity_vjp(R0, R1, inertia, w, offset, out_bar, R0_bar, R1_bar, w_bar,
+                             offset_bar, inertia_bar):
+    # vjp of end_angular_velocity: (R0, R1, inertia, w, offset) -> out (accumulated)
+    z = np.empty(3)
+    wb0 = np.empty(3)
+    for j in range(3):
+        wb0[j] = R0[0, j] * w[0] + R0[1, j] * w[1] + R0[2, j] * w[2]
+        z[j] = inertia[j] * wb0[j]
+    L = np.empty(3)
     for i in range(3):
-        R_bar[i, 0] += w[i] * wbb0 + tau[i] * tbb0
-        R_bar[i, 1] += w[i] * wbb1 + tau[i] * tbb1
-        R_bar[i, 2] += w[i] * wbb2 + tau[i] * tbb2
-        w_bar[i] += R[i, 0] * wbb0 + R[i, 1] * wbb1 + R[i, 2] * wbb2
-        tau_bar[i] += R[i, 0] * tbb0 + R[i, 1] * tbb1 + R[i, 2] * tbb2
+        L[i] = R0[i, 0] * z[0] + R0[i, 1] * z[1] + R0[i, 2] * z[2] + offset[i]
+    # out = R1 D R1^T L, D = Ib^-1:  L_bar = R1 D R1^T out_bar,
+    # R1_bar = out_bar (D R1^T L)^T + L (D R1^T out_bar)^T, Ib_bar = -(R1^T out_bar)(R1^T L) / Ib^2
+    a, b = np.empty(3), np.empty(3)
+    for j in range(3):
+        a[j] = (R1[0, j] * L[0] + R1[1, j] * L[1] + R1[2, j] * L[2]) / inertia[j]
+        b[j] = (R1[0, j] * out_bar[0] + R1[1, j] * out_bar[1] + R1[2, j] * out_bar[2]) / inertia[j]
+        inertia_bar[j] -= a[j] * b[j]
+    Lb = np.empty(3)
+    for i in range(3):
+        Lb[i] = R1[i, 0] * b[0] + R1[i, 1] * b[1] + R1[i, 2] * b[2]
+        offset_bar[i] += Lb[i]
+        for j in range(3):
+            R1_bar[i, j] += out_bar[i] * a[j] + L[i] * b[j]
+    # L = R0 Ib R0^T w + offset
+    for j in range(3):
+        z[j] = R0[0, j] * Lb[0] + R0[1, j] * Lb[1] + R0[2, j] * Lb[2]  # R0^T L_bar
+        inertia_bar[j] += z[j] * wb0[j]
+    for i in range(3):
+        w_bar[i] += R0[i, 0] * inertia[0] * z[0] + R0[i, 1] * inertia[1] * z[1] \
+            + R0[i, 2] * inertia[2] * z[2]
+        for j in range(3):
+            R0_bar[i, j] += Lb[i] * inertia[j] * wb0[j] + w[i] * inertia[j] * z[j]
+
+
+@jit(inline="always")
+def _cross(a, b):
+    out = np.empty(3)
+    out[0] = a[1] * b[2] - a[2] * b[1]
+    out[1] = a[2] * b[0] - a[0] * b[2]
+    out[2] = a[0] * b[1] - a[1] * b[0]
+    return out
 
 
 @jit(inline="always")  # per contact

@@ -51,6 +51,45 @@ def quat_integrate(q, w, h, q_out):
     q_out[3] = r3 * inv
 
 
+@jit(inline="always")  # per body
+def so3_coeffs(a2):
+    # (sin a / a, (1 - cos a) / a^2, (a - sin a) / a^3) for the squared angle a2 of a rotation
+    # vector p: Exp(p) = I + sa P + ca P^2 and its left Jacobian J_l(p) = I + ca P + ba P^2
+    # (P = [p]x); by their series near zero, so a body at rest never divides by zero
+    if a2 < 1e-8:
+        return 1.0 - a2 / 6.0, 0.5 - a2 / 24.0, 1.0 / 6.0 - a2 / 120.0
+    a = np.sqrt(a2)
+    s = np.sin(a)
+    return s / a, (1.0 - np.cos(a)) / a2, (a - s) / (a2 * a)
+
+
+@jit(inline="always")  # per body
+def exp_apply(p, x, out):
+    # out = Exp(p) x = x + sa p x x + ca p x (p x x), for a rotation vector p (out may be x)
+    sa, ca, _ = so3_coeffs(p[0] * p[0] + p[1] * p[1] + p[2] * p[2])
+    c0, c1, c2 = p[1] * x[2] - p[2] * x[1], p[2] * x[0] - p[0] * x[2], p[0] * x[1] - p[1] * x[0]
+    d0, d1, d2 = p[1] * c2 - p[2] * c1, p[2] * c0 - p[0] * c2, p[0] * c1 - p[1] * c0
+    out[0] = x[0] + sa * c0 + ca * d0
+    out[1] = x[1] + sa * c1 + ca * d1
+    out[2] = x[2] + sa * c2 + ca * d2
+
+
+@jit(inline="always")  # per body
+def left_jacobian(p, J_out):
+    # J_out = J_l(p) = I + ca P + ba P^2: Exp(p + dp) = Exp(J_l(p) dp) Exp(p) to first order
+    _, ca, ba = so3_coeffs(p[0] * p[0] + p[1] * p[1] + p[2] * p[2])
+    for i in range(3):
+        for j in range(3):
+            J_out[i, j] = ba * p[i] * p[j]
+        J_out[i, i] += 1.0 - ba * (p[0] * p[0] + p[1] * p[1] + p[2] * p[2])
+    J_out[0, 1] -= ca * p[2]
+    J_out[0, 2] += ca * p[1]
+    J_out[1, 0] += ca * p[2]
+    J_out[1, 2] -= ca * p[0]
+    J_out[2, 0] -= ca * p[1]
+    J_out[2, 1] += ca * p[0]
+
+
 @jit
 def rotate(R, v, out):
     # out = R v
@@ -109,16 +148,7 @@ def quat_integrate_vjp(w, h, th_bar_io, w_bar_io):
     # dtheta+ = Exp(h w) dtheta + h J_l(h w) dw (J_l: left Jacobian of SO(3)).
     # in: w (3,), h; io: th_bar_io (q+'s twist cotangent in, q's out), w_bar_io (+=)
     p0, p1, p2 = h * w[0], h * w[1], h * w[2]
-    a2 = p0 * p0 + p1 * p1 + p2 * p2
-    a = np.sqrt(a2)
-    if a < 1e-4:  # series, so a body at rest never divides by zero
-        sa = 1.0 - a2 / 6.0
-        ca = 0.5 - a2 / 24.0
-        ba = 1.0 / 6.0 - a2 / 120.0
-    else:
-        sa = np.sin(a) / a
-        ca = (1.0 - np.cos(a)) / a2
-        ba = (a - np.sin(a)) / (a2 * a)
+    sa, ca, ba = so3_coeffs(p0 * p0 + p1 * p1 + p2 * p2)
     g0, g1, g2 = th_bar_io[0], th_bar_io[1], th_bar_io[2]
     c0, c1, c2 = p1 * g2 - p2 * g1, p2 * g0 - p0 * g2, p0 * g1 - p1 * g0      # p x g
     d0, d1, d2 = p1 * c2 - p2 * c1, p2 * c0 - p0 * c2, p0 * c1 - p1 * c0      # p x (p x g)

@@ -24,6 +24,7 @@ from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobi
                                            scatter_pose_bars, tangent_scale_vjp,
                                            transposed_solve, undo_impulses)
 from simcore.kernels.hard import remember, warm_start
+from simcore.kernels.linalg import solve_dense
 
 
 @jit
@@ -107,7 +108,9 @@ def _local_newton(m, d, k, bn, kappa_k, vs, lam_k, V, W):
                 for r in range(3):
                     acc += Fu[p, r] * A[r, q]
                 Jk[p, q] = acc
-        step = np.linalg.solve(Jk, -F)
+        ok, step = solve_dense(Jk, -F)
+        if not ok:  # singular: leave this contact to the next sweep
+            break
         # fraction to the boundary: lambda_n and s_n stay positive
         alpha = 1.0
         if step[0] < 0.0:
@@ -202,7 +205,7 @@ def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
     n3 = 3 * nc
     A = np.empty((n3, n3))
     sel = np.arange(nc)
-    dense_delassus(m, d, sel, nc, A, False)
+    dense_delassus(m, d, sel, nc, A, 0.0)
     JF = np.empty((n3, n3))
     F = np.empty(n3)
     D = np.empty(n3)
@@ -226,7 +229,9 @@ def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
             D[3 * k + 2] = at
             for a in range(3):
                 merit += (D[3 * k + a] * F[3 * k + a]) ** 2
-        step = np.linalg.solve(JF, -F)
+        ok, step = solve_dense(JF, -F)
+        if not ok:  # singular: stop (the residual says how far it got)
+            break
         alpha = 1.0
         for k in range(nc):
             if kap[k] <= 0.0:

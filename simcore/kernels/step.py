@@ -8,20 +8,21 @@ import numpy as np
 from simcore._jit import jit
 from simcore.kernels.broadphase import broadphase
 from simcore.kernels.collision import collide, collide_vjp, tangent_frame
-from simcore.kernels.consts import (BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC, CONTACT_HARD,
-                                    CONTACT_PENALTY, CONTACT_SMOOTHED,
+from simcore.kernels.consts import (ABSURD_ENERGY, BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC,
+                                    CONTACT_HARD, CONTACT_PENALTY, CONTACT_SMOOTHED, FLOOR_SPEED,
                                     MAXCON_PAIR, MODE_SEPARATED, MODE_SLIDING, MODE_STICKING,
-                                    MODE_WEAK, STATUS_CONTACT_OVERFLOW, STATUS_NONFINITE,
-                                    STATUS_OK, STATUS_RECORD_OVERFLOW,
-                                    STATUS_UNSTABLE, WEAK_MARGIN)
+                                    MODE_WEAK, STATUS_ABSURD, STATUS_CONTACT_OVERFLOW,
+                                    STATUS_NONFINITE, STATUS_OK, STATUS_RECORD_OVERFLOW,
+                                    STATUS_ROTATION, STATUS_UNSTABLE, WEAK_MARGIN)
 from simcore.kernels.contact_space import contact_velocity
-from simcore.kernels.dynamics import (free_velocity, free_velocity_vjp, integrate_pose,
+from simcore.kernels.dynamics import (end_angular_velocity, end_angular_velocity_vjp,
+                                      free_velocity, free_velocity_vjp, integrate_pose,
                                       point_velocity)
 from simcore.kernels.hard import hard_contacts, hard_contacts_vjp
 from simcore.kernels.kink import ramp_slope
 from simcore.kernels.penalty import penalty_impulses, penalty_impulses_vjp
-from simcore.kernels.rotation import (quat_bar_to_twist, quat_integrate_vjp, quat_to_mat,
-                                      rot_bar_to_twist)
+from simcore.kernels.rotation import (quat_bar_to_twist, quat_integrate, quat_integrate_vjp,
+                                      quat_to_mat, rot_bar_to_twist)
 from simcore.kernels.smoothed import contact_scales, smoothed_contacts, smoothed_contacts_vjp
 
 
@@ -38,19 +39,30 @@ def _update_xmat(quat, xmat):
 
 @jit(inline="always")  # a wrapper: no call taking the tuples
 def free_velocities(m, d, ctrl, h):
-    _free_velocities(m.body_kind, m.opt_gravity, m.body_invmass, m.body_inertia, m.geom_rbound,
-                     d.xmat, d.vel, d.ang_vel, ctrl, h, d.vel_free, d.ang_vel_free, d.body_spec)
+    return _free_velocities(m.body_kind, m.opt_gravity, m.body_invmass, m.body_inertia,
+                            m.geom_rbound, d.xmat, d.vel, d.ang_vel, ctrl, h, d.vel_free,
+                            d.ang_vel_free, d.ang_mom_offset, d.body_spec)
+
+
+# a rotation step whose Newton solve ends above this relative residual has failed
+SPIN_TOL_FAIL = 1e-10
 
 
 @jit
 def _free_velocities(kind, gravity, invmass, inertia, rbound, xmat, vel, ang_vel, ctrl, h,
-                     vel_free, ang_vel_free, spec):
-    # dynamic: gravity, control force/torque, gyroscopic term; kinematic: velocity = control;
-    # static: zero. Also the motion bound used for speculative margins (spec)
+                     vel_free, ang_vel_free, offset, spec):
+    # dynamic: gravity, control force/torque, the rotation step; kinematic: velocity = control;
+    # static: zero. Also the motion bound used for speculative margins (spec). Returns a
+    # status (STATUS_ROTATION when a body's rotation step failed)
+    status = STATUS_OK
     for i in range(kind.shape[0]):
+        offset[i, :] = 0.0
         if kind[i] == BODY_DYNAMIC:
-            free_velocity(xmat[i], vel[i], ang_vel[i], ctrl[i, :3], ctrl[i, 3:], gravity,
-                          invmass[i], inertia[i], h, vel_free[i], ang_vel_free[i])
+            res = free_velocity(xmat[i], vel[i], ang_vel[i], ctrl[i, :3], ctrl[i, 3:], gravity,
+                                invmass[i], inertia[i], h, vel_free[i], ang_vel_free[i],
+                                offset[i])
+            if not res <= SPIN_TOL_FAIL:
+                status = STATUS_ROTATION
         elif kind[i] == BODY_KINEMATIC:
             # prescribed for the whole step, so contact forces see it from the start
             vel[i, :] = ctrl[i, :3]
@@ -63,6 +75,7 @@ def _free_velocities(kind, gravity, invmass, inertia, rbound, xmat, vel, ang_vel
         v = np.sqrt(vel_free[i, 0] ** 2 + vel_free[i, 1] ** 2 + vel_free[i, 2] ** 2)
         w = np.sqrt(ang_vel_free[i, 0] ** 2 + ang_vel_free[i, 1] ** 2 + ang_vel_free[i, 2] ** 2)
         spec[i] = h * (v + w * rbound[i])
+    return status
 
 
 @jit(inline="always")  # a wrapper
@@ -117,7 +130,9 @@ def step(m, d, ctrl, h, stats):
     # stats (2,): largest solver residual and failed solves, accumulated
     # (the parts are inlined wrappers calling compiled functions on the arrays they need: a
     # compiled call taking the Model / Data tuples passes every array they hold)
-    free_velocities(m, d, ctrl, h)
+    status = free_velocities(m, d, ctrl, h)
+    if status != STATUS_OK:
+        return status
     status = collision(m, d)
     if status != STATUS_OK:
         return status
@@ -136,6 +151,7 @@ def step(m, d, ctrl, h, stats):
         res, fails = smoothed_contacts(m, d, h)
         stats[0] = max(stats[0], res)
         stats[1] += fails
+    R1 = np.empty((3, 3))
     for i in range(m.nbody):
         if m.body_kind[i] == BODY_STATIC:
             continue
@@ -150,18 +166,80 @@ def step(m, d, ctrl, h, stats):
                            d.pos[i], d.quat[i])
         else:
             integrate_pose(d.pos[i], d.quat[i], d.vel[i], d.ang_vel[i], h, d.pos[i], d.quat[i])
+        if m.body_kind[i] == BODY_DYNAMIC:  # the angular velocity at the end, from momentum
+            quat_to_mat(d.quat[i], R1)
+            end_angular_velocity(d.xmat[i], R1, m.body_inertia[i], d.ang_vel_free[i],
+                                 d.ang_mom_offset[i], d.ang_vel[i])
     update_xmat(m, d)
     return STATUS_OK
 
 
 @jit
-def _finite_state(pos, vel, ang_vel):
+def _finite_state(pos, quat, vel, ang_vel):
     for i in range(pos.shape[0]):
         for k in range(3):
             if not (np.isfinite(pos[i, k]) and np.isfinite(vel[i, k])
-                    and np.isfinite(ang_vel[i, k])):
+                    and np.isfinite(ang_vel[i, k]) and np.isfinite(quat[i, k])):
                 return False
+        if not np.isfinite(quat[i, 3]):
+            return False
     return True
+
+
+@jit
+def _energies(m, d):
+    # (kinetic, gravity's potential) energy of the dynamic bodies; d.xmat current
+    ke, pe = 0.0, 0.0
+    for i in range(m.nbody):
+        if m.body_kind[i] != BODY_DYNAMIC:
+            continue
+        R, w = d.xmat[i], d.ang_vel[i]
+        for j in range(3):
+            wb = R[0, j] * w[0] + R[1, j] * w[1] + R[2, j] * w[2]
+            ke += 0.5 * (m.body_mass[i] * d.vel[i, j] ** 2 + m.body_inertia[i, j] * wb * wb)
+            pe -= m.body_mass[i] * m.opt_gravity[j] * d.pos[i, j]
+    return ke, pe
+
+
+@jit
+def _point_speed(m, d, i):
+    # the speed of body i's fastest point: |v| + |w| rbound
+    v = np.sqrt(d.vel[i, 0] ** 2 + d.vel[i, 1] ** 2 + d.vel[i, 2] ** 2)
+    w = np.sqrt(d.ang_vel[i, 0] ** 2 + d.ang_vel[i, 1] ** 2 + d.ang_vel[i, 2] ** 2)
+    return v + w * m.geom_rbound[i]
+
+
+@jit
+def check_bounds(m, d, ctrl, h, start, bounds):
+    """Whether the state in d is plausible: finite, no dynamic body faster than opt_max_speed,
+    and a kinetic energy at most ABSURD_ENERGY times what the scene's energy explains (the
+    start's kinetic and potential energy, the controls' work, twice the fastest kinematic
+    body's speed for every body, and every body at FLOOR_SPEED). bounds (4,): the start's
+    mechanical energy, the controls' work so far, the fastest kinematic speed so far, and
+    (out) the kinetic energy explained; start: set them up (the first step). ctrl, h: the step
+    just taken. Returns a status (STATUS_NONFINITE, STATUS_ABSURD or STATUS_OK)."""
+    if not _finite_state(d.pos, d.quat, d.vel, d.ang_vel):
+        return STATUS_NONFINITE
+    ke, pe = _energies(m, d)
+    if start:
+        bounds[0] = ke + pe
+        bounds[1] = 0.0
+        bounds[2] = 0.0
+    floor = 0.0
+    for i in range(m.nbody):
+        if m.body_kind[i] == BODY_KINEMATIC:
+            bounds[2] = max(bounds[2], _point_speed(m, d, i))
+        elif m.body_kind[i] == BODY_DYNAMIC:
+            if _point_speed(m, d, i) > m.opt_max_speed:
+                return STATUS_ABSURD
+            floor += 0.5 * m.body_mass[i] * FLOOR_SPEED * FLOOR_SPEED
+            for j in range(3):
+                bounds[1] += h * (ctrl[i, j] * d.vel[i, j] + ctrl[i, 3 + j] * d.ang_vel[i, j])
+    kin = 4.0 * bounds[2] * bounds[2] * floor / (FLOOR_SPEED * FLOOR_SPEED)
+    bounds[3] = bounds[0] + bounds[1] - pe + kin + floor
+    if ke > ABSURD_ENERGY * bounds[3]:
+        return STATUS_ABSURD
+    return STATUS_OK
 
 
 @jit
@@ -204,7 +282,7 @@ def _force_pairs(m, d):
 @jit
 def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_out, ncon_out,
                    resid_out, fail_out, tape_pos, tape_quat, tape_vel, tape_ang_vel, tape_woff,
-                   tape_wkey, tape_wlam, con_off, con_bodies, con_mode, con_margin):
+                   tape_wkey, tape_wlam, con_off, con_bodies, con_mode, con_margin, bounds):
     """Steps t0 .. t1-1 from the state in d; writes states t0+1 .. t1, contact counts and the
     contact solver's residual and failures per step, and each step's contacts (last substep)
     with their mode and margin (contact_modes) at con_off[t] .. con_off[t+1] of con_bodies,
@@ -221,6 +299,7 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
     solving again; SmoothedContact's at its start, so that its Newton solve re-runs exactly
     (continued from its own solution it would move within its tolerance, which its stiff
     adjoint can amplify). PenaltyContact: the pairs with a force (_tape_force_pairs).
+    bounds (4,): check_bounds's record, kept across calls (set up at step 0).
     Returns (status, t): t is the step that failed, or t1.
     """
     S = m.opt_substeps
@@ -252,8 +331,9 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
                 _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam)
             elif taping and penalty:
                 _tape_force_pairs(m, d, k, tape_woff, tape_wkey, tape_wlam)
-        if not _finite_state(d.pos, d.vel, d.ang_vel):
-            return STATUS_NONFINITE, t
+        status = check_bounds(m, d, ctrl, m.opt_dt, t == 0, bounds)
+        if status != STATUS_OK:
+            return status, t
         start = con_off[t]
         contact_modes(m, d, h, con_mode, con_margin, con_bodies, start)
         con_off[t + 1] = start + d.ncon[0]
@@ -275,16 +355,20 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
 
 @jit
 def free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar):
-    # vjp of free_velocities: a.vfree_bar / a.wfree_bar -> state, a.R_bar, controls, parameters
+    # vjp of free_velocities: a.vfree_bar / a.wfree_bar / a.offset_bar -> state, a.R_bar,
+    # controls, parameters. Returns a status
     mb = np.empty(1)
+    status = STATUS_OK
     for i in range(m.nbody):
         kind = m.body_kind[i]
         if kind == BODY_DYNAMIC:
             mb[0] = 0.0
-            free_velocity_vjp(d.xmat[i], d.vel[i], d.ang_vel[i], ctrl[i, :3], ctrl[i, 3:],
-                              m.body_invmass[i], m.body_inertia[i], h, a.vfree_bar[i],
-                              a.wfree_bar[i], a.R_bar[i], a.vel_bar[i], a.ang_vel_bar[i],
-                              ctrl_bar[i, :3], ctrl_bar[i, 3:], mb, a.inertia_bar[i])
+            if not free_velocity_vjp(d.xmat[i], d.vel[i], d.ang_vel[i], ctrl[i, :3],
+                                     ctrl[i, 3:], m.body_invmass[i], m.body_inertia[i], h,
+                                     a.vfree_bar[i], a.wfree_bar[i], a.offset_bar[i], a.R_bar[i],
+                                     a.vel_bar[i], a.ang_vel_bar[i], ctrl_bar[i, :3],
+                                     ctrl_bar[i, 3:], mb, a.inertia_bar[i]):
+                status = STATUS_ROTATION
             a.invmass_bar[i] += mb[0]
         elif kind == BODY_KINEMATIC:
             # velocity = control for the whole step (the contacts saw it too)
@@ -293,6 +377,7 @@ def free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar):
                 ctrl_bar[i, 3 + q] += a.wfree_bar[i, q] + a.ang_vel_bar[i, q]
             a.vel_bar[i, :] = 0.0
             a.ang_vel_bar[i, :] = 0.0
+    return status
 
 
 @jit(inline="always")  # per pair; on arrays (an inlined tuple argument can be counted whole)
@@ -346,6 +431,19 @@ def collision_vjp(m, d, a, kink):
     return STATUS_OK
 
 
+@jit(inline="always")  # per body
+def _end_rotation(d, i, h, split, q_out, R_out):
+    # body i's rotation at the end of the step (step's pose update), from d after the contact
+    # model: its quaternion into q_out, its matrix into R_out
+    if split and d.body_toi[i] >= 0.0:
+        t = d.body_toi[i]
+        quat_integrate(d.quat[i], d.ang_vel_pre[i], t, q_out)
+        quat_integrate(q_out, d.ang_vel_post[i], h - t, q_out)
+    else:
+        quat_integrate(d.quat[i], d.ang_vel_free[i], h, q_out)
+    quat_to_mat(q_out, R_out)
+
+
 @jit
 def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
     """Cotangent of the state after one (sub)step -> before it (in place in a), for the state
@@ -385,6 +483,8 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
     a.con_e_bar[:nc] = 0.0
     # integration: x+ = x + h v+, R+ = Exp(h w+) R; for a body in an impact at t (hard, toi)
     # x+ = x + t v_pre + (h - t) v_post, R+ = Exp((h - t) w_post) Exp(t w_pre) R
+    q1 = np.empty(4)
+    R1, R1_bar = np.empty((3, 3)), np.empty((3, 3))
     for i in range(nb):
         if m.body_kind[i] == BODY_STATIC:
             a.vfree_bar[i, :] = 0.0
@@ -392,7 +492,18 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
             continue
         for q in range(3):
             a.vfree_bar[i, q] = a.vel_bar[i, q]
-            a.wfree_bar[i, q] = a.ang_vel_bar[i, q]
+        if m.body_kind[i] == BODY_DYNAMIC:
+            # the end's angular velocity I(R1)^-1 (I(R0) w+ + offset), R1 the end rotation
+            _end_rotation(d, i, h, split, q1, R1)
+            a.wfree_bar[i, :] = 0.0
+            a.offset_bar[i, :] = 0.0
+            R1_bar[:, :] = 0.0
+            end_angular_velocity_vjp(d.xmat[i], R1, m.body_inertia[i], d.ang_vel_free[i],
+                                     d.ang_mom_offset[i], a.ang_vel_bar[i], a.R_bar[i], R1_bar,
+                                     a.wfree_bar[i], a.offset_bar[i], a.inertia_bar[i])
+            rot_bar_to_twist(R1, R1_bar, a.th_bar[i])
+        else:
+            a.wfree_bar[i, :] = a.ang_vel_bar[i]
         if split and d.body_toi[i] >= 0.0:
             t = d.body_toi[i]
             for q in range(3):
@@ -418,7 +529,9 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
         hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                           vpost_bar, wpost_bar, toi_bar)
     collision_vjp(m, d, a, kink)
-    free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar)
+    status = free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar)
+    if status != STATUS_OK:
+        return status
     for i in range(nb):
         if m.body_kind[i] == BODY_STATIC:
             a.pos_bar[i, :] = 0.0

@@ -459,7 +459,7 @@ def _random_system(model, d, sel, rng):
     Fu = 0.5 * np.eye(3) + 0.2 * rng.normal(size=(nsel, 3, 3))
     g = rng.normal(size=3 * nsel)
     A = np.empty((3 * nsel, 3 * nsel))
-    dense_delassus(model, d, sel, nsel, A, False)
+    dense_delassus(model, d, sel, nsel, A, 0.0)
     K = np.zeros((3 * nsel, 3 * nsel))
     for p in range(nsel):
         K[3 * p:3 * p + 3, 3 * p:3 * p + 3] += Fl[p]
@@ -527,7 +527,7 @@ def test_islands(pairs, expect, rng):
     assert all(np.all(np.diff(order[start[j]:start[j + 1]]) > 0) for j in range(nis))
     # islands share no dynamic body: the Delassus matrix has no block between two of them
     A = np.empty((3 * len(sel), 3 * len(sel)))
-    dense_delassus(model, d, sel, len(sel), A, False)
+    dense_delassus(model, d, sel, len(sel), A, 0.0)
     isl = np.empty(len(sel), dtype=np.int64)
     for j in range(nis):
         isl[order[start[j]:start[j + 1]]] = j

@@ -1,0 +1,63 @@
+"""Dense linear solves that report failure instead of raising (numpy's raise LinAlgError from
+compiled code, which would reach the user as a raw exception)."""
+import numpy as np
+
+from simcore._jit import jit
+
+
+@jit
+def solve_dense(A, b):
+    # (ok, x) with A x = b by Gaussian elimination with partial pivoting; ok is False (x
+    # undefined) when a pivot is exactly zero (as LAPACK's gesv) or anything is non-finite.
+    # in: A (n, n), b (n,), neither modified
+    n = b.shape[0]
+    M = A.copy()
+    x = b.copy()
+    for i in range(n):
+        for j in range(n):
+            if not np.isfinite(M[i, j]):
+                return False, x
+    for c in range(n):
+        p = c
+        for r in range(c + 1, n):
+            if abs(M[r, c]) > abs(M[p, c]):
+                p = r
+        if M[p, c] == 0.0:
+            return False, x
+        if p != c:
+            for j in range(c, n):
+                M[c, j], M[p, j] = M[p, j], M[c, j]
+            x[c], x[p] = x[p], x[c]
+        for r in range(c + 1, n):
+            f = M[r, c] / M[c, c]
+            if f != 0.0:
+                for j in range(c + 1, n):
+                    M[r, j] -= f * M[c, j]
+                x[r] -= f * x[c]
+    for c in range(n - 1, -1, -1):
+        acc = x[c]
+        for j in range(c + 1, n):
+            acc -= M[c, j] * x[j]
+        x[c] = acc / M[c, c]
+    for c in range(n):
+        if not np.isfinite(x[c]):
+            return False, x
+    return True, x
+
+
+@jit
+def solve_or_lstsq(A, b):
+    # x with A x = b, or where A is singular, the least-squares solution of least norm (the
+    # convention of the adjoints for a solve whose Jacobian is singular at its solution: the
+    # implicit derivative is not unique there, and this picks the smallest); zeros when
+    # anything is non-finite (the caller's finiteness check then reports it)
+    ok, x = solve_dense(A, b)
+    if ok:
+        return x
+    for i in range(b.shape[0]):
+        if not np.isfinite(b[i]):
+            return np.zeros(b.shape[0])
+        for j in range(b.shape[0]):
+            if not np.isfinite(A[i, j]):
+                return np.zeros(b.shape[0])
+    return np.linalg.lstsq(A, b, rcond=-1.0)[0]
