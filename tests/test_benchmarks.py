@@ -43,3 +43,22 @@ def test_solver_convergence_smoke_run(capsys):
     assert bench.main(["--grid", "2", "2", "--regularization", "1e-9"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split()[:2] == ["1e-09", "4"]  # the regularization and 4 rollouts
+
+
+def test_fuzz_quick_run_has_no_raw_exception_and_no_non_finite_result(capsys, tmp_path):
+    # a few dozen random scenes per contact model (rollout and value_and_grad): whatever goes
+    # wrong is a SimulationError with its step, never numpy's or numba's own exception, and
+    # nothing non-finite comes back
+    bench = load_benchmark("fuzz")
+    assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split("|")[1:-1] for line in out.splitlines() if line.startswith("| ")]
+    head = [c.strip() for c in rows[0]]
+    table = [dict(zip(head, (c.strip() for c in r))) for r in rows[1:]]
+    assert len(table) == 6  # three models, scenes with and without overlap
+    for row in table:
+        assert int(row["scenes"]) == (bench.QUICK_OVERLAP if "overlap" in row["model"]
+                                      else bench.QUICK_SCENES)
+        assert row["raw exceptions"] == "0" and row["non-finite, no error"] == "0", row
+        assert row["grad non-finite"] == "0", row
+    assert (tmp_path / "fuzz.md").exists() and (tmp_path / "scenes.csv").exists()
