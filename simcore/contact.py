@@ -86,6 +86,9 @@ class HardContact:
         polish_max_contacts: islands (contacts coupled through shared bodies; each solve
             splits into them) of at most this many contacts are finished by semismooth Newton,
             to a residual near rounding.
+        depenetration_speed: the fastest (m/s) a penetration is corrected: Baumgarte's rate
+            is capped there, so bodies that start deep in each other are pushed apart over
+            several steps instead of launched.
     """
     toi: bool = True
     restitution_threshold: float = 0.1
@@ -94,6 +97,7 @@ class HardContact:
     tol: float = 1e-12
     max_iter: int = 2000
     polish_max_contacts: int = 32
+    depenetration_speed: float = 1.0
 
     def __post_init__(self):
         if not isinstance(self.toi, (bool, np.bool_)):
@@ -107,6 +111,7 @@ class HardContact:
         _check_positive(self, "tol")
         _check_int(self, "max_iter")
         _check_int(self, "polish_max_contacts", lo=0)
+        _check_positive(self, "depenetration_speed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,13 +129,17 @@ class SmoothedContact:
         kappa: the relaxation, in J (impulse times speed).
         max_iter: Gauss-Seidel sweeps at most.
         polish_max_contacts: solves with at most this many contacts finish with global Newton.
+        depenetration_speed: v, the fastest (m/s) a penetration phi < 0 is corrected: its bias
+            is v tanh(phi / (h v)) instead of phi / h (smooth at contact, as the model is).
     """
     kappa: float = 1e-4
     max_iter: int = 500
     polish_max_contacts: int = 32
+    depenetration_speed: float = 1.0
 
     def __post_init__(self):
         _check_positive(self, "kappa")
+        _check_positive(self, "depenetration_speed")
         _check_int(self, "max_iter")
         _check_int(self, "polish_max_contacts", lo=0)
 

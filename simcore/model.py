@@ -25,7 +25,7 @@ class Model(NamedTuple):
     opt_maxiter: int              # contact solver sweeps at most (hard, smoothed)
     opt_polish: int               # Newton polish for solves of at most this many contacts
     opt_tol_fail: float           # a solve whose relative residual exceeds this is a failure
-    opt_max_speed: float          # a dynamic body's fastest point above this is an error (m/s)
+    opt_max_speed: float          # a dynamic body faster than this is an error (m/s)
     # penalty contact (PenaltyContact)
     pen_stiffness: float          # k in f_n = k pen^p (1 + d pen_rate)
     pen_damping: float            # d (s/m), Hunt-Crossley damping
@@ -37,8 +37,10 @@ class Model(NamedTuple):
     hard_beta: float              # Baumgarte factor for penetration
     hard_ethresh: float           # approach speed (m/s) below which there is no restitution
     hard_tol: float               # PGS stops when the largest impulse change is below this (rel.)
+    hard_depenetration_speed: float  # a penetration is corrected no faster than this (m/s)
     # smoothed contact (SmoothedContact)
     smooth_kappa: float           # relaxation kappa in lambda_n s_n = kappa
+    smooth_depenetration_speed: float  # a penetration is corrected no faster than this (m/s)
     # bodies
     body_kind: np.ndarray         # (nbody,) int: consts.BODY_*
     body_mass: np.ndarray         # (nbody,) inf for static/kinematic bodies
@@ -95,7 +97,8 @@ def validate_model(model):
             raise _bad(field, f"a C-contiguous {np.dtype(dtype).name} array of shape {shape}",
                        arr)
     positive = ("opt_dt", "opt_tol_fail", "opt_max_speed", "pen_stiffness", "pen_vsmooth",
-                "hard_reg", "hard_ethresh", "hard_tol", "smooth_kappa")
+                "hard_reg", "hard_ethresh", "hard_tol", "hard_depenetration_speed", "smooth_kappa",
+                "smooth_depenetration_speed")
     for field in positive + ("opt_margin", "pen_damping", "pen_exponent", "hard_beta"):
         v = getattr(model, field)
         ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \

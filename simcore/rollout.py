@@ -205,30 +205,40 @@ def check_model(model):
 def _failure_message(model, data, bounds, status, when):
     """What went wrong in a step that ended with a bad status, naming the body."""
     dyn = np.flatnonzero(model.body_kind == consts.BODY_DYNAMIC)
+    spin = np.linalg.norm(data.ang_vel, axis=1)
     if status == consts.STATUS_ROTATION:
-        return (f"the rotation step failed {when}: its Newton solve for a body's angular "
-                f"velocity did not converge (angular speeds "
-                f"{np.linalg.norm(data.ang_vel[dyn], axis=1).max():.3g} rad/s at most)")
+        i = int(dyn[np.argmax(spin[dyn])])
+        return (f"the simulation diverged {when}: body {i} spins at {spin[i]:.4g} rad/s, "
+                f"{spin[i] * model.opt_dt:.3g} rad per step, where its rotation step (a Newton "
+                f"solve) found no solution")
     finite = np.all(np.isfinite(np.concatenate([data.pos, data.quat, data.vel, data.ang_vel],
                                                axis=1)), axis=1)
     if status == consts.STATUS_NONFINITE or not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
         return f"the simulation diverged {when}: body {bad}'s state became non-finite"
-    speed = (np.linalg.norm(data.vel, axis=1)
-             + np.linalg.norm(data.ang_vel, axis=1) * model.geom_rbound)
+    speed = np.linalg.norm(data.vel, axis=1)
     i = int(dyn[np.argmax(speed[dyn])])
     if speed[i] > model.opt_max_speed:
-        return (f"body {i} exceeded the scene's max_speed {when}: its fastest point moves at "
-                f"{speed[i]:.4g} m/s (max_speed = {model.opt_max_speed:g})")
-    ke = 0.5 * (model.body_mass[i] * data.vel[i] @ data.vel[i])
-    return (f"the simulation diverged {when}: body {i} moves at {speed[i]:.4g} m/s (its "
-            f"fastest point), and the bodies' kinetic energy is more than "
-            f"{consts.ABSURD_ENERGY:g} times what the scene's energy explains ({bounds[3]:.4g} "
-            f"J: the start's kinetic and potential energy, the controls' work, kinematic "
-            f"bodies' speeds, and {consts.FLOOR_SPEED:g} m/s for every body); body {i} alone "
-            f"carries {ke:.4g} J of translation. A smaller dt"
-            + (" or more substeps" if model.opt_contact == consts.CONTACT_PENALTY else "")
-            + " may help.")
+        return (f"body {i} exceeded the scene's max_speed {when}: it moves at {speed[i]:.4g} m/s "
+                f"(max_speed = {model.opt_max_speed:g})")
+    # the speed of each body's kinetic energy, sqrt(2 T / m), as kernels/step.py's bound
+    wb = np.einsum("nji,nj->ni", data.xmat, data.ang_vel)
+    speed = np.sqrt(speed ** 2 + np.sum(model.body_inertia * wb * wb, axis=1)
+                    * model.body_invmass)
+    i = int(dyn[np.argmax(speed[dyn])])
+    ke = 0.5 * (model.body_mass[dyn] @ np.sum(data.vel[dyn] ** 2, axis=1))
+    if speed[i] > consts.ABSURD_SPEED * bounds[3]:
+        what = (f"over {consts.ABSURD_SPEED:g} times the {bounds[3]:.4g} m/s the scene explains "
+                f"(its fastest start, kinematic bodies, controls and falls, and a floor for "
+                f"slow starts and overlaps)")
+    else:
+        what = (f"and the bodies' kinetic energy is over {consts.ABSURD_ENERGY:g} times the "
+                f"{bounds[6]:.4g} J the scene's energy explains (their translation alone "
+                f"{ke:.4g} J)")
+    return (f"the simulation diverged {when}: body {i} moves at {speed[i]:.4g} m/s (the speed "
+            f"of its kinetic energy, sqrt(2 T / m)), {what}"
+            + (". PenaltyContact: more substeps or a softer spring may help"
+               if model.opt_contact == consts.CONTACT_PENALTY else ""))
 
 
 def _grown(arr, size):
@@ -263,7 +273,7 @@ def forward(model, state, steps, ctrl, progress, tape=False):
     cap = 4 * steps + ncon_max
     record = (np.empty((cap, 2), dtype=np.int32), np.empty(cap, dtype=np.int8), np.empty(cap))
     data = make_data(model, state, ncon_max, npair_max)
-    bounds = np.zeros(4)  # kernels/step.py: check_bounds
+    bounds = np.zeros(7)  # kernels/step.py: check_bounds
     # chunks keep the Python/numba crossings few while letting a progress bar move
     chunk = max(1, min(steps, 200_000 // max(n, 1)))
     bar = _Progress(steps, progress)

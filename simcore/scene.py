@@ -84,9 +84,9 @@ class Scene:
         gravity: (3,) world acceleration.
         margin: base speculative contact distance (m); each pair also gets the distance its
             bodies can travel in one step.
-        max_speed: a rollout in which a dynamic body's fastest point (|v| + |w| times its
-            bounding radius) exceeds this (m/s) raises SimulationError. None: no such bound
-            (a rollout still stops at a state whose energy nothing in the scene explains).
+        max_speed: a rollout in which a dynamic body's speed |v| exceeds this (m/s) raises
+            SimulationError. None: no such bound (a rollout still stops at a state far faster
+            than anything in the scene explains).
     """
 
     def __init__(self, dt=1e-3, gravity=(0.0, 0.0, -9.81), margin=5e-3, max_speed=None):
@@ -217,7 +217,9 @@ class Scene:
             pen_exponent=float(pen.exponent), pen_vsmooth=float(pen.friction_smoothing),
             hard_toi=int(hard.toi), hard_reg=float(hard.regularization),
             hard_beta=float(hard.baumgarte), hard_ethresh=float(hard.restitution_threshold),
-            hard_tol=float(hard.tol), smooth_kappa=float(smooth.kappa),
+            hard_tol=float(hard.tol), hard_depenetration_speed=hard.depenetration_speed,
+            smooth_kappa=float(smooth.kappa),
+            smooth_depenetration_speed=smooth.depenetration_speed,
             body_kind=kind, body_mass=mass, body_invmass=np.where(dynamic, 1.0 / mass, 0.0),
             body_inertia=inertia,
             body_invinertia=np.where(dynamic[:, None], 1.0 / inertia, 0.0),

@@ -29,10 +29,12 @@ STATUS_RECORD_OVERFLOW = 7  # the per-contact mode record is full (grown and res
 STATUS_ROTATION = 8   # a body's rotation step failed (its Newton solve, or its vjp's system)
 STATUS_ABSURD = 9     # a finite state beyond the rollout's energy or speed bound
 
-# the rollout's plausibility bound (step.check_bounds): a state whose kinetic energy exceeds
-# ABSURD_ENERGY times what the scene's energy explains (its start, gravity's and the controls'
-# work, kinematic bodies' speeds, and every body at FLOOR_SPEED) is reported, not returned
-ABSURD_ENERGY = 100.0
+# the rollout's plausibility bounds (step.check_bounds): a state in which a body moves (by its
+# kinetic energy, sqrt(2 T / m)) faster than ABSURD_SPEED times what the scene explains (its start, kinematic bodies,
+# controls, the farthest fall, and FLOOR_SPEED), or whose kinetic energy is over ABSURD_ENERGY
+# times what its energy explains, is reported, not returned
+ABSURD_SPEED = 5.0
+ABSURD_ENERGY = 4.0
 FLOOR_SPEED = 1.0     # m/s
 
 # kink conventions for the gradient at an exact non-smooth point (DESIGN.md section 4)

@@ -505,6 +505,21 @@ def _continuation(m, d, sel, nsel, bias, lam, V, W, res):
     return res
 
 
+@jit(inline="always")
+def penetration_bias(m, phi, h):
+    # the normal bias that corrects a penetration phi < 0: Baumgarte's beta phi / h, no faster
+    # than hard_depenetration_speed (an overlap of 0.1 m at 1 ms is pushed out at 1 m/s, not
+    # 20: a deep overlap is corrected over several steps instead of launching the bodies)
+    return max(m.hard_beta * phi / h, -m.hard_depenetration_speed)
+
+
+@jit(inline="always")
+def _penetration_slope(m, phi, h, kink):
+    # d penetration_bias / d phi: beta / h, 0 beyond the speed limit (a kink at the limit)
+    return _ramp_slope_at(m.hard_beta * phi / h + m.hard_depenetration_speed, 0.0,
+                          m.hard_beta / h, kink)
+
+
 @jit
 def impact_pose(d, i, t, x_out, q_out, R_out):
     # body i's pose at time t of the split step (mean velocity d.vel_pre over [0, t])
@@ -749,7 +764,7 @@ def hard_contacts(m, d, h):
             # where it is, an O(h v) position error, which is the failure toi removes.)
             b_n = d.con_e[k] * min(u[0], 0.0)
             if d.con_dist[k] < 0.0:
-                b_n += m.hard_beta * d.con_dist[k] / h
+                b_n += penetration_bias(m, d.con_dist[k], h)
             d.con_bias[k] = b_n
             lam[k, :] = 0.0
             if d.con_phase[k] == -1:
@@ -791,7 +806,7 @@ def hard_contacts(m, d, h):
     for k in range(nc):
         sel[k] = k
         phi = d.con_dist[k]
-        d.con_bias[k] = phi / h if phi > 0.0 else m.hard_beta * phi / h
+        d.con_bias[k] = phi / h if phi > 0.0 else penetration_bias(m, phi, h)
         a, b = d.con_body[k, 0], d.con_body[k, 1]
         if hit[a] or hit[b]:
             # after an impact at t the pose moves with u_end + t a_n / 2 for the rest h - t of
@@ -806,7 +821,8 @@ def hard_contacts(m, d, h):
             # whose body sank over [0, t] moving freely towards the impact) is corrected at the
             # usual Baumgarte rate: over the rest h - t it would be launched at ~ 1 / (h - t)
             rest = max(h - tc, 1e-12 * h)
-            d.con_bias[k] = (gap / rest if gap > 0.0 else m.hard_beta * gap / h) + 0.5 * tc * u0[0]
+            d.con_bias[k] = (gap / rest if gap > 0.0 else penetration_bias(m, gap, h)) \
+                + 0.5 * tc * u0[0]
     keys = np.empty(nc, dtype=np.int64)
     warm_start(m, d, nc, keys, lam, V, W)
     res = solve(m, d, sel, nc, d.con_bias, lam, V, W, npair_con)
@@ -1115,7 +1131,8 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
         phi = d.con_dist[k]
         ka, kb = d.con_body[k, 0], d.con_body[k, 1]
         if not (hit[ka] or hit[kb]):
-            a.con_dist_bar[k] += b_bar[k] * _ramp_slope_at(phi, m.hard_beta / h, 1.0 / h, kink)
+            a.con_dist_bar[k] += b_bar[k] * _ramp_slope_at(
+                phi, _penetration_slope(m, phi, h, kink), 1.0 / h, kink)
             continue
         ta = d.body_toi[ka] if hit[ka] else 0.0
         tbb = d.body_toi[kb] if hit[kb] else 0.0
@@ -1126,7 +1143,8 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
         un_m = u[0]
         contact_velocity(d, k, acc_v, acc_w, u)
         rest = max(h - tc, 1e-12 * h)
-        gap_bar = b_bar[k] * _ramp_slope_at(gap, m.hard_beta / h, 1.0 / rest, kink)
+        gap_bar = b_bar[k] * _ramp_slope_at(gap, _penetration_slope(m, gap, h, kink),
+                                            1.0 / rest, kink)
         tc_bar = gap_bar * un_m + 0.5 * b_bar[k] * u[0]
         if gap > 0.0 and h - tc > 1e-12 * h:
             tc_bar += b_bar[k] * gap / (rest * rest)
@@ -1179,14 +1197,14 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             contact_velocity(d, k, Vp, Wp, u)
             bias[k] = d.con_e[k] * min(u[0], 0.0)
             if d.con_dist[k] < 0.0:
-                bias[k] += m.hard_beta * d.con_dist[k] / h
+                bias[k] += penetration_bias(m, d.con_dist[k], h)
         _fixed_point_vjp(m, d, a, sel, ns, bias, lam_p, V, W, Vb, Wb, kink, P, b_bar)
         for s in range(ns):
             k = sel[s]
             contact_velocity(d, k, Vp, Wp, u)
             a.con_e_bar[k] += b_bar[k] * min(u[0], 0.0)
-            a.con_dist_bar[k] += b_bar[k] * _ramp_slope_at(d.con_dist[k], m.hard_beta / h, 0.0,
-                                                          kink)
+            a.con_dist_bar[k] += b_bar[k] * _ramp_slope_at(
+                d.con_dist[k], _penetration_slope(m, d.con_dist[k], h, kink), 0.0, kink)
             ubar[0] = b_bar[k] * d.con_e[k] * _ramp_slope_at(u[0], 1.0, 0.0, kink)
             contact_velocity_vjp(d, a, k, cx, Vp, Wp, ubar, Vb, Wb, tb[k], cx_bar)
         if m.hard_toi:

@@ -1,6 +1,7 @@
 """Smoothed contact: the hard problem with its complementarity relaxed, solved by Newton.
 
-Per contact k, with u+ = u* + A lambda (as in hard.py) and s_n = u+_n + b_n, b_n = phi / h:
+Per contact k, with u+ = u* + A lambda (as in hard.py) and s_n = u+_n + b_n, b_n = phi / h
+(a penetration's speed-limited: contact_bias):
     F_n = lambda_n s_n - kappa_k = 0,  lambda_n > 0, s_n > 0       (interior point, fixed kappa)
     F_t = lambda_t + mu lambda_n u+_t / sqrt(|u+_t|^2 + v_k^2) = 0  (smoothed Coulomb)
 (the friction rows are solved multiplied by the square root, which has the same root and stays
@@ -140,6 +141,26 @@ def _start(d, k, bn, kappa_k, lam_k, V, W):
         scale = np.sqrt(kappa_k * d.con_A[k, 0, 0])  # s_n where lambda_n A_nn = s_n
         lam_k[0] = kappa_k / max(u[0] + bn, scale, 1e-300)
         apply_contact_impulse(d, k, lam_k, V, W)
+
+
+@jit(inline="always")
+def contact_bias(m, phi, h):
+    # b_n: phi / h, the gap closed in a step; a penetration (phi < 0) is corrected no faster
+    # than smooth_depenetration_speed v, by v tanh(phi / (h v)), which leaves the bias smooth
+    # (C2 at phi = 0, where both sides have slope 1 / h and no curvature)
+    if phi >= 0.0:
+        return phi / h
+    v = m.smooth_depenetration_speed
+    return v * np.tanh(phi / (h * v))
+
+
+@jit(inline="always")
+def contact_bias_slope(m, phi, h):
+    # d contact_bias / d phi
+    if phi >= 0.0:
+        return 1.0 / h
+    t = np.tanh(phi / (h * m.smooth_depenetration_speed))
+    return (1.0 - t * t) / h
 
 
 @jit
@@ -287,7 +308,7 @@ def smoothed_contacts(m, d, h):
     vs = np.empty(nc)
     contact_jacobians(m, d, nc)
     for k in range(nc):
-        d.con_bias[k] = d.con_dist[k] / h
+        d.con_bias[k] = contact_bias(m, d.con_dist[k], h)
         kap[k], vs[k] = contact_scales(m, d, k)
         d.con_phase[k] = -1
     keys = np.empty(nc, dtype=np.int64)
@@ -384,7 +405,8 @@ def smoothed_contacts_vjp(m, d, a, h):
         a.con_mu_bar[k] += (c[1] * u[1] + c[2] * u[2]) * lk[0]
         band = m.opt_margin + d.body_spec[d.con_body[k, 0]] + d.body_spec[d.con_body[k, 1]]
         dw_phi, dw_band = band_weight_grad(d.con_dist[k], band)
-        a.con_dist_bar[k] += ubar[0] / h - c[0] * kappa * dw_phi   # b_n = phi / h
+        a.con_dist_bar[k] += ubar[0] * contact_bias_slope(m, d.con_dist[k], h) \
+            - c[0] * kappa * dw_phi
         band_bar[k] = -c[0] * kappa * dw_band
         a.scalar_bar[2] -= c[0] * band_weight(d.con_dist[k], band)
         if vs[k] > 0.0:  # v = sqrt(kappa A_tt)

@@ -8,7 +8,7 @@ import numpy as np
 from simcore._jit import jit
 from simcore.kernels.broadphase import broadphase
 from simcore.kernels.collision import collide, collide_vjp, tangent_frame
-from simcore.kernels.consts import (ABSURD_ENERGY, BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC,
+from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC,
                                     CONTACT_HARD, CONTACT_PENALTY, CONTACT_SMOOTHED, FLOOR_SPEED,
                                     MAXCON_PAIR, MODE_SEPARATED, MODE_SLIDING, MODE_STICKING,
                                     MODE_WEAK, STATUS_ABSURD, STATUS_CONTACT_OVERFLOW,
@@ -187,6 +187,27 @@ def _finite_state(pos, quat, vel, ang_vel):
 
 
 @jit
+def _point_speed(m, d, i):
+    # the speed of body i's fastest point: |v| + |w| rbound
+    v = np.sqrt(d.vel[i, 0] ** 2 + d.vel[i, 1] ** 2 + d.vel[i, 2] ** 2)
+    w = np.sqrt(d.ang_vel[i, 0] ** 2 + d.ang_vel[i, 1] ** 2 + d.ang_vel[i, 2] ** 2)
+    return v + w * m.geom_rbound[i]
+
+
+@jit
+def _energy_speed(m, d, i):
+    # the speed of dynamic body i's kinetic energy, sqrt(2 T / m) = sqrt(|v|^2 + w.I w / m): its
+    # rotation counted by its inertia (a thin rod spinning about its axis is not fast); d.xmat
+    # current
+    R, w = d.xmat[i], d.ang_vel[i]
+    s = d.vel[i, 0] ** 2 + d.vel[i, 1] ** 2 + d.vel[i, 2] ** 2
+    for j in range(3):
+        wb = R[0, j] * w[0] + R[1, j] * w[1] + R[2, j] * w[2]
+        s += m.body_inertia[i, j] * wb * wb * m.body_invmass[i]
+    return np.sqrt(s)
+
+
+@jit
 def _energies(m, d):
     # (kinetic, gravity's potential) energy of the dynamic bodies; d.xmat current
     ke, pe = 0.0, 0.0
@@ -201,43 +222,73 @@ def _energies(m, d):
     return ke, pe
 
 
-@jit
-def _point_speed(m, d, i):
-    # the speed of body i's fastest point: |v| + |w| rbound
-    v = np.sqrt(d.vel[i, 0] ** 2 + d.vel[i, 1] ** 2 + d.vel[i, 2] ** 2)
-    w = np.sqrt(d.ang_vel[i, 0] ** 2 + d.ang_vel[i, 1] ** 2 + d.ang_vel[i, 2] ** 2)
-    return v + w * m.geom_rbound[i]
+@jit(inline="always")
+def _depenetration_speed(m):
+    # the fastest a contact model corrects a penetration (PenaltyContact: no such limit; its
+    # springs' energy is not explained)
+    if m.opt_contact == CONTACT_HARD:
+        return m.hard_depenetration_speed
+    if m.opt_contact == CONTACT_SMOOTHED:
+        return m.smooth_depenetration_speed
+    return 0.0
 
 
 @jit
-def check_bounds(m, d, ctrl, h, start, bounds):
-    """Whether the state in d is plausible: finite, no dynamic body faster than opt_max_speed,
-    and a kinetic energy at most ABSURD_ENERGY times what the scene's energy explains (the
-    start's kinetic and potential energy, the controls' work, twice the fastest kinematic
-    body's speed for every body, and every body at FLOOR_SPEED). bounds (4,): the start's
-    mechanical energy, the controls' work so far, the fastest kinematic speed so far, and
-    (out) the kinetic energy explained; start: set them up (the first step). ctrl, h: the step
-    just taken. Returns a status (STATUS_NONFINITE, STATUS_ABSURD or STATUS_OK)."""
+def start_bounds(m, d, bounds):
+    # check_bounds's record for a rollout starting from the state in d (d.xmat current)
+    bounds[:] = 0.0
+    for i in range(m.nbody):
+        if m.body_kind[i] == BODY_DYNAMIC:
+            bounds[0] = max(bounds[0], _energy_speed(m, d, i))
+        elif m.body_kind[i] == BODY_KINEMATIC:
+            bounds[1] = max(bounds[1], _point_speed(m, d, i))
+    ke, pe = _energies(m, d)
+    bounds[4] = ke + pe
+
+
+@jit
+def check_bounds(m, d, ctrl, h, pos0, bounds):
+    """Whether the state in d, after a step of length h with controls ctrl, is plausible:
+    finite; no dynamic body faster than opt_max_speed; none whose kinetic energy's speed
+    (_energy_speed) is over ABSURD_SPEED times the speed the scene explains: the fastest
+    dynamic body's at the start, twice the fastest point of a kinematic body so far, what the
+    controls can add to a body, the fall of the body that fell farthest below its start pos0
+    (nbody, 3), and a floor (FLOOR_SPEED plus, for every dynamic body, the speed at which the
+    contact model pushes overlapping bodies apart); and a kinetic energy at most ABSURD_ENERGY
+    times what the scene's energy explains (the start's kinetic and potential energy, the
+    controls' work, and every body at twice the fastest kinematic speed and at the floor).
+    bounds (7,), kept across calls (start_bounds): the fastest dynamic and kinematic speeds,
+    the controls' speed, (out) the speed explained; the start's mechanical energy, the
+    controls' work, (out) the kinetic energy explained. Returns a status."""
     if not _finite_state(d.pos, d.quat, d.vel, d.ang_vel):
         return STATUS_NONFINITE
-    ke, pe = _energies(m, d)
-    if start:
-        bounds[0] = ke + pe
-        bounds[1] = 0.0
-        bounds[2] = 0.0
-    floor = 0.0
+    fall, push, fastest, mass, ndyn = 0.0, 0.0, 0.0, 0.0, 0
     for i in range(m.nbody):
         if m.body_kind[i] == BODY_KINEMATIC:
-            bounds[2] = max(bounds[2], _point_speed(m, d, i))
+            bounds[1] = max(bounds[1], _point_speed(m, d, i))
         elif m.body_kind[i] == BODY_DYNAMIC:
-            if _point_speed(m, d, i) > m.opt_max_speed:
+            ndyn += 1
+            v2 = d.vel[i, 0] ** 2 + d.vel[i, 1] ** 2 + d.vel[i, 2] ** 2
+            if v2 > m.opt_max_speed * m.opt_max_speed:
                 return STATUS_ABSURD
-            floor += 0.5 * m.body_mass[i] * FLOOR_SPEED * FLOOR_SPEED
+            fastest = max(fastest, _energy_speed(m, d, i))
+            mass += m.body_mass[i]
+            drop = 0.0  # g . dx, the potential energy per unit mass released
             for j in range(3):
-                bounds[1] += h * (ctrl[i, j] * d.vel[i, j] + ctrl[i, 3 + j] * d.ang_vel[i, j])
-    kin = 4.0 * bounds[2] * bounds[2] * floor / (FLOOR_SPEED * FLOOR_SPEED)
-    bounds[3] = bounds[0] + bounds[1] - pe + kin + floor
-    if ke > ABSURD_ENERGY * bounds[3]:
+                drop += m.opt_gravity[j] * (d.pos[i, j] - pos0[i, j])
+                bounds[5] += h * (ctrl[i, j] * d.vel[i, j] + ctrl[i, 3 + j] * d.ang_vel[i, j])
+            fall = max(fall, drop)
+            f = np.sqrt(ctrl[i, 0] ** 2 + ctrl[i, 1] ** 2 + ctrl[i, 2] ** 2)
+            tau = np.sqrt(ctrl[i, 3] ** 2 + ctrl[i, 4] ** 2 + ctrl[i, 5] ** 2)
+            inertia = min(m.body_inertia[i, 0], m.body_inertia[i, 1], m.body_inertia[i, 2])
+            push = max(push, h * (f * m.body_invmass[i] + tau * m.geom_rbound[i] / inertia))
+    bounds[2] += push
+    floor = FLOOR_SPEED + ndyn * _depenetration_speed(m)
+    bounds[3] = bounds[0] + 2.0 * bounds[1] + bounds[2] + np.sqrt(2.0 * fall) + floor
+    ke, pe = _energies(m, d)
+    bounds[6] = bounds[4] + bounds[5] - pe + 0.5 * mass * (
+        4.0 * bounds[1] * bounds[1] + floor * floor)
+    if fastest > ABSURD_SPEED * bounds[3] or ke > ABSURD_ENERGY * bounds[6]:
         return STATUS_ABSURD
     return STATUS_OK
 
@@ -299,12 +350,14 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
     solving again; SmoothedContact's at its start, so that its Newton solve re-runs exactly
     (continued from its own solution it would move within its tolerance, which its stiff
     adjoint can amplify). PenaltyContact: the pairs with a force (_tape_force_pairs).
-    bounds (4,): check_bounds's record, kept across calls (set up at step 0).
+    bounds (7,): check_bounds's record, kept across calls (set up at step 0).
     Returns (status, t): t is the step that failed, or t1.
     """
     S = m.opt_substeps
     h = m.opt_dt / S
     update_xmat(m, d)
+    if t0 == 0:
+        start_bounds(m, d, bounds)
     stats = np.zeros(2)
     taping = tape_pos.shape[0] > 0
     hard = m.opt_contact == CONTACT_HARD
@@ -331,7 +384,7 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
                 _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam)
             elif taping and penalty:
                 _tape_force_pairs(m, d, k, tape_woff, tape_wkey, tape_wlam)
-        status = check_bounds(m, d, ctrl, m.opt_dt, t == 0, bounds)
+        status = check_bounds(m, d, ctrl, m.opt_dt, pos_out[0], bounds)
         if status != STATUS_OK:
             return status, t
         start = con_off[t]
