@@ -107,8 +107,8 @@ def spin_step(R, w, tau, inertia, h, w_out, offset_out):
     # out: w_out = R Om (the world mean rate, the pose's: Exp(h w_out) R = R Exp(h Om)),
     # offset_out = R (pi0 - pi1) / 2, the world momentum at the end less I(R) w_out; the
     # end-of-step angular velocity is end_angular_velocity's. Returns the solve's residual.
-    if inertia[0] == inertia[1] and inertia[1] == inertia[2]:
-        # isotropic: the momentum never turns in the body frame, Om = pi0 / I, no offset
+    if isotropic(inertia):
+        # the momentum never turns in the body frame: Om = pi0 / I, no offset
         for i in range(3):
             w_out[i] = w[i] + h * tau[i] / inertia[0]
             offset_out[i] = 0.0
@@ -128,12 +128,18 @@ def spin_step(R, w, tau, inertia, h, w_out, offset_out):
 
 
 @jit(inline="always")  # per body
+def isotropic(inertia):
+    # equal principal moments (a sphere, a cube): the rotation step is w + h I^-1 tau, exactly
+    return inertia[0] == inertia[1] and inertia[1] == inertia[2]
+
+
+@jit(inline="always")  # per body
 def end_angular_velocity(R0, R1, inertia, w, offset, out):
     # The angular velocity stored at the end of a step: I(R1)^-1 (I(R0) w + offset), for the
     # step's start and end rotations R0, R1, its post-contact mean rate w and spin_step's
     # offset. The world momentum it carries is the free step's (kept exactly) plus what the
     # contact impulses added to I(R0) w (those act at the step's start), so angular momentum is
-    # exact through impacts too. Isotropic: I^-1 (I w + 0) = w.
+    # exact through impacts too. (Isotropic: I^-1 (I w + 0) = w, which step uses directly.)
     z = np.empty(3)
     for j in range(3):  # I(R0) w, in R0's body frame
         z[j] = inertia[j] * (R0[0, j] * w[0] + R0[1, j] * w[1] + R0[2, j] * w[2])
@@ -199,10 +205,21 @@ def spin_step_vjp(R, w, tau, inertia, h, w_out_bar, offset_bar, R_bar, w_bar, ta
                   inertia_bar):
     # vjp of spin_step: (R, w, tau, inertia) -> (w_out, offset), the mean rate Om
     # differentiated implicitly at its solution (K^T mu = Om_bar). Returns False, passing
-    # nothing back, where K is singular (a fold of the implicit step: Om not differentiable)
+    # nothing back, where K is singular (a fold of the implicit step: Om not differentiable).
+    # Isotropic: the derivative of w + h tau / I along I, shared equally by the three moments
+    # (what the mass, which scales them together, needs)
+    if isotropic(inertia):
+        c = 0.0
+        for i in range(3):
+            w_bar[i] += w_out_bar[i]
+            tau_bar[i] += h * w_out_bar[i] / inertia[0]
+            c -= h * tau[i] * w_out_bar[i] / (inertia[0] * inertia[0])
+        for j in range(3):
+            inertia_bar[j] += c / 3.0
+        return True
     pi0 = _spin_momentum(R, w, tau, inertia, h)
     Om = np.empty(3)
-    spin_solve(inertia, h, pi0, Om)  # (the isotropic forward's Om = pi0 / I solves it exactly)
+    spin_solve(inertia, h, pi0, Om)
     q = np.empty(3)
     for j in range(3):
         q[j] = -h * Om[j]

@@ -8,8 +8,9 @@ import numpy as np
 from simcore._jit import jit
 from simcore.kernels.broadphase import broadphase
 from simcore.kernels.collision import collide, collide_vjp, tangent_frame
-from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, BODY_KINEMATIC, BODY_STATIC,
-                                    CONTACT_HARD, CONTACT_PENALTY, CONTACT_SMOOTHED, FLOOR_SPEED,
+from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, BODY_KINEMATIC,
+                                    BODY_STATIC, CONTACT_HARD, CONTACT_PENALTY,
+                                    CONTACT_SMOOTHED, FLOOR_SPEED,
                                     MAXCON_PAIR, MODE_SEPARATED, MODE_SLIDING, MODE_STICKING,
                                     MODE_WEAK, STATUS_ABSURD, STATUS_CONTACT_OVERFLOW,
                                     STATUS_NONFINITE, STATUS_OK, STATUS_RECORD_OVERFLOW,
@@ -17,7 +18,7 @@ from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, B
 from simcore.kernels.contact_space import contact_velocity
 from simcore.kernels.dynamics import (end_angular_velocity, end_angular_velocity_vjp,
                                       free_velocity, free_velocity_vjp, integrate_pose,
-                                      point_velocity)
+                                      isotropic, point_velocity)
 from simcore.kernels.hard import hard_contacts, hard_contacts_vjp
 from simcore.kernels.kink import ramp_slope
 from simcore.kernels.penalty import penalty_impulses, penalty_impulses_vjp
@@ -166,7 +167,8 @@ def step(m, d, ctrl, h, stats):
                            d.pos[i], d.quat[i])
         else:
             integrate_pose(d.pos[i], d.quat[i], d.vel[i], d.ang_vel[i], h, d.pos[i], d.quat[i])
-        if m.body_kind[i] == BODY_DYNAMIC:  # the angular velocity at the end, from momentum
+        if m.body_kind[i] == BODY_DYNAMIC and not isotropic(m.body_inertia[i]):
+            # the angular velocity at the end, from the momentum
             quat_to_mat(d.quat[i], R1)
             end_angular_velocity(d.xmat[i], R1, m.body_inertia[i], d.ang_vel_free[i],
                                  d.ang_mom_offset[i], d.ang_vel[i])
@@ -195,16 +197,14 @@ def _point_speed(m, d, i):
 
 
 @jit
-def _energy_speed(m, d, i):
-    # the speed of dynamic body i's kinetic energy, sqrt(2 T / m) = sqrt(|v|^2 + w.I w / m): its
-    # rotation counted by its inertia (a thin rod spinning about its axis is not fast); d.xmat
-    # current
+def _kinetic(m, d, i):
+    # dynamic body i's kinetic energy (d.xmat current)
     R, w = d.xmat[i], d.ang_vel[i]
-    s = d.vel[i, 0] ** 2 + d.vel[i, 1] ** 2 + d.vel[i, 2] ** 2
+    T = 0.0
     for j in range(3):
         wb = R[0, j] * w[0] + R[1, j] * w[1] + R[2, j] * w[2]
-        s += m.body_inertia[i, j] * wb * wb * m.body_invmass[i]
-    return np.sqrt(s)
+        T += 0.5 * (m.body_mass[i] * d.vel[i, j] ** 2 + m.body_inertia[i, j] * wb * wb)
+    return T
 
 
 @jit
@@ -212,13 +212,10 @@ def _energies(m, d):
     # (kinetic, gravity's potential) energy of the dynamic bodies; d.xmat current
     ke, pe = 0.0, 0.0
     for i in range(m.nbody):
-        if m.body_kind[i] != BODY_DYNAMIC:
-            continue
-        R, w = d.xmat[i], d.ang_vel[i]
-        for j in range(3):
-            wb = R[0, j] * w[0] + R[1, j] * w[1] + R[2, j] * w[2]
-            ke += 0.5 * (m.body_mass[i] * d.vel[i, j] ** 2 + m.body_inertia[i, j] * wb * wb)
-            pe -= m.body_mass[i] * m.opt_gravity[j] * d.pos[i, j]
+        if m.body_kind[i] == BODY_DYNAMIC:
+            ke += _kinetic(m, d, i)
+            for j in range(3):
+                pe -= m.body_mass[i] * m.opt_gravity[j] * d.pos[i, j]
     return ke, pe
 
 
@@ -239,7 +236,7 @@ def start_bounds(m, d, bounds):
     bounds[:] = 0.0
     for i in range(m.nbody):
         if m.body_kind[i] == BODY_DYNAMIC:
-            bounds[0] = max(bounds[0], _energy_speed(m, d, i))
+            bounds[0] = max(bounds[0], np.sqrt(2.0 * _kinetic(m, d, i) * m.body_invmass[i]))
         elif m.body_kind[i] == BODY_KINEMATIC:
             bounds[1] = max(bounds[1], _point_speed(m, d, i))
     ke, pe = _energies(m, d)
@@ -249,17 +246,18 @@ def start_bounds(m, d, bounds):
 @jit
 def check_bounds(m, d, ctrl, h, pos0, bounds):
     """Whether the state in d, after a step of length h with controls ctrl, is plausible:
-    finite; no dynamic body faster than opt_max_speed; none whose kinetic energy's speed
-    (_energy_speed) is over ABSURD_SPEED times the speed the scene explains: the fastest
+    finite; no dynamic body faster than opt_max_speed; none whose kinetic energy's speed,
+    sqrt(2 T / m), is over ABSURD_SPEED times the speed the scene explains: the fastest
     dynamic body's at the start, twice the fastest point of a kinematic body so far, what the
     controls can add to a body, the fall of the body that fell farthest below its start pos0
     (nbody, 3), and a floor (FLOOR_SPEED plus, for every dynamic body, the speed at which the
     contact model pushes overlapping bodies apart); and a kinetic energy at most ABSURD_ENERGY
     times what the scene's energy explains (the start's kinetic and potential energy, the
     controls' work, and every body at twice the fastest kinematic speed and at the floor).
-    bounds (7,), kept across calls (start_bounds): the fastest dynamic and kinematic speeds,
+    bounds (9,), kept across calls (start_bounds): the fastest dynamic and kinematic speeds,
     the controls' speed, (out) the speed explained; the start's mechanical energy, the
-    controls' work, (out) the kinetic energy explained. Returns a status."""
+    controls' work, (out) the kinetic energy explained; (out) the fastest dynamic body and its
+    speed. Returns a status."""
     if not _finite_state(d.pos, d.quat, d.vel, d.ang_vel):
         return STATUS_NONFINITE
     fall, push, fastest, mass, ndyn = 0.0, 0.0, 0.0, 0.0, 0
@@ -271,7 +269,10 @@ def check_bounds(m, d, ctrl, h, pos0, bounds):
             v2 = d.vel[i, 0] ** 2 + d.vel[i, 1] ** 2 + d.vel[i, 2] ** 2
             if v2 > m.opt_max_speed * m.opt_max_speed:
                 return STATUS_ABSURD
-            fastest = max(fastest, _energy_speed(m, d, i))
+            v = np.sqrt(2.0 * _kinetic(m, d, i) * m.body_invmass[i])  # its energy's speed
+            if v > fastest:
+                fastest = v
+                bounds[7] = i
             mass += m.body_mass[i]
             drop = 0.0  # g . dx, the potential energy per unit mass released
             for j in range(3):
@@ -288,6 +289,7 @@ def check_bounds(m, d, ctrl, h, pos0, bounds):
     ke, pe = _energies(m, d)
     bounds[6] = bounds[4] + bounds[5] - pe + 0.5 * mass * (
         4.0 * bounds[1] * bounds[1] + floor * floor)
+    bounds[8] = fastest
     if fastest > ABSURD_SPEED * bounds[3] or ke > ABSURD_ENERGY * bounds[6]:
         return STATUS_ABSURD
     return STATUS_OK
@@ -350,7 +352,7 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
     solving again; SmoothedContact's at its start, so that its Newton solve re-runs exactly
     (continued from its own solution it would move within its tolerance, which its stiff
     adjoint can amplify). PenaltyContact: the pairs with a force (_tape_force_pairs).
-    bounds (7,): check_bounds's record, kept across calls (set up at step 0).
+    bounds (9,): check_bounds's record, kept across calls (set up at step 0).
     Returns (status, t): t is the step that failed, or t1.
     """
     S = m.opt_substeps
@@ -545,7 +547,7 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
             continue
         for q in range(3):
             a.vfree_bar[i, q] = a.vel_bar[i, q]
-        if m.body_kind[i] == BODY_DYNAMIC:
+        if m.body_kind[i] == BODY_DYNAMIC and not isotropic(m.body_inertia[i]):
             # the end's angular velocity I(R1)^-1 (I(R0) w+ + offset), R1 the end rotation
             _end_rotation(d, i, h, split, q1, R1)
             a.wfree_bar[i, :] = 0.0

@@ -166,21 +166,24 @@ def test_quat_to_matrix_helper_matches_kernel():
                          ids=["box", "fast", "slender", "isotropic"])
 def test_free_velocity_vjp(rng, inertia, spin):
     # the rotation step's mean rate and momentum offset, differentiated implicitly at the Newton
-    # solution
-    # (isotropic: the forward's closed form, whose differences break the isotropy)
+    # solution. Isotropic: its closed form w + h tau / I, differentiated along I (all three
+    # moments together, as the mass scales them)
     from simcore.kernels.dynamics import free_velocity, free_velocity_vjp
     from tests.helpers import check_vjp, rot_bar_to_twist_np, rotvec_to_matrix
+    iso = len(set(inertia)) == 1
     R0 = rotvec_to_matrix(rng.normal(size=3))
     g, h = np.array([0.0, 0.0, -9.81]), 1e-2
-    # x = th (3), v, w, f, tau, invmass (1), inertia (3)
+    # x = th (3), v, w, f, tau, invmass (1), inertia (3, or 1 when isotropic)
     x0 = np.concatenate([np.zeros(3), rng.normal(size=3), spin * rng.normal(size=3),
-                         rng.normal(size=3), rng.normal(size=3), [0.7], inertia])
+                         rng.normal(size=3), rng.normal(size=3), [0.7],
+                         inertia[:1] if iso else inertia])
+    moments = (lambda x: np.full(3, x[16])) if iso else (lambda x: x[16:19])
 
     def fwd(x):
         R = rotvec_to_matrix(x[:3]) @ R0
         vo, wo, do = np.empty(3), np.empty(3), np.empty(3)
-        res = free_velocity(R, x[3:6], x[6:9], x[9:12], x[12:15], g, x[15], x[16:19], h, vo, wo,
-                            do)
+        res = free_velocity(R, x[3:6], x[6:9], x[9:12], x[12:15], g, x[15], moments(x), h, vo,
+                            wo, do)
         assert res < 1e-14
         return np.concatenate([vo, wo, do])
 
@@ -188,10 +191,11 @@ def test_free_velocity_vjp(rng, inertia, spin):
         R = rotvec_to_matrix(x[:3]) @ R0
         Rb, vb, wb, fb, tb, mb, ib = (np.zeros((3, 3)), np.zeros(3), np.zeros(3), np.zeros(3),
                                       np.zeros(3), np.zeros(1), np.zeros(3))
-        assert free_velocity_vjp(R, x[3:6], x[6:9], x[9:12], x[12:15], x[15], x[16:19], h,
+        assert free_velocity_vjp(R, x[3:6], x[6:9], x[9:12], x[12:15], x[15], moments(x), h,
                                  y_bar[:3].copy(), y_bar[3:6].copy(), y_bar[6:].copy(), Rb, vb,
                                  wb, fb, tb, mb, ib)
-        return np.concatenate([rot_bar_to_twist_np(R, Rb), vb, wb, fb, tb, mb, ib])
+        return np.concatenate([rot_bar_to_twist_np(R, Rb), vb, wb, fb, tb, mb,
+                               [ib.sum()] if iso else ib])
 
     check_vjp(fwd, vjp, x0, rng)
 
