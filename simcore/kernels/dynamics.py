@@ -8,17 +8,6 @@ from simcore.kernels.linalg import solve_dense
 from simcore.kernels.rotation import exp_apply, left_jacobian, quat_integrate
 
 
-@jit
-def free_velocity(R, v, w, f, tau, g, invmass, inertia, h, v_out, w_out, offset_out):
-    # v* = v + h (g + f/m); the rotation by spin_step: its mean rate w* over the step (which the
-    # contact model and the pose see) and its momentum offset (end_angular_velocity).
-    # in: R (3,3), v, w, f, tau, g (3,), invmass, inertia (3,) body principal moments, h
-    # out: v_out, w_out, offset_out (3,). Returns spin_step's relative residual
-    for i in range(3):
-        v_out[i] = v[i] + h * (g[i] + invmass * f[i])
-    return spin_step(R, w, tau, inertia, h, w_out, offset_out)
-
-
 @jit(inline="always")  # per body
 def _spin_momentum(R, w, tau, inertia, h):
     # body-frame angular momentum after the step's torque impulse: Ib R^T w + h R^T tau
@@ -107,12 +96,8 @@ def spin_step(R, w, tau, inertia, h, w_out, offset_out):
     # out: w_out = R Om (the world mean rate, the pose's: Exp(h w_out) R = R Exp(h Om)),
     # offset_out = R (pi0 - pi1) / 2, the world momentum at the end less I(R) w_out; the
     # end-of-step angular velocity is end_angular_velocity's. Returns the solve's residual.
-    if isotropic(inertia):
-        # the momentum never turns in the body frame: Om = pi0 / I, no offset
-        for i in range(3):
-            w_out[i] = w[i] + h * tau[i] / inertia[0]
-            offset_out[i] = 0.0
-        return 0.0
+    # (Equal moments: Om = pi0 / I solves it at once, pi1 = pi0 and no offset, i.e.
+    # w_out = w + h I^-1 tau; the stepper takes that closed form without calling this.)
     pi0 = _spin_momentum(R, w, tau, inertia, h)
     Om = np.empty(3)
     res = spin_solve(inertia, h, pi0, Om)
@@ -128,18 +113,12 @@ def spin_step(R, w, tau, inertia, h, w_out, offset_out):
 
 
 @jit(inline="always")  # per body
-def isotropic(inertia):
-    # equal principal moments (a sphere, a cube): the rotation step is w + h I^-1 tau, exactly
-    return inertia[0] == inertia[1] and inertia[1] == inertia[2]
-
-
-@jit(inline="always")  # per body
 def end_angular_velocity(R0, R1, inertia, w, offset, out):
     # The angular velocity stored at the end of a step: I(R1)^-1 (I(R0) w + offset), for the
     # step's start and end rotations R0, R1, its post-contact mean rate w and spin_step's
     # offset. The world momentum it carries is the free step's (kept exactly) plus what the
     # contact impulses added to I(R0) w (those act at the step's start), so angular momentum is
-    # exact through impacts too. (Isotropic: I^-1 (I w + 0) = w, which step uses directly.)
+    # exact through impacts too. (Equal moments: I^-1 (I w + 0) = w, which step takes directly.)
     z = np.empty(3)
     for j in range(3):  # I(R0) w, in R0's body frame
         z[j] = inertia[j] * (R0[0, j] * w[0] + R0[1, j] * w[1] + R0[2, j] * w[2])
@@ -187,36 +166,12 @@ def point_velocity(v, w, r, out):
 # Adjoints (cotangents end in _bar and are accumulated with +=)
 
 
-@jit(inline="always")  # per body, called once per substep by free_velocities_vjp
-def free_velocity_vjp(R, v, w, f, tau, invmass, inertia, h, v_out_bar, w_out_bar, offset_bar,
-                      R_bar, v_bar, w_bar, f_bar, tau_bar, invmass_bar, inertia_bar):
-    # vjp of free_velocity: (R, v, w, f, tau, invmass, inertia) -> (v*, w*, offset)
-    # invmass_bar (1,) and the rest are accumulated. Returns spin_step_vjp's flag
-    for i in range(3):
-        v_bar[i] += v_out_bar[i]
-        f_bar[i] += h * invmass * v_out_bar[i]
-        invmass_bar[0] += h * f[i] * v_out_bar[i]
-    return spin_step_vjp(R, w, tau, inertia, h, w_out_bar, offset_bar, R_bar, w_bar, tau_bar,
-                         inertia_bar)
-
-
 @jit
 def spin_step_vjp(R, w, tau, inertia, h, w_out_bar, offset_bar, R_bar, w_bar, tau_bar,
                   inertia_bar):
     # vjp of spin_step: (R, w, tau, inertia) -> (w_out, offset), the mean rate Om
     # differentiated implicitly at its solution (K^T mu = Om_bar). Returns False, passing
     # nothing back, where K is singular (a fold of the implicit step: Om not differentiable).
-    # Isotropic: the derivative of w + h tau / I along I, shared equally by the three moments
-    # (what the mass, which scales them together, needs)
-    if isotropic(inertia):
-        c = 0.0
-        for i in range(3):
-            w_bar[i] += w_out_bar[i]
-            tau_bar[i] += h * w_out_bar[i] / inertia[0]
-            c -= h * tau[i] * w_out_bar[i] / (inertia[0] * inertia[0])
-        for j in range(3):
-            inertia_bar[j] += c / 3.0
-        return True
     pi0 = _spin_momentum(R, w, tau, inertia, h)
     Om = np.empty(3)
     spin_solve(inertia, h, pi0, Om)

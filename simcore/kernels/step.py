@@ -17,8 +17,7 @@ from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, B
                                     STATUS_ROTATION, STATUS_UNSTABLE, WEAK_MARGIN)
 from simcore.kernels.contact_space import contact_velocity
 from simcore.kernels.dynamics import (end_angular_velocity, end_angular_velocity_vjp,
-                                      free_velocity, free_velocity_vjp, integrate_pose,
-                                      isotropic, point_velocity)
+                                      integrate_pose, point_velocity, spin_step, spin_step_vjp)
 from simcore.kernels.hard import hard_contacts, hard_contacts_vjp
 from simcore.kernels.kink import ramp_slope
 from simcore.kernels.penalty import penalty_impulses, penalty_impulses_vjp
@@ -57,12 +56,17 @@ def _free_velocities(kind, gravity, invmass, inertia, rbound, xmat, vel, ang_vel
     # status (STATUS_ROTATION when a body's rotation step failed)
     status = STATUS_OK
     for i in range(kind.shape[0]):
-        offset[i, :] = 0.0
         if kind[i] == BODY_DYNAMIC:
-            res = free_velocity(xmat[i], vel[i], ang_vel[i], ctrl[i, :3], ctrl[i, 3:], gravity,
-                                invmass[i], inertia[i], h, vel_free[i], ang_vel_free[i],
-                                offset[i])
-            if not res <= SPIN_TOL_FAIL:
+            for j in range(3):  # v* = v + h (g + f / m)
+                vel_free[i, j] = vel[i, j] + h * (gravity[j] + invmass[i] * ctrl[i, j])
+            if inertia[i, 0] == inertia[i, 1] == inertia[i, 2]:
+                # spin_step for equal moments, w* = w + h tau / I, without the call (a call
+                # passing array views reference-counts them: a tenth of a sphere pile's time)
+                for j in range(3):
+                    ang_vel_free[i, j] = ang_vel[i, j] + h * ctrl[i, 3 + j] / inertia[i, 0]
+                    offset[i, j] = 0.0
+            elif not spin_step(xmat[i], ang_vel[i], ctrl[i, 3:], inertia[i], h, ang_vel_free[i],
+                               offset[i]) <= SPIN_TOL_FAIL:
                 status = STATUS_ROTATION
         elif kind[i] == BODY_KINEMATIC:
             # prescribed for the whole step, so contact forces see it from the start
@@ -73,6 +77,9 @@ def _free_velocities(kind, gravity, invmass, inertia, rbound, xmat, vel, ang_vel
         else:
             vel_free[i, :] = 0.0
             ang_vel_free[i, :] = 0.0
+        if kind[i] != BODY_DYNAMIC:
+            for j in range(3):
+                offset[i, j] = 0.0
         v = np.sqrt(vel_free[i, 0] ** 2 + vel_free[i, 1] ** 2 + vel_free[i, 2] ** 2)
         w = np.sqrt(ang_vel_free[i, 0] ** 2 + ang_vel_free[i, 1] ** 2 + ang_vel_free[i, 2] ** 2)
         spec[i] = h * (v + w * rbound[i])
@@ -152,7 +159,6 @@ def step(m, d, ctrl, h, stats):
         res, fails = smoothed_contacts(m, d, h)
         stats[0] = max(stats[0], res)
         stats[1] += fails
-    R1 = np.empty((3, 3))
     for i in range(m.nbody):
         if m.body_kind[i] == BODY_STATIC:
             continue
@@ -167,8 +173,10 @@ def step(m, d, ctrl, h, stats):
                            d.pos[i], d.quat[i])
         else:
             integrate_pose(d.pos[i], d.quat[i], d.vel[i], d.ang_vel[i], h, d.pos[i], d.quat[i])
-        if m.body_kind[i] == BODY_DYNAMIC and not isotropic(m.body_inertia[i]):
-            # the angular velocity at the end, from the momentum
+        Ib = m.body_inertia
+        if m.body_kind[i] == BODY_DYNAMIC and not (Ib[i, 0] == Ib[i, 1] == Ib[i, 2]):
+            # the angular velocity at the end, from the momentum (isotropic: w+ itself)
+            R1 = np.empty((3, 3))
             quat_to_mat(d.quat[i], R1)
             end_angular_velocity(d.xmat[i], R1, m.body_inertia[i], d.ang_vel_free[i],
                                  d.ang_mom_offset[i], d.ang_vel[i])
@@ -188,106 +196,108 @@ def _finite_state(pos, quat, vel, ang_vel):
     return True
 
 
-@jit
-def _point_speed(m, d, i):
+@jit(inline="always")  # per body; on arrays (a tuple argument is reference-counted whole)
+def _point_speed(vel, ang_vel, rbound, i):
     # the speed of body i's fastest point: |v| + |w| rbound
-    v = np.sqrt(d.vel[i, 0] ** 2 + d.vel[i, 1] ** 2 + d.vel[i, 2] ** 2)
-    w = np.sqrt(d.ang_vel[i, 0] ** 2 + d.ang_vel[i, 1] ** 2 + d.ang_vel[i, 2] ** 2)
-    return v + w * m.geom_rbound[i]
+    v = np.sqrt(vel[i, 0] ** 2 + vel[i, 1] ** 2 + vel[i, 2] ** 2)
+    w = np.sqrt(ang_vel[i, 0] ** 2 + ang_vel[i, 1] ** 2 + ang_vel[i, 2] ** 2)
+    return v + w * rbound[i]
 
 
-@jit
-def _kinetic(m, d, i):
-    # dynamic body i's kinetic energy (d.xmat current)
-    R, w = d.xmat[i], d.ang_vel[i]
+@jit(inline="always")  # per body
+def _kinetic(mass, inertia, xmat, vel, ang_vel, i):
+    # body i's kinetic energy (xmat current)
     T = 0.0
     for j in range(3):
-        wb = R[0, j] * w[0] + R[1, j] * w[1] + R[2, j] * w[2]
-        T += 0.5 * (m.body_mass[i] * d.vel[i, j] ** 2 + m.body_inertia[i, j] * wb * wb)
+        wb = xmat[i, 0, j] * ang_vel[i, 0] + xmat[i, 1, j] * ang_vel[i, 1] \
+            + xmat[i, 2, j] * ang_vel[i, 2]
+        T += 0.5 * (mass[i] * vel[i, j] ** 2 + inertia[i, j] * wb * wb)
     return T
 
 
-@jit
-def _energies(m, d):
-    # (kinetic, gravity's potential) energy of the dynamic bodies; d.xmat current
-    ke, pe = 0.0, 0.0
-    for i in range(m.nbody):
-        if m.body_kind[i] == BODY_DYNAMIC:
-            ke += _kinetic(m, d, i)
-            for j in range(3):
-                pe -= m.body_mass[i] * m.opt_gravity[j] * d.pos[i, j]
-    return ke, pe
-
-
-@jit(inline="always")
-def _depenetration_speed(m):
-    # the fastest a contact model corrects a penetration (PenaltyContact: no such limit; its
-    # springs' energy is not explained)
-    if m.opt_contact == CONTACT_HARD:
-        return m.hard_depenetration_speed
-    if m.opt_contact == CONTACT_SMOOTHED:
-        return m.smooth_depenetration_speed
-    return 0.0
-
-
-@jit
+@jit(inline="always")  # a wrapper: no call taking the tuples
 def start_bounds(m, d, bounds):
-    # check_bounds's record for a rollout starting from the state in d (d.xmat current)
-    bounds[:] = 0.0
-    for i in range(m.nbody):
-        if m.body_kind[i] == BODY_DYNAMIC:
-            bounds[0] = max(bounds[0], np.sqrt(2.0 * _kinetic(m, d, i) * m.body_invmass[i]))
-        elif m.body_kind[i] == BODY_KINEMATIC:
-            bounds[1] = max(bounds[1], _point_speed(m, d, i))
-    ke, pe = _energies(m, d)
-    bounds[4] = ke + pe
+    _start_bounds(m.body_kind, m.body_mass, m.body_invmass, m.body_inertia, m.geom_rbound,
+                  m.opt_gravity, d.xmat, d.pos, d.vel, d.ang_vel, bounds)
 
 
 @jit
+def _start_bounds(kind, mass, invmass, inertia, rbound, gravity, xmat, pos, vel, ang_vel,
+                  bounds):
+    # check_bounds's record for a rollout starting from this state (xmat current)
+    bounds[:] = 0.0
+    for i in range(kind.shape[0]):
+        if kind[i] == BODY_DYNAMIC:
+            T = _kinetic(mass, inertia, xmat, vel, ang_vel, i)
+            bounds[0] = max(bounds[0], np.sqrt(2.0 * T * invmass[i]))
+            bounds[4] += T - mass[i] * (gravity[0] * pos[i, 0] + gravity[1] * pos[i, 1]
+                                        + gravity[2] * pos[i, 2])
+        elif kind[i] == BODY_KINEMATIC:
+            bounds[1] = max(bounds[1], _point_speed(vel, ang_vel, rbound, i))
+
+
+@jit(inline="always")  # a wrapper: no call taking the tuples
 def check_bounds(m, d, ctrl, h, pos0, bounds):
-    """Whether the state in d, after a step of length h with controls ctrl, is plausible:
-    finite; no dynamic body faster than opt_max_speed; none whose kinetic energy's speed,
+    # (the speed at which the contact model pushes overlapping bodies apart; PenaltyContact's
+    # springs have no such limit, and their energy is not explained)
+    vdep = 0.0
+    if m.opt_contact == CONTACT_HARD:
+        vdep = m.hard_depenetration_speed
+    elif m.opt_contact == CONTACT_SMOOTHED:
+        vdep = m.smooth_depenetration_speed
+    return _check_bounds(m.body_kind, m.body_mass, m.body_invmass, m.body_inertia,
+                         m.geom_rbound, m.opt_gravity, m.opt_max_speed, vdep, d.xmat, d.pos,
+                         d.quat, d.vel, d.ang_vel, ctrl, h, pos0, bounds)
+
+
+@jit(inline="always")  # once per step, inlined into rollout_kernel: no call's reference counts
+def _check_bounds(kind, mass, invmass, inertia, rbound, gravity, max_speed, vdep, xmat, pos,
+                  quat, vel, ang_vel, ctrl, h, pos0, bounds):
+    """Whether the state, after a step of length h with controls ctrl, is plausible:
+    finite; no dynamic body faster than max_speed; none whose kinetic energy's speed,
     sqrt(2 T / m), is over ABSURD_SPEED times the speed the scene explains: the fastest
     dynamic body's at the start, twice the fastest point of a kinematic body so far, what the
     controls can add to a body, the fall of the body that fell farthest below its start pos0
-    (nbody, 3), and a floor (FLOOR_SPEED plus, for every dynamic body, the speed at which the
-    contact model pushes overlapping bodies apart); and a kinetic energy at most ABSURD_ENERGY
-    times what the scene's energy explains (the start's kinetic and potential energy, the
-    controls' work, and every body at twice the fastest kinematic speed and at the floor).
-    bounds (9,), kept across calls (start_bounds): the fastest dynamic and kinematic speeds,
-    the controls' speed, (out) the speed explained; the start's mechanical energy, the
+    (nbody, 3), and a floor (FLOOR_SPEED plus, for every dynamic body, the speed vdep at which
+    the contact model pushes overlapping bodies apart); and a kinetic energy at most
+    ABSURD_ENERGY times what the scene's energy explains (the start's kinetic and potential
+    energy, the controls' work, and every body at twice the fastest kinematic speed and at the
+    floor). bounds (9,), kept across calls (start_bounds): the fastest dynamic and kinematic
+    speeds, the controls' speed, (out) the speed explained; the start's mechanical energy, the
     controls' work, (out) the kinetic energy explained; (out) the fastest dynamic body and its
     speed. Returns a status."""
-    if not _finite_state(d.pos, d.quat, d.vel, d.ang_vel):
+    if not _finite_state(pos, quat, vel, ang_vel):
         return STATUS_NONFINITE
-    fall, push, fastest, mass, ndyn = 0.0, 0.0, 0.0, 0.0, 0
-    for i in range(m.nbody):
-        if m.body_kind[i] == BODY_KINEMATIC:
-            bounds[1] = max(bounds[1], _point_speed(m, d, i))
-        elif m.body_kind[i] == BODY_DYNAMIC:
-            ndyn += 1
-            v2 = d.vel[i, 0] ** 2 + d.vel[i, 1] ** 2 + d.vel[i, 2] ** 2
-            if v2 > m.opt_max_speed * m.opt_max_speed:
+    fall, push, fastest, total, ndyn = 0.0, 0.0, 0.0, 0.0, 0
+    ke, pe = 0.0, 0.0
+    for i in range(kind.shape[0]):
+        if kind[i] == BODY_KINEMATIC:
+            bounds[1] = max(bounds[1], _point_speed(vel, ang_vel, rbound, i))
+        elif kind[i] == BODY_DYNAMIC:
+            if vel[i, 0] ** 2 + vel[i, 1] ** 2 + vel[i, 2] ** 2 > max_speed * max_speed:
                 return STATUS_ABSURD
-            v = np.sqrt(2.0 * _kinetic(m, d, i) * m.body_invmass[i])  # its energy's speed
+            ndyn += 1
+            total += mass[i]
+            T = _kinetic(mass, inertia, xmat, vel, ang_vel, i)
+            ke += T
+            v = np.sqrt(2.0 * T * invmass[i])  # its energy's speed
             if v > fastest:
                 fastest = v
                 bounds[7] = i
-            mass += m.body_mass[i]
             drop = 0.0  # g . dx, the potential energy per unit mass released
             for j in range(3):
-                drop += m.opt_gravity[j] * (d.pos[i, j] - pos0[i, j])
-                bounds[5] += h * (ctrl[i, j] * d.vel[i, j] + ctrl[i, 3 + j] * d.ang_vel[i, j])
+                drop += gravity[j] * (pos[i, j] - pos0[i, j])
+                pe -= mass[i] * gravity[j] * pos[i, j]
+                bounds[5] += h * (ctrl[i, j] * vel[i, j] + ctrl[i, 3 + j] * ang_vel[i, j])
             fall = max(fall, drop)
             f = np.sqrt(ctrl[i, 0] ** 2 + ctrl[i, 1] ** 2 + ctrl[i, 2] ** 2)
             tau = np.sqrt(ctrl[i, 3] ** 2 + ctrl[i, 4] ** 2 + ctrl[i, 5] ** 2)
-            inertia = min(m.body_inertia[i, 0], m.body_inertia[i, 1], m.body_inertia[i, 2])
-            push = max(push, h * (f * m.body_invmass[i] + tau * m.geom_rbound[i] / inertia))
+            least = min(inertia[i, 0], inertia[i, 1], inertia[i, 2])
+            push = max(push, h * (f * invmass[i] + tau * rbound[i] / least))
     bounds[2] += push
-    floor = FLOOR_SPEED + ndyn * _depenetration_speed(m)
+    floor = FLOOR_SPEED + ndyn * vdep
     bounds[3] = bounds[0] + 2.0 * bounds[1] + bounds[2] + np.sqrt(2.0 * fall) + floor
-    ke, pe = _energies(m, d)
-    bounds[6] = bounds[4] + bounds[5] - pe + 0.5 * mass * (
+    bounds[6] = bounds[4] + bounds[5] - pe + 0.5 * total * (
         4.0 * bounds[1] * bounds[1] + floor * floor)
     bounds[8] = fastest
     if fastest > ABSURD_SPEED * bounds[3] or ke > ABSURD_ENERGY * bounds[6]:
@@ -412,19 +422,29 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
 def free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar):
     # vjp of free_velocities: a.vfree_bar / a.wfree_bar / a.offset_bar -> state, a.R_bar,
     # controls, parameters. Returns a status
-    mb = np.empty(1)
     status = STATUS_OK
     for i in range(m.nbody):
         kind = m.body_kind[i]
         if kind == BODY_DYNAMIC:
-            mb[0] = 0.0
-            if not free_velocity_vjp(d.xmat[i], d.vel[i], d.ang_vel[i], ctrl[i, :3],
-                                     ctrl[i, 3:], m.body_invmass[i], m.body_inertia[i], h,
-                                     a.vfree_bar[i], a.wfree_bar[i], a.offset_bar[i], a.R_bar[i],
-                                     a.vel_bar[i], a.ang_vel_bar[i], ctrl_bar[i, :3],
-                                     ctrl_bar[i, 3:], mb, a.inertia_bar[i]):
+            for q in range(3):  # v* = v + h (g + f / m)
+                a.vel_bar[i, q] += a.vfree_bar[i, q]
+                ctrl_bar[i, q] += h * m.body_invmass[i] * a.vfree_bar[i, q]
+                a.invmass_bar[i] += h * ctrl[i, q] * a.vfree_bar[i, q]
+            Ib = m.body_inertia
+            if Ib[i, 0] == Ib[i, 1] == Ib[i, 2]:
+                # w* = w + h tau / I: the derivative along I is shared equally by the three
+                # moments (what the mass, which scales them together, needs)
+                c = 0.0
+                for q in range(3):
+                    a.ang_vel_bar[i, q] += a.wfree_bar[i, q]
+                    ctrl_bar[i, 3 + q] += h * a.wfree_bar[i, q] / Ib[i, 0]
+                    c -= h * ctrl[i, 3 + q] * a.wfree_bar[i, q] / (Ib[i, 0] * Ib[i, 0])
+                for q in range(3):
+                    a.inertia_bar[i, q] += c / 3.0
+            elif not spin_step_vjp(d.xmat[i], d.ang_vel[i], ctrl[i, 3:], Ib[i], h,
+                                   a.wfree_bar[i], a.offset_bar[i], a.R_bar[i],
+                                   a.ang_vel_bar[i], ctrl_bar[i, 3:], a.inertia_bar[i]):
                 status = STATUS_ROTATION
-            a.invmass_bar[i] += mb[0]
         elif kind == BODY_KINEMATIC:
             # velocity = control for the whole step (the contacts saw it too)
             for q in range(3):
@@ -486,16 +506,16 @@ def collision_vjp(m, d, a, kink):
     return STATUS_OK
 
 
-@jit(inline="always")  # per body
-def _end_rotation(d, i, h, split, q_out, R_out):
-    # body i's rotation at the end of the step (step's pose update), from d after the contact
-    # model: its quaternion into q_out, its matrix into R_out
-    if split and d.body_toi[i] >= 0.0:
-        t = d.body_toi[i]
-        quat_integrate(d.quat[i], d.ang_vel_pre[i], t, q_out)
-        quat_integrate(q_out, d.ang_vel_post[i], h - t, q_out)
+@jit(inline="always")  # per body; on arrays (an inlined tuple argument can be counted whole)
+def _end_rotation(quat, toi, w_pre, w_post, w, i, h, split, q_out, R_out):
+    # body i's rotation at the end of the step (step's pose update), from d's arrays after the
+    # contact model (quat, body_toi, ang_vel_pre, ang_vel_post, ang_vel_free): its quaternion
+    # into q_out, its matrix into R_out
+    if split and toi[i] >= 0.0:
+        quat_integrate(quat[i], w_pre[i], toi[i], q_out)
+        quat_integrate(q_out, w_post[i], h - toi[i], q_out)
     else:
-        quat_integrate(d.quat[i], d.ang_vel_free[i], h, q_out)
+        quat_integrate(quat[i], w[i], h, q_out)
     quat_to_mat(q_out, R_out)
 
 
@@ -547,9 +567,11 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
             continue
         for q in range(3):
             a.vfree_bar[i, q] = a.vel_bar[i, q]
-        if m.body_kind[i] == BODY_DYNAMIC and not isotropic(m.body_inertia[i]):
+        Ib = m.body_inertia
+        if m.body_kind[i] == BODY_DYNAMIC and not (Ib[i, 0] == Ib[i, 1] == Ib[i, 2]):
             # the end's angular velocity I(R1)^-1 (I(R0) w+ + offset), R1 the end rotation
-            _end_rotation(d, i, h, split, q1, R1)
+            _end_rotation(d.quat, d.body_toi, d.ang_vel_pre, d.ang_vel_post, d.ang_vel_free, i,
+                          h, split, q1, R1)
             a.wfree_bar[i, :] = 0.0
             a.offset_bar[i, :] = 0.0
             R1_bar[:, :] = 0.0
@@ -558,7 +580,8 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
                                      a.wfree_bar[i], a.offset_bar[i], a.inertia_bar[i])
             rot_bar_to_twist(R1, R1_bar, a.th_bar[i])
         else:
-            a.wfree_bar[i, :] = a.ang_vel_bar[i]
+            for q in range(3):
+                a.wfree_bar[i, q] = a.ang_vel_bar[i, q]
         if split and d.body_toi[i] >= 0.0:
             t = d.body_toi[i]
             for q in range(3):

@@ -164,40 +164,36 @@ def test_quat_to_matrix_helper_matches_kernel():
 @pytest.mark.parametrize("inertia, spin", [((0.2, 0.5, 0.9), 3.0), ((0.2, 0.5, 0.9), 30.0),
                                            ((0.01, 0.2, 0.21), 40.0), ((0.3, 0.3, 0.3), 5.0)],
                          ids=["box", "fast", "slender", "isotropic"])
-def test_free_velocity_vjp(rng, inertia, spin):
+def test_spin_step_vjp(rng, inertia, spin):
     # the rotation step's mean rate and momentum offset, differentiated implicitly at the Newton
-    # solution. Isotropic: its closed form w + h tau / I, differentiated along I (all three
-    # moments together, as the mass scales them)
-    from simcore.kernels.dynamics import free_velocity, free_velocity_vjp
+    # solution (equal moments too: the stepper's closed form for them is this step's value)
+    from simcore.kernels.dynamics import spin_step, spin_step_vjp
     from tests.helpers import check_vjp, rot_bar_to_twist_np, rotvec_to_matrix
-    iso = len(set(inertia)) == 1
     R0 = rotvec_to_matrix(rng.normal(size=3))
-    g, h = np.array([0.0, 0.0, -9.81]), 1e-2
-    # x = th (3), v, w, f, tau, invmass (1), inertia (3, or 1 when isotropic)
-    x0 = np.concatenate([np.zeros(3), rng.normal(size=3), spin * rng.normal(size=3),
-                         rng.normal(size=3), rng.normal(size=3), [0.7],
-                         inertia[:1] if iso else inertia])
-    moments = (lambda x: np.full(3, x[16])) if iso else (lambda x: x[16:19])
+    h = 1e-2
+    # x = th (3), w, tau, inertia
+    x0 = np.concatenate([np.zeros(3), spin * rng.normal(size=3), rng.normal(size=3), inertia])
 
     def fwd(x):
         R = rotvec_to_matrix(x[:3]) @ R0
-        vo, wo, do = np.empty(3), np.empty(3), np.empty(3)
-        res = free_velocity(R, x[3:6], x[6:9], x[9:12], x[12:15], g, x[15], moments(x), h, vo,
-                            wo, do)
-        assert res < 1e-14
-        return np.concatenate([vo, wo, do])
+        wo, do = np.empty(3), np.empty(3)
+        assert spin_step(R, x[3:6], x[6:9], x[9:12], h, wo, do) < 1e-14
+        return np.concatenate([wo, do])
 
     def vjp(x, y_bar):
         R = rotvec_to_matrix(x[:3]) @ R0
-        Rb, vb, wb, fb, tb, mb, ib = (np.zeros((3, 3)), np.zeros(3), np.zeros(3), np.zeros(3),
-                                      np.zeros(3), np.zeros(1), np.zeros(3))
-        assert free_velocity_vjp(R, x[3:6], x[6:9], x[9:12], x[12:15], x[15], moments(x), h,
-                                 y_bar[:3].copy(), y_bar[3:6].copy(), y_bar[6:].copy(), Rb, vb,
-                                 wb, fb, tb, mb, ib)
-        return np.concatenate([rot_bar_to_twist_np(R, Rb), vb, wb, fb, tb, mb,
-                               [ib.sum()] if iso else ib])
+        Rb, wb, tb, ib = np.zeros((3, 3)), np.zeros(3), np.zeros(3), np.zeros(3)
+        assert spin_step_vjp(R, x[3:6], x[6:9], x[9:12], h, y_bar[:3].copy(), y_bar[3:].copy(),
+                             Rb, wb, tb, ib)
+        return np.concatenate([rot_bar_to_twist_np(R, Rb), wb, tb, ib])
 
     check_vjp(fwd, vjp, x0, rng)
+    if len(set(inertia)) == 1:  # the closed form the stepper takes for equal moments
+        R = rotvec_to_matrix(x0[:3]) @ R0
+        wo, do = np.empty(3), np.empty(3)
+        spin_step(R, x0[3:6], x0[6:9], x0[9:12], h, wo, do)
+        assert np.allclose(wo, x0[3:6] + h * x0[6:9] / inertia[0], rtol=0, atol=1e-14)
+        assert np.allclose(do, 0.0, atol=1e-14)
 
 
 def test_end_angular_velocity_vjp(rng):
