@@ -148,7 +148,7 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
 
     Raises:
         SimulationError: as for ``rollout``.
-        FloatingPointError: the gradient became non-finite.
+        FloatingPointError: the gradient became non-finite, or a rotation step has none.
     """
     check_model(model)
     steps = check_steps(steps, model, gradient=True)
@@ -183,6 +183,11 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
             bar.close()
             raise FloatingPointError(f"value_and_grad: the gradient became non-finite at step "
                                      f"{t_fail}")
+        if status == consts.STATUS_ROTATION:
+            bar.close()
+            raise FloatingPointError(
+                f"value_and_grad: the rotation step of step {t_fail} has no derivative (its "
+                f"implicit Jacobian is singular, a fold of the step at that spin)")
         if status != consts.STATUS_OK:  # the re-run needed more room than the forward's
             bar.close()
             raise RuntimeError(f"value_and_grad: the reverse sweep's re-run of step {t_fail} "
