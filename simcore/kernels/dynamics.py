@@ -101,10 +101,10 @@ def spin_step(R, w, tau, inertia, h, w_out, offset_out):
     pi0 = _spin_momentum(R, w, tau, inertia, h)
     Om = np.empty(3)
     res = spin_solve(inertia, h, pi0, Om)
-    pi1 = np.empty(3)
+    q, pi1 = np.empty(3), np.empty(3)
     for j in range(3):
-        pi1[j] = -h * Om[j]
-    exp_apply(pi1, pi0, pi1)
+        q[j] = -h * Om[j]
+    exp_apply(q, pi0, pi1)
     for i in range(3):
         w_out[i] = R[i, 0] * Om[0] + R[i, 1] * Om[1] + R[i, 2] * Om[2]
         offset_out[i] = 0.5 * (R[i, 0] * (pi0[0] - pi1[0]) + R[i, 1] * (pi0[1] - pi1[1])
