@@ -116,7 +116,7 @@ def _check_cotangent(cot, steps, n):
         if cot.get(key) is None:
             out[key] = np.zeros((steps + 1, n, k))
             continue
-        arr = real_array(f"loss cotangent {key!r}", cot[key]).astype(np.float64)
+        arr = np.asarray(real_array(f"loss cotangent {key!r}", cot[key]), dtype=np.float64)
         if arr.shape != (steps + 1, n, k):
             raise ValueError(f"loss cotangent {key!r} must have shape {(steps + 1, n, k)}, "
                              f"got {arr.shape}")

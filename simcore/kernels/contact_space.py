@@ -145,9 +145,10 @@ def undo_impulses(d, sel, nsel, lam, V, W):
 
 
 @jit(inline="always")
-def contact_eps(m, d, k):
-    # regularisation eps_k, relative to the contact's own Delassus scale
-    return m.hard_reg * (d.con_A[k, 0, 0] + d.con_A[k, 1, 1] + d.con_A[k, 2, 2]) / 3.0
+def contact_eps(reg, A, k):
+    # the hard model's regularisation eps_k = reg tr(A_kk) / 3, relative to the contact's own
+    # Delassus scale (reg: m.hard_reg, or _continuation's nearby problem; A: d.con_A)
+    return reg * (A[k, 0, 0] + A[k, 1, 1] + A[k, 2, 2]) / 3.0
 
 @jit
 def dense_delassus(m, d, sel, nsel, A_out, reg):
@@ -170,8 +171,8 @@ def dense_delassus(m, d, sel, nsel, A_out, reg):
                             for j in range(6):
                                 acc += d.con_J[k, sk, a, j] * d.con_MJ[l, sl, j, b]
                             A_out[3 * p + a, 3 * q + b] += acc
-        if reg > 0.0:  # the hard model's eps_k = reg tr(A_kk) / 3 on the diagonal
-            eps = reg * (d.con_A[k, 0, 0] + d.con_A[k, 1, 1] + d.con_A[k, 2, 2]) / 3.0
+        if reg > 0.0:  # the hard model's eps_k on the diagonal
+            eps = contact_eps(reg, d.con_A, k)
             for a in range(3):
                 A_out[3 * p + a, 3 * p + a] += eps
 

@@ -102,7 +102,7 @@ def _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W):
     for s in range(nsel):
         k = sel[s]
         u0, u1, u2 = contact_u(J, body, k, V, W)
-        eps = reg * (A[k, 0, 0] + A[k, 1, 1] + A[k, 2, 2]) / 3.0
+        eps = contact_eps(reg, A, k)
         an = A[k, 0, 0] + eps
         at = 0.5 * (A[k, 1, 1] + A[k, 2, 2]) + eps
         l0, l1, l2 = lam[k, 0], lam[k, 1], lam[k, 2]
@@ -138,7 +138,7 @@ def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
     ep = np.empty(nsel)
     for s in range(nsel):
         k = sel[s]
-        ep[s] = reg * (A[k, 0, 0] + A[k, 1, 1] + A[k, 2, 2]) / 3.0
+        ep[s] = contact_eps(reg, A, k)
         rn[s] = 1.0 / (A[k, 0, 0] + ep[s])
         rt[s] = 2.0 / (A[k, 1, 1] + A[k, 2, 2] + 2.0 * ep[s])
     r2_prev = 0.0
@@ -271,7 +271,7 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg):
             k = sel[p]
             contact_velocity(d, k, V, W, u)
             Ak = d.con_A[k]
-            eps = reg * (Ak[0, 0] + Ak[1, 1] + Ak[2, 2]) / 3.0
+            eps = contact_eps(reg, d.con_A, k)
             project(lam[k], u, Ak, eps, bias[k], d.con_mu[k], out)
             for j in range(3):
                 G[3 * p + j] = lam[k, j] - out[j]
@@ -874,7 +874,7 @@ def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, kink, P, b_bar
         k = sel[p]
         contact_velocity(d, k, V, W, u)
         A = d.con_A[k]
-        eps = contact_eps(m, d, k)
+        eps = contact_eps(m.hard_reg, d.con_A, k)
         mu = d.con_mu[k]
         project(lam[k], u, A, eps, bias[k], mu, out)
         for j in range(3):
