@@ -210,11 +210,14 @@ class Data(NamedTuple):
     prev_lam: np.ndarray    # (ncon_max, 3) its impulses (warm start)
     nprev: np.ndarray       # (1,) int
     # the impact phases of the latest hard step, in order (for the adjoint): entry e is contact
-    # log_con[e] in phase log_phase[e] with impulse log_lam[e]; nlog[0] entries, -1 when they
-    # did not fit (the rollout then grows ncon_max and repeats the step)
+    # log_con[e] in phase log_phase[e] with Newton's impulse log_lam[e] (the impulse applied:
+    # log_lam0[e] + log_alpha[e] (log_lam[e] - log_lam0[e]), hard.hard_contacts); nlog[0]
+    # entries, -1 when they did not fit (the rollout then grows ncon_max and repeats the step)
     log_con: np.ndarray     # (4 ncon_max,) int
     log_phase: np.ndarray   # (4 ncon_max,) int
     log_lam: np.ndarray     # (4 ncon_max, 3)
+    log_alpha: np.ndarray   # (4 ncon_max,)
+    log_lam0: np.ndarray    # (4 ncon_max, 3) the phase's plastic impulse (when log_alpha < 1)
     nlog: np.ndarray        # (1,) int
 
 
@@ -245,6 +248,7 @@ def make_data(model, state, ncon_max, npair_max):
         nprev=np.zeros(1, dtype=np.int64),
         log_con=np.zeros(4 * ncon_max, dtype=np.int64),
         log_phase=np.zeros(4 * ncon_max, dtype=np.int64), log_lam=np.zeros((4 * ncon_max, 3)),
+        log_alpha=np.ones(4 * ncon_max), log_lam0=np.zeros((4 * ncon_max, 3)),
         nlog=np.zeros(1, dtype=np.int64))
 
 

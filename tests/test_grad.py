@@ -8,8 +8,9 @@ from scipy.spatial.transform import Rotation
 import simcore as sc
 from simcore.kernels import hard, step
 from simcore.kernels.collision import collide
-from simcore.kernels.consts import (CONTACT_HARD, CONTACT_PENALTY, CONTACT_SMOOTHED, GEOM_BOX,
-                                    GEOM_CAPSULE, GEOM_PLANE, GEOM_SPHERE, MAXCON_PAIR)
+from simcore.kernels.contact_space import apply_contact_impulse
+from simcore.kernels.consts import (BODY_DYNAMIC, CONTACT_HARD, CONTACT_PENALTY, CONTACT_SMOOTHED,
+                                    GEOM_BOX, GEOM_CAPSULE, GEOM_PLANE, GEOM_SPHERE, MAXCON_PAIR)
 from simcore.kernels.rotation import quat_integrate
 from simcore.losses import final
 from simcore.model import make_data
@@ -734,6 +735,60 @@ def test_contact_in_several_impact_phases(toi):
     for name in ("friction", "restitution"):
         assert np.any(grad.params[name] != 0.0)
         _check_per_body_gradient(model, state, steps, loss, grad, name, "body_" + name)
+
+
+def _kinetic_energy(model, d, V, W):
+    # the kinetic energy of velocities V, W at the start-of-step poses (the solves' metric)
+    dyn = model.body_kind == BODY_DYNAMIC
+    e = 0.5 * np.sum(model.body_mass[dyn] * np.sum(V[dyn] ** 2, axis=1))
+    for i in np.flatnonzero(dyn):
+        wb = d.xmat[i].T @ W[i]
+        e += 0.5 * wb @ (model.body_inertia[i] * wb)
+    return e
+
+
+@pytest.mark.parametrize("toi", [False, True], ids=["toi-off", "toi"])
+def test_impact_that_newton_would_make_gain_energy_is_capped_and_differentiated(toi):
+    # a slender box, spinning, strikes the ground with one corner, restitution 0.9 and friction
+    # 1 (Kane's paradox): Newton's impulse would add kinetic energy, so the impact takes the blend
+    # of the plastic and Newton impulses that does no work (alpha < 1), and the adjoint follows
+    # the cap: the blend fraction moves with the state
+    q = np.array([-0.1888, 0.6318, 0.7332, 0.1665])
+    scene = sc.Scene(dt=2e-3)
+    scene.add_plane(friction=1.0, restitution=0.5)  # (the pair takes the larger, the box's)
+    scene.add_box((0.02, 0.03, 0.15), mass=0.5, pos=(0, 0, 0.2), quat=q / np.linalg.norm(q),
+                  vel=(0.8, -1.0, -2.0), ang_vel=(-4.6, -4.5, -5.0), friction=1.0,
+                  restitution=0.9)
+    model = scene.build(contact=sc.HardContact(toi=toi))
+    steps = 12  # the impact is in the 13th step
+    state = sc.rollout(model, model.initial_state(), steps).state(steps)
+    d, _ = _hard_step(model, state)
+    n = d.nlog[0]
+    assert n > 0 and 0.9 < d.log_alpha[0] < 0.99 and np.all(d.log_alpha[:n] == d.log_alpha[0])
+    if not toi:  # (with toi the phase acts on the velocity at the impact time)
+        # Newton's impulse alone would add kinetic energy to the free velocities; the step's
+        # impulses (the capped phase, then the resting solve) do not
+        d0, _ = _hard_step(model, state)
+        step.free_velocities(model, d0, np.zeros((model.nbody, 6)), model.opt_dt)
+        free = _kinetic_energy(model, d0, d0.vel_free, d0.ang_vel_free)
+        for e in range(n):
+            apply_contact_impulse(d0, d.log_con[e], d.log_lam[e], d0.vel_free, d0.ang_vel_free)
+        assert _kinetic_energy(model, d0, d0.vel_free, d0.ang_vel_free) > free * (1 + 1e-4)
+        assert _kinetic_energy(model, d, d.vel_free, d.ang_vel_free) <= free * (1 + 1e-12)
+
+    steps = 20
+    loss = _linear_loss(steps, model.nbody)
+    start = model.initial_state()
+    _, grad = sc.value_and_grad(model, start, steps, loss, params=("restitution",))
+    for name in ("pos", "vel", "ang_vel"):
+        _check_state_gradient(model, start, steps, loss, grad, name, [1])
+    # a capped impact takes the Newton direction's zero-work point, which a higher restitution
+    # moves along that direction only: the loss does not depend on it (Newton's would)
+    e = model.body_restitution.copy()
+    fd = [(loss(sc.rollout(model._replace(body_restitution=e + [0, eps]), start, steps))[0]
+           - loss(sc.rollout(model._replace(body_restitution=e - [0, eps]), start, steps))[0])
+          / (2 * eps) for eps in (1e-3, 1e-5)]
+    assert np.all(np.abs(fd) < 1e-6) and np.all(np.abs(grad.params["restitution"]) < 1e-10)
 
 
 def test_ballistic_flight_closed_form():

@@ -637,6 +637,56 @@ def remember(d, nc, keys, lam):
 
 
 @jit
+def _phase_work(d, sel, nsel, Vp, Wp, V, W, lam):
+    # the work of a phase's impulses lam, taking the velocities from Vp, Wp to V, W: the
+    # kinetic energy they add, sum_k lam_k . (u_k before + u_k after) / 2
+    up, u = np.empty(3), np.empty(3)
+    work = 0.0
+    for s in range(nsel):
+        k = sel[s]
+        contact_velocity(d, k, Vp, Wp, up)
+        contact_velocity(d, k, V, W, u)
+        for j in range(3):
+            work += 0.5 * lam[k, j] * (up[j] + u[j])
+    return work
+
+
+@jit
+def _blend_work(d, sel, nsel, Vp, Wp, V0, W0, lam0, VN, WN, lamN):
+    # the work g(alpha) = g0 + c1 alpha + c2 alpha^2 of the blend lam0 + alpha (lamN - lam0) of
+    # a phase's plastic impulses lam0 (velocities V0, W0 after them) and Newton's lamN (VN, WN),
+    # from Vp, Wp; returns (g0, c1, c2)
+    up, u0, un = np.empty(3), np.empty(3), np.empty(3)
+    g0 = c1 = c2 = 0.0
+    for s in range(nsel):
+        k = sel[s]
+        contact_velocity(d, k, Vp, Wp, up)
+        contact_velocity(d, k, V0, W0, u0)
+        contact_velocity(d, k, VN, WN, un)
+        for j in range(3):
+            dl = lamN[k, j] - lam0[k, j]
+            du = un[j] - u0[j]
+            g0 += 0.5 * lam0[k, j] * (up[j] + u0[j])
+            c1 += 0.5 * (dl * (up[j] + u0[j]) + lam0[k, j] * du)
+            c2 += 0.5 * dl * du
+    return g0, c1, c2
+
+
+@jit
+def _cap_fraction(c0, c1, c2):
+    # the alpha in [0, 1] where f = c0 + c1 alpha + c2 alpha^2 (f(0) = c0 <= 0 < f(1)) crosses
+    # zero upwards: f'(alpha) = c1 + 2 c2 alpha = sqrt(c1^2 - 4 c0 c2) there
+    if c2 == 0.0:
+        return min(max(-c0 / c1, 0.0), 1.0)
+    sq = np.sqrt(max(c1 * c1 - 4.0 * c0 * c2, 0.0))
+    if c1 >= 0.0:
+        alpha = -2.0 * c0 / (sq + c1) if sq + c1 > 0.0 else 0.0  # (no cancellation)
+    else:
+        alpha = (sq - c1) / (2.0 * c2)
+    return min(max(alpha, 0.0), 1.0)
+
+
+@jit
 def hard_contacts(m, d, h):
     """Impulses of every contact of the step (impact phases, then the resting solve).
 
@@ -676,6 +726,8 @@ def hard_contacts(m, d, h):
     d.nlog[0] = 0
     lam = d.con_lam_phase
     sel = d.con_sel
+    lam0 = np.empty((nc, 3))  # a phase's plastic impulses (its work cap) and their bias
+    bias0 = np.empty(nc)
     u = np.empty(3)
     u0 = np.empty(3)
     worst, failures = 0.0, 0
@@ -773,16 +825,43 @@ def hard_contacts(m, d, h):
         worst = max(worst, res)
         if not res <= m.opt_tol_fail:
             failures += 1
+        # no positive work: Newton's law with friction can add energy (Kane's paradox)
+        alpha = 1.0
+        Vp, Wp = V.copy(), W.copy()
+        undo_impulses(d, sel, nsel, lam, Vp, Wp)
+        if _phase_work(d, sel, nsel, Vp, Wp, V, W, lam) > 0.0:
+            for s in range(nsel):
+                k = sel[s]
+                bias0[k] = penetration_bias(m, d.con_dist[k], h) if d.con_dist[k] < 0.0 \
+                    else 0.0
+                lam0[k, :] = 0.0
+            V0, W0 = Vp.copy(), Wp.copy()
+            res = solve(m, d, sel, nsel, bias0, lam0, V0, W0, npair_con)
+            worst = max(worst, res)
+            if not res <= m.opt_tol_fail:
+                failures += 1
+            g0, c1, c2 = _blend_work(d, sel, nsel, Vp, Wp, V0, W0, lam0, V, W, lam)
+            c0 = min(g0, 0.0)
+            if c0 + c1 + c2 > 0.0:
+                alpha = _cap_fraction(c0, c1, c2)
+                for i in range(nb):
+                    for j in range(3):
+                        V[i, j] = V0[i, j] + alpha * (V[i, j] - V0[i, j])
+                        W[i, j] = W0[i, j] + alpha * (W[i, j] - W0[i, j])
         e0 = d.nlog[0]
         fits = e0 >= 0 and e0 + nsel <= d.log_con.shape[0]
         for s in range(nsel):
             k = sel[s]
             for j in range(3):
-                d.con_lambda[k, j] += lam[k, j]
+                d.con_lambda[k, j] += lam[k, j] if alpha == 1.0 else \
+                    lam0[k, j] + alpha * (lam[k, j] - lam0[k, j])
             if fits:
                 d.log_con[e0 + s] = k
                 d.log_phase[e0 + s] = phase
                 d.log_lam[e0 + s, :] = lam[k]
+                d.log_alpha[e0 + s] = alpha
+                if alpha < 1.0:
+                    d.log_lam0[e0 + s, :] = lam0[k]
         d.nlog[0] = e0 + nsel if fits else -1
         phase += 1
     if phase == max_phases:
@@ -852,11 +931,11 @@ def hard_contacts(m, d, h):
 
 
 @jit
-def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, kink, P, b_bar):
+def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, P, b_bar):
     """vjp of one solve over the selected contacts: impulses lam[k], post-solve velocities V, W.
 
-    in: Vb, Wb the cotangent of the post-solve velocities; out: the pre-solve velocities'
-    (in place). Accumulates the geometry (a.con_*_bar, the contact poses' and frames'
+    in: Vb, Wb the cotangent of the post-solve velocities, lam_bar (ncon, 3) the impulses' own
+    (where they are used beside the velocities); out: the pre-solve velocities' (in place). Accumulates the geometry (a.con_*_bar, the contact poses' and frames'
     cotangents in P = (cx, cR, cx_bar, cR_bar, tb)), a.con_mu_bar and the masses;
     b_bar[k] = the cotangent of the bias b_n of each selected contact.
     """
@@ -899,6 +978,9 @@ def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, kink, P, b_bar
                 Fl[p, i, j] = (1.0 if i == j else 0.0) - dp + eps * dp * Rd[j]
     g = np.empty(3 * nsel)
     impulse_rhs(d, sel, nsel, Vb, Wb, g)
+    for p in range(nsel):
+        for j in range(3):
+            g[3 * p + j] += lam_bar[sel[p], j]
     y = active_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
     c = np.empty(3)
     ubar = np.empty(3)
@@ -918,6 +1000,54 @@ def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, kink, P, b_bar
                                 * (c[1] * zs[p, 1] + c[2] * zs[p, 2]) / zt)
         contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb[k], cx_bar)
     impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar)
+
+
+@jit
+def _blend_vjp(d, a, sel, nsel, alpha, Vp, Wp, V0, W0, lam0, VN, WN, lamN, P, Vb, Wb, Vpb, Wpb,
+               V0b, W0b, lam0_bar, lamN_bar):
+    """vjp of a capped phase's velocities V = V0 + alpha (VN - V0) (hard_contacts), alpha the
+    root of its work f(alpha) = g(alpha) - max(g(0), 0) (_blend_work, _cap_fraction).
+
+    in: Vb, Wb the cotangent of V, W; out: VN's in Vb, Wb (in place), V0's in V0b, W0b, the
+    phase's start velocities' in Vpb, Wpb, the impulses' in lam0_bar, lamN_bar (all added to),
+    and the contacts' geometry through P."""
+    cx, cR, cx_bar, cR_bar, tb = P
+    alpha_bar = 0.0
+    for i in range(Vb.shape[0]):
+        for j in range(3):
+            alpha_bar += (VN[i, j] - V0[i, j]) * Vb[i, j] + (WN[i, j] - W0[i, j]) * Wb[i, j]
+            V0b[i, j] += (1.0 - alpha) * Vb[i, j]
+            W0b[i, j] += (1.0 - alpha) * Wb[i, j]
+            Vb[i, j] *= alpha
+            Wb[i, j] *= alpha
+    g0, c1, c2 = _blend_work(d, sel, nsel, Vp, Wp, V0, W0, lam0, VN, WN, lamN)
+    slope = c1 + 2.0 * c2 * alpha
+    if not slope > 0.0:  # (a double root: alpha does not move to first order)
+        return
+    # f(alpha) = 0: c_i's cotangent is -alpha_bar alpha^i / f'(alpha); c0 = min(g0, 0)
+    c0_bar = -alpha_bar / slope
+    c1_bar = c0_bar * alpha
+    c2_bar = c1_bar * alpha
+    g0_bar = c0_bar if g0 < 0.0 else 0.0
+    up, u0, un = np.empty(3), np.empty(3), np.empty(3)
+    upb, u0b, unb = np.empty(3), np.empty(3), np.empty(3)
+    for s in range(nsel):
+        k = sel[s]
+        contact_velocity(d, k, Vp, Wp, up)
+        contact_velocity(d, k, V0, W0, u0)
+        contact_velocity(d, k, VN, WN, un)
+        for j in range(3):
+            dl = lamN[k, j] - lam0[k, j]
+            du = un[j] - u0[j]
+            sp = up[j] + u0[j]
+            lam0_bar[k, j] += 0.5 * (g0_bar * sp + c1_bar * (du - sp) - c2_bar * du)
+            lamN_bar[k, j] += 0.5 * (c1_bar * sp + c2_bar * du)
+            upb[j] = 0.5 * (g0_bar * lam0[k, j] + c1_bar * dl)
+            u0b[j] = 0.5 * (g0_bar * lam0[k, j] + c1_bar * (dl - lam0[k, j]) - c2_bar * dl)
+            unb[j] = 0.5 * (c1_bar * lam0[k, j] + c2_bar * dl)
+        contact_velocity_vjp(d, a, k, cx, Vp, Wp, upb, Vpb, Wpb, tb[k], cx_bar)
+        contact_velocity_vjp(d, a, k, cx, V0, W0, u0b, V0b, W0b, tb[k], cx_bar)
+        contact_velocity_vjp(d, a, k, cx, VN, WN, unb, Vb, Wb, tb[k], cx_bar)
 
 
 @jit
@@ -1115,7 +1245,8 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     lam = d.con_lam_phase
     # resting solve: b = phi / h (gap) or beta phi / h (penetration); after an impact at t,
     # b = f(gap) / (h - tc) + tc a_n / 2 with gap = phi + tc u_n(mean velocity before it)
-    _fixed_point_vjp(m, d, a, sel, nc, d.con_bias, lam, V, W, Vb, Wb, kink, P, b_bar)
+    no_lam_bar = np.zeros((nc, 3))
+    _fixed_point_vjp(m, d, a, sel, nc, d.con_bias, lam, V, W, Vb, Wb, no_lam_bar, kink, P, b_bar)
     undo_impulses(d, sel, nc, lam, V, W)
     Vm = V.copy()
     Wm = W.copy()
@@ -1177,6 +1308,9 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     # the approach speed before the phase
     lam_p = np.zeros((nc, 3))
     bias = np.zeros(nc)
+    # a phase capped to no positive work: its plastic impulses and their solve's cotangents
+    lam0, lam_mix, bias0 = np.zeros((nc, 3)), np.zeros((nc, 3)), np.zeros(nc)
+    lam_bar, lam0_bar, b0_bar = np.zeros((nc, 3)), np.zeros((nc, 3)), np.zeros(nc)
     u0 = np.empty(3)
     e1 = nlog
     for phase in range(nph - 1, -1, -1):
@@ -1188,17 +1322,57 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             k = d.log_con[e0 + s]
             sel[s] = k
             lam_p[k, :] = d.log_lam[e0 + s]
+        alpha = d.log_alpha[e0]
         e1 = e0
         Vp = V.copy()
         Wp = W.copy()
-        undo_impulses(d, sel, ns, lam_p, Vp, Wp)
+        if alpha < 1.0:  # capped: V = V0 + alpha (VN - V0), the plastic solve's V0, Newton's VN
+            for s in range(ns):
+                k = sel[s]
+                lam0[k, :] = d.log_lam0[e0 + s]
+                lam_mix[k, :] = lam0[k] + alpha * (lam_p[k] - lam0[k])
+            undo_impulses(d, sel, ns, lam_mix, Vp, Wp)
+            V0, W0, VN, WN = Vp.copy(), Wp.copy(), Vp.copy(), Wp.copy()
+            for s in range(ns):
+                apply_contact_impulse(d, sel[s], lam0[sel[s]], V0, W0)
+                apply_contact_impulse(d, sel[s], lam_p[sel[s]], VN, WN)
+            Vpb, Wpb = np.zeros((nb, 3)), np.zeros((nb, 3))
+            V0b, W0b = np.zeros((nb, 3)), np.zeros((nb, 3))
+            lam_bar[:, :] = 0.0
+            lam0_bar[:, :] = 0.0
+            _blend_vjp(d, a, sel, ns, alpha, Vp, Wp, V0, W0, lam0, VN, WN, lam_p, P, Vb, Wb,
+                       Vpb, Wpb, V0b, W0b, lam0_bar, lam_bar)
+            for s in range(ns):
+                k = sel[s]
+                bias0[k] = penetration_bias(m, d.con_dist[k], h) if d.con_dist[k] < 0.0 \
+                    else 0.0
+            _fixed_point_vjp(m, d, a, sel, ns, bias0, lam0, V0, W0, V0b, W0b, lam0_bar, kink, P,
+                             b0_bar)
+            for s in range(ns):
+                k = sel[s]
+                a.con_dist_bar[k] += b0_bar[k] * _ramp_slope_at(
+                    d.con_dist[k], _penetration_slope(m, d.con_dist[k], h, kink), 0.0, kink)
+            for i in range(nb):
+                for j in range(3):
+                    Vpb[i, j] += V0b[i, j]
+                    Wpb[i, j] += W0b[i, j]
+        else:
+            undo_impulses(d, sel, ns, lam_p, Vp, Wp)
+            VN, WN = V, W
+            lam_bar[:, :] = 0.0
         for s in range(ns):
             k = sel[s]
             contact_velocity(d, k, Vp, Wp, u)
             bias[k] = d.con_e[k] * min(u[0], 0.0)
             if d.con_dist[k] < 0.0:
                 bias[k] += penetration_bias(m, d.con_dist[k], h)
-        _fixed_point_vjp(m, d, a, sel, ns, bias, lam_p, V, W, Vb, Wb, kink, P, b_bar)
+        # (Newton's solve: Vb holds its velocities' cotangent, and then the pre-phase ones')
+        _fixed_point_vjp(m, d, a, sel, ns, bias, lam_p, VN, WN, Vb, Wb, lam_bar, kink, P, b_bar)
+        if alpha < 1.0:
+            for i in range(nb):
+                for j in range(3):
+                    Vb[i, j] += Vpb[i, j]
+                    Wb[i, j] += Wpb[i, j]
         for s in range(ns):
             k = sel[s]
             contact_velocity(d, k, Vp, Wp, u)

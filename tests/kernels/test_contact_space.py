@@ -20,7 +20,8 @@ from simcore.kernels.contact_space import (_dense_transposed_solve, active_trans
                                            contact_velocity_vjp, delassus_trace_vjp,
                                            dense_delassus, frame_to_normal, impulse_vjp,
                                            islands, tangent_scale_vjp, transposed_solve)
-from simcore.kernels.hard import _impact_time_vjp, impact_time
+from simcore.kernels.hard import (_blend_vjp, _blend_work, _cap_fraction, _impact_time_vjp,
+                                  impact_time)
 from simcore.kernels.rotation import quat_to_mat
 from simcore.model import make_adjoint, make_data
 from tests.helpers import check_vjp, rot_bar_to_twist_np, rotvec_to_matrix
@@ -445,6 +446,67 @@ def test_impact_time_vjp_zero_at_bounds():
         t = impact_time(phi, u0n + 0.5 * an * h, 0.5 * an, h)
         assert t == (h if phi > 0.0 else 0.0)
         assert _impact_time_vjp(phi, u0n, un, h, 1.7) == (0.0, 0.0, 0.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# the work cap of an impact phase: V = V0 + alpha (VN - V0), alpha where the blend's work
+# g(alpha) reaches max(g(0), 0) (hard.hard_contacts)
+
+
+@pytest.mark.parametrize("plastic_work", ["negative", "positive"])
+def test_blend_vjp(plastic_work, rng):
+    model, d, cx, cR = _setup(rng)
+    nb, k = model.nbody, 1
+    sel = np.arange(NC)
+    frame = _frame(d.con_normal[k])
+    unpack = _Unpack(Vp=(nb, 3), Wp=(nb, 3), V0=(nb, 3), W0=(nb, 3), lam0=(NC, 3), VN=(nb, 3),
+                     WN=(nb, 3), lamN=(NC, 3), p=(3,))
+
+    def cap(x):
+        v = unpack(x)
+        _set_contact(model, d, k, v["p"], frame, cx, cR)
+        g0, c1, c2 = _blend_work(d, sel, NC, v["Vp"], v["Wp"], v["V0"], v["W0"], v["lam0"],
+                                 v["VN"], v["WN"], v["lamN"])
+        return v, g0, c1, c2, _cap_fraction(min(g0, 0.0), c1, c2)
+
+    def fwd(x):
+        v, _, _, _, alpha = cap(x)
+        return np.concatenate([(v["V0"] + alpha * (v["VN"] - v["V0"])).ravel(),
+                               (v["W0"] + alpha * (v["WN"] - v["W0"])).ravel()])
+
+    def vjp(x, yb):
+        v, _, _, _, alpha = cap(x)
+        a = make_adjoint(nb, NCON_MAX)
+        P = (cx, cR, np.zeros((NC, 2, 3)), np.zeros((NC, 2, 3, 3)), np.zeros((NC, 3, 3)))
+        Vb, Wb = yb[:3 * nb].reshape(nb, 3).copy(), yb[3 * nb:].reshape(nb, 3).copy()
+        out = [np.zeros((nb, 3)) for _ in range(4)] + [np.zeros((NC, 3)), np.zeros((NC, 3))]
+        _blend_vjp(d, a, sel, NC, alpha, v["Vp"], v["Wp"], v["V0"], v["W0"], v["lam0"],
+                   v["VN"], v["WN"], v["lamN"], P, Vb, Wb, *out)
+        Vpb, Wpb, V0b, W0b, lam0_bar, lamN_bar = out
+        return np.concatenate([Vpb.ravel(), Wpb.ravel(), V0b.ravel(), W0b.ravel(),
+                               lam0_bar.ravel(), Vb.ravel(), Wb.ravel(), lamN_bar.ravel(),
+                               a.con_pos_bar[k]])
+
+    # random phases until one is capped inside (0, 1), its plastic work of the given sign
+    for _ in range(10000):
+        x0 = np.concatenate([rng.normal(size=18 * nb + 6 * NC), d.con_pos[k]])
+        _, g0, c1, c2, alpha = cap(x0)
+        if (g0 < 0.0) == (plastic_work == "negative") and min(g0, 0.0) + c1 + c2 > 0.1 \
+                and 0.1 < alpha < 0.9 and c1 + 2 * c2 * alpha > 0.1:
+            break
+    else:
+        pytest.fail("no capped phase drawn")
+    err = check_vjp(fwd, vjp, x0, rng)
+    print(f"_blend_vjp ({plastic_work} plastic work): worst rel. error {err:.2e}")
+
+
+def test_cap_fraction_is_the_upward_root():
+    for c0, c1, c2 in [(-1.0, 3.0, 0.0), (-1.0, 0.5, 2.0), (-1.0, 4.0, -1.0), (0.0, -1.0, 3.0),
+                       (0.0, 2.0, -1.0), (-0.5, -1.0, 4.0)]:
+        alpha = _cap_fraction(c0, c1, c2)
+        assert 0.0 <= alpha <= 1.0
+        assert abs(c0 + c1 * alpha + c2 * alpha ** 2) < 1e-14
+        assert c1 + 2.0 * c2 * alpha >= 0.0
 
 
 # ----------------------------------------------------------------------------------------------
