@@ -197,8 +197,12 @@ class Data(NamedTuple):
     con_bias: np.ndarray    # (ncon_max,) normal bias b_n of the latest solve
     con_phase: np.ndarray   # (ncon_max,) int first impact phase, -1 when not an impact
     con_toi: np.ndarray     # (ncon_max,) time of impact within the step (its first phase)
+    con_toi_root: np.ndarray  # (ncon_max,) the root of its gap's parabola then (con_toi is
+    #                           later when a body of the contact was hit before)
     con_refresh_src: np.ndarray  # (ncon_max,) int: -1, or the contact of the same pair at whose
     #                              impact time (hard, toi) the pair's geometry was taken
+    con_cap_margin: np.ndarray  # (ncon_max,) how far its impact phases were from the switch
+    #                             of their work cap (m/s; hard.hard_contacts), inf: no impact
     con_lam_phase: np.ndarray  # (ncon_max, 3) impulses of the current solve
     con_sel: np.ndarray     # (ncon_max,) int contacts of the current solve
     vel_pre: np.ndarray     # (nbody, 3) mean velocity before the impact (hard.hard_contacts)
@@ -240,8 +244,10 @@ def make_data(model, state, ncon_max, npair_max):
         con_J=np.zeros((ncon_max, 2, 3, 6)), con_MJ=np.zeros((ncon_max, 2, 6, 3)),
         con_A=np.zeros((ncon_max, 3, 3)), con_bias=np.zeros(ncon_max),
         con_phase=np.zeros(ncon_max, dtype=np.int64), con_toi=np.zeros(ncon_max),
+        con_toi_root=np.zeros(ncon_max),
         con_refresh_src=np.full(ncon_max, -1, dtype=np.int64),
-        con_lam_phase=np.zeros((ncon_max, 3)), con_sel=np.zeros(ncon_max, dtype=np.int64),
+        con_cap_margin=np.full(ncon_max, np.inf), con_lam_phase=np.zeros((ncon_max, 3)),
+        con_sel=np.zeros(ncon_max, dtype=np.int64),
         vel_pre=z3(), ang_vel_pre=z3(), vel_post=z3(), ang_vel_post=z3(),
         body_toi=np.zeros(n),
         prev_key=np.zeros(ncon_max, dtype=np.int64), prev_lam=np.zeros((ncon_max, 3)),
@@ -321,7 +327,8 @@ class Trajectory:
         contact_margin: (N,) distance to the nearest mode switch, in m/s. HardContact: the
             separation speed of a separated contact; for an active one the least of its normal
             impulse as a velocity (lambda_n A_nn) and its friction's margin (impulse left to the
-            cone when sticking, slip speed when sliding). PenaltyContact: |gap| / dt, the force
+            cone when sticking, slip speed when sliding), and for an impact the distance to the
+            switch of its phase's work cap (work per unit normal impulse). PenaltyContact: |gap| / dt, the force
             switching on at zero gap. SmoothedContact (smooth everywhere but at the C1 edge of
             its distance band): |band - gap| / dt.
     """

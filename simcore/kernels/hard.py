@@ -723,6 +723,7 @@ def hard_contacts(m, d, h):
         d.con_phase[k] = -1
         d.con_toi[k] = 0.0
         d.con_refresh_src[k] = -1
+        d.con_cap_margin[k] = np.inf
     d.nlog[0] = 0
     lam = d.con_lam_phase
     sel = d.con_sel
@@ -761,13 +762,14 @@ def hard_contacts(m, d, h):
                 # when it closes under the split step's motion, and how fast it approaches then
                 contact_velocity(d, k, d.vel, d.ang_vel, u0)
                 an = (u[0] - u0[0]) / h
-                t = impact_time(phi, u0[0] + 0.5 * an * h, 0.5 * an, h)
+                troot = impact_time(phi, u0[0] + 0.5 * an * h, 0.5 * an, h)
+                t = troot
                 if hit[a] or hit[b]:  # set off by an earlier impact: not before that one
                     t = max(t, d.body_toi[a] if hit[a] else 0.0,
                             d.body_toi[b] if hit[b] else 0.0)
                 approach = u0[0] + (t + 0.5 * h) * an
             else:
-                t = 0.0
+                t = troot = 0.0
                 approach = u[0]
             # a bounce: it leaves faster than the threshold. (A plastic landing is no impact:
             # the speculative resting constraint puts the body exactly on the surface.)
@@ -776,6 +778,7 @@ def hard_contacts(m, d, h):
                 nsel += 1
                 if d.con_phase[k] == -1:  # its impact time is that of its first phase
                     d.con_toi[k] = t
+                    d.con_toi_root[k] = troot
         if nsel == 0:
             break
         if m.hard_toi:
@@ -829,7 +832,8 @@ def hard_contacts(m, d, h):
         alpha = 1.0
         Vp, Wp = V.copy(), W.copy()
         undo_impulses(d, sel, nsel, lam, Vp, Wp)
-        if _phase_work(d, sel, nsel, Vp, Wp, V, W, lam) > 0.0:
+        work = _phase_work(d, sel, nsel, Vp, Wp, V, W, lam)
+        if work > 0.0:
             for s in range(nsel):
                 k = sel[s]
                 bias0[k] = penetration_bias(m, d.con_dist[k], h) if d.con_dist[k] < 0.0 \
@@ -842,12 +846,22 @@ def hard_contacts(m, d, h):
                 failures += 1
             g0, c1, c2 = _blend_work(d, sel, nsel, Vp, Wp, V0, W0, lam0, V, W, lam)
             c0 = min(g0, 0.0)
-            if c0 + c1 + c2 > 0.0:
+            work = c0 + c1 + c2  # (Newton's work less the cap's)
+            if work > 0.0:
                 alpha = _cap_fraction(c0, c1, c2)
                 for i in range(nb):
                     for j in range(3):
                         V[i, j] = V0[i, j] + alpha * (V[i, j] - V0[i, j])
                         W[i, j] = W0[i, j] + alpha * (W[i, j] - W0[i, j])
+        # the distance to the cap's switch, as work per unit of the phase's normal impulse
+        # (m/s; from Newton's own work where the plastic solve was not needed, a lower bound)
+        total = 0.0
+        for s in range(nsel):
+            total += lam[sel[s], 0]
+        for s in range(nsel):
+            k = sel[s]
+            if total > 0.0:
+                d.con_cap_margin[k] = min(d.con_cap_margin[k], abs(work) / total)
         e0 = d.nlog[0]
         fits = e0 >= 0 and e0 + nsel <= d.log_con.shape[0]
         for s in range(nsel):
@@ -1430,8 +1444,9 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                     continue  # t = 0, no impact time of its own
                 contact_velocity(d, k, d.vel, d.ang_vel, u0)
                 contact_velocity(d, k, Vp, Wp, u)
-                an = (u[0] - u0[0]) / h
-                troot = impact_time(d.con_dist[k], u0[0] + 0.5 * an * h, 0.5 * an, h)
+                # (the forward's root: recomputed from velocities taken back by undoing the
+                # impulses of later phases it could differ in its last bits, and lose its tie)
+                troot = d.con_toi_root[k]
                 tk = d.con_toi[k]
                 n_eq = (1 if troot == tk else 0) + (1 if ha and d.body_toi[ka] == tk else 0) \
                     + (1 if hb and d.body_toi[kb] == tk else 0)

@@ -706,8 +706,8 @@ def contact_modes(m, d, h, mode_out, margin_out, bodies_out, start):
     Hard: separated (margin: the separation speed u_n + b_n of the resting solve) or active, as
     is every contact that took an impact in the step (margin: the normal impulse as a velocity,
     lambda_n A_nn, and the friction's: impulse left to the cone when sticking, slip speed when
-    sliding); weakly active when the normal margin is at
-    most WEAK_MARGIN. Smoothed (smooth everywhere but for the C1 edge of its distance band):
+    sliding, and an impact's distance to the switch of its work cap, hard.hard_contacts); weakly
+    active when the normal margin is at most WEAK_MARGIN. Smoothed (smooth everywhere but for the C1 edge of its distance band):
     separated outside the band, else sticking / sliding as the slip speed is below / above the
     smoothing speed v_k; margin: distance to the band's edge per step, |band - phi| / h.
     Penalty: separated for phi >= 0, else sticking / sliding likewise (slip speed against the
@@ -733,6 +733,7 @@ def contact_modes(m, d, h, mode_out, margin_out, bodies_out, start):
                 mode, margin = MODE_SEPARATED, max(u[0] + d.con_bias[k], 0.0)
             if lam[0] * d.con_A[k, 0, 0] <= WEAK_MARGIN and u[0] + d.con_bias[k] <= WEAK_MARGIN:
                 mode = MODE_WEAK
+            margin = min(margin, d.con_cap_margin[k])
         elif m.opt_contact == CONTACT_SMOOTHED:
             band = m.opt_margin + d.body_spec[a] + d.body_spec[b]
             kap, vs = contact_scales(m, d, k)
