@@ -27,6 +27,9 @@ SCENARIOS = {
     "slide_stick": "a box sliding to rest: its final position's gradient in launch speed and "
                    "friction as the stop crosses the horizon; adjoint, differences and the closed "
                    "form per contact model, errors by region",
+    "gradient_audit": "the adjoint against central differences for every input of seeded random "
+                      "scenes (mixed shapes, stacks, spins, controls), per contact model: "
+                      "matches, mismatches, kinks, with replay commands",
     "billiards_graze": "an elastic ball striking a resting one at a sweep of impact parameters "
                        "through grazing to a miss: the struck ball's exit velocity and its "
                        "gradient per contact model, errors by region",

@@ -59,6 +59,26 @@ def plot_panels(x, panels, path, xlabel, ylabel, title, vline=None, ylim=None, c
     return path
 
 
+def plot_scatter(groups, path, xlabel, ylabel, title, loglog=False):
+    """Points of several groups (label -> (x, y)), one colour each; ``loglog`` puts both axes on
+    a log scale. Saved to ``path``; returns the path."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for label, (x, y) in groups.items():
+        ax.plot(x, y, ".", ms=3, alpha=0.6, label=f"{label} ({len(x)})")
+    if loglog:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot_convergence(histories, path, xlabel, ylabel, title):
     """Loss histories of several runs (label -> 1D array) on a log scale; shorter runs hold
     their last value. Saved to ``path``; returns the path."""
