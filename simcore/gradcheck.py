@@ -32,6 +32,10 @@ The overall ``verdict``:
 - ``"discontinuous"``: some stencil jumps; small-step agreement is no evidence.
 - ``"unresolved"``: no stencil keeps the modes, or contact events lie in the horizon and no
   stencil moved one (widen the sweep).
+- ``"kink at the point"``: on mode-keeping stencils the forward and the backward differences
+  settle on two different slopes (two impacts tied up to rounding, such as a level capsule's
+  ends landing): the summary gives both, and whether the adjoint took their mean
+  (``kink="mean"``) or one side.
 """
 import dataclasses
 
@@ -60,7 +64,9 @@ class GradCheck:
             leaves the variable's range).
         verdicts: (K,) one of ``VERDICTS`` per step.
         rel_error: (K,) |central - adjoint| / max(|central|, |adjoint|).
-        verdict: "confirmed", "local only", "discontinuous", "disagrees" or "unresolved".
+        verdict: "confirmed", "local only", "discontinuous", "disagrees", "unresolved" or
+            "kink at the point" (forward and backward differences settle on different slopes;
+            the summary gives both and says which the adjoint took).
         summary: one sentence saying why.
         min_margin: the smallest distance to a mode switch at x (m/s; Gradient.min_margin).
         mode_switches: (M, 5) the switches the rollout at x crossed (Trajectory.mode_switches).
@@ -192,6 +198,18 @@ def gradcheck(model, state, steps, loss, variable, body=None, index=0, controls=
     bound = np.maximum(np.abs(central), abs(g0))
     verdict, summary = _overall(hs, central, diff, diff <= rtol * bound + atol,
                                 diff <= scale_rtol * bound + atol, verdicts, g0)
+    kink = _kink_at_point(forward, backward, verdicts, rtol)
+    if kink is not None and verdict in ("confirmed", "disagrees", "discontinuous"):
+        fwd, bwd = kink
+        mean = 0.5 * (fwd + bwd)
+        side = ("their mean (kink='mean')" if abs(g0 - mean) <= 1e-3 * max(abs(fwd), abs(bwd))
+                else "the forward one (one side)" if abs(g0 - fwd) <= 1e-3 * abs(fwd)
+                else "the backward one (one side)" if abs(g0 - bwd) <= 1e-3 * abs(bwd)
+                else "none of them")
+        verdict, summary = "kink at the point", (
+            f"the loss has a kink at x: forward differences converge to {fwd:.9g} and backward "
+            f"ones to {bwd:.9g} (mean {mean:.9g}); the adjoint's {g0:.9g} is {side}. "
+            + ("" if verdict == "confirmed" else f"(Without the kink: {summary}.)"))
     if grad0.solver_failures.size:
         summary += (f" (the rollout has {grad0.solver_failures.size} step(s) whose contact solve "
                     "did not converge, where the adjoint is unreliable: Gradient.solver_failures)")
@@ -200,6 +218,21 @@ def gradcheck(model, state, steps, loss, variable, body=None, index=0, controls=
                      central=central, forward=forward, backward=backward, verdicts=verdicts,
                      rel_error=rel, verdict=verdict, summary=summary, min_margin=grad0.min_margin,
                      mode_switches=grad0.mode_switches)
+
+
+def _kink_at_point(forward, backward, verdicts, rtol):
+    # (forward slope, backward slope) when, on two consecutive mode-keeping stencils, the forward
+    # and the backward differences each settle and the two differ: a kink at the point itself
+    # (two impacts tied to rounding); else None
+    keep = [k for k, v in enumerate(verdicts) if v in VERDICTS[:2]]
+    for a, b in zip(keep[:-1], keep[1:]):
+        if b != a + 1:
+            continue
+        fa, fb, ba, bb = forward[a], forward[b], backward[a], backward[b]
+        spread = abs(fa - fb) + abs(ba - bb)
+        if abs(fb - bb) > 10.0 * spread + rtol * max(abs(fb), abs(bb)):
+            return float(fb), float(bb)
+    return None
 
 
 def _overall(hs, central, diff, agree, agree_wide, verdicts, g0):

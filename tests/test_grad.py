@@ -865,6 +865,42 @@ def test_impact_time_of_a_later_phase_keeps_its_root_in_the_adjoint():
     _check_state_gradient(model, model.initial_state(), steps, loss, grad, "vel", [1, 2, 3])
 
 
+def _level_capsule():
+    # a capsule lying level lands on both ends at once: the two impact times are tied (up to
+    # rounding), and the loss has a kink in anything that tilts it
+    scene = sc.Scene(dt=2e-3)
+    scene.add_plane(friction=0.6, restitution=0.2)
+    scene.add_capsule(0.04, 0.12, mass=0.6, pos=(0, 0, 0.25), quat=(0.7071068, 0.7071068, 0, 0),
+                      vel=(0.3, -0.2, 0), friction=0.5, restitution=0.1)
+    model = scene.build(contact=sc.HardContact())
+    w = np.array([0.3, -1.1, 0.7])
+
+    def loss(traj):
+        cot = np.zeros_like(traj.pos)
+        cot[-1, 1] = w
+        return float(traj.pos[-1, 1] @ w), {"pos": cot}
+    return model, loss
+
+
+def test_simultaneous_impacts_follow_the_kink_convention():
+    model, loss = _level_capsule()
+    state, steps = model.initial_state(), 300
+
+    def f(e):
+        ang = state.ang_vel.copy()
+        ang[1, 0] += e
+        return loss(sc.rollout(model, dataclasses.replace(state, ang_vel=ang), steps))[0]
+    f0 = f(0.0)
+    fwd = [(f(e) - f0) / e for e in (1e-6, 1e-7)]
+    bwd = [(f0 - f(-e)) / e for e in (1e-6, 1e-7)]
+    assert abs(fwd[1] - bwd[1]) > 0.3 * abs(fwd[1])  # a kink: the sides differ
+    got = {kink: sc.value_and_grad(model, state, steps, loss, kink=kink)[1].ang_vel[1, 0]
+           for kink in ("mean", "left", "right")}
+    sides = sorted([fwd[1], bwd[1]])
+    assert sorted([got["left"], got["right"]]) == pytest.approx(sides, rel=1e-5)
+    assert got["mean"] == pytest.approx(0.5 * (fwd[1] + bwd[1]), rel=1e-5)
+
+
 def test_ballistic_flight_closed_form():
     scene = sc.Scene(dt=1e-2)
     scene.add_sphere(0.1, pos=(0, 0, 5.0), vel=(1, 2, 3))

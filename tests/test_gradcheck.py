@@ -96,3 +96,14 @@ def test_losses_validate():
         sc.losses.final(1, "pos", 3)
     with pytest.raises(ValueError, match="target"):
         sc.losses.final_distance(1, (0, 0))
+
+
+def test_a_kink_at_the_point_is_named_with_both_slopes():
+    from tests.test_grad import _level_capsule
+    model, loss = _level_capsule()
+    r = sc.gradcheck(model, model.initial_state(), 300, loss, "ang_vel", body=1, index=0)
+    assert r.verdict == "kink at the point", r.summary
+    assert "is their mean (kink='mean')" in r.summary
+    r = sc.gradcheck(model, model.initial_state(), 300, loss, "ang_vel", body=1, index=0,
+                     kink="left")
+    assert r.verdict == "kink at the point" and "(one side)" in r.summary, r.summary

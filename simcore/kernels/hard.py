@@ -44,6 +44,7 @@ from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_t
 NEWTON_STALL = 8  # full Newton steps without a new best before backtracking
 EXTRA_SWEEPS = 8  # single Gauss-Seidel sweeps tried before Newton (see _sweep_island)
 CONTINUATION_REG = 1e-6  # the nearby problem a stalled polish is solved on first (_continuation)
+TIE = 1e-12  # impact times closer than this fraction of the step are a tie (a kink), in the vjp
 
 
 @jit(inline="always")
@@ -1064,6 +1065,12 @@ def _blend_vjp(d, a, sel, nsel, alpha, Vp, Wp, V0, W0, lam0, VN, WN, lamN, P, Vb
         contact_velocity_vjp(d, a, k, cx, VN, WN, unb, Vb, Wb, tb[k], cx_bar)
 
 
+@jit(inline="always")
+def _tied(t1, t2, h):
+    # two impact times of a step equal up to the rounding of their roots
+    return abs(t1 - t2) <= TIE * h
+
+
 @jit
 def _ramp_slope_at(x, lo, hi, kink):
     # slope of a function with slope lo for x < 0 and hi for x > 0, at x (kink at x == 0)
@@ -1417,21 +1424,31 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                 Wb[i, :] = 0.0
                 Vp[i, :] = Vstar[i]
                 Wp[i, :] = Wstar[i]
-            # t_i = min over the phase's contacts on body i of their times (ties shared)
+            # t_i = min over the phase's contacts on body i of their times. Contacts tied with
+            # the min (a level capsule's two ends: equal up to rounding) are a kink: the mean of
+            # their derivatives, or the first / last of them (kink left / right)
             for i in range(nb):
                 if body_phase[i] != phase or toi_bar[i] == 0.0:
                     continue
-                nties = 0
+                nties, first, last = 0, -1, -1
                 for s in range(ns):
                     k = sel[s]
                     if (d.con_body[k, 0] == i or d.con_body[k, 1] == i) and \
-                            d.con_toi[k] == d.body_toi[i]:
+                            _tied(d.con_toi[k], d.body_toi[i], h):
                         nties += 1
+                        last = k
+                        if first < 0:
+                            first = k
                 for s in range(ns):
                     k = sel[s]
                     if (d.con_body[k, 0] == i or d.con_body[k, 1] == i) and \
-                            d.con_toi[k] == d.body_toi[i]:
-                        t_bar[k] += toi_bar[i] / nties
+                            _tied(d.con_toi[k], d.body_toi[i], h):
+                        if kink == KINK_LEFT:
+                            t_bar[k] += toi_bar[i] if k == first else 0.0
+                        elif kink == KINK_RIGHT:
+                            t_bar[k] += toi_bar[i] if k == last else 0.0
+                        else:
+                            t_bar[k] += toi_bar[i] / nties
             for s in range(ns):
                 k = sel[s]
                 if t_bar[k] == 0.0 or d.con_phase[k] != phase:  # (its time: its first phase)
@@ -1448,14 +1465,17 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                 # impulses of later phases it could differ in its last bits, and lose its tie)
                 troot = d.con_toi_root[k]
                 tk = d.con_toi[k]
-                n_eq = (1 if troot == tk else 0) + (1 if ha and d.body_toi[ka] == tk else 0) \
-                    + (1 if hb and d.body_toi[kb] == tk else 0)
-                share = t_bar[k] / max(n_eq, 1)
-                if ha and d.body_toi[ka] == tk:
+                # t = max(root, the times of its bodies hit before), ties (to rounding) shared
+                on_root = troot == tk or _tied(troot, tk, h)
+                on_a = ha and _tied(d.body_toi[ka], tk, h)
+                on_b = hb and _tied(d.body_toi[kb], tk, h)
+                share = t_bar[k] / max((1 if on_root else 0) + (1 if on_a else 0)
+                                       + (1 if on_b else 0), 1)
+                if on_a:
                     toi_bar[ka] += share
-                if hb and d.body_toi[kb] == tk:
+                if on_b:
                     toi_bar[kb] += share
-                if troot == tk:
+                if on_root:
                     phb, u0b, unb = _impact_time_vjp(d.con_dist[k], u0[0], u[0], h, share)
                     a.con_dist_bar[k] += phb
                     ubar[0] = u0b
