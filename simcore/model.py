@@ -278,7 +278,7 @@ class Adjoint(NamedTuple):
     inertia_bar: np.ndarray   # (nbody, 3)
     friction_bar: np.ndarray  # (nbody,)
     restitution_bar: np.ndarray  # (nbody,)
-    scalar_bar: np.ndarray    # (4,) pen_stiffness, pen_damping, smooth_kappa, unused
+    scalar_bar: np.ndarray    # (4,) the contact models' scalars, by consts.SLOT_*
 
 
 def make_adjoint(nbody, ncon_max):
@@ -328,9 +328,9 @@ class Trajectory:
             separation speed of a separated contact; for an active one the least of its normal
             impulse as a velocity (lambda_n A_nn) and its friction's margin (impulse left to the
             cone when sticking, slip speed when sliding), and for an impact the distance to the
-            switch of its phase's work cap (work per unit normal impulse). PenaltyContact: |gap| / dt, the force
-            switching on at zero gap. SmoothedContact (smooth everywhere but at the C1 edge of
-            its distance band): |band - gap| / dt.
+            switch of its phase's work cap (work per unit normal impulse). PenaltyContact:
+            |gap| / dt, the force switching on at zero gap. SmoothedContact (smooth everywhere
+            but at the C1 edge of its distance band): |band - gap| / dt.
     """
     MODES = ("separated", "sticking", "sliding", "weakly active")
 

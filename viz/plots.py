@@ -15,6 +15,16 @@ def _draw(ax, x, series, reference, markers, vline):
     ax.legend(fontsize=7)
 
 
+def _save(fig, ax, path, xlabel, ylabel, title):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot_lines(x, series, path, xlabel, ylabel, title, reference=None, markers=False,
                loglog=False, logy=False, vline=None):
     """One figure: ``series`` maps a label to y values over x; ``reference`` (label, x, y) is
@@ -26,13 +36,7 @@ def plot_lines(x, series, path, xlabel, ylabel, title, reference=None, markers=F
         ax.set_xscale("log")
     if loglog or logy:
         ax.set_yscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, xlabel, ylabel, title)
 
 
 def plot_panels(x, panels, path, xlabel, ylabel, title, vline=None, ylim=None, columns=2):
@@ -70,13 +74,7 @@ def plot_scatter(groups, path, xlabel, ylabel, title, loglog=False):
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, xlabel, ylabel, title)
 
 
 def plot_convergence(histories, path, xlabel, ylabel, title):

@@ -515,6 +515,12 @@ def penetration_bias(m, phi, h):
 
 
 @jit(inline="always")
+def _penetration_part(m, phi, h):
+    # an impact phase's bias for its gap phi: the penetration's correction, none when apart
+    return penetration_bias(m, phi, h) if phi < 0.0 else 0.0
+
+
+@jit(inline="always")
 def _penetration_slope(m, phi, h, kink):
     # d penetration_bias / d phi: beta / h, 0 beyond the speed limit (a kink at the limit)
     return _ramp_slope_at(m.hard_beta * phi / h + m.hard_depenetration_speed, 0.0,
@@ -818,10 +824,8 @@ def hard_contacts(m, d, h):
             # Newton restitution alone sets the exit speed. (A speculative phi / h term here
             # would take up to the whole speed away; without toi the ball then bounces off
             # where it is, an O(h v) position error, which is the failure toi removes.)
-            b_n = d.con_e[k] * min(u[0], 0.0)
-            if d.con_dist[k] < 0.0:
-                b_n += penetration_bias(m, d.con_dist[k], h)
-            d.con_bias[k] = b_n
+            d.con_bias[k] = (d.con_e[k] * min(u[0], 0.0)
+                             + _penetration_part(m, d.con_dist[k], h))
             lam[k, :] = 0.0
             if d.con_phase[k] == -1:
                 d.con_phase[k] = phase
@@ -837,8 +841,7 @@ def hard_contacts(m, d, h):
         if work > 0.0:
             for s in range(nsel):
                 k = sel[s]
-                bias0[k] = penetration_bias(m, d.con_dist[k], h) if d.con_dist[k] < 0.0 \
-                    else 0.0
+                bias0[k] = _penetration_part(m, d.con_dist[k], h)  # (restitution 0)
                 lam0[k, :] = 0.0
             V0, W0 = Vp.copy(), Wp.copy()
             res = solve(m, d, sel, nsel, bias0, lam0, V0, W0, npair_con)
@@ -950,8 +953,9 @@ def _fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink,
     """vjp of one solve over the selected contacts: impulses lam[k], post-solve velocities V, W.
 
     in: Vb, Wb the cotangent of the post-solve velocities, lam_bar (ncon, 3) the impulses' own
-    (where they are used beside the velocities); out: the pre-solve velocities' (in place). Accumulates the geometry (a.con_*_bar, the contact poses' and frames'
-    cotangents in P = (cx, cR, cx_bar, cR_bar, tb)), a.con_mu_bar and the masses;
+    (where they are used beside the velocities); out: the pre-solve velocities' (in place).
+    Accumulates the geometry (a.con_*_bar, the contact poses' and frames' cotangents in
+    P = (cx, cR, cx_bar, cR_bar, tb)), a.con_mu_bar and the masses;
     b_bar[k] = the cotangent of the bias b_n of each selected contact.
     """
     cx, cR, cx_bar, cR_bar, tb = P
@@ -1365,8 +1369,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                        Vpb, Wpb, V0b, W0b, lam0_bar, lam_bar)
             for s in range(ns):
                 k = sel[s]
-                bias0[k] = penetration_bias(m, d.con_dist[k], h) if d.con_dist[k] < 0.0 \
-                    else 0.0
+                bias0[k] = _penetration_part(m, d.con_dist[k], h)
             _fixed_point_vjp(m, d, a, sel, ns, bias0, lam0, V0, W0, V0b, W0b, lam0_bar, kink, P,
                              b0_bar)
             for s in range(ns):
@@ -1384,9 +1387,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
         for s in range(ns):
             k = sel[s]
             contact_velocity(d, k, Vp, Wp, u)
-            bias[k] = d.con_e[k] * min(u[0], 0.0)
-            if d.con_dist[k] < 0.0:
-                bias[k] += penetration_bias(m, d.con_dist[k], h)
+            bias[k] = d.con_e[k] * min(u[0], 0.0) + _penetration_part(m, d.con_dist[k], h)
         # (Newton's solve: Vb holds its velocities' cotangent, and then the pre-phase ones')
         _fixed_point_vjp(m, d, a, sel, ns, bias, lam_p, VN, WN, Vb, Wb, lam_bar, kink, P, b_bar)
         if alpha < 1.0:
@@ -1461,12 +1462,12 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                     continue  # t = 0, no impact time of its own
                 contact_velocity(d, k, d.vel, d.ang_vel, u0)
                 contact_velocity(d, k, Vp, Wp, u)
-                # (the forward's root: recomputed from velocities taken back by undoing the
-                # impulses of later phases it could differ in its last bits, and lose its tie)
+                # (the forward's root: recomputed from the velocities taken back through the
+                # impulses of later phases, it could differ in its last bits and lose its tie)
                 troot = d.con_toi_root[k]
                 tk = d.con_toi[k]
                 # t = max(root, the times of its bodies hit before), ties (to rounding) shared
-                on_root = troot == tk or _tied(troot, tk, h)
+                on_root = _tied(troot, tk, h)
                 on_a = ha and _tied(d.body_toi[ka], tk, h)
                 on_b = hb and _tied(d.body_toi[kb], tk, h)
                 share = t_bar[k] / max((1 if on_root else 0) + (1 if on_a else 0)

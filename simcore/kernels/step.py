@@ -707,9 +707,10 @@ def contact_modes(m, d, h, mode_out, margin_out, bodies_out, start):
     is every contact that took an impact in the step (margin: the normal impulse as a velocity,
     lambda_n A_nn, and the friction's: impulse left to the cone when sticking, slip speed when
     sliding, and an impact's distance to the switch of its work cap, hard.hard_contacts); weakly
-    active when the normal margin is at most WEAK_MARGIN. Smoothed (smooth everywhere but for the C1 edge of its distance band):
-    separated outside the band, else sticking / sliding as the slip speed is below / above the
-    smoothing speed v_k; margin: distance to the band's edge per step, |band - phi| / h.
+    active when the normal margin is at most WEAK_MARGIN. Smoothed (smooth everywhere but for
+    the C1 edge of its distance band): separated outside the band, else sticking / sliding as
+    the slip speed is below / above the smoothing speed v_k; margin: distance to the band's
+    edge per step, |band - phi| / h.
     Penalty: separated for phi >= 0, else sticking / sliding likewise (slip speed against the
     friction smoothing); margin |phi| / h, the gap closed per step.
     """
