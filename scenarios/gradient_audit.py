@@ -44,10 +44,10 @@ import numpy as np
 import simcore as sc
 from scenarios._common import out_dir, parallel_map, write_index, write_table
 from simcore.kernels import consts
+from simcore.params import PARAMS
 
 MODELS = {"hard": lambda: sc.HardContact(), "hard-notoi": lambda: sc.HardContact(toi=False),
           "penalty": lambda: sc.PenaltyContact(), "smoothed": lambda: sc.SmoothedContact()}
-SCALARS = {"penalty": ("stiffness", "damping"), "smoothed": ("kappa",)}
 FD_STEPS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
 RTOL, CONVERGED = 1e-5, 1e-6
 CLASSES = ("match", "mismatch", "not converged", "switch in every stencil", "non-finite",
@@ -120,8 +120,9 @@ def problems(name, seed):
     state = model.initial_state()
     loss = _loss(model, steps, seed)
     dyn = np.flatnonzero(model.body_kind == consts.BODY_DYNAMIC)
+    scalars = tuple(p for p, row in PARAMS.items() if row.contact == model.opt_contact)
     first = sc.Problem(model, state, steps, loss, ("pos", "vel", "ang_vel", "mass", "controls")
-                       + SCALARS.get(name.split("-")[0], ()), controls=controls, bodies=dyn)
+                       + scalars, controls=controls, bodies=dyn)
     second = sc.Problem(model, state, steps, loss, ("friction", "restitution"),
                         controls=controls, bodies=np.arange(model.nbody))
     return model, steps, loss, (first, second)

@@ -17,21 +17,12 @@ from simcore.kernels import consts
 from simcore.kernels.rotation import twist_to_quat_bar
 from simcore.kernels.step import reverse_kernel
 from simcore.model import Trajectory, make_adjoint, make_data
+from simcore.params import PARAMS
 from simcore.rollout import (_Progress, check_controls, check_model, check_state, check_steps,
                              forward, real_array)
 
 KINKS = {"mean": consts.KINK_MEAN, "left": consts.KINK_LEFT, "right": consts.KINK_RIGHT}
 
-# parameter name -> the contact models it belongs to (None: all); the first three are per body
-PARAMS = {
-    "mass": None,
-    "friction": None,
-    "restitution": None,
-    "stiffness": (consts.CONTACT_PENALTY,),
-    "damping": (consts.CONTACT_PENALTY,),
-    "kappa": (consts.CONTACT_SMOOTHED,),
-}
-_SCALAR_SLOT = {"stiffness": 0, "damping": 1, "kappa": 2}
 
 _COT_KEYS = {"pos": 3, "quat": 4, "vel": 3, "ang_vel": 3}
 
@@ -78,8 +69,8 @@ def _check_params(model, params):
     for name in names:
         if name not in PARAMS:
             raise ValueError(f"unknown parameter {name!r}; known: {sorted(PARAMS)}")
-        models = PARAMS[name]
-        if models is not None and model.opt_contact not in models:
+        owner = PARAMS[name].contact
+        if owner is not None and model.opt_contact != owner:
             raise ValueError(f"parameter {name!r} does not belong to this model's contact model")
     return names
 
@@ -218,7 +209,7 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
         elif name == "restitution":
             param_grads[name] = adj.restitution_bar.copy()
         else:
-            param_grads[name] = float(adj.scalar_bar[_SCALAR_SLOT[name]])
+            param_grads[name] = float(adj.scalar_bar[PARAMS[name].slot])
     grad_quat = np.empty((n, 4))
     for i in range(n):
         twist_to_quat_bar(state.quat[i], adj.th_bar[i], grad_quat[i])

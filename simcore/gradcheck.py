@@ -42,6 +42,7 @@ import dataclasses
 import numpy as np
 
 from simcore.optim import Problem
+from simcore.params import PARAMS
 from simcore.rollout import rollout
 
 #: the default sweep of difference steps, largest first
@@ -146,7 +147,7 @@ def gradcheck(model, state, steps, loss, variable, body=None, index=0, controls=
         GradCheck. Costs one adjoint evaluation, two rollouts per step, and a bisection (up to
         27 rollouts) on each stencil half where the contact modes change.
     """
-    scalar = variable in ("stiffness", "damping", "kappa")
+    scalar = variable in PARAMS and not PARAMS[variable].per_body
     if body is None:
         if not scalar:
             raise ValueError(f"gradcheck: pass body= for the per-body variable {variable!r}")

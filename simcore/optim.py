@@ -3,12 +3,12 @@ import dataclasses
 
 import numpy as np
 
-from simcore.grad import PARAMS, value_and_grad
+from simcore.grad import value_and_grad
 from simcore.kernels import consts
+from simcore.params import PARAMS
 from simcore.rollout import check_controls, check_model, check_state, check_steps
 
 STATE_VARS = ("pos", "vel", "ang_vel")
-_SCALAR_FIELD = {"stiffness": "pen_stiffness", "damping": "pen_damping", "kappa": "smooth_kappa"}
 
 
 class Problem:
@@ -60,10 +60,8 @@ class Problem:
             raise ValueError("mass is a variable only of dynamic bodies: pass bodies=")
         self.params = tuple(v for v in self.variables if v in PARAMS)
         self.x0 = self._pack(model, self.state, self.controls)
-        lims = {"mass": (1e-12, None), "friction": (0.0, None), "restitution": (0.0, 1.0),
-                "stiffness": (1e-12, None), "damping": (0.0, None), "kappa": (1e-300, None)}
         #: per-entry (low, high) limits of x, for minimize(..., bounds=prob.bounds)
-        self.bounds = [lims.get(name, (None, None))
+        self.bounds = [PARAMS[name].bounds if name in PARAMS else (None, None)
                        for name, v in self._pieces(model, self.state, self.controls)
                        for _ in range(np.size(v))]
 
@@ -74,14 +72,10 @@ class Problem:
                 yield name, getattr(state, name)[b]
             elif name == "controls":
                 yield name, controls[:, b]
-            elif name == "mass":
-                yield name, model.body_mass[b]
-            elif name == "friction":
-                yield name, model.body_friction[b]
-            elif name == "restitution":
-                yield name, model.body_restitution[b]
+            elif PARAMS[name].per_body:
+                yield name, getattr(model, PARAMS[name].field)[b]
             else:
-                yield name, np.array([getattr(model, _SCALAR_FIELD[name])])
+                yield name, np.array([getattr(model, PARAMS[name].field)])
 
     def _pack(self, model, state, controls):
         return np.concatenate([np.ravel(v) for _, v in self._pieces(model, state, controls)])
@@ -117,14 +111,14 @@ class Problem:
                 if np.any(v < lo) or np.any(v > hi):
                     raise ValueError(f"{name} must stay in [{lo}, {hi}], got {v} "
                                      f"(use minimize(..., bounds=prob.bounds))")
-                field = "body_" + name
+                field = PARAMS[name].field
                 arr = getattr(model, field).copy()
                 arr[b] = v
                 model = model._replace(**{field: arr})
             else:
                 if not v[0] >= 0 or (name != "damping" and v[0] == 0):
                     raise ValueError(f"{name} must stay positive, got {v[0]}")
-                model = model._replace(**{_SCALAR_FIELD[name]: float(v[0])})
+                model = model._replace(**{PARAMS[name].field: float(v[0])})
         return model, state, controls
 
     def evaluate(self, x):

@@ -37,6 +37,12 @@ ABSURD_SPEED = 5.0
 ABSURD_ENERGY = 4.0
 FLOOR_SPEED = 1.0     # m/s
 
+# where the reverse sweep accumulates a contact model's scalar parameters (Adjoint.scalar_bar;
+# simcore/params.py)
+SLOT_STIFFNESS = 0
+SLOT_DAMPING = 1
+SLOT_KAPPA = 2
+
 # kink conventions for the gradient at an exact non-smooth point (DESIGN.md section 4)
 KINK_MEAN = 0
 KINK_LEFT = 1

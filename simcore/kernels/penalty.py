@@ -9,7 +9,7 @@ not matter and a body at rest feels no phantom damping from gravity's velocity i
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.consts import BODY_DYNAMIC
+from simcore.kernels.consts import BODY_DYNAMIC, SLOT_DAMPING, SLOT_STIFFNESS
 from simcore.kernels.dynamics import (apply_impulse, apply_impulse_vjp, point_velocity,
                                       point_velocity_vjp)
 from simcore.kernels.kink import ramp_slope
@@ -176,7 +176,7 @@ def penalty_impulses_vjp(m, d, a, h, kink):
     # vjp of penalty_impulses, after the forward pass re-ran on this substep's contacts.
     # in: a.vfree_bar / a.wfree_bar (cotangents of the post-contact velocities);
     # accumulates a.vel_bar, a.ang_vel_bar (start of step), a.pos_bar, a.R_bar, a.con_*_bar,
-    # a.invmass_bar, a.inertia_bar, a.scalar_bar[0:2] (stiffness, damping).
+    # a.invmass_bar, a.inertia_bar, a.scalar_bar (stiffness, damping: consts.SLOT_*).
     nc = d.ncon[0]
     ua, ub, u, ra, rb, f, imp = (np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3),
                                  np.empty(3), np.empty(3))
@@ -229,8 +229,8 @@ def penalty_impulses_vjp(m, d, a, h, kink):
                           u_bar, s_bar)
         a.con_dist_bar[k] += s_bar[0]
         a.con_mu_bar[k] += s_bar[1]
-        a.scalar_bar[0] += s_bar[2]
-        a.scalar_bar[1] += s_bar[3]
+        a.scalar_bar[SLOT_STIFFNESS] += s_bar[2]
+        a.scalar_bar[SLOT_DAMPING] += s_bar[3]
         for q in range(3):
             a.con_normal_bar[k, q] += n_bar[q]
             ub[q] = -u_bar[q]

@@ -18,6 +18,7 @@ damped Newton on F. The adjoint differentiates F = 0.
 import numpy as np
 
 from simcore._jit import jit
+from simcore.kernels.consts import SLOT_KAPPA
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
                                            contact_poses, contact_velocity,
                                            contact_velocity_vjp, dense_delassus,
@@ -355,7 +356,7 @@ def smoothed_contacts_vjp(m, d, a, h):
 
     in: a.vfree_bar / a.wfree_bar, cotangents of the post-contact velocities; out: the same hold
     the cotangents of the free velocities; accumulates a.con_{dist,normal,pos,mu}_bar, a.pos_bar,
-    a.R_bar, a.invmass_bar, a.inertia_bar and a.scalar_bar[2] (kappa).
+    a.R_bar, a.invmass_bar, a.inertia_bar and a.scalar_bar[SLOT_KAPPA].
     """
     nc = d.ncon[0]
     if nc == 0:
@@ -408,9 +409,9 @@ def smoothed_contacts_vjp(m, d, a, h):
         a.con_dist_bar[k] += ubar[0] * contact_bias_slope(m, d.con_dist[k], h) \
             - c[0] * kappa * dw_phi
         band_bar[k] = -c[0] * kappa * dw_band
-        a.scalar_bar[2] -= c[0] * band_weight(d.con_dist[k], band)
+        a.scalar_bar[SLOT_KAPPA] -= c[0] * band_weight(d.con_dist[k], band)
         if vs[k] > 0.0:  # v = sqrt(kappa A_tt)
-            a.scalar_bar[2] += vs_bar * vs[k] / (2.0 * kappa)
+            a.scalar_bar[SLOT_KAPPA] += vs_bar * vs[k] / (2.0 * kappa)
             tangent_scale_vjp(m, d, a, k, cx, cR, vs_bar * kappa / (2.0 * vs[k]), tb[k],
                               cx_bar, cR_bar)
         contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb[k], cx_bar)
