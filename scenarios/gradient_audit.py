@@ -153,6 +153,7 @@ def classify(run, f0, key0, g, scale, lo=None, hi=None):
         return CLASSES[5], [], np.nan, np.nan, np.nan
     central, keep = [], []
     for h in FD_STEPS:
+        fp = fm = np.nan
         if (lo is not None and -h < lo) or (hi is not None and h > hi):
             central.append(np.nan)
             keep.append(False)
@@ -162,9 +163,7 @@ def classify(run, f0, key0, g, scale, lo=None, hi=None):
         keep.append(kp == key0 == km)
     central = np.array(central)
     floor = max(CONVERGED * scale, 1e-12)
-    if not any(keep):
-        h = FD_STEPS[-1]
-        fp, fm = run(h)[0], run(-h)[0]
+    if not any(keep):  # one-sided differences at the smallest step (fp, fm: its rollouts)
         return CLASSES[3], central, np.nan, (fp - f0) / h, (f0 - fm) / h
     kept = central[keep]
     cands = list(kept) + [(100 * b - a) / 99 for a, b, ka, kb in
