@@ -4,6 +4,14 @@ Every kernel uses ``jit``: on-disk cache (compile once per machine), exact float
 (gradients are compared to 1e-7, so no fastmath), numpy error model (no Python exceptions from
 inside kernels; the kernels themselves must never produce inf or nan).
 
+Python entry points: numba gives every compiled function a wrapper that unboxes its arguments
+from Python objects; for a kernel taking the Model / Data tuples that is code for every array
+they hold, compiled and optimised once per kernel. Only the kernels Python calls need it, so a
+kernel is compiled without one unless declared ``jit(entry=True)``: the rollout and reverse
+kernels, and the kernels the tests check one by one. Without the wrappers the first rollout
+compiles in about four fifths of the time (``benchmarks/compile_time.py``). Calling a kernel
+compiled without its wrapper from Python raises a TypeError saying so.
+
 Numba checks a cached function against its own file only, so editing a callee in another file
 (or upgrading simcore) can leave a cached caller stale. We therefore key the cache folder by a
 hash of the sources compiled code depends on (the kernels, this file, and model.py whose tuples
@@ -15,8 +23,12 @@ import os
 from pathlib import Path
 
 import numba
+from numba.core.registry import CPUDispatcher
 
 _DEFAULTS = dict(cache=True, fastmath=False, error_model="numpy", nogil=True)
+# the same, for the implementations of ``numba.extending.overload`` (compiled and cached with
+# their callers)
+OVERLOAD_OPTIONS = dict(fastmath=False, error_model="numpy", nogil=True)
 
 
 def _source_hash():
@@ -39,9 +51,32 @@ CACHE_DIR = _keyed_cache_dir()
 numba.config.CACHE_DIR = CACHE_DIR
 
 
-def jit(fn=None, **overrides):
-    """``numba.njit`` with the project's defaults; usable as ``@jit`` or ``@jit(inline=...)``."""
+class _Kernel(CPUDispatcher):
+    """A kernel compiled without a Python entry point: called from compiled code only."""
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"{self.py_func.__module__}.{self.py_func.__qualname__} is compiled "
+                        "without a Python entry point; declare it with jit(entry=True) to call "
+                        "it from Python")
+
+
+def _kernel(fn, opts):
+    cache = opts.pop("cache")
+    disp = _Kernel(py_func=fn, locals={}, targetoptions=dict(
+        opts, nopython=True, no_cpython_wrapper=True, no_cfunc_wrapper=True))
+    if cache:
+        disp.enable_caching()
+    return disp
+
+
+def jit(fn=None, *, entry=False, **overrides):
+    """``numba.njit`` with the project's defaults; usable as ``@jit`` or ``@jit(inline=...)``.
+
+    ``entry=True``: the kernel is called from Python too, and gets numba's Python wrapper.
+    """
     opts = dict(_DEFAULTS, **overrides)
-    if fn is None:
-        return lambda f: numba.njit(**opts)(f)
-    return numba.njit(**opts)(fn)
+
+    def decorate(f):
+        return numba.njit(**opts)(f) if entry else _kernel(f, dict(opts))
+
+    return decorate if fn is None else decorate(fn)

@@ -71,7 +71,8 @@ class HardContact:
     Velocity-level complementarity (no penetration, Coulomb cone with maximal dissipation),
     Newton restitution ``u+_n >= -e u-_n`` for impacts faster than ``restitution_threshold``,
     speculative contacts (a body may approach exactly to the surface within a step) and
-    Baumgarte correction of penetration. See ``simcore/kernels/hard.py``.
+    Baumgarte correction of penetration. See ``simcore/kernels/hard.py`` (the model) and
+    ``hard_solver.py`` (the solve).
 
     Args:
         toi: split a step at the time of impact of a closing contact (continuous post-step

@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 
 from simcore.kernels import consts
+from simcore.kernels.models import KIND
 from simcore.kernels.rotation import twist_to_quat_bar
 from simcore.kernels.step import reverse_kernel
 from simcore.model import Trajectory, make_adjoint, make_data
@@ -167,9 +168,9 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
     t = steps
     while t > 0:
         t0 = max(0, t - chunk)
-        status, t_fail = reverse_kernel(model, data, adj, ctrl, *tape, traj.quat, cot["pos"],
-                                        cot["quat"], cot["vel"], cot["ang_vel"], KINKS[kink],
-                                        ctrl_bar, t0, t)
+        status, t_fail = reverse_kernel(KIND[model.opt_contact], model, data, adj, ctrl, *tape,
+                                        traj.quat, cot["pos"], cot["quat"], cot["vel"],
+                                        cot["ang_vel"], KINKS[kink], ctrl_bar, t0, t)
         if status == consts.STATUS_NONFINITE:
             bar.close()
             raise FloatingPointError(f"value_and_grad: the gradient became non-finite at step "

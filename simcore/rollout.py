@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from simcore.kernels import consts
+from simcore.kernels.models import KIND
 from simcore.kernels.step import rollout_kernel
 from simcore.model import Model, State, Trajectory, make_data, validate_model
 from simcore.scene import QUAT_NORM_TOL
@@ -268,6 +269,7 @@ def forward(model, state, steps, ctrl, progress, tape=False):
     record = (np.empty((cap, 2), dtype=np.int32), np.empty(cap, dtype=np.int8), np.empty(cap))
     data = make_data(model, state, ncon_max, npair_max)
     bounds = np.zeros(9)  # kernels/step.py: check_bounds
+    kind = KIND[model.opt_contact]  # the contact model the kernels compile for
     # chunks keep the Python/numba crossings few while letting a progress bar move
     chunk = max(1, min(steps, 200_000 // max(n, 1)))
     bar = _Progress(steps, progress)
@@ -275,8 +277,9 @@ def forward(model, state, steps, ctrl, progress, tape=False):
     t = 0
     while t < steps:
         t_end = min(steps, t + chunk)
-        status, t_stop = rollout_kernel(model, data, ctrl, t, t_end, pos, quat, vel, ang_vel,
-                                        ncon, resid, fails, *tapes, con_off, *record, bounds)
+        status, t_stop = rollout_kernel(kind, model, data, ctrl, t, t_end, pos, quat, vel,
+                                        ang_vel, ncon, resid, fails, *tapes, con_off, *record,
+                                        bounds)
         if compiling:
             compiling = False
             bar.restart(t_stop)

@@ -6,7 +6,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 import simcore as sc
-from simcore.kernels import hard, step
+from simcore.kernels import step
 from simcore.kernels.collision import collide
 from simcore.kernels.contact_space import apply_contact_impulse
 from simcore.kernels.consts import (BODY_DYNAMIC, CONTACT_HARD, CONTACT_PENALTY, CONTACT_SMOOTHED,
@@ -14,6 +14,7 @@ from simcore.kernels.consts import (BODY_DYNAMIC, CONTACT_HARD, CONTACT_PENALTY,
 from simcore.kernels.rotation import quat_integrate
 from simcore.losses import final
 from simcore.model import make_data
+from tests import kernel_entries
 from tests.helpers import quat_to_matrix
 
 # the mixed scene's contacts make the loss strongly curved (second derivatives ~1e6 times the
@@ -370,7 +371,7 @@ def _hard_step(model, state, nlog_max=64):
     step.free_velocities(model, d, np.zeros((model.nbody, 6)), model.opt_dt)
     step.collision(model, d)
     geometry = d.con_normal[:d.ncon[0]].copy()
-    hard.hard_contacts(model, d, model.opt_dt)
+    kernel_entries.hard_contacts(model, d, model.opt_dt)
     return d, geometry
 
 
@@ -783,7 +784,7 @@ def test_impact_that_newton_would_make_gain_energy_is_capped_and_differentiated(
         # the distance to the cap's switch (Newton's work above the cap's, per unit of normal
         # impulse) is among the impact contact's margins
         sel = np.ascontiguousarray(d.log_con[:n])
-        g0, c1, c2 = hard._blend_work(d0, sel, n, Vp, Wp, V0, W0, lam0, VN, WN, lamN)
+        g0, c1, c2 = kernel_entries._blend_work(d0, sel, n, Vp, Wp, V0, W0, lam0, VN, WN, lamN)
         cap = (min(g0, 0.0) + c1 + c2) / lamN[sel, 0].sum()
         _, _, margin = sc.rollout(model, model.initial_state(), steps + 1).contacts(steps)
         assert 0.0 < margin[sel].min() <= cap * (1 + 1e-9) and cap < 0.1 * lamN[sel, 0].min() \

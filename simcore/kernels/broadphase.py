@@ -40,7 +40,7 @@ def _add_pair(gtype, pair, npair, i, j):
     return True
 
 
-@jit(inline="always")  # a wrapper: no call taking the tuples
+@jit(entry=True, inline="always")  # a wrapper: no call taking the tuples
 def broadphase(m, d):
     # in: d.pos, d.xmat, d.body_spec; out: d.pair, d.npair, d.aabb, d.order
     return broadphase_arrays(m.geom_type, m.geom_size, m.body_kind, m.opt_margin, d.pos, d.xmat,

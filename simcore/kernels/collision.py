@@ -111,7 +111,7 @@ def _emit(k, d, n, x, dist_out, normal_out, point_out):
 # shared geometry
 
 
-@jit(inline="always")  # per pair or contact
+@jit(entry=True, inline="always")  # per pair or contact
 def tangent_frame(n, t1_out, t2_out):
     """Right-handed orthonormal frame (n, t1, t2) for a normal n (Duff et al. 2017 branch on sign(n_z)).
 
@@ -220,7 +220,7 @@ def _seg_box(c, u, hl, h):
 # plane pairs (b = plane)
 
 
-@jit(inline="always")  # per pair or contact
+@jit(entry=True, inline="always")  # per pair or contact
 def collide_sphere_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Sphere a on half-space b: one contact below the centre."""
     n = _col(Rb, 2)
@@ -232,7 +232,7 @@ def collide_sphere_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_ou
     return 1
 
 
-@jit
+@jit(entry=True)
 def collide_capsule_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Capsule a on half-space b: one contact per segment end within the margin."""
     n = _col(Rb, 2)
@@ -252,7 +252,7 @@ def collide_capsule_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_o
     return cnt
 
 
-@jit
+@jit(entry=True)
 def collide_box_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Box a on half-space b: one contact per vertex within the margin (up to 8)."""
     n = _col(Rb, 2)
@@ -279,13 +279,13 @@ def collide_box_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, 
 # sphere and capsule pairs
 
 
-@jit(inline="always")  # per pair or contact
+@jit(entry=True, inline="always")  # per pair or contact
 def collide_sphere_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Sphere a vs sphere b: centre line; coincident centres push a along +z."""
     return _balls(pa, sa[0], pb, sb[0], (0.0, 0.0, 1.0), margin, k0, dist_out, normal_out, point_out)
 
 
-@jit
+@jit(entry=True)
 def collide_capsule_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Capsule a vs sphere b: sphere against the closest point of the segment."""
     u = _col(Ra, 2)
@@ -295,7 +295,7 @@ def collide_capsule_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_
                   dist_out, normal_out, point_out)
 
 
-@jit
+@jit(entry=True)
 def collide_capsule_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Capsule a vs capsule b: closest points of the segments; 2 contacts at the ends of the overlap
     when the segments are nearly parallel (|ua x ub| < 0.02) and overlap along their length."""
@@ -362,7 +362,7 @@ def collide_capsule_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal
 # box pairs (a = box)
 
 
-@jit
+@jit(entry=True)
 def collide_box_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Box a vs sphere b: closest box point; a centre inside leaves through the least-penetrated face."""
     h = (sa[0], sa[1], sa[2])
@@ -394,7 +394,7 @@ def collide_box_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out,
     return 1
 
 
-@jit
+@jit(entry=True)
 def collide_box_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Box a vs capsule b, in the box frame. Segment outside the box: exact segment-box distance.
     Segment touching the box: SAT over the 3 face normals and the 3 crosses (segment x box axis),
@@ -585,7 +585,7 @@ def _box_face(pR, RR, hR, k, sR, pI, RI, hI, flip, sep, margin, k0, dist_out, no
     return cnt
 
 
-@jit
+@jit(entry=True)
 def collide_box_box(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Box a vs box b: separating-axis test over 15 axes (in a's frame), then a clipped face manifold
     (face axis) or one edge-edge contact. The minimum gap is the unbiased SAT separation: exact for
@@ -675,7 +675,7 @@ def collide_box_box(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, po
 # ----------------------------------------------------------------------------------------------
 
 
-@jit(inline="always")  # per pair or contact
+@jit(entry=True, inline="always")  # per pair or contact
 def collide(ta, tb, pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Dispatch on the geometry types (requires ta >= tb); plane-plane and unknown pairs give 0."""
     if ta == GEOM_SPHERE:
@@ -766,7 +766,7 @@ def _balls_vjp(xa, ra, xb, rb, d_bar, n_bar, p_bar):
     return half, half, nb
 
 
-@jit(inline="always")  # per pair or contact
+@jit(entry=True, inline="always")  # per pair or contact
 def collide_sphere_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
                              kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     n = _col(Rb, 2)
@@ -780,7 +780,7 @@ def collide_sphere_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, norma
     return 1
 
 
-@jit
+@jit(entry=True)
 def collide_capsule_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar,
                               point_bar, kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     n = _col(Rb, 2)
@@ -804,7 +804,7 @@ def collide_capsule_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, norm
     return cnt
 
 
-@jit
+@jit(entry=True)
 def collide_box_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
                           kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     n = _col(Rb, 2)
@@ -830,7 +830,7 @@ def collide_box_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_b
     return cnt
 
 
-@jit(inline="always")  # per pair or contact
+@jit(entry=True, inline="always")  # per pair or contact
 def collide_sphere_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar,
                               point_bar, kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     if _norm(_sub(pa, pb)) - sa[0] - sb[0] >= margin:
@@ -842,7 +842,7 @@ def collide_sphere_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, norm
     return 1
 
 
-@jit
+@jit(entry=True)
 def collide_capsule_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar,
                                point_bar, kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     u = _col(Ra, 2)
@@ -865,7 +865,7 @@ def collide_capsule_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, nor
     return 1
 
 
-@jit
+@jit(entry=True)
 def collide_box_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
                            kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     h = (sa[0], sa[1], sa[2])
@@ -966,7 +966,7 @@ def _seg_closest_vjp(bb, cc, ff, hla, hlb, s_bar, t_bar, kink):
     return bb_bar, cc_bar, ff_bar
 
 
-@jit
+@jit(entry=True)
 def collide_capsule_capsule_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar,
                                 point_bar, kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     # Branches held fixed: the normal's case (closest points apart / crossing axes / coincident
@@ -1172,7 +1172,7 @@ def _capsule_sat_axis_vjp(i, u, L_bar, u_bar):
         _add(u_bar, ub)
 
 
-@jit
+@jit(entry=True)
 def collide_box_capsule_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
                             kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     # Branches held fixed: outside / SAT, the SAT axis and its sign, the axis of the minimum
@@ -1614,7 +1614,7 @@ def _box_face_vjp(pR, RR, hR, k, sR, pI, RI, hI, flip, sep, sep_on_face, margin,
     return cnt, sep_bar
 
 
-@jit
+@jit(entry=True)
 def collide_box_box_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
                         kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     # Branches held fixed: the manifold axis (kind), the axis of the SAT maximum (the reported
@@ -1730,7 +1730,7 @@ def collide_box_box_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar
     return cnt
 
 
-@jit(inline="always")  # per pair: one compiled call (the pair's own vjp) instead of two
+@jit(entry=True, inline="always")  # per pair: one compiled call (the pair's own vjp) instead of two
 def collide_vjp(ta, tb, pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
                 kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     """Dispatch like ``collide``: accumulates the pair's pose cotangents and returns its contact

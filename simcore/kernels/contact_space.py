@@ -103,7 +103,7 @@ def contact_u(J, body, k, V, W):
     return u0, u1, u2
 
 
-@jit(inline="always")  # called per contact: a compiled call would count references to all of d
+@jit(entry=True, inline="always")  # per contact: a compiled call would count references to all of d
 def contact_velocity(d, k, V, W, u_out):
     # u_out (3,) = J_k [V; W]: velocity of a relative to b at contact k, in its frame
     for row in range(3):
@@ -127,7 +127,7 @@ def add_impulse(MJ, body, k, d0, d1, d2, V, W):
         W[b, j] += MJ[k, 1, 3 + j, 0] * d0 + MJ[k, 1, 3 + j, 1] * d1 + MJ[k, 1, 3 + j, 2] * d2
 
 
-@jit(inline="always")
+@jit(entry=True, inline="always")
 def apply_contact_impulse(d, k, dlam, V, W):
     # [V; W] += M^-1 J_k^T dlam
     add_impulse(d.con_MJ, d.con_body, k, dlam[0], dlam[1], dlam[2], V, W)
@@ -552,7 +552,7 @@ def scatter_pose_bars(d, a, nc, cx_bar, cR_bar):
                     a.R_bar[i, j, c] += cR_bar[k, s, j, c]
 
 
-@jit(inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays
+@jit(entry=True, inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays
 def contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb, cx_bar):
     """vjp of u = J_k [V; W] = E^T (v_a(p) - v_b(p)), E = [n t1 t2], at the velocities V, W,
     with the bodies' origins cx[k]: into Vb, Wb, the contact point (a.con_pos_bar), the origins
@@ -628,7 +628,7 @@ def impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar):
                     tb[k, col, j] += sign * lam[k, col] * imp_bar[j]
 
 
-@jit(inline="always")  # per contact: no Data / Adjoint call overhead
+@jit(entry=True, inline="always")  # per contact: no Data / Adjoint call overhead
 def tangent_scale_vjp(m, d, a, k, cx, cR, att_bar, tb, cx_bar, cR_bar):
     """vjp of A_tt = (A_11 + A_22) / 2 of contact k, the mean tangent Delassus entry:
     A_ii = sum over dynamic sides of invm + q^T I_w^-1 q, q = r x t_i."""
@@ -664,7 +664,7 @@ def tangent_scale_vjp(m, d, a, k, cx, cR, att_bar, tb, cx_bar, cR_bar):
             cx_bar[k, s, j] -= r_bar[j]
 
 
-@jit(inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays
+@jit(entry=True, inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays
 def delassus_trace_vjp(m, d, a, k, cx, cR, tr_bar, cx_bar, cR_bar):
     """vjp of tr A_kk, the trace of contact k's Delassus block (frame-free, so no frame
     cotangent): per dynamic side, 3 invm + |r|^2 tr(D) - s^T D s with s = R^T r and
@@ -699,7 +699,7 @@ def delassus_trace_vjp(m, d, a, k, cx, cR, tr_bar, cx_bar, cR_bar):
             cx_bar[k, side, j] -= tr_bar * rb
 
 
-@jit(inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays
+@jit(entry=True, inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays
 def frame_to_normal(d, a, k, tb):
     # a.con_normal_bar[k] += n_bar + (t1 x t1_bar + t2 x t2_bar) x n, tb (3, 3) rows n, t1, t2
     t1, t2, n = d.con_t1, d.con_t2, d.con_normal

@@ -88,7 +88,7 @@ def spin_solve(inertia, h, pi0, Om):
     return r / scale
 
 
-@jit
+@jit(entry=True)
 def spin_step(R, w, tau, inertia, h, w_out, offset_out):
     # The rotation over a step, exact in angular momentum and kinetic energy for any inertia:
     # the torque adds h tau to the momentum, then the body turns at the mean rate Om of
@@ -112,7 +112,7 @@ def spin_step(R, w, tau, inertia, h, w_out, offset_out):
     return res
 
 
-@jit(inline="always")  # per body
+@jit(entry=True, inline="always")  # per body
 def end_angular_velocity(R0, R1, inertia, w, offset, out):
     # The angular velocity stored at the end of a step: I(R1)^-1 (I(R0) w + offset), for the
     # step's start and end rotations R0, R1, its post-contact mean rate w and spin_step's
@@ -131,7 +131,7 @@ def end_angular_velocity(R0, R1, inertia, w, offset, out):
         out[i] = R1[i, 0] * z[0] + R1[i, 1] * z[1] + R1[i, 2] * z[2]
 
 
-@jit(inline="always")  # per contact
+@jit(entry=True, inline="always")  # per contact
 def apply_impulse(R, invmass, inertia, r, imp, v_io, w_io):
     # v += imp / m;  w += I^-1 (r x imp), for an impulse imp applied at offset r from the centre
     for i in range(3):
@@ -154,7 +154,7 @@ def integrate_pose(x, q, v, w, h, x_out, q_out):
     quat_integrate(q, w, h, q_out)
 
 
-@jit(inline="always")  # per contact
+@jit(entry=True, inline="always")  # per contact
 def point_velocity(v, w, r, out):
     # velocity of the material point at offset r: v + w x r
     out[0] = v[0] + w[1] * r[2] - w[2] * r[1]
@@ -166,7 +166,7 @@ def point_velocity(v, w, r, out):
 # Adjoints (cotangents end in _bar and are accumulated with +=)
 
 
-@jit
+@jit(entry=True)
 def spin_step_vjp(R, w, tau, inertia, h, w_out_bar, offset_bar, R_bar, w_bar, tau_bar,
                   inertia_bar):
     # vjp of spin_step: (R, w, tau, inertia) -> (w_out, offset), the mean rate Om
@@ -221,7 +221,7 @@ def spin_step_vjp(R, w, tau, inertia, h, w_out_bar, offset_bar, R_bar, w_bar, ta
     return True
 
 
-@jit(inline="always")  # per body
+@jit(entry=True, inline="always")  # per body
 def end_angular_velocity_vjp(R0, R1, inertia, w, offset, out_bar, R0_bar, R1_bar, w_bar,
                              offset_bar, inertia_bar):
     # vjp of end_angular_velocity: (R0, R1, inertia, w, offset) -> out (accumulated)
@@ -266,7 +266,7 @@ def _cross(a, b):
     return out
 
 
-@jit(inline="always")  # per contact
+@jit(entry=True, inline="always")  # per contact
 def apply_impulse_vjp(R, invmass, inertia, r, imp, v_io_bar, w_io_bar,
                       R_bar, r_bar, imp_bar, invmass_bar, inertia_bar):
     # vjp of apply_impulse: (R, invmass, inertia, r, imp) -> increments of v, w
@@ -304,7 +304,7 @@ def apply_impulse_vjp(R, invmass, inertia, r, imp, v_io_bar, w_io_bar,
     imp_bar[2] += tb0 * r[1] - tb1 * r[0]
 
 
-@jit(inline="always")  # per contact
+@jit(entry=True, inline="always")  # per contact
 def point_velocity_vjp(w, r, out_bar, v_bar, w_bar, r_bar):
     # vjp of point_velocity: (v, w, r) -> v + w x r
     for i in range(3):

@@ -5,7 +5,7 @@ import numpy as np
 from simcore._jit import jit
 
 
-@jit
+@jit(entry=True)
 def solve_dense(A, b):
     # (ok, x) with A x = b by Gaussian elimination with partial pivoting; ok is False (x
     # undefined) when a pivot is exactly zero (as LAPACK's gesv) or anything is non-finite.
@@ -45,7 +45,7 @@ def solve_dense(A, b):
     return True, x
 
 
-@jit
+@jit(entry=True)
 def solve_or_lstsq(A, b):
     # x with A x = b, or where A is singular, the least-squares solution of least norm (the
     # convention of the adjoints for a solve whose Jacobian is singular at its solution: the

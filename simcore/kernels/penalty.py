@@ -15,7 +15,7 @@ from simcore.kernels.dynamics import (apply_impulse, apply_impulse_vjp, point_ve
 from simcore.kernels.kink import ramp_slope
 
 
-@jit(inline="always")  # per contact
+@jit(entry=True, inline="always")  # per contact
 def penalty_force(gap, n, u, mu, stiffness, damping, exponent, vsmooth, f_out):
     # in: gap, n (3,) normal b->a, u (3,) velocity of a relative to b at the contact point
     # out: f_out (3,) force on a; returns f_n
@@ -120,7 +120,7 @@ def penalty_impulses_arrays(kind, invmass, inertia, invinertia, stiffness, dampi
 # Adjoints
 
 
-@jit(inline="always")  # per contact
+@jit(entry=True, inline="always")  # per contact
 def penalty_force_vjp(gap, n, u, mu, stiffness, damping, exponent, vsmooth, f_bar, kink,
                       n_bar, u_bar, s_bar):
     # vjp of penalty_force: (gap, n, u, mu, k, d) -> f; s_bar (4,) += (gap, mu, k, d) cotangents.

@@ -4,7 +4,7 @@ import numpy as np
 from simcore._jit import jit
 
 
-@jit(inline="always")  # per body
+@jit(entry=True, inline="always")  # per body
 def quat_to_mat(q, R_out):
     # in: q (4,) unit quaternion; out: R_out (3,3) rotation matrix, columns = body axes in world
     w, x, y, z = q[0], q[1], q[2], q[3]
@@ -28,7 +28,7 @@ def quat_mul(a, b, out):
     out[3] = a[0] * b[3] + a[1] * b[2] - a[2] * b[1] + a[3] * b[0]
 
 
-@jit(inline="always")  # per body
+@jit(entry=True, inline="always")  # per body
 def quat_integrate(q, w, h, q_out):
     # q_out = normalize(exp(h w / 2) * q) for a world-frame angular velocity w (left product)
     wn = np.sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2])
@@ -110,7 +110,7 @@ def rotate_T(R, v, out):
 # It has no component along the quaternion, which is kept unit by every step.
 
 
-@jit(inline="always")  # per body
+@jit(entry=True, inline="always")  # per body
 def rot_bar_to_twist(R, R_bar, th_bar_io):
     # vjp of R -> Exp(dtheta) R: th_bar += sum_j R[:, j] x R_bar[:, j]
     for j in range(3):
@@ -119,7 +119,7 @@ def rot_bar_to_twist(R, R_bar, th_bar_io):
         th_bar_io[2] += R[0, j] * R_bar[1, j] - R[1, j] * R_bar[0, j]
 
 
-@jit
+@jit(entry=True)
 def quat_bar_to_twist(q, q_bar, th_bar_io):
     # a cotangent of the 4 quaternion entries, as a twist cotangent (its part along q drops):
     # dq = [0, dtheta] * q / 2  =>  th_bar = (q0 g_v - g0 q_v + q_v x g_v) / 2
@@ -130,7 +130,7 @@ def quat_bar_to_twist(q, q_bar, th_bar_io):
     th_bar_io[2] += 0.5 * (q0 * g3 - g0 * q3 + q1 * g2 - q2 * g1)
 
 
-@jit
+@jit(entry=True)
 def twist_to_quat_bar(q, th_bar, q_bar_out):
     # the quaternion cotangent of a twist cotangent, tangent to the unit sphere:
     # dtheta = 2 vec(dq * conj(q))  =>  g0 = -2 th.q_v, g_v = 2 (q0 th - q_v x th)
@@ -142,7 +142,7 @@ def twist_to_quat_bar(q, th_bar, q_bar_out):
     q_bar_out[3] = 2.0 * (q0 * t2 - (q1 * t1 - q2 * t0))
 
 
-@jit(inline="always")  # per body
+@jit(entry=True, inline="always")  # per body
 def quat_integrate_vjp(w, h, th_bar_io, w_bar_io):
     # vjp of quat_integrate: (q, w) -> q+ with R+ = Exp(h w) R, so
     # dtheta+ = Exp(h w) dtheta + h J_l(h w) dw (J_l: left Jacobian of SO(3)).

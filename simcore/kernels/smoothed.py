@@ -1,6 +1,6 @@
 """Smoothed contact: the hard problem with its complementarity relaxed, solved by Newton.
 
-Per contact k, with u+ = u* + A lambda (as in hard.py) and s_n = u+_n + b_n, b_n = phi / h
+Per contact k, with u+ = u* + A lambda (hard_solver.py) and s_n = u+_n + b_n, b_n = phi / h
 (a penetration's speed-limited: contact_bias):
     F_n = lambda_n s_n - kappa_k = 0,  lambda_n > 0, s_n > 0       (interior point, fixed kappa)
     F_t = lambda_t + mu lambda_n u+_t / sqrt(|u+_t|^2 + v_k^2) = 0  (smoothed Coulomb)
@@ -25,7 +25,7 @@ from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobi
                                            frame_to_normal, impulse_rhs, impulse_vjp,
                                            scatter_pose_bars, tangent_scale_vjp,
                                            transposed_solve, undo_impulses)
-from simcore.kernels.hard import remember, warm_start
+from simcore.kernels.memory import remember, warm_start
 from simcore.kernels.linalg import solve_dense
 
 
@@ -62,7 +62,7 @@ def residual(lam, u, bn, kappa_k, mu, vs, F_out):
     return rho
 
 
-@jit
+@jit(entry=True)
 def residual_jacobian(lam, u, bn, mu, vs, Fl_out, Fu_out):
     # dF/dlam (3,3) at fixed u and dF/du (3,3) at fixed lam, for one contact
     sn = u[0] + bn

@@ -14,19 +14,18 @@ from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, B
                                     MAXCON_PAIR, MODE_SEPARATED, MODE_SLIDING, MODE_STICKING,
                                     MODE_WEAK, STATUS_ABSURD, STATUS_CONTACT_OVERFLOW,
                                     STATUS_NONFINITE, STATUS_OK, STATUS_RECORD_OVERFLOW,
-                                    STATUS_ROTATION, STATUS_UNSTABLE, WEAK_MARGIN)
+                                    STATUS_ROTATION, WEAK_MARGIN)
 from simcore.kernels.contact_space import contact_velocity
 from simcore.kernels.dynamics import (end_angular_velocity, end_angular_velocity_vjp,
                                       integrate_pose, point_velocity, spin_step, spin_step_vjp)
-from simcore.kernels.hard import hard_contacts, hard_contacts_vjp
 from simcore.kernels.kink import ramp_slope
-from simcore.kernels.penalty import penalty_impulses, penalty_impulses_vjp
+from simcore.kernels.models import contact_impulses, contact_impulses_vjp
 from simcore.kernels.rotation import (quat_bar_to_twist, quat_integrate, quat_integrate_vjp,
                                       quat_to_mat, rot_bar_to_twist)
-from simcore.kernels.smoothed import contact_scales, smoothed_contacts, smoothed_contacts_vjp
+from simcore.kernels.smoothed import contact_scales
 
 
-@jit(inline="always")  # a wrapper: no call taking the tuples
+@jit(entry=True, inline="always")  # a wrapper: no call taking the tuples
 def update_xmat(m, d):
     _update_xmat(d.quat, d.xmat)
 
@@ -37,7 +36,7 @@ def _update_xmat(quat, xmat):
         quat_to_mat(quat[i], xmat[i])
 
 
-@jit(inline="always")  # a wrapper: no call taking the tuples
+@jit(entry=True, inline="always")  # a wrapper: no call taking the tuples
 def free_velocities(m, d, ctrl, h):
     return _free_velocities(m.body_kind, m.opt_gravity, m.body_invmass, m.body_inertia,
                             m.geom_rbound, d.xmat, d.vel, d.ang_vel, ctrl, h, d.vel_free,
@@ -86,7 +85,7 @@ def _free_velocities(kind, gravity, invmass, inertia, rbound, xmat, vel, ang_vel
     return status
 
 
-@jit(inline="always")  # a wrapper
+@jit(entry=True, inline="always")  # a wrapper
 def collision(m, d):
     # broad phase, then every candidate pair's narrow phase; returns a status
     status = broadphase(m, d)
@@ -133,8 +132,9 @@ def narrowphase_arrays(gtype, size, friction, restitution, margin0, pair, npair,
 
 
 @jit
-def step(m, d, ctrl, h, stats):
-    # one (sub)step of length h with controls ctrl (nbody, 6); d.xmat must match d.quat.
+def step(kind, m, d, ctrl, h, stats):
+    # one (sub)step of length h with controls ctrl (nbody, 6), contact model kind (models.py);
+    # d.xmat must match d.quat.
     # stats (2,): largest solver residual and failed solves, accumulated
     # (the parts are inlined wrappers calling compiled functions on the arrays they need: a
     # compiled call taking the Model / Data tuples passes every array they hold)
@@ -144,21 +144,10 @@ def step(m, d, ctrl, h, stats):
     status = collision(m, d)
     if status != STATUS_OK:
         return status
-    split = False
-    if m.opt_contact == CONTACT_PENALTY:
-        if penalty_impulses(m, d, h) > 4.0:
-            return STATUS_UNSTABLE
-    elif m.opt_contact == CONTACT_HARD:
-        res, fails = hard_contacts(m, d, h)
-        if d.nlog[0] < 0:
-            return STATUS_CONTACT_OVERFLOW  # the impact-phase record (sized by ncon_max)
-        stats[0] = max(stats[0], res)
-        stats[1] += fails
-        split = m.hard_toi == 1
-    elif m.opt_contact == CONTACT_SMOOTHED:
-        res, fails = smoothed_contacts(m, d, h)
-        stats[0] = max(stats[0], res)
-        stats[1] += fails
+    status = contact_impulses(kind, m, d, h, stats)
+    if status != STATUS_OK:
+        return status
+    split = m.opt_contact == CONTACT_HARD and m.hard_toi == 1
     for i in range(m.nbody):
         if m.body_kind[i] == BODY_STATIC:
             continue
@@ -342,15 +331,16 @@ def _force_pairs(m, d):
     d.npair[0] = n
 
 
-@jit
-def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_out, ncon_out,
-                   resid_out, fail_out, tape_pos, tape_quat, tape_vel, tape_ang_vel, tape_woff,
-                   tape_wkey, tape_wlam, con_off, con_bodies, con_mode, con_margin, bounds):
-    """Steps t0 .. t1-1 from the state in d; writes states t0+1 .. t1, contact counts and the
-    contact solver's residual and failures per step, and each step's contacts (last substep)
-    with their mode and margin (contact_modes) at con_off[t] .. con_off[t+1] of con_bodies,
-    con_mode, con_margin (STATUS_RECORD_OVERFLOW, before step t, when these might not hold
-    its contacts).
+@jit(entry=True)
+def rollout_kernel(kind, m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_out,
+                   ncon_out, resid_out, fail_out, tape_pos, tape_quat, tape_vel, tape_ang_vel,
+                   tape_woff, tape_wkey, tape_wlam, con_off, con_bodies, con_mode, con_margin,
+                   bounds):
+    """Steps t0 .. t1-1 from the state in d with the contact model kind (models.KIND); writes
+    states t0+1 .. t1, contact counts and the contact solver's residual and failures per step,
+    and each step's contacts (last substep) with their mode and margin (contact_modes) at
+    con_off[t] .. con_off[t+1] of con_bodies, con_mode, con_margin (STATUS_RECORD_OVERFLOW,
+    before step t, when these might not hold its contacts).
 
     controls: (steps, nbody, 6), or (1, nbody, 6) held for every step.
     tape_pos .. tape_ang_vel: (steps * substeps, nbody, 3 or 4) state at the start of every
@@ -389,7 +379,7 @@ def rollout_kernel(m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_o
                 tape_ang_vel[k] = d.ang_vel
                 if not hard and not penalty:
                     _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam)
-            status = step(m, d, ctrl, h, stats)
+            status = step(kind, m, d, ctrl, h, stats)
             if status != STATUS_OK:
                 return status, t
             if taping and hard:
@@ -520,7 +510,7 @@ def _end_rotation(quat, toi, w_pre, w_post, w, i, h, split, q_out, R_out):
 
 
 @jit
-def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
+def step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar):
     """Cotangent of the state after one (sub)step -> before it (in place in a), for the state
     in d (the step's start, d.xmat current); controls' cotangents added to ctrl_bar (nbody, 6)."""
     nb = m.nbody
@@ -538,14 +528,9 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
     Wstar = d.ang_vel_free.copy()
     nc = d.ncon[0]
     geom0 = (d.con_dist[:nc].copy(), d.con_normal[:nc].copy(), d.con_pos[:nc].copy())
-    if m.opt_contact == CONTACT_PENALTY:
-        penalty_impulses(m, d, h)
-    elif m.opt_contact == CONTACT_SMOOTHED:
-        smoothed_contacts(m, d, h)
-    else:
-        hard_contacts(m, d, h)
-        if d.nlog[0] < 0:  # (the forward grew ncon_max until the step fitted)
-            return STATUS_CONTACT_OVERFLOW
+    status = contact_impulses(kind, m, d, h, np.zeros(2))
+    if status != STATUS_OK:  # (the forward grew ncon_max until the step fitted)
+        return status
     split = m.opt_contact == CONTACT_HARD and m.hard_toi == 1
     # cotangents of the split step's mean velocities before / after the impact and its time
     vpre_bar, wpre_bar = np.zeros((nb, 3)), np.zeros((nb, 3))
@@ -599,13 +584,8 @@ def step_vjp(m, d, a, ctrl, h, kink, ctrl_bar):
             quat_integrate_vjp(d.ang_vel_free[i], h, a.th_bar[i], a.wfree_bar[i])
         a.vel_bar[i, :] = 0.0
         a.ang_vel_bar[i, :] = 0.0
-    if m.opt_contact == CONTACT_PENALTY:
-        penalty_impulses_vjp(m, d, a, h, kink)
-    elif m.opt_contact == CONTACT_SMOOTHED:
-        smoothed_contacts_vjp(m, d, a, h)
-    else:
-        hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
-                          vpost_bar, wpost_bar, toi_bar)
+    contact_impulses_vjp(kind, m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
+                         vpost_bar, wpost_bar, toi_bar)
     collision_vjp(m, d, a, kink)
     status = free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar)
     if status != STATUS_OK:
@@ -645,10 +625,10 @@ def _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t):
         quat_bar_to_twist(quat[t, i], cot_quat[t, i], a.th_bar[i])
 
 
-@jit
-def reverse_kernel(m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_ang_vel, tape_woff,
-                   tape_wkey, tape_wlam, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, kink,
-                   ctrl_bar, t0, t1):
+@jit(entry=True)
+def reverse_kernel(kind, m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_ang_vel,
+                   tape_woff, tape_wkey, tape_wlam, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel,
+                   kink, ctrl_bar, t0, t1):
     """Reverse sweep over steps t1-1 .. t0, with the state cotangent carried in a.
 
     quat: (steps+1, nbody, 4) the trajectory's orientations; cot_*: (steps+1, nbody, 3 or 4) the
@@ -673,7 +653,7 @@ def reverse_kernel(m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_ang_ve
             d.prev_key[:o1 - o0] = tape_wkey[o0:o1]
             d.prev_lam[:o1 - o0] = tape_wlam[o0:o1]
             update_xmat(m, d)
-            status = step_vjp(m, d, a, ctrl, h, kink, ctrl_bar[t])
+            status = step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar[t])
             if status != STATUS_OK:
                 return status, t
         if not _finite_adjoint(m, a):

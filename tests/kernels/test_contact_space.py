@@ -1,4 +1,4 @@
-"""Contact space (simcore/kernels/contact_space.py) and the impact time (kernels/hard.py):
+"""Contact space (simcore/kernels/contact_space.py) and the impact time (kernels/toi.py):
 reverse-mode kernels against central differences of their forward counterparts.
 
 Conventions checked here: every cotangent is accumulated (+=), so each vjp call gets fresh zeroed
@@ -14,17 +14,17 @@ import pytest
 import simcore as sc
 from simcore.kernels.collision import tangent_frame
 from simcore.kernels.consts import BODY_DYNAMIC
-from simcore.kernels.contact_space import (_dense_transposed_solve, active_transposed_solve,
-                                           apply_contact_impulse, contact_jacobian,
-                                           contact_poses, contact_velocity,
+from simcore.kernels.contact_space import (apply_contact_impulse, contact_velocity,
                                            contact_velocity_vjp, delassus_trace_vjp,
-                                           dense_delassus, frame_to_normal, impulse_vjp,
-                                           islands, tangent_scale_vjp, transposed_solve)
-from simcore.kernels.hard import (_blend_vjp, _blend_work, _cap_fraction, _impact_time_vjp,
-                                  impact_time)
+                                           frame_to_normal, tangent_scale_vjp)
+from simcore.kernels.hard import _cap_fraction
+from simcore.kernels.toi import impact_time, impact_time_vjp
 from simcore.kernels.rotation import quat_to_mat
 from simcore.model import make_adjoint, make_data
 from tests.helpers import check_vjp, rot_bar_to_twist_np, rotvec_to_matrix
+from tests.kernel_entries import (_blend_vjp, _blend_work, _dense_transposed_solve,
+                                  active_transposed_solve, contact_jacobian, contact_poses,
+                                  dense_delassus, impulse_vjp, islands, transposed_solve)
 
 NCON_MAX = 6
 # (a, b) per contact, type(a) >= type(b) as the narrow phase orders them: sphere on the plane,
@@ -402,7 +402,7 @@ def test_delassus_trace_vjp(k, rng):
 
 
 # ----------------------------------------------------------------------------------------------
-# _impact_time_vjp
+# impact_time_vjp
 
 
 def test_impact_time_vjp_interior_roots(rng):
@@ -412,7 +412,7 @@ def test_impact_time_vjp_interior_roots(rng):
                                           0.5 * (x[2] - x[1]) / h, h) / h])
 
     def vjp(x, yb):
-        pb, u0b, unb = _impact_time_vjp(x[0] * h, x[1], x[2], h, yb[0] / h)
+        pb, u0b, unb = impact_time_vjp(x[0] * h, x[1], x[2], h, yb[0] / h)
         return np.array([pb * h, u0b, unb])
 
     cases = [(-1.0, -1.0, 0.4)]  # un == u0n: a2 = 0, impact_time's linear branch at x0
@@ -432,7 +432,7 @@ def test_impact_time_vjp_interior_roots(rng):
         worst = max(worst, check_vjp(fwd, vjp, np.array([phi / h, u0n, un]), rng))
         checked += 1
     assert checked >= 6
-    print(f"_impact_time_vjp: {checked} cases, worst rel. error {worst:.2e}")
+    print(f"impact_time_vjp: {checked} cases, worst rel. error {worst:.2e}")
 
 
 def test_impact_time_vjp_zero_at_bounds():
@@ -445,7 +445,7 @@ def test_impact_time_vjp_zero_at_bounds():
         an = (un - u0n) / h
         t = impact_time(phi, u0n + 0.5 * an * h, 0.5 * an, h)
         assert t == (h if phi > 0.0 else 0.0)
-        assert _impact_time_vjp(phi, u0n, un, h, 1.7) == (0.0, 0.0, 0.0)
+        assert impact_time_vjp(phi, u0n, un, h, 1.7) == (0.0, 0.0, 0.0)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -158,7 +158,7 @@ def test_tumbling_box_solves_reach_rounding(friction, restitution):
     # pushing, while the solution lifts one), now converge to rounding in every solve. At
     # (0.64, 0.2) (sysid_toss's start) the box lands flat on four sliding corners in step 473,
     # one of which lifts: Gauss-Seidel (2,000 sweeps) and the polish stalled at 3.3e-6 there;
-    # the continuation from the more regularised problem (hard._continuation) solves it
+    # the continuation from the more regularised problem (hard_solver._continuation) solves it
     scene = sc.Scene(dt=1e-3)
     scene.add_plane(friction=1.0, restitution=0.0)
     scene.add_box((0.1, 0.075, 0.05), pos=(0, 0, 0.3), quat=(np.cos(0.1), np.sin(0.1), 0, 0),
@@ -197,7 +197,6 @@ def test_final_height_is_continuous_in_drop_height_with_toi_only():
              for toi in (True, False)}
     dh = heights[1] - heights[0]
     slope_toi = np.abs(np.diff(final[True])) / dh
-    slope_naive = np.abs(np.diff(final[False])) / dh
     # with toi the final height moves no faster than the drop height itself (a Lipschitz
     # function of it, slope 1 in free fall); without it there are jumps of O(h v)
     assert slope_toi.max() < 1.0 + 1e-6

@@ -4,6 +4,7 @@ import pytest
 
 import simcore as sc
 from simcore.kernels import contact_space, smoothed, step
+from tests import kernel_entries
 from simcore.model import make_data
 from tests.helpers import body_momentum, load_benchmark
 
@@ -187,13 +188,13 @@ def test_adjoint_solve_iterative_matches_dense_on_a_pile():
         step.update_xmat(model, d)
         step.free_velocities(model, d, np.zeros((model.nbody, 6)), model.opt_dt)
         step.collision(model, d)
-        res, fails = smoothed.smoothed_contacts(model, d, model.opt_dt)
+        res, fails = kernel_entries.smoothed_contacts(model, d, model.opt_dt)
         nc = d.ncon[0]
         assert fails == 0 and nc > model.opt_polish
         # the smoothed vjp's system: F_l, F_u from the residual's Jacobian at the solution
         Fl, Fu, u = np.zeros((nc, 3, 3)), np.zeros((nc, 3, 3)), np.zeros(3)
         for k in range(nc):
-            kap, vs = smoothed.contact_scales(model, d, k)
+            kap, vs = kernel_entries.contact_scales(model, d, k)
             if kap <= 0.0:
                 Fl[k] = np.eye(3)
             else:
@@ -202,6 +203,6 @@ def test_adjoint_solve_iterative_matches_dense_on_a_pile():
                                            Fl[k], Fu[k])
         g = rng.normal(size=3 * nc)
         sel = np.arange(nc)
-        y_dense = contact_space._dense_transposed_solve(model, d, sel, nc, Fl, Fu, g)
-        y_iter = contact_space.transposed_solve(model, d, sel, nc, Fl, Fu, g)
+        y_dense = kernel_entries._dense_transposed_solve(model, d, sel, nc, Fl, Fu, g)
+        y_iter = kernel_entries.transposed_solve(model, d, sel, nc, Fl, Fu, g)
         assert np.abs(y_iter - y_dense).max() < 1e-11 * np.abs(y_dense).max()

@@ -1,0 +1,77 @@
+"""Python entry points for the kernels the tests check one by one that take the Model / Data /
+Adjoint tuples.
+
+Kernels are compiled without numba's Python wrapper unless Python calls them (simcore/_jit.py):
+for a kernel taking the tuples that wrapper unboxes every array they hold, compiled code only the
+tests would use. Each entry here calls its kernel from compiled code; it is compiled (and cached)
+in test sessions only.
+"""
+from simcore._jit import jit
+from simcore.kernels import contact_space, hard, smoothed
+
+
+@jit(entry=True)
+def contact_jacobian(m, d, k, xa, Ra, xb, Rb):
+    return contact_space.contact_jacobian(m, d, k, xa, Ra, xb, Rb)
+
+
+@jit(entry=True)
+def dense_delassus(m, d, sel, nsel, A_out, reg):
+    return contact_space.dense_delassus(m, d, sel, nsel, A_out, reg)
+
+
+@jit(entry=True)
+def _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
+    return contact_space._dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+
+
+@jit(entry=True)
+def islands(m, d, sel, nsel, order, start):
+    return contact_space.islands(m, d, sel, nsel, order, start)
+
+
+@jit(entry=True)
+def active_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
+    return contact_space.active_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+
+
+@jit(entry=True)
+def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
+    return contact_space.transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+
+
+@jit(entry=True)
+def contact_poses(d, nc):
+    return contact_space.contact_poses(d, nc)
+
+
+@jit(entry=True)
+def impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar):
+    return contact_space.impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar)
+
+
+@jit(entry=True)
+def _blend_work(d, sel, nsel, Vp, Wp, V0, W0, lam0, VN, WN, lamN):
+    return hard._blend_work(d, sel, nsel, Vp, Wp, V0, W0, lam0, VN, WN, lamN)
+
+
+@jit(entry=True)
+def hard_contacts(m, d, h):
+    return hard.hard_contacts(m, d, h)
+
+
+@jit(entry=True)
+def _blend_vjp(d, a, sel, nsel, alpha, Vp, Wp, V0, W0, lam0, VN, WN, lamN, P, Vb, Wb, Vpb, Wpb,
+               V0b, W0b, lam0_bar, lamN_bar):
+    return hard._blend_vjp(d, a, sel, nsel, alpha, Vp, Wp, V0, W0, lam0, VN, WN, lamN, P, Vb, Wb,
+                           Vpb, Wpb, V0b, W0b, lam0_bar, lamN_bar)
+
+
+@jit(entry=True)
+def contact_scales(m, d, k):
+    return smoothed.contact_scales(m, d, k)
+
+
+@jit(entry=True)
+def smoothed_contacts(m, d, h):
+    return smoothed.smoothed_contacts(m, d, h)
