@@ -172,6 +172,26 @@ class Scene:
         return self._add(consts.GEOM_CAPSULE, np.array([r, hl, 0.0]), mass, pos, quat, vel,
                          ang_vel, friction, restitution, kind, inertia)
 
+    @classmethod
+    def from_mjcf(cls, xml_or_path):
+        """A scene from MuJoCo XML (MJCF): the subset simcore simulates.
+
+        Args:
+            xml_or_path: MJCF text (a str starting with ``<`` after blanks) or the path (str or
+                os.PathLike) of an MJCF file.
+
+        Returns:
+            The scene; body ids follow the document order of the geoms. Reads back what
+            ``to_mjcf`` writes (``Scene.from_mjcf(scene.to_mjcf())`` rolls out as ``scene``).
+
+        Raises:
+            ValueError: for anything simcore cannot simulate (hinge joints, meshes, several
+                geoms in one body, actuators, ...), naming the element and its line. What is
+                read, skipped and refused is listed in ``simcore.mjcf.scene_from_mjcf``.
+        """
+        from simcore.mjcf import scene_from_mjcf
+        return scene_from_mjcf(xml_or_path, cls)
+
     def to_mjcf(self, path=None):
         """The same scene as MuJoCo XML (MJCF); also written to ``path`` when given."""
         from simcore.mjcf import scene_to_mjcf
