@@ -19,7 +19,7 @@ def quat_to_mat(q, R_out):
     R_out[2, 2] = 1.0 - 2.0 * (x * x + y * y)
 
 
-@jit
+@jit(entry=True)
 def quat_mul(a, b, out):
     # Hamilton product out = a * b (out may not alias a or b)
     out[0] = a[0] * b[0] - a[1] * b[1] - a[2] * b[2] - a[3] * b[3]
