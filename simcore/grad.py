@@ -20,7 +20,7 @@ from simcore.kernels.step import reverse_kernel
 from simcore.model import Trajectory, make_adjoint, make_data
 from simcore.params import PARAMS
 from simcore.rollout import (_Progress, check_controls, check_model, check_state, check_steps,
-                             forward, real_array)
+                             compile_notice, forward, real_array)
 
 KINKS = {"mean": consts.KINK_MEAN, "left": consts.KINK_LEFT, "right": consts.KINK_RIGHT}
 
@@ -165,10 +165,12 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
     ctrl_bar = np.zeros((steps, n, 6))
     chunk = max(1, min(steps, 200_000 // max(n, 1)))
     bar = _Progress(steps, progress, label="gradient")
+    kind = KIND[model.opt_contact]
+    compiling = compile_notice(progress, reverse_kernel, kind, "gradient kernels")
     t = steps
     while t > 0:
         t0 = max(0, t - chunk)
-        status, t_fail = reverse_kernel(KIND[model.opt_contact], model, data, adj, ctrl, *tape,
+        status, t_fail = reverse_kernel(kind, model, data, adj, ctrl, *tape,
                                         traj.quat, cot["pos"], cot["quat"], cot["vel"],
                                         cot["ang_vel"], KINKS[kink], ctrl_bar, t0, t)
         if status == consts.STATUS_NONFINITE:
@@ -185,6 +187,9 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
             raise RuntimeError(f"value_and_grad: the reverse sweep's re-run of step {t_fail} "
                                f"did not fit the rollout's capacities (status {status}); "
                                f"this is a bug, please report it")
+        if compiling:
+            compiling = False
+            bar.restart(steps - t0)
         bar.update(steps - t0)
         t = t0
     bar.close()

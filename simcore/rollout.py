@@ -4,6 +4,7 @@ import sys
 import time
 import warnings
 
+import numba
 import numpy as np
 
 from simcore.kernels import consts
@@ -124,20 +125,25 @@ def initial_capacity(nbody):
     return max(64, 8 * nbody)
 
 
-def _compile_notice(enabled):
-    """Say so on stderr when the first rollout in this process will compile the kernels (no
-    cached build for these sources yet): minutes of silence otherwise look like a hang."""
-    if enabled is False or rollout_kernel.signatures:
+def compile_notice(enabled, kernel, kind, what):
+    """Say so on stderr when this call will compile ``kernel`` for the contact model ``kind``
+    (no build for these sources in this process or in the cache yet): minutes of silence
+    otherwise look like a hang. Returns whether it will compile."""
+    if enabled is False:
+        return False
+    kind_type = numba.typeof(kind)
+    if any(sig[0] == kind_type for sig in kernel.signatures):
         return False
     try:  # numba's cache layout is not public API: if it changes, stay quiet
-        cached = os.path.exists(rollout_kernel._cache._cache_file._index_path)
-    except AttributeError:
+        index = kernel._cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 (anything: the notice is a courtesy)
         return False
-    if not cached:
-        sys.stderr.write("simcore: compiling the kernels for these sources, once per machine "
-                         "(about 3 minutes; cached afterwards) ...\n")
-        sys.stderr.flush()
-    return not cached
+    if any(key[0][0] == kind_type for key in index):
+        return False
+    sys.stderr.write(f"simcore: compiling the {what} for {type(kind).__name__}Contact, once per "
+                     "machine (a minute or two; cached afterwards) ...\n")
+    sys.stderr.flush()
+    return True
 
 
 class _Progress:
@@ -273,7 +279,7 @@ def forward(model, state, steps, ctrl, progress, tape=False):
     # chunks keep the Python/numba crossings few while letting a progress bar move
     chunk = max(1, min(steps, 200_000 // max(n, 1)))
     bar = _Progress(steps, progress)
-    compiling = _compile_notice(progress)
+    compiling = compile_notice(progress, rollout_kernel, kind, "rollout kernels")
     t = 0
     while t < steps:
         t_end = min(steps, t + chunk)

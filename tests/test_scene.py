@@ -4,10 +4,13 @@ import importlib
 import math
 import types
 
+import numba
 import numpy as np
 import pytest
 
 import simcore as sc
+from simcore.kernels import consts
+from simcore.kernels.models import KIND
 
 rollout_module = importlib.import_module("simcore.rollout")
 
@@ -242,8 +245,7 @@ def test_first_compile_is_announced_and_progress_false_silences_it(monkeypatch, 
 
     class Uncompiled:
         signatures = []
-        _cache = types.SimpleNamespace(_cache_file=types.SimpleNamespace(
-            _index_path=str(tmp_path / "missing.nbi")))
+        _cache = types.SimpleNamespace(_cache_file=types.SimpleNamespace(_load_index=dict))
 
         def __call__(self, *args):
             return real(*args)
@@ -253,6 +255,20 @@ def test_first_compile_is_announced_and_progress_false_silences_it(monkeypatch, 
     scene.add_sphere(0.1)
     model = scene.build()
     sc.rollout(model, model.initial_state(), 3)
-    assert "compiling the kernels" in capsys.readouterr().err
+    assert "compiling the rollout kernels for PenaltyContact" in capsys.readouterr().err
     sc.rollout(model, model.initial_state(), 3, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_compile_notice_is_per_contact_model(capsys):
+    # a build cached (or compiled in this process) for one model says nothing of another's
+    hard, penalty = KIND[consts.CONTACT_HARD], KIND[consts.CONTACT_PENALTY]
+    index = {((numba.typeof(penalty),), "codegen", "hashes"): "file"}
+    kernel = types.SimpleNamespace(signatures=[], _cache=types.SimpleNamespace(
+        _cache_file=types.SimpleNamespace(_load_index=lambda: index)))
+    assert not rollout_module.compile_notice(True, kernel, penalty, "rollout kernels")
+    assert capsys.readouterr().err == ""
+    assert rollout_module.compile_notice(None, kernel, hard, "gradient kernels")
+    assert "compiling the gradient kernels for HardContact" in capsys.readouterr().err
+    kernel.signatures.append((numba.typeof(hard),))
+    assert not rollout_module.compile_notice(True, kernel, hard, "gradient kernels")
