@@ -170,9 +170,9 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
     t = steps
     while t > 0:
         t0 = max(0, t - chunk)
-        status, t_fail = reverse_kernel(kind, model, data, adj, ctrl, *tape,
-                                        traj.quat, cot["pos"], cot["quat"], cot["vel"],
-                                        cot["ang_vel"], KINKS[kink], ctrl_bar, t0, t)
+        status, t_fail = reverse_kernel(kind, model, data, adj, ctrl, tape, traj.quat,
+                                        cot["pos"], cot["quat"], cot["vel"], cot["ang_vel"],
+                                        KINKS[kink], ctrl_bar, t0, t)
         if status == consts.STATUS_NONFINITE:
             bar.close()
             raise FloatingPointError(f"value_and_grad: the gradient became non-finite at step "

@@ -292,6 +292,36 @@ def make_adjoint(nbody, ncon_max):
                    restitution_bar=z(n), scalar_bar=z(4))
 
 
+class Tape(NamedTuple):
+    """What the forward rollout records for the reverse sweep (kernels/step.py: rollout_kernel
+    writes it, reverse_kernel reads it), per substep k of the rollout.
+
+    The state at the start of every substep, and the contact solver's memory the reverse
+    sweep's re-run of substep k starts from, at woff[k] .. woff[k+1] of wkey, wlam (loaded into
+    Data.prev_key, prev_lam): HardContact's at the end of the substep, i.e. its own resting
+    impulses, so that the resting solve starts converged (a sweep confirms it) instead of
+    solving again; SmoothedContact's at its start, so that its Newton solve re-runs exactly
+    (continued from its own solution it would move within its tolerance, which its stiff
+    adjoint can amplify); PenaltyContact's: the pairs with a force (keys only). Length 0 when
+    no gradient is wanted (make_tape(..., 0)).
+    """
+    pos: np.ndarray      # (steps * substeps, nbody, 3)
+    quat: np.ndarray     # (steps * substeps, nbody, 4)
+    vel: np.ndarray      # (steps * substeps, nbody, 3)
+    ang_vel: np.ndarray  # (steps * substeps, nbody, 3)
+    woff: np.ndarray     # (steps * substeps + 1,) int64 offsets into wkey, wlam
+    wkey: np.ndarray     # (capacity,) int64 contact keys (memory.py)
+    wlam: np.ndarray     # (capacity, 3) their impulses
+
+
+def make_tape(nbody, nsub, capacity):
+    """A Tape of nsub substeps (0: no gradient) whose memory holds capacity entries to start."""
+    return Tape(pos=np.empty((nsub, nbody, 3)), quat=np.empty((nsub, nbody, 4)),
+                vel=np.empty((nsub, nbody, 3)), ang_vel=np.empty((nsub, nbody, 3)),
+                woff=np.zeros(nsub + 1, dtype=np.int64),
+                wkey=np.empty(capacity, dtype=np.int64), wlam=np.empty((capacity, 3)))
+
+
 @dataclasses.dataclass
 class State:
     """State of every body (planes included). ``dataclasses.replace(state, vel=...)`` perturbs it.

@@ -10,7 +10,7 @@ import numpy as np
 from simcore.kernels import consts
 from simcore.kernels.models import KIND
 from simcore.kernels.step import rollout_kernel
-from simcore.model import Model, State, Trajectory, make_data, validate_model
+from simcore.model import Model, State, Trajectory, make_data, make_tape, validate_model
 from simcore.scene import QUAT_NORM_TOL
 
 
@@ -250,10 +250,8 @@ def _grown(arr, size):
 
 def forward(model, state, steps, ctrl, progress, tape=False):
     """The rollout on validated inputs. Returns (Trajectory, tape, ncon_max, npair_max): tape is
-    None, or the (pos, quat, vel, ang_vel) at the start of every substep and the contact
-    model's memory (offsets, keys, impulses: the solver's warm start, or PenaltyContact's pairs
-    with a force) for the reverse sweep (arguments of kernels/step.py's rollout_kernel and
-    reverse_kernel); the capacities are those the run ended with."""
+    None, or (``tape=True``) the model.Tape the reverse sweep reads; the capacities are those
+    the run ended with."""
     n = model.nbody
     pos = np.empty((steps + 1, n, 3))
     quat = np.empty((steps + 1, n, 4))
@@ -262,11 +260,9 @@ def forward(model, state, steps, ctrl, progress, tape=False):
     ncon = np.zeros(steps, dtype=np.int64)
     resid = np.zeros(steps)
     fails = np.zeros(steps, dtype=np.int64)
-    ntape = steps * model.opt_substeps if tape else 0
-    wcap = 4 * ntape + (model.opt_substeps * initial_capacity(n) if tape else 0)
-    tapes = [np.empty((ntape, n, 3)), np.empty((ntape, n, 4)), np.empty((ntape, n, 3)),
-             np.empty((ntape, n, 3)), np.zeros(ntape + 1, dtype=np.int64),
-             np.empty(wcap, dtype=np.int64), np.empty((wcap, 3))]
+    nsub = steps * model.opt_substeps if tape else 0
+    wcap = 4 * nsub + (model.opt_substeps * initial_capacity(n) if tape else 0)
+    taped = make_tape(n, nsub, wcap)
     pos[0], quat[0], vel[0], ang_vel[0] = state.pos, state.quat, state.vel, state.ang_vel
     ncon_max = npair_max = initial_capacity(n)
     # per step and contact: bodies, mode, margin (flat, step t at con_off[t]:con_off[t+1])
@@ -284,7 +280,7 @@ def forward(model, state, steps, ctrl, progress, tape=False):
     while t < steps:
         t_end = min(steps, t + chunk)
         status, t_stop = rollout_kernel(kind, model, data, ctrl, t, t_end, pos, quat, vel,
-                                        ang_vel, ncon, resid, fails, *tapes, con_off, *record,
+                                        ang_vel, ncon, resid, fails, taped, con_off, *record,
                                         bounds)
         if compiling:
             compiling = False
@@ -299,7 +295,8 @@ def forward(model, state, steps, ctrl, progress, tape=False):
             record = tuple(_grown(r, cap) for r in record)
             if tape:
                 wcap = 2 * wcap + model.opt_substeps * ncon_max
-                tapes[5], tapes[6] = _grown(tapes[5], wcap), _grown(tapes[6], wcap)
+                taped = taped._replace(wkey=_grown(taped.wkey, wcap),
+                                       wlam=_grown(taped.wlam, wcap))
             t = t_stop
             continue
         when = f"at step {t_stop} (t = {t_stop * model.opt_dt:.6g} s)"
@@ -335,4 +332,4 @@ def forward(model, state, steps, ctrl, progress, tape=False):
                       solver_residual=resid, solver_failures=fails, contact_offsets=con_off,
                       contact_bodies=record[0][:used].copy(), contact_mode=record[1][:used].copy(),
                       contact_margin=record[2][:used].copy())
-    return traj, (tuple(tapes) if tape else None), ncon_max, npair_max
+    return traj, (taped if tape else None), ncon_max, npair_max

@@ -333,8 +333,7 @@ def _force_pairs(m, d):
 
 @jit(entry=True)
 def rollout_kernel(kind, m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang_vel_out,
-                   ncon_out, resid_out, fail_out, tape_pos, tape_quat, tape_vel, tape_ang_vel,
-                   tape_woff, tape_wkey, tape_wlam, con_off, con_bodies, con_mode, con_margin,
+                   ncon_out, resid_out, fail_out, tape, con_off, con_bodies, con_mode, con_margin,
                    bounds):
     """Steps t0 .. t1-1 from the state in d with the contact model kind (models.KIND); writes
     states t0+1 .. t1, contact counts and the contact solver's residual and failures per step,
@@ -343,15 +342,7 @@ def rollout_kernel(kind, m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang
     before step t, when these might not hold its contacts).
 
     controls: (steps, nbody, 6), or (1, nbody, 6) held for every step.
-    tape_pos .. tape_ang_vel: (steps * substeps, nbody, 3 or 4) state at the start of every
-    substep, for the reverse sweep; length 0 when no gradient is wanted. tape_woff
-    (steps * substeps + 1,), tape_wkey, tape_wlam: what the reverse sweep's re-run of substep k
-    starts from, at tape_woff[k] .. tape_woff[k+1], loaded into d.prev_key, d.prev_lam: the
-    contact solver's memory, HardContact's at the end of the substep, i.e. its own resting
-    impulses, so that the resting solve starts converged (a sweep confirms it) instead of
-    solving again; SmoothedContact's at its start, so that its Newton solve re-runs exactly
-    (continued from its own solution it would move within its tolerance, which its stiff
-    adjoint can amplify). PenaltyContact: the pairs with a force (_tape_force_pairs).
+    tape: the model.Tape for the reverse sweep (length 0 when no gradient is wanted).
     bounds (9,): check_bounds's record, kept across calls (set up at step 0).
     Returns (status, t): t is the step that failed, or t1.
     """
@@ -361,31 +352,31 @@ def rollout_kernel(kind, m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang
     if t0 == 0:
         start_bounds(m, d, bounds)
     stats = np.zeros(2)
-    taping = tape_pos.shape[0] > 0
+    taping = tape.pos.shape[0] > 0
     hard = m.opt_contact == CONTACT_HARD
     penalty = m.opt_contact == CONTACT_PENALTY
     for t in range(t0, t1):
         if con_off[t] + d.con_dist.shape[0] > con_mode.shape[0] or (
-                taping and tape_woff[t * S] + S * d.con_dist.shape[0] > tape_wkey.shape[0]):
+                taping and tape.woff[t * S] + S * d.con_dist.shape[0] > tape.wkey.shape[0]):
             return STATUS_RECORD_OVERFLOW, t  # before the step: resumable as it is
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
         stats[:] = 0.0
         for s in range(S):
             if taping:
                 k = t * S + s
-                tape_pos[k] = d.pos
-                tape_quat[k] = d.quat
-                tape_vel[k] = d.vel
-                tape_ang_vel[k] = d.ang_vel
+                tape.pos[k] = d.pos
+                tape.quat[k] = d.quat
+                tape.vel[k] = d.vel
+                tape.ang_vel[k] = d.ang_vel
                 if not hard and not penalty:
-                    _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam)
+                    _tape_memory(d, k, tape.woff, tape.wkey, tape.wlam)
             status = step(kind, m, d, ctrl, h, stats)
             if status != STATUS_OK:
                 return status, t
             if taping and hard:
-                _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam)
+                _tape_memory(d, k, tape.woff, tape.wkey, tape.wlam)
             elif taping and penalty:
-                _tape_force_pairs(m, d, k, tape_woff, tape_wkey, tape_wlam)
+                _tape_force_pairs(m, d, k, tape.woff, tape.wkey, tape.wlam)
         status = check_bounds(m, d, ctrl, m.opt_dt, pos_out[0], bounds)
         if status != STATUS_OK:
             return status, t
@@ -626,8 +617,7 @@ def _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t):
 
 
 @jit(entry=True)
-def reverse_kernel(kind, m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_ang_vel,
-                   tape_woff, tape_wkey, tape_wlam, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel,
+def reverse_kernel(kind, m, d, a, controls, tape, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel,
                    kink, ctrl_bar, t0, t1):
     """Reverse sweep over steps t1-1 .. t0, with the state cotangent carried in a.
 
@@ -644,14 +634,14 @@ def reverse_kernel(kind, m, d, a, controls, tape_pos, tape_quat, tape_vel, tape_
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
         for s in range(S - 1, -1, -1):
             k = t * S + s
-            d.pos[:, :] = tape_pos[k]
-            d.quat[:, :] = tape_quat[k]
-            d.vel[:, :] = tape_vel[k]
-            d.ang_vel[:, :] = tape_ang_vel[k]
-            o0, o1 = tape_woff[k], tape_woff[k + 1]
+            d.pos[:, :] = tape.pos[k]
+            d.quat[:, :] = tape.quat[k]
+            d.vel[:, :] = tape.vel[k]
+            d.ang_vel[:, :] = tape.ang_vel[k]
+            o0, o1 = tape.woff[k], tape.woff[k + 1]
             d.nprev[0] = o1 - o0
-            d.prev_key[:o1 - o0] = tape_wkey[o0:o1]
-            d.prev_lam[:o1 - o0] = tape_wlam[o0:o1]
+            d.prev_key[:o1 - o0] = tape.wkey[o0:o1]
+            d.prev_lam[:o1 - o0] = tape.wlam[o0:o1]
             update_xmat(m, d)
             status = step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar[t])
             if status != STATUS_OK:
