@@ -8,9 +8,9 @@ Python entry points: numba gives every compiled function a wrapper that unboxes 
 from Python objects; for a kernel taking the Model / Data tuples that is code for every array
 they hold, compiled and optimised once per kernel. Only the kernels Python calls need it, so a
 kernel is compiled without one unless declared ``jit(entry=True)``: the rollout and reverse
-kernels, and the kernels the tests check one by one. Without the wrappers the first rollout
-compiles in about four fifths of the time (``benchmarks/compile_time.py``). Calling a kernel
-compiled without its wrapper from Python raises a TypeError saying so.
+kernels, and the kernels the tests check one by one (the wrappers were about a fifth of the
+first HardContact rollout's compile, ``benchmarks/compile_time.py``). Calling a kernel compiled
+without its wrapper from Python raises a TypeError saying so.
 
 Numba checks a cached function against its own file only, so editing a callee in another file
 (or upgrading simcore) can leave a cached caller stale. We therefore key the cache folder by a

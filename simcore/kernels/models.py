@@ -6,9 +6,9 @@ each type of its arguments, so the steps compiled for one model hold only that m
 and their vjp (``contact_impulses``, ``contact_impulses_vjp``): a first rollout with
 ``HardContact()`` compiles no penalty or smoothed code. The Model's own type is the same for
 every model, so the stages that do not depend on it (collision, free velocities, integration)
-compile once for all three. The implementations are inlined into their callers: a compiled
-call taking the Model / Data tuples counts references to every array they hold (about 10% of a
-one-sphere step).
+compile once for all three. The price: these functions take the Model / Data tuples, and numba
+counts references to every array the tuples hold where they run, inlined or not (about a tenth
+of a one-sphere step; docs/benchmarks.md#compile-time).
 """
 from typing import NamedTuple
 
