@@ -83,7 +83,8 @@ def _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W):
     # increments and decrements the reference count of every array it takes, and of every
     # array a Model or Data tuple holds); this one and _pgs, called per island, are not: one
     # compiled copy each instead of one per caller cut the first hard rollout's compile by a
-    # quarter, and the piles' throughput did not change (benchmarks/compile_time.py)
+    # quarter (benchmarks/compile_time.py), and the piles' rates did not change
+    # (benchmarks/throughput.py)
     worst = 0.0
     scale = 1e-9
     for s in range(nsel):

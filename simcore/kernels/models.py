@@ -7,8 +7,8 @@ and their vjp (``contact_impulses``, ``contact_impulses_vjp``): a first rollout 
 ``HardContact()`` compiles no penalty or smoothed code. The Model's own type is the same for
 every model, so the stages that do not depend on it (collision, free velocities, integration)
 compile once for all three. The price: these functions take the Model / Data tuples, and numba
-counts references to every array the tuples hold where they run, inlined or not (about a tenth
-of a one-sphere step; docs/benchmarks.md#compile-time).
+counts references to every array the tuples hold at each call (about a tenth of a one-sphere
+step; inlining them measured the same; docs/benchmarks.md#compile-time).
 """
 from typing import NamedTuple
 
@@ -58,7 +58,7 @@ def contact_impulses_vjp(kind, m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, 
     raise TypeError("contact_impulses_vjp is called from compiled code only")
 
 
-@overload(contact_impulses, jit_options=OVERLOAD_OPTIONS, inline="always")
+@overload(contact_impulses, jit_options=OVERLOAD_OPTIONS)
 def _contact_impulses(kind, m, d, h, stats):
     model = getattr(kind, "instance_class", None)
     if model is Penalty:
@@ -86,7 +86,7 @@ def _contact_impulses(kind, m, d, h, stats):
     return None
 
 
-@overload(contact_impulses_vjp, jit_options=OVERLOAD_OPTIONS, inline="always")
+@overload(contact_impulses_vjp, jit_options=OVERLOAD_OPTIONS)
 def _contact_impulses_vjp(kind, m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                           vpost_bar, wpost_bar, toi_bar):
     model = getattr(kind, "instance_class", None)
