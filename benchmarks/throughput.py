@@ -40,8 +40,17 @@ from simcore.kernels import consts  # noqa: E402
 
 RADIUS = 0.05        # sphere radius and box half extent (m)
 GAP = 0.01           # gap between neighbours in the lattice and above the ground (m)
-SCENES = [("sphere", 1), ("sphere", 64), ("sphere", 512), ("box", 64)]
+# (layout, kind, n): the lattice piles (pile()) and the columns of the solver-speed issue
+# (columns()), which put bodies in contact with their neighbours from the start
+SCENES = [("lattice", "sphere", 1), ("lattice", "sphere", 64), ("lattice", "sphere", 512),
+          ("lattice", "box", 64),
+          ("columns", "sphere", 1), ("columns", "sphere", 64), ("columns", "sphere", 512),
+          ("columns", "box", 1), ("columns", "box", 64), ("columns", "box", 512)]
+LAYOUTS = ("lattice", "columns")
 STARTUP_SCENE = ("sphere", 64)
+COLUMN_PITCH = 0.1   # columns(): neighbours' centres (m): spheres and cubes touch sideways
+LAYER_PITCH = 0.12   # columns(): layers' centres (m)
+COLUMN_MASS = 0.1    # columns(): each body's mass (kg)
 DEFAULT_STEPS = 1000
 QUICK_STEPS = 50
 # a body faster than this (m/s) means the run diverged: the top of the 512 pile falls < 1 m
@@ -85,6 +94,37 @@ def pile(kind, n):
         else:
             scene.add_box((RADIUS, RADIUS, RADIUS), mass=1.0, pos=pos)
     return scene
+
+
+def columns(kind, n):
+    """A Scene with n spheres (radius 0.05) or cubes (half extent 0.05) of 0.1 kg in 8 x 8
+    columns COLUMN_PITCH apart, layers LAYER_PITCH apart, the first layer's centres at z = 0.2
+    (n = 1: one body there); friction 1 on the bodies and the ground, restitution 0. The bodies of
+    a layer touch their neighbours (the cubes face to face) and land on the ground together."""
+    if kind not in ("sphere", "box"):
+        raise ValueError(f"kind must be 'sphere' or 'box', got {kind!r}")
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane(normal=(0.0, 0.0, 1.0), offset=0.0, friction=1.0)
+    for i in range(n):
+        layer, rest = divmod(i, 64)
+        row, col = divmod(rest, 8)
+        pos = ((col - 3.5) * COLUMN_PITCH, (row - 3.5) * COLUMN_PITCH, 0.2 + layer * LAYER_PITCH)
+        if n == 1:
+            pos = (0.0, 0.0, 0.2)
+        if kind == "sphere":
+            scene.add_sphere(RADIUS, mass=COLUMN_MASS, pos=pos, friction=1.0)
+        else:
+            scene.add_box((RADIUS, RADIUS, RADIUS), mass=COLUMN_MASS, pos=pos, friction=1.0)
+    return scene
+
+
+def build_scene(layout, kind, n):
+    return pile(kind, n) if layout == "lattice" else columns(kind, n)
+
+
+def scene_name(layout, kind, n):
+    noun = kind + ("es" if kind == "box" else "s") if n > 1 else kind
+    return f"{'pile' if layout == 'lattice' else 'columns'} of {n} {noun}"
 
 
 def n_dynamic(scene):
@@ -157,18 +197,21 @@ def contact_configs(names=None):
 
 
 def bench_simcore(scene, contact, steps, repeats, cap):
-    """measure() dict plus ncon_end, vmax_end, vmax (over the run) and warning; or
-    dict(skip=reason)."""
+    """measure() dict plus ncon_end, vmax_end, vmax (over the run), the contact solves'
+    residuals (the largest relative residual of each step: median and max over the run's
+    steps) and failures (solves not converged, summed), and warning; or dict(skip=reason)."""
     model = scene.build(contact=contact)
     dyn = model.body_kind == consts.BODY_DYNAMIC
     state0 = model.initial_state()
-    run = dict(state=state0, vmax=0.0, ncon_end=0, vmax_end=0.0)
+    run = dict(state=state0, vmax=0.0, ncon_end=0, vmax_end=0.0, residuals=[], failures=0)
 
     def advance(k):
         traj = sc.rollout(model, run["state"], k, progress=False)
         speed = np.linalg.norm(traj.vel[:, dyn], axis=2)
         run.update(state=traj.state(k), vmax=max(run["vmax"], float(speed.max())),
-                   ncon_end=int(traj.ncon[-1]), vmax_end=float(speed[-1].max()))
+                   ncon_end=int(traj.ncon[-1]), vmax_end=float(speed[-1].max()),
+                   failures=run["failures"] + int(np.sum(traj.solver_failures)))
+        run["residuals"].append(traj.solver_residual)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -184,8 +227,10 @@ def bench_simcore(scene, contact, steps, repeats, cap):
     if caught:  # step numbers in a message count from the start of its (chunk) call
         first = str(caught[0].message).split(". ")[0].split(", first at step")[0]
         warning = f"{first} (warned in {len(caught)} rollout call(s))"
+    res = np.concatenate(run["residuals"]) if run["residuals"] else np.zeros(1)
     out.update(ncon_end=run["ncon_end"], vmax_end=run["vmax_end"], vmax=run["vmax"],
-               warning=warning)
+               warning=warning, res_median=float(np.median(res)), res_max=float(res.max()),
+               failures=run["failures"])
     return out
 
 
@@ -373,6 +418,9 @@ def main(argv=None):
                              "every kernel: minutes)")
     parser.add_argument("--contact", action="append", choices=sorted(CONTACT_NAMES),
                         help="only this contact model (repeatable; default: all)")
+    parser.add_argument("--layout", action="append", choices=LAYOUTS,
+                        help="only this layout of piles (repeatable; default: both): the "
+                             "lattice piles or the touching columns")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure "
                         "(default 3, --quick 1)")
     args = parser.parse_args(argv)
@@ -394,14 +442,16 @@ def main(argv=None):
     print(header(args, mujoco), flush=True)
 
     cols = ["scene", "bodies", "engine", "steps", "time [s]", "steps/s", "body-steps/s",
-            "simcore/MuJoCo", "contacts end", "max |v| end", "note"]
+            "simcore/MuJoCo", "contacts end", "max |v| end", "residual median", "residual max",
+            "failed solves", "note"]
     rows = []
     t_start = time.perf_counter()
-    for kind, n in SCENES:
-        scene = pile(kind, n)
+    for layout, kind, n in SCENES:
+        if args.layout and layout not in args.layout:
+            continue
+        scene = build_scene(layout, kind, n)
         nb = n_dynamic(scene)
-        name = f"pile of {n} {kind}{'es' if kind == 'box' else 's'}" if n > 1 else \
-            f"pile of 1 {kind}"
+        name = scene_name(layout, kind, n)
         mj = bench_mujoco(mujoco, scene, args.steps, args.repeats, args.time_cap) \
             if mujoco else None
         configs = contact_configs(args.contact)
@@ -410,7 +460,7 @@ def main(argv=None):
             label = f"simcore {contact_label(contact)}"
             r = bench_simcore(scene, contact, args.steps, args.repeats, args.time_cap)
             if "skip" in r:
-                rows.append([name, nb, label] + ["-"] * 7 + [r["skip"]])
+                rows.append([name, nb, label] + ["-"] * 10 + [r["skip"]])
                 continue
             notes = [r["warning"]] if r["warning"] else []
             if r["vmax"] > SPEED_LIMIT:
@@ -428,10 +478,12 @@ def main(argv=None):
                     ratio = f"{time_at(mj['cum'], k) / time_at(r['cum'], k):.3g}"
                     notes.append(f"ratio over the first {k} steps")
             rows.append(result_row(name, nb, label, r, args) + [ratio, r["ncon_end"],
-                        f"{r['vmax_end']:.3g}", "; ".join(notes)])
+                        f"{r['vmax_end']:.3g}", f"{r['res_median']:.1e}",
+                        f"{r['res_max']:.1e}", r["failures"], "; ".join(notes)])
         if mj:
             rows.append(result_row(name, nb, f"MuJoCo ({mj['how']})", mj, args)
-                        + ["(ref)", mj["ncon_end"], f"{mj['vmax_end']:.3g}", mj["note"]])
+                        + ["(ref)", mj["ncon_end"], f"{mj['vmax_end']:.3g}", "-", "-", "-",
+                           mj["note"]])
         print(f"  ... {name} done ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr,
               flush=True)
 
@@ -443,7 +495,7 @@ def main(argv=None):
         for label, r in (("simcore cold start (empty NUMBA_CACHE_DIR)", cold),
                          ("simcore warm start (same cache dir)", warm)):
             rows.append([f"startup, pile of {n} {kind}s", n, label, 1, f"{r['total_s']:.2f}"]
-                        + ["-"] * 5 + [f"import simcore {r['import_s']:.2f} s + build and 1-step "
+                        + ["-"] * 8 + [f"import simcore {r['import_s']:.2f} s + build and 1-step "
                                        f"rollout {r['first_rollout_s']:.2f} s"
                                        + (f"; {startup_note}" if startup_note else "")])
 
@@ -461,7 +513,9 @@ def main(argv=None):
           "the settled pile.\n"
           "body-steps/s = dynamic bodies x steps / s. simcore/MuJoCo = ratio of body-steps/s. "
           "contacts end, max |v| end: contact count and largest body speed (m/s) after the last "
-          "step.\nA run is DIVERGED when a body exceeded "
+          "step.\nresidual median / max: over the run's steps, of each step's largest relative "
+          "residual of its contact solves (0 for penalty: no solve); failed solves: those above "
+          "the model's failure line, summed.\nA run is DIVERGED when a body exceeded "
           f"{SPEED_LIMIT:g} m/s (free fall from the top of the largest pile reaches ~4 m/s). "
           "Startup rows: a fresh `python -c` process.")
     return 0

@@ -129,7 +129,10 @@ class SmoothedContact:
     Args:
         kappa: the relaxation, in J (impulse times speed).
         max_iter: Gauss-Seidel sweeps at most.
-        polish_max_contacts: solves with at most this many contacts finish with global Newton.
+        polish_max_contacts: solves with at most this many contacts finish with global Newton
+            on the dense contact system; a larger solve does too when the band of its bodies'
+            system is within budget (``simcore/kernels/body_space.py``), solving each Newton
+            step through the bodies, and else runs Gauss-Seidel to convergence.
         depenetration_speed: v, the fastest (m/s) a penetration phi < 0 is corrected: its bias
             is v tanh(phi / (h v)) instead of phi / h (smooth at contact, as the model is).
     """

@@ -7,7 +7,7 @@ tests would use. Each entry here calls its kernel from compiled code; it is comp
 in test sessions only.
 """
 from simcore._jit import jit
-from simcore.kernels import contact_space, hard, smoothed
+from simcore.kernels import body_space, contact_space, hard, smoothed
 
 
 @jit(entry=True)
@@ -38,6 +38,11 @@ def active_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
 @jit(entry=True)
 def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
     return contact_space.transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+
+
+@jit(entry=True)
+def gmres_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
+    return contact_space.gmres_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
 
 
 @jit(entry=True)
@@ -75,3 +80,23 @@ def contact_scales(m, d, k):
 @jit(entry=True)
 def smoothed_contacts(m, d, h):
     return smoothed.smoothed_contacts(m, d, h)
+
+
+@jit(entry=True)
+def body_solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
+    return body_space.solve(m, d, sel, nsel, Fl, Fu, rhs, trans)
+
+
+@jit(entry=True)
+def island_order(m, d, sel, nsel, loc, bodies):
+    return body_space.island_order(m, d, sel, nsel, loc, bodies)
+
+
+@jit(entry=True)
+def band_factor(B, n, w, piv):
+    return body_space.band_factor(B, n, w, piv)
+
+
+@jit(entry=True)
+def band_solve(B, n, w, piv, x, trans):
+    body_space.band_solve(B, n, w, piv, x, trans)

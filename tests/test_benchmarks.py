@@ -6,15 +6,20 @@ from tests.helpers import load_benchmark
 
 def test_piles_are_built_without_overlaps():
     bench = load_benchmark()
-    for kind, n in bench.SCENES:
-        scene = bench.pile(kind, n)
+    for layout, kind, n in bench.SCENES:
+        scene = bench.build_scene(layout, kind, n)
         pos = np.array([b["pos"] for b in scene.bodies[1:]])
         assert len(pos) == n
         if n > 1:
             gaps = np.linalg.norm(pos[:, None] - pos[None], axis=2) + 10 * np.eye(n)
-            # centres more than 2 r apart: no two spheres touch, and cubes (half extent r) sit in
-            # separate lattice cells, each a gap apart along some axis
-            assert gaps.min() > 2 * bench.RADIUS + 0.2 * bench.GAP
+            if layout == "lattice":
+                # centres more than 2 r apart: no two spheres touch, and cubes (half extent r)
+                # sit in separate lattice cells, each a gap apart along some axis
+                assert gaps.min() > 2 * bench.RADIUS + 0.2 * bench.GAP
+            else:  # neighbours in a layer touch (2 r apart), layers are apart
+                assert abs(gaps.min() - 2 * bench.RADIUS) < 1e-12
+                assert np.all(np.diff(np.unique(pos[:, 2])) > 2 * bench.RADIUS)
+        assert pos[:, 2].min() > bench.RADIUS  # above the ground
 
 
 def test_smoke_run_prints_every_pile_and_model(capsys):
@@ -22,7 +27,8 @@ def test_smoke_run_prints_every_pile_and_model(capsys):
     assert bench.main(["--steps", "3", "--repeats", "1", "--no-startup", "--no-mujoco"]) == 0
     out = capsys.readouterr().out
     for name in ("pile of 1 sphere", "pile of 64 spheres", "pile of 512 spheres",
-                 "pile of 64 boxes"):
+                 "pile of 64 boxes", "columns of 1 sphere", "columns of 512 spheres",
+                 "columns of 1 box", "columns of 64 boxes", "columns of 512 boxes"):
         for model in ("PenaltyContact()", "HardContact()", "SmoothedContact()"):
             assert any(name in line and model in line for line in out.splitlines()), \
                 (name, model)

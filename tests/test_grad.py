@@ -498,10 +498,10 @@ def test_hard_regularization_moves_with_the_geometry():
     (sc.PenaltyContact(stiffness=1e6, damping=10.0, substeps=4, friction_smoothing=1e-3),
      9.81 / 4e6),
     (sc.HardContact(), 0.0),
-    (sc.HardContact(polish_max_contacts=0), 0.0),  # iterative adjoint solve (GMRES)
+    (sc.HardContact(polish_max_contacts=0), 0.0),  # adjoint solve through the bodies
     (sc.SmoothedContact(kappa=1e-8), 0.0),
-    (sc.SmoothedContact(kappa=1e-8, polish_max_contacts=0), 0.0),
-], ids=["penalty", "hard", "hard-iterative", "smoothed", "smoothed-iterative"])
+    (sc.SmoothedContact(kappa=1e-8, polish_max_contacts=0), 0.0),  # Newton through the bodies
+], ids=["penalty", "hard", "hard-bodies", "smoothed", "smoothed-bodies"])
 def test_sliding_box_closed_form(contact, sink):
     # a box sliding on the ground stops after v0 / (mu g): before that, x(T) = x0 + v0 T - mu g
     # T^2 / 2, so dx/dv0 = T and dx/dmu = -g T^2 / 2 (per unit of the pair friction)

@@ -18,6 +18,7 @@ the cotangents of (n, t1, t2) are carried to n as the minimal rotation's (frame_
 import numpy as np
 
 from simcore._jit import jit
+from simcore.kernels.body_space import solve as solve_bodies
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.dynamics import apply_impulse_vjp
 from simcore.kernels.linalg import solve_dense, solve_or_lstsq
@@ -430,12 +431,25 @@ def _dot(a, b):
 def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
     """y with K^T y = g over the selected contacts (one island; sel may be longer).
 
-    Dense for at most m.opt_polish contacts; beyond, matrix-free restarted GMRES, right-
+    Dense for at most m.opt_polish contacts; beyond, through the island's bodies where their
+    band is affordable (body_space.solve); else matrix-free restarted GMRES, right-
     preconditioned by the inverse transposed 3x3 diagonal blocks of K, to a relative residual of
     1e-13, else (not reached in 20 restarts) the dense solve after all: exact, only slower.
     """
     if nsel <= m.opt_polish:
         return _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+    ok, y = solve_bodies(m, d, sel, nsel, Fl, Fu, g, True)
+    if not ok:
+        ok, y = gmres_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+    if not ok:
+        y = _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+    return y
+
+
+@jit
+def gmres_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
+    """(ok, y) with K^T y = g by _transposed_solve_island's GMRES; ok False (y undefined) when it
+    does not reach its tolerance in 20 restarts."""
     n3 = 3 * nsel
     P = np.empty((nsel, 3, 3))
     blk = np.empty((3, 3))
@@ -469,7 +483,7 @@ def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
     w = np.empty(n3)
     gnorm = np.sqrt(_dot(g, g))
     if gnorm == 0.0:
-        return np.zeros(n3)
+        return True, np.zeros(n3)
     done = False
     for _ in range(20):
         _transposed_apply(d, sel, nsel, Fl, Fu, P, x, w, z, dV, dW)
@@ -516,14 +530,12 @@ def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
         for i in range(j_end):
             for r in range(n3):
                 x[r] += coef[i] * Q[i, r]
-    if not done:
-        return _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
     y = np.empty(n3)
     for p in range(nsel):
         for r in range(3):
             y[3 * p + r] = (P[p, r, 0] * x[3 * p] + P[p, r, 1] * x[3 * p + 1]
                             + P[p, r, 2] * x[3 * p + 2])
-    return y
+    return done, y
 
 
 @jit

@@ -18,6 +18,7 @@ damped Newton on F. The adjoint differentiates F = 0.
 import numpy as np
 
 from simcore._jit import jit
+from simcore.kernels.body_space import affordable, solve as solve_bodies
 from simcore.kernels.consts import SLOT_KAPPA
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
                                            contact_poses, contact_velocity,
@@ -224,11 +225,19 @@ def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
     # damped Newton on all contacts' F at once (dense), keeping lambda_n, s_n > 0. The line
     # search is Armijo on |D F|^2 with the row scaling D (to velocity units) frozen per iteration,
     # for which the Newton direction is always a descent direction.
+    # (beyond m.opt_polish contacts, the Newton system K = F_l + F_u A is solved through the
+    # bodies, body_space.solve; else assembled densely)
     n3 = 3 * nc
-    A = np.empty((n3, n3))
+    bodies = nc > m.opt_polish
     sel = np.arange(nc)
-    dense_delassus(m, d, sel, nc, A, 0.0)
-    JF = np.empty((n3, n3))
+    A = np.empty((0, 0) if bodies else (n3, n3))
+    JF = np.empty((0, 0) if bodies else (n3, n3))
+    Fl = np.empty((nc, 3, 3) if bodies else (0, 3, 3))
+    Fu = np.empty((nc, 3, 3) if bodies else (0, 3, 3))
+    dV = np.empty((m.nbody, 3) if bodies else (0, 3))
+    dW = np.empty((m.nbody, 3) if bodies else (0, 3))
+    if not bodies:
+        dense_delassus(m, d, sel, nc, A, 0.0)
     F = np.empty(n3)
     D = np.empty(n3)
     u = np.empty(3)
@@ -237,7 +246,17 @@ def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
     for _ in range(60):
         if res < 1e-14:
             break
-        _assemble(d, nc, bias, kap, vs, lam, V, W, A, F, JF, True)
+        _assemble(d, nc, bias, kap, vs, lam, V, W, A, F, JF, not bodies)
+        if bodies:
+            for k in range(nc):
+                if kap[k] > 0.0:
+                    contact_velocity(d, k, V, W, u)
+                    residual_jacobian(lam[k], u, bias[k], d.con_mu[k], vs[k], Fl[k], Fu[k])
+                else:  # F = lambda
+                    Fu[k, :, :] = 0.0
+                    Fl[k, :, :] = 0.0
+                    for a in range(3):
+                        Fl[k, a, a] = 1.0
         merit = 0.0
         for k in range(nc):
             at = 0.5 * (d.con_A[k, 1, 1] + d.con_A[k, 2, 2])
@@ -251,9 +270,17 @@ def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
             D[3 * k + 2] = at
             for a in range(3):
                 merit += (D[3 * k + a] * F[3 * k + a]) ** 2
-        ok, step = solve_dense(JF, -F)
+        if bodies:
+            ok, step = solve_bodies(m, d, sel, nc, Fl, Fu, -F, False)
+        else:
+            ok, step = solve_dense(JF, -F)
         if not ok:  # singular: stop (the residual says how far it got)
             break
+        if bodies:  # the step's velocity change, for its normal gaps below
+            dV[:, :] = 0.0
+            dW[:, :] = 0.0
+            for k in range(nc):
+                apply_contact_impulse(d, k, step[3 * k:3 * k + 3], dV, dW)
         alpha = 1.0
         for k in range(nc):
             if kap[k] <= 0.0:
@@ -262,8 +289,12 @@ def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
                 alpha = min(alpha, 0.99 * lam[k, 0] / (-step[3 * k]))
             contact_velocity(d, k, V, W, u)
             ds = 0.0
-            for col in range(n3):
-                ds += A[3 * k, col] * step[col]
+            if bodies:
+                contact_velocity(d, k, dV, dW, dl)
+                ds = dl[0]
+            else:
+                for col in range(n3):
+                    ds += A[3 * k, col] * step[col]
             if ds < 0.0 and u[0] + bias[k] > 0.0:
                 alpha = min(alpha, 0.99 * (u[0] + bias[k]) / (-ds))
         lam_old = lam[:nc].copy()
@@ -295,6 +326,23 @@ def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
 
 
 @jit
+def _sweeps(m, d, nc, kap, vs, lam, V, W, tol, sweep):
+    # Gauss-Seidel (a local Newton solve per contact) until the relative residual is below tol
+    # or m.opt_maxiter sweeps are done in all (sweep: those done before); a small solve checks
+    # the residual every sweep, a large one every fourth. Returns (residual, sweeps done)
+    small = nc <= m.opt_polish
+    res = smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W)
+    while not res < tol and sweep < m.opt_maxiter:
+        for k in range(nc):
+            if kap[k] > 0.0:
+                _local_newton(m, d, k, d.con_bias[k], kap[k], vs[k], lam[k], V, W)
+        sweep += 1
+        if small or sweep % 4 == 0:
+            res = smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W)
+    return smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W), sweep
+
+
+@jit
 def smoothed_contacts(m, d, h):
     """Impulses of every contact of the step under the relaxed problem.
 
@@ -316,21 +364,14 @@ def smoothed_contacts(m, d, h):
     warm_start(m, d, nc, keys, lam, V, W)
     for k in range(nc):
         _start(d, k, d.con_bias[k], kap[k], lam[k], V, W)
-    small = nc <= m.opt_polish
-    res = smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W)
-    sweep = 0
-    # a small solve only needs a start close enough for the global Newton polish
-    while not (res < 1e-10 or (small and res < 1e-4)) and sweep < m.opt_maxiter:
-        for k in range(nc):
-            if kap[k] > 0.0:
-                _local_newton(m, d, k, d.con_bias[k], kap[k], vs[k], lam[k], V, W)
-        sweep += 1
-        if small or sweep % 4 == 0:
-            res = smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W)
-    if small:
+    # a solve of at most m.opt_polish contacts, or one whose bodies' band is affordable
+    # (body_space.py), finishes with the global Newton: Gauss-Seidel only brings it close
+    polish = nc <= m.opt_polish or affordable(m, d, np.arange(nc), nc)
+    res, sweep = _sweeps(m, d, nc, kap, vs, lam, V, W, 1e-4 if polish else 1e-10, 0)
+    if polish:
         res = _global_newton(m, d, nc, d.con_bias, kap, vs, lam, V, W)
-    else:
-        res = smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W)
+        if not res < 1e-10 and nc > m.opt_polish:  # a large solve's Newton stalled: sweeps on
+            res, sweep = _sweeps(m, d, nc, kap, vs, lam, V, W, 1e-10, sweep)
     remember(d, nc, keys, lam)
     return res, 0 if res <= m.opt_tol_fail else 1
 

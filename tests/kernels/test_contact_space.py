@@ -24,7 +24,8 @@ from simcore.model import make_adjoint, make_data
 from tests.helpers import check_vjp, rot_bar_to_twist_np, rotvec_to_matrix
 from tests.kernel_entries import (_blend_vjp, _blend_work, _dense_transposed_solve,
                                   active_transposed_solve, contact_jacobian, contact_poses,
-                                  dense_delassus, impulse_vjp, islands, transposed_solve)
+                                  dense_delassus, gmres_transposed_solve, impulse_vjp, islands,
+                                  transposed_solve)
 
 NCON_MAX = 6
 # (a, b) per contact, type(a) >= type(b) as the narrow phase orders them: sphere on the plane,
@@ -529,7 +530,7 @@ def _random_system(model, d, sel, rng):
     return Fl, Fu, g, A, K
 
 
-def test_transposed_solve_gmres_matches_dense(rng):
+def test_transposed_solve_paths_match_dense(rng):
     model, d, cx, cR = _setup(rng)
     sel = np.array([2, 0, 3, 1], dtype=np.int64)  # a permutation: exercises the indexing
     nsel = len(sel)
@@ -541,22 +542,26 @@ def test_transposed_solve_gmres_matches_dense(rng):
     y_ref = np.linalg.solve(K.T, g)
 
     y_dense = _dense_transposed_solve(model, d, sel, nsel, Fl, Fu, g)
-    y_gmres = transposed_solve(model._replace(opt_polish=0), d, sel, nsel, Fl, Fu, g)
+    done, y_gmres = gmres_transposed_solve(model, d, sel, nsel, Fl, Fu, g)
     y_default = transposed_solve(model, d, sel, nsel, Fl, Fu, g)  # opt_polish = 32: dense
-    assert np.array_equal(y_default, y_dense)
-    # GMRES to a relative residual of 1e-13: not bit-identical to the dense solve (which is also
-    # its fallback when it fails to converge), so this also shows the iterative path finished
-    assert not np.array_equal(y_gmres, y_dense)
+    y_large = transposed_solve(model._replace(opt_polish=0), d, sel, nsel, Fl, Fu, g)
+    assert done and np.array_equal(y_default, y_dense)
+    # GMRES to a relative residual of 1e-13, and a large island's solve (through its bodies):
+    # not bit-identical to the dense solve, so these also show the other paths finished
+    assert not np.array_equal(y_gmres, y_dense) and not np.array_equal(y_large, y_dense)
     scale = np.abs(y_ref).max()
     err_gmres = np.abs(y_gmres - y_ref).max() / scale
+    err_large = np.abs(y_large - y_ref).max() / scale
     err_dense = np.abs(y_dense - y_ref).max() / scale
     res = np.abs(K.T @ y_gmres - g).max() / np.abs(g).max()
     print(f"transposed_solve: GMRES vs K^T y = g {err_gmres:.2e} (residual {res:.2e}), "
-          f"dense {err_dense:.2e}")
-    assert err_dense < 1e-12 and err_gmres < 1e-11 and res < 1e-12
+          f"through the bodies {err_large:.2e}, dense {err_dense:.2e}")
+    assert err_dense < 1e-12 and err_gmres < 1e-11 and res < 1e-12 and err_large < 1e-12
     # g = 0 gives y = 0
     assert not np.any(transposed_solve(model._replace(opt_polish=0), d, sel, nsel, Fl, Fu,
                                        np.zeros(3 * nsel)))
+    assert not np.any(gmres_transposed_solve(model, d, sel, nsel, Fl, Fu,
+                                             np.zeros(3 * nsel))[1])
 
 
 def _regroup(model, d, pairs):

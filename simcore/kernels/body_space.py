@@ -1,0 +1,388 @@
+"""One island's linear system K x = r (or K^T y = g), K = F_l + F_u A, solved through its bodies.
+
+The smoothed solver's global Newton step and the adjoints' transposed solve (contact_space) solve
+with K, where A = J M^-1 J^T couples the contacts through the bodies they share. A large solve
+(the lattice pile of 64 cubes in benchmarks/throughput.py: about 650 contacts) is too large for a
+dense solve in contact space (3 unknowns per contact), but has few bodies. With
+X_k = F_l,k^-1 F_u,k per contact (3x3), x_k = F_l,k^-1 r_k - X_k J_k y where y = M^-1 J^T x is the
+bodies' velocity change, so
+    H y = sum_k MJ_k F_l,k^-1 r_k,   H = I + sum_k MJ_k X_k J_k   (6 per dynamic body),
+    K^T y = g:  H^T q = sum_k J_k^T X_k^T g_k,   y_k = F_l,k^-T (g_k - MJ_k^T q),
+with MJ_k = M^-1 J_k^T as the solvers hold it (d.con_MJ), so that A is exactly theirs. H couples
+only bodies in contact: ordered by reverse Cuthill-McKee over the contact graph it is banded (that
+pile: a band of about 16 bodies), and a banded LU with partial pivoting factors it in O(n w^2).
+Iterative refinement against K applied through the bodies (exact up to rounding) removes what
+the elimination loses. It loses much where F_l is tiny: the hard model's sticking contacts have
+F_l = eps R with eps ~ 1e-9 of the Delassus scale, and on a layer of cubes face to face on the
+ground (../shared/repros/cube_layer_stall.py) refinement stalls far above rounding in the
+adjoint's solves. solve() therefore returns a solution
+only at a relative residual of ACCEPT_TOL, and otherwise says so; so it does where the band is
+beyond the budget or a factor is singular, and the caller keeps its own method.
+"""
+import numpy as np
+
+from simcore._jit import jit
+from simcore.kernels.consts import BODY_DYNAMIC
+
+BAND_BUDGET = 40000.0  # n w^2 of the banded LU per contact of the island (affordable())
+REFINE = 6  # refinement passes at most
+REFINE_TOL = 1e-14  # relative residual |r - K x| / |r| that ends refinement
+ACCEPT_TOL = 1e-12  # the largest relative residual of a solution returned as ok
+
+
+@jit
+def island_order(m, d, sel, nsel, loc, bodies):
+    """The island's dynamic bodies in reverse Cuthill-McKee order over the contact graph.
+
+    out: bodies[p] the body at position p, loc[i] = p (loc (nbody,) must hold -1 on entry for
+    every body; the caller resets it). Returns (number of bodies, bandwidth in bodies).
+    """
+    nb = 0
+    first = np.empty(m.nbody, dtype=np.int64)  # discovery order
+    for p in range(nsel):
+        for s in range(2):
+            i = d.con_body[sel[p], s]
+            if m.body_kind[i] == BODY_DYNAMIC and loc[i] < 0:
+                loc[i] = nb
+                first[nb] = i
+                nb += 1
+    # adjacency (CSR over discovery positions), from the contacts between two dynamic bodies
+    deg = np.zeros(nb + 1, dtype=np.int64)
+    for p in range(nsel):
+        a, b = loc[d.con_body[sel[p], 0]], loc[d.con_body[sel[p], 1]]
+        if a >= 0 and b >= 0 and a != b:
+            deg[a + 1] += 1
+            deg[b + 1] += 1
+    for i in range(nb):
+        deg[i + 1] += deg[i]
+    adj = np.empty(deg[nb], dtype=np.int64)
+    fill = deg[:nb].copy()
+    for p in range(nsel):
+        a, b = loc[d.con_body[sel[p], 0]], loc[d.con_body[sel[p], 1]]
+        if a >= 0 and b >= 0 and a != b:
+            adj[fill[a]] = b
+            fill[a] += 1
+            adj[fill[b]] = a
+            fill[b] += 1
+    degree = np.empty(nb, dtype=np.int64)
+    for i in range(nb):
+        degree[i] = deg[i + 1] - deg[i]
+    # Cuthill-McKee: breadth first from a least connected body, neighbours by degree
+    seen = np.zeros(nb, dtype=np.bool_)
+    queue = np.empty(nb, dtype=np.int64)
+    head = tail = 0
+    while tail < nb:
+        root = -1
+        for i in range(nb):
+            if not seen[i] and (root < 0 or degree[i] < degree[root]):
+                root = i
+        seen[root] = True
+        queue[tail] = root
+        tail += 1
+        while head < tail:
+            i = queue[head]
+            head += 1
+            t0 = tail
+            for e in range(deg[i], deg[i + 1]):
+                j = adj[e]
+                if not seen[j]:
+                    seen[j] = True
+                    queue[tail] = j
+                    tail += 1
+                    q = tail - 1  # insertion by degree
+                    while q > t0 and degree[queue[q - 1]] > degree[queue[q]]:
+                        queue[q - 1], queue[q] = queue[q], queue[q - 1]
+                        q -= 1
+    for p in range(nb):
+        i = first[queue[nb - 1 - p]]
+        bodies[p] = i
+        loc[i] = p
+    band = 0
+    for p in range(nsel):
+        a, b = loc[d.con_body[sel[p], 0]], loc[d.con_body[sel[p], 1]]
+        if a >= 0 and b >= 0:
+            band = max(band, abs(a - b))
+    return nb, band
+
+
+@jit
+def affordable(m, d, sel, nsel):
+    # whether the island's banded LU fits BAND_BUDGET: n w^2 <= BAND_BUDGET per contact, set on
+    # the lattice piles of benchmarks/throughput.py with SmoothedContact(): the 64-body piles
+    # are within it (their global Newton through the bodies converges to rounding, the cubes'
+    # in half the time of Gauss-Seidel), the 512-sphere pile is not (its band is a layer of
+    # the pile wide: a factorization would cost more than the sweeps) and keeps Gauss-Seidel.
+    loc = np.full(m.nbody, -1, dtype=np.int64)
+    bodies = np.empty(m.nbody, dtype=np.int64)
+    nb, band = island_order(m, d, sel, nsel, loc, bodies)
+    n = 6 * nb
+    w = min(6 * band + 5, n - 1)
+    return n * w * w <= BAND_BUDGET * nsel
+
+
+@jit
+def _inv3(F, out):
+    # out = F^-1 (3x3) by the adjugate; False when singular or not finite
+    c00 = F[1, 1] * F[2, 2] - F[1, 2] * F[2, 1]
+    c01 = F[1, 2] * F[2, 0] - F[1, 0] * F[2, 2]
+    c02 = F[1, 0] * F[2, 1] - F[1, 1] * F[2, 0]
+    det = F[0, 0] * c00 + F[0, 1] * c01 + F[0, 2] * c02
+    if det == 0.0 or not np.isfinite(det):
+        return False
+    out[0, 0] = c00 / det
+    out[1, 0] = c01 / det
+    out[2, 0] = c02 / det
+    out[0, 1] = (F[0, 2] * F[2, 1] - F[0, 1] * F[2, 2]) / det
+    out[1, 1] = (F[0, 0] * F[2, 2] - F[0, 2] * F[2, 0]) / det
+    out[2, 1] = (F[0, 1] * F[2, 0] - F[0, 0] * F[2, 1]) / det
+    out[0, 2] = (F[0, 1] * F[1, 2] - F[0, 2] * F[1, 1]) / det
+    out[1, 2] = (F[0, 2] * F[1, 0] - F[0, 0] * F[1, 2]) / det
+    out[2, 2] = (F[0, 0] * F[1, 1] - F[0, 1] * F[1, 0]) / det
+    return True
+
+
+@jit
+def band_factor(B, n, w, piv):
+    """LU with partial pivoting of the n x n matrix of lower and upper bandwidth w held in B
+    (n, 3w + 1): entry (i, j) at B[i, j - i + w], j - i in [-w, 2w] (the upper w for fill-in).
+    In place, LINPACK's layout: the multipliers of column c stay in its rows below the
+    diagonal, rows are swapped right of the diagonal only, piv[c] the row swapped with c.
+    Returns False at a zero or non-finite pivot."""
+    for c in range(n):
+        last = min(c + w, n - 1)
+        p = c
+        big = abs(B[c, w])
+        for r in range(c + 1, last + 1):
+            v = abs(B[r, c - r + w])
+            if v > big:
+                big, p = v, r
+        if big == 0.0 or not np.isfinite(big):
+            return False
+        piv[c] = p
+        right = min(c + 2 * w, n - 1)
+        if p != c:
+            for j in range(c, right + 1):
+                t = B[c, j - c + w]
+                B[c, j - c + w] = B[p, j - p + w]
+                B[p, j - p + w] = t
+        inv = 1.0 / B[c, w]
+        for r in range(c + 1, last + 1):
+            f = B[r, c - r + w] * inv
+            B[r, c - r + w] = f
+            if f != 0.0:
+                for j in range(c + 1, right + 1):
+                    B[r, j - r + w] -= f * B[c, j - c + w]
+    return True
+
+
+@jit
+def band_solve(B, n, w, piv, x, trans):
+    """x <- H^-1 x (trans: H^-T x) in place, with band_factor's factors of H."""
+    if not trans:
+        for c in range(n):
+            p = piv[c]
+            if p != c:
+                x[c], x[p] = x[p], x[c]
+            xc = x[c]
+            if xc != 0.0:
+                for r in range(c + 1, min(c + w, n - 1) + 1):
+                    x[r] -= B[r, c - r + w] * xc
+        for c in range(n - 1, -1, -1):
+            acc = x[c]
+            for j in range(c + 1, min(c + 2 * w, n - 1) + 1):
+                acc -= B[c, j - c + w] * x[j]
+            x[c] = acc / B[c, w]
+        return
+    # H = P_0 L_0 ... P_{n-1} L_{n-1} U: U^T first, then each L_c^T and P_c from the last
+    for c in range(n):
+        acc = x[c]
+        for i in range(max(0, c - 2 * w), c):
+            acc -= B[i, c - i + w] * x[i]
+        x[c] = acc / B[c, w]
+    for c in range(n - 1, -1, -1):
+        acc = x[c]
+        for r in range(c + 1, min(c + w, n - 1) + 1):
+            acc -= B[r, c - r + w] * x[r]
+        x[c] = acc
+        p = piv[c]
+        if p != c:
+            x[c], x[p] = x[p], x[c]
+
+
+@jit
+def _apply(d, sel, nsel, Fl, Fu, x, out, dV, dW, trans):
+    # out = K x (trans: K^T x) through the bodies: A = J M^-1 J^T, applied as (MJ)_k, J_k per
+    # contact; A^T's (k, l) block is MJ_k^T J_l^T
+    dV[:, :] = 0.0
+    dW[:, :] = 0.0
+    u = np.empty(3)
+    for p in range(nsel):
+        k = sel[p]
+        for r in range(3):
+            if trans:  # the bodies' force sum_l J_l^T F_u,l^T x_l
+                u[r] = Fu[p, 0, r] * x[3 * p] + Fu[p, 1, r] * x[3 * p + 1] \
+                    + Fu[p, 2, r] * x[3 * p + 2]
+            else:
+                u[r] = x[3 * p + r]
+        for s in range(2):
+            i = d.con_body[k, s]
+            for j in range(3):
+                if trans:
+                    dV[i, j] += (d.con_J[k, s, 0, j] * u[0] + d.con_J[k, s, 1, j] * u[1]
+                                 + d.con_J[k, s, 2, j] * u[2])
+                    dW[i, j] += (d.con_J[k, s, 0, 3 + j] * u[0] + d.con_J[k, s, 1, 3 + j] * u[1]
+                                 + d.con_J[k, s, 2, 3 + j] * u[2])
+                else:
+                    dV[i, j] += (d.con_MJ[k, s, j, 0] * u[0] + d.con_MJ[k, s, j, 1] * u[1]
+                                 + d.con_MJ[k, s, j, 2] * u[2])
+                    dW[i, j] += (d.con_MJ[k, s, 3 + j, 0] * u[0]
+                                 + d.con_MJ[k, s, 3 + j, 1] * u[1]
+                                 + d.con_MJ[k, s, 3 + j, 2] * u[2])
+    for p in range(nsel):
+        k = sel[p]
+        for r in range(3):
+            acc = 0.0
+            for s in range(2):
+                i = d.con_body[k, s]
+                for j in range(3):
+                    if trans:  # MJ_k^T of the bodies' force
+                        acc += d.con_MJ[k, s, j, r] * dV[i, j] + d.con_MJ[k, s, 3 + j, r] * dW[i, j]
+                    else:
+                        acc += d.con_J[k, s, r, j] * dV[i, j] + d.con_J[k, s, r, 3 + j] * dW[i, j]
+            u[r] = acc
+        for r in range(3):
+            acc = 0.0
+            for c in range(3):
+                if trans:
+                    acc += Fl[p, c, r] * x[3 * p + c]
+                else:
+                    acc += Fl[p, r, c] * x[3 * p + c] + Fu[p, r, c] * u[c]
+            out[3 * p + r] = acc + u[r] if trans else acc
+
+
+@jit
+def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
+    """(ok, x) with K x = rhs (trans: K^T x = rhs) over one island's selected contacts, to a
+    relative residual of REFINE_TOL; ok False (x undefined) when the band exceeds the budget,
+    an F_l block or the factorization is singular, or refinement stalls above 1e-12."""
+    n3 = 3 * nsel
+    x = np.zeros(n3)
+    loc = np.full(m.nbody, -1, dtype=np.int64)
+    bodies = np.empty(m.nbody, dtype=np.int64)
+    nb, band = island_order(m, d, sel, nsel, loc, bodies)
+    n = 6 * nb
+    w = min(6 * band + 5, n - 1)
+    if n == 0 or n * w * w > BAND_BUDGET * nsel:
+        return False, x
+    Li = np.empty((nsel, 3, 3))  # F_l^-1
+    X = np.empty((nsel, 3, 3))  # F_l^-1 F_u
+    for p in range(nsel):
+        if not _inv3(Fl[p], Li[p]):
+            return False, x
+        for r in range(3):
+            for c in range(3):
+                X[p, r, c] = Li[p, r, 0] * Fu[p, 0, c] + Li[p, r, 1] * Fu[p, 1, c] \
+                    + Li[p, r, 2] * Fu[p, 2, c]
+    # H = I + sum_k MJ_k X_k J_k over the dynamic sides, banded
+    B = np.zeros((n, 3 * w + 1))
+    for r in range(n):
+        B[r, w] = 1.0
+    T = np.empty((6, 3))
+    for p in range(nsel):
+        k = sel[p]
+        for s in range(2):
+            i = loc[d.con_body[k, s]]
+            if i < 0:
+                continue
+            for r in range(6):
+                for c in range(3):
+                    T[r, c] = d.con_MJ[k, s, r, 0] * X[p, 0, c] + d.con_MJ[k, s, r, 1] * X[p, 1, c] \
+                        + d.con_MJ[k, s, r, 2] * X[p, 2, c]
+            for s2 in range(2):
+                j = loc[d.con_body[k, s2]]
+                if j < 0:
+                    continue
+                for r in range(6):
+                    row = 6 * i + r
+                    for c in range(6):
+                        B[row, 6 * j + c - row + w] += (T[r, 0] * d.con_J[k, s2, 0, c]
+                                                        + T[r, 1] * d.con_J[k, s2, 1, c]
+                                                        + T[r, 2] * d.con_J[k, s2, 2, c])
+    piv = np.empty(n, dtype=np.int64)
+    if not band_factor(B, n, w, piv):
+        return False, x
+    res = rhs.copy()
+    kx = np.empty(n3)
+    z = np.empty(n)
+    sk = np.empty(3)
+    dV = np.empty((m.nbody, 3))
+    dW = np.empty((m.nbody, 3))
+    rnorm = 0.0
+    for r in range(n3):
+        rnorm = max(rnorm, abs(rhs[r]))
+    if rnorm == 0.0:
+        return True, x
+    best = np.inf
+    x_best = np.zeros(n3)
+    for _ in range(REFINE):
+        # a correction for the residual res through the bodies, then the true residual
+        z[:] = 0.0
+        for p in range(nsel):
+            k = sel[p]
+            for r in range(3):
+                if trans:  # J_k^T X_k^T res_k
+                    sk[r] = X[p, 0, r] * res[3 * p] + X[p, 1, r] * res[3 * p + 1] \
+                        + X[p, 2, r] * res[3 * p + 2]
+                else:  # MJ_k F_l,k^-1 res_k
+                    sk[r] = Li[p, r, 0] * res[3 * p] + Li[p, r, 1] * res[3 * p + 1] \
+                        + Li[p, r, 2] * res[3 * p + 2]
+            for s in range(2):
+                i = loc[d.con_body[k, s]]
+                if i < 0:
+                    continue
+                for c in range(6):
+                    if trans:
+                        z[6 * i + c] += (d.con_J[k, s, 0, c] * sk[0] + d.con_J[k, s, 1, c] * sk[1]
+                                         + d.con_J[k, s, 2, c] * sk[2])
+                    else:
+                        z[6 * i + c] += (d.con_MJ[k, s, c, 0] * sk[0]
+                                         + d.con_MJ[k, s, c, 1] * sk[1]
+                                         + d.con_MJ[k, s, c, 2] * sk[2])
+        band_solve(B, n, w, piv, z, trans)
+        for p in range(nsel):
+            k = sel[p]
+            for r in range(3):  # trans: MJ_k^T q; else J_k y
+                acc = 0.0
+                for s in range(2):
+                    i = loc[d.con_body[k, s]]
+                    if i < 0:
+                        continue
+                    for c in range(6):
+                        if trans:
+                            acc += d.con_MJ[k, s, c, r] * z[6 * i + c]
+                        else:
+                            acc += d.con_J[k, s, r, c] * z[6 * i + c]
+                sk[r] = acc
+            for r in range(3):
+                if trans:  # F_l^-T (res_k - MJ_k^T q)
+                    x[3 * p + r] += (Li[p, 0, r] * (res[3 * p] - sk[0])
+                                     + Li[p, 1, r] * (res[3 * p + 1] - sk[1])
+                                     + Li[p, 2, r] * (res[3 * p + 2] - sk[2]))
+                else:  # F_l^-1 res_k - X_k J_k y
+                    x[3 * p + r] += (Li[p, r, 0] * res[3 * p] + Li[p, r, 1] * res[3 * p + 1]
+                                     + Li[p, r, 2] * res[3 * p + 2]
+                                     - X[p, r, 0] * sk[0] - X[p, r, 1] * sk[1]
+                                     - X[p, r, 2] * sk[2])
+        _apply(d, sel, nsel, Fl, Fu, x, kx, dV, dW, trans)
+        err = 0.0
+        for r in range(n3):
+            res[r] = rhs[r] - kx[r]
+            err = max(err, abs(res[r]))
+        if not np.isfinite(err):
+            return False, x
+        if err < best:
+            best = err
+            x_best[:] = x
+        if err <= REFINE_TOL * rnorm or err >= 0.5 * best:
+            break
+    return best <= ACCEPT_TOL * rnorm, x_best

@@ -1,0 +1,153 @@
+"""body_space.py: the banded LU, the bodies' ordering, and K x = r / K^T y = g solved through
+the bodies, against dense numpy solves; and the solvers that use it against their dense paths."""
+import numpy as np
+import pytest
+
+import simcore as sc
+from simcore.model import make_data
+from tests.kernel_entries import band_factor, band_solve, body_solve, island_order
+from tests.kernels.test_contact_space import _random_system, _regroup, _setup
+
+
+def _banded(rng, n, w, diag):
+    """A random n x n matrix of bandwidth w (diagonal shifted by diag) and its band storage."""
+    H = np.zeros((n, n))
+    for i in range(n):
+        for j in range(max(0, i - w), min(n, i + w + 1)):
+            H[i, j] = rng.normal() + (diag if i == j else 0.0)
+    B = np.zeros((n, 3 * w + 1))
+    for i in range(n):
+        for j in range(max(0, i - w), min(n, i + w + 1)):
+            B[i, j - i + w] = H[i, j]
+    return H, B
+
+
+@pytest.mark.parametrize("n, w, diag", [(1, 0, 1.0), (12, 2, 5.0), (30, 7, 0.0), (40, 39, 0.0)])
+def test_band_lu_solves_like_numpy(n, w, diag, rng):
+    # diag 0: pivots must be searched (a plain elimination would meet small ones)
+    H, B = _banded(rng, n, w, diag)
+    piv = np.empty(n, dtype=np.int64)
+    assert band_factor(B, n, w, piv)
+    if diag == 0.0 and n > 1:
+        assert np.any(piv != np.arange(n))  # rows were swapped
+    b = rng.normal(size=n)
+    for trans in (False, True):
+        x = b.copy()
+        band_solve(B, n, w, piv, x, trans)
+        ref = np.linalg.solve(H.T if trans else H, b)
+        assert np.abs(x - ref).max() <= 1e-12 * np.abs(ref).max()
+
+
+def test_band_lu_reports_a_singular_matrix(rng):
+    H, B = _banded(rng, 10, 2, 3.0)
+    B[:, :] = 0.0  # a zero column: no pivot
+    assert not band_factor(B, 10, 2, np.empty(10, dtype=np.int64))
+
+
+def _chain_model(nb):
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane()
+    for i in range(nb):
+        scene.add_sphere(0.05, pos=(0.1 * i, 0.0, 0.05))
+    model = scene.build(contact=sc.HardContact())
+    return model, make_data(model, model.initial_state(), 4 * nb, 8)
+
+
+@pytest.mark.parametrize("graph", ["path", "grid"])
+def test_island_order_is_a_permutation_with_a_narrow_band(graph, rng):
+    # bodies 1..n (0 the plane) in contact along a path (bandwidth 1 in the right order) or an
+    # 8 x 8 grid (at most 2 x 8 over Cuthill-McKee's levels), the contacts listed shuffled and
+    # with each body on the plane too (the static plane couples nothing)
+    side = 8
+    nb = 12 if graph == "path" else side * side
+    model, d = _chain_model(nb)
+    if graph == "path":
+        edges = [(i + 1, i + 2) for i in range(nb - 1)]
+    else:
+        edges = [(1 + r * side + c, 1 + r * side + c + 1) for r in range(side)
+                 for c in range(side - 1)]
+        edges += [(1 + r * side + c, 1 + (r + 1) * side + c) for r in range(side - 1)
+                  for c in range(side)]
+    edges += [(i + 1, 0) for i in range(nb)]
+    order = rng.permutation(len(edges))
+    for k, e in enumerate(order):
+        d.con_body[k] = edges[e]
+    nsel = len(edges)
+    sel = np.arange(nsel, dtype=np.int64)
+    loc = np.full(model.nbody, -1, dtype=np.int64)
+    bodies = np.empty(model.nbody, dtype=np.int64)
+    n, band = island_order(model, d, sel, nsel, loc, bodies)
+    assert n == nb
+    assert sorted(bodies[:n].tolist()) == list(range(1, nb + 1))
+    assert np.array_equal(loc[bodies[:n]], np.arange(n)) and loc[0] == -1
+    assert band == max(abs(loc[a] - loc[b]) for a, b in edges if b != 0)
+    assert band <= (1 if graph == "path" else 2 * side)
+
+
+def test_solve_through_the_bodies_matches_dense(rng):
+    model, d, _, _ = _setup(rng)
+    for pairs in (None, [(3, 0), (1, 0), (3, 2), (2, 0)], [(1, 0), (2, 1), (3, 0), (2, 0)]):
+        sel = np.array([2, 0, 3, 1], dtype=np.int64) if pairs is None else \
+            _regroup(model, d, pairs)
+        Fl, Fu, g, A, K = _random_system(model, d, sel, rng)
+        for trans in (False, True):
+            ok, x = body_solve(model, d, sel, len(sel), Fl, Fu, g, trans)
+            ref = np.linalg.solve(K.T if trans else K, g)
+            assert ok
+            assert np.abs(x - ref).max() <= 1e-12 * np.abs(ref).max()
+
+
+def test_solve_through_the_bodies_refuses_what_it_cannot_do(rng):
+    model, d, _, _ = _setup(rng)
+    sel = np.array([2, 0, 3, 1], dtype=np.int64)
+    Fl, Fu, g, A, K = _random_system(model, d, sel, rng)
+    Fl[1] = 0.0  # F_l not invertible: the elimination through the bodies does not exist
+    ok, _ = body_solve(model, d, sel, len(sel), Fl, Fu, g, False)
+    assert not ok
+    # sticking contacts of the hard model with a tiny eps (F_l = eps R, F_u = R): K is ill
+    # conditioned; whatever is returned as ok solves the system to its acceptance tolerance
+    Fl, Fu, g, A, K = _random_system(model, d, sel, rng)
+    for p in range(len(sel)):
+        R = np.diag(1.0 / np.diag(A[3 * p:3 * p + 3, 3 * p:3 * p + 3]))
+        Fl[p], Fu[p] = 1e-9 * R, R
+    K = np.zeros_like(A)
+    for p in range(len(sel)):
+        K[3 * p:3 * p + 3, 3 * p:3 * p + 3] += Fl[p]
+        K[3 * p:3 * p + 3] += Fu[p] @ A[3 * p:3 * p + 3]
+    for trans in (False, True):
+        ok, x = body_solve(model, d, sel, len(sel), Fl, Fu, g, trans)
+        if ok:
+            res = (K.T if trans else K) @ x - g
+            assert np.abs(res).max() <= 1e-12 * np.abs(g).max()
+
+
+def _landing_boxes():
+    # nine boxes side by side in a 3 x 3 layer, touching, landing tilted on the ground and
+    # sliding: about 100 contacts in one solve, more than the default dense Newton takes
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane(friction=0.6)
+    q = np.array([0.999, 0.03, -0.02, 0.01])
+    for i in range(3):
+        for j in range(3):
+            scene.add_box((0.05, 0.05, 0.05), mass=0.2, pos=(0.1 * i, 0.1 * j, 0.07),
+                          quat=tuple(q / np.linalg.norm(q)), vel=(0.3, 0.1 * j, -0.2),
+                          friction=0.8)
+    return scene
+
+
+def test_smoothed_large_solve_newton_through_the_bodies_matches_the_dense_one():
+    # polish_max_contacts 0: every solve's global Newton goes through the bodies (as a large
+    # solve's does by default); 10,000: every one is dense. Same trajectories, both converged
+    # to rounding
+    scene = _landing_boxes()
+    runs = {}
+    for pm in (0, 10_000):
+        model = scene.build(contact=sc.SmoothedContact(polish_max_contacts=pm))
+        runs[pm] = sc.rollout(model, model.initial_state(), 60)
+    assert runs[0].ncon.max() > 32
+    for t in runs.values():
+        assert t.solver_failures.sum() == 0 and t.solver_residual.max() < 1e-12
+    err = max(np.abs(runs[0].pos - runs[10_000].pos).max(),
+              np.abs(runs[0].vel - runs[10_000].vel).max())
+    print(f"smoothed: bodies vs dense Newton, largest difference {err:.1e}")
+    assert err < 1e-10
