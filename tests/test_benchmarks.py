@@ -68,3 +68,12 @@ def test_fuzz_quick_run_has_no_raw_exception_and_no_non_finite_result(capsys, tm
         assert row["raw exceptions"] == "0" and row["non-finite, no error"] == "0", row
         assert row["grad non-finite"] == "0", row
     assert (tmp_path / "fuzz.md").exists() and (tmp_path / "scenes.csv").exists()
+
+
+def test_profile_pile_smoke_run(capsys):
+    bench = load_benchmark("profile_pile")
+    assert bench.main(["--n", "2", "--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    for model in ("HardContact(", "SmoothedContact("):
+        assert model in out
+    assert out.count("full step:") == 2 and out.count("steps whose solve ended above") == 2

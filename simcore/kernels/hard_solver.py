@@ -30,6 +30,8 @@ EXTRA_SWEEPS = 8  # single Gauss-Seidel sweeps tried before Newton (see _sweep_i
 
 CONTINUATION_REG = 1e-6  # the nearby problem a stalled polish is solved on first (_continuation)
 
+PGS_STOP = 1e-14  # a relative residual that ends Gauss-Seidel (a decade below Newton's start)
+
 
 @jit(inline="always")
 def _cone(zn, z1, z2, mu):
@@ -111,8 +113,8 @@ def pgs(m, d, sel, nsel, bias, lam, V, W, tol, maxit):
 @jit
 def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
     # projected Gauss-Seidel over the selected contacts, impulses applied to V, W as they change,
-    # until the largest impulse change of a sweep is below tol times the largest impulse, at
-    # most maxit sweeps; returns the sweeps done. Accelerated by nonsmooth nonlinear conjugate
+    # until the largest impulse change of a sweep is below tol times the largest impulse or the
+    # relative residual below PGS_STOP, at most maxit sweeps; returns the sweeps done. Accelerated by nonsmooth nonlinear conjugate
     # gradients (Silcowitz, Niebe, Erleben 2010): before each sweep the impulses move by
     # beta p, with r the last sweep's change, p <- r + beta p and beta = |r|^2 / |r_prev|^2
     # (restart at 0 when beta > 1). The result is always a sweep's, so it lies in the cones;
@@ -156,6 +158,12 @@ def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
             size = max(size, pn, abs(z1), abs(z2))
             add_impulse(MJ, body, k, d0, d1, d2, V, W)
         if change <= tol * size or change < 1e-300:
+            return it + 1
+        # at sweeps 1, 2, 4, 8, ...: the fixed point's own residual (velocity units) may be at
+        # rounding while the impulse change is not small against impulses near zero (bodies
+        # touching in free fall)
+        if (it + 1) & it == 0 and _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V,
+                                            W) <= PGS_STOP:
             return it + 1
         beta = r2 / r2_prev if r2_prev > 0.0 else 0.0
         if beta > 1.0:
