@@ -1,11 +1,13 @@
 """Cost of adjoint gradients: value_and_grad over rollout, adjoint over central differences, and
 the tape's memory.
 
-    python benchmarks/grad_cost.py [--steps N] [--repeats R] [--quick]
+    python benchmarks/grad_cost.py [--steps N] [--repeats R] [--cube-steps N] [--quick]
 
 Prints, from one run:
 1. value_and_grad time / rollout time on the 64-sphere pile (benchmarks/throughput.py's scene,
-   from its start: the fall and the settling) for each contact model with an adjoint;
+   from its start: the fall and the settling) for each contact model with an adjoint, and on
+   the columns of 64 cubes (throughput.py's, one timing; --cube-steps, 0 to skip) for the hard
+   and smoothed models;
 2. for a 300-parameter control problem (one sphere rolling and bouncing on the ground, 50 steps
    of 6 controls), the adjoint's time against the 600 rollouts of central differences;
 3. the memory the reverse sweep holds for a 10,000-step rollout of the 64-sphere pile, measured
@@ -25,7 +27,8 @@ for p in (str(ROOT), str(ROOT / "benchmarks")):
         sys.path.insert(0, p)
 
 import simcore as sc  # noqa: E402
-from throughput import CONTACT_NAMES, best_time, contact_label, header, pile  # noqa: E402
+from throughput import (CONTACT_NAMES, best_time, columns, contact_label, header,  # noqa: E402
+                        pile)
 
 
 def mean_height_loss(traj):
@@ -36,8 +39,8 @@ def mean_height_loss(traj):
     return float(z.mean()), {"pos": cot}
 
 
-def pile_ratio(contact, steps, repeats):
-    model = pile("sphere", 64).build(contact=contact)
+def pile_ratio(contact, steps, repeats, scene=None):
+    model = (scene or pile("sphere", 64)).build(contact=contact)
     state = model.initial_state()
     sc.value_and_grad(model, state, 2, mean_height_loss, progress=False)  # compile / load
     sc.rollout(model, state, 2, progress=False)
@@ -107,11 +110,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=1000, help="steps of the pile runs")
     ap.add_argument("--repeats", type=int, default=3, help="best of this many timings")
+    ap.add_argument("--cube-steps", type=int, default=200,
+                    help="steps of the 64-cube columns runs (0: skip them)")
     ap.add_argument("--quick", action="store_true", help="small runs (a smoke test)")
     args = ap.parse_args(argv)
     mem_steps = 10_000
     if args.quick:
-        args.steps, args.repeats, mem_steps = 50, 1, 200
+        args.steps, args.repeats, mem_steps, args.cube_steps = 50, 1, 200, 10
     args.time_cap = float("inf")
     print("\n".join(header(args, None).split("\n")[:3]))  # command, machine, versions
     print(f"best of {args.repeats} timings; single-threaded")
@@ -124,6 +129,13 @@ def main(argv=None):
         t_roll, t_grad = pile_ratio(contact, args.steps, args.repeats)
         print(f"   {contact_label(contact):<28} {t_roll:>10.4f} {t_grad:>10.4f} "
               f"{t_grad / t_roll:>7.2f}")
+    if args.cube_steps > 0:
+        print(f"   columns of 64 cubes, {args.cube_steps} steps (they land at step 175), "
+              "one timing:")
+        for contact in (sc.HardContact(), sc.SmoothedContact()):
+            t_roll, t_grad = pile_ratio(contact, args.cube_steps, 1, columns("box", 64))
+            print(f"   {contact_label(contact):<28} {t_roll:>10.4f} {t_grad:>10.4f} "
+                  f"{t_grad / t_roll:>7.2f}")
     print()
     n, t_adj, t_fd, err = control_problem(args.repeats)
     print(f"2. {n} control parameters (PenaltyContact, one sphere, 50 steps): adjoint "

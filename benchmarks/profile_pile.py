@@ -102,9 +102,10 @@ def main(argv=None):
               f"  ({100 * (contact_full - contact_bare) / contact_full:.0f}%)")
         if first:
             print(f"  {'a step without contacts:':42s}{1e3 * per_fall:8.3f} ms")
-        print(f"  steps whose solve ended above 1e-12: {int(np.sum(res > 1e-12))} of {k}; "
-              f"residual median {np.median(res):.1e}, max {res.max():.1e}; failed solves "
-              f"{int(traj.solver_failures.sum())}")
+        high = res[res > 1e-12]
+        span = f" (from {high.min():.1e} to {high.max():.1e})" if high.size else ""
+        print(f"  steps whose solve ended above 1e-12: {high.size} of {k}{span}; residual median "
+              f"{np.median(res):.1e}; failed solves {int(traj.solver_failures.sum())}")
     return 0
 
 
