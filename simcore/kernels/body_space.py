@@ -209,12 +209,32 @@ def band_solve(B, n, w, piv, x, trans):
             x[c], x[p] = x[p], x[c]
 
 
+@jit(inline="always")
+def _scatter(J, MJ, k, s, u, trans, z, base):
+    # z[base:base + 6] += J_{k,s}^T u (trans: a force on side s's body) or MJ_{k,s} u (its
+    # velocity change); J, MJ = d.con_J, d.con_MJ (arrays: per contact, no Data tuple)
+    for c in range(6):
+        if trans:
+            z[base + c] += J[k, s, 0, c] * u[0] + J[k, s, 1, c] * u[1] + J[k, s, 2, c] * u[2]
+        else:
+            z[base + c] += MJ[k, s, c, 0] * u[0] + MJ[k, s, c, 1] * u[1] + MJ[k, s, c, 2] * u[2]
+
+
+@jit(inline="always")
+def _gather(J, MJ, k, s, z, base, trans, r):
+    # row r of MJ_{k,s}^T z[base:base + 6] (trans) or of J_{k,s} z[base:base + 6]
+    acc = 0.0
+    for c in range(6):
+        acc += (MJ[k, s, c, r] if trans else J[k, s, r, c]) * z[base + c]
+    return acc
+
+
 @jit
-def _apply(d, sel, nsel, Fl, Fu, x, out, dV, dW, trans):
+def _apply(d, sel, nsel, Fl, Fu, x, out, zb, trans):
     # out = K x (trans: K^T x) through the bodies: A = J M^-1 J^T, applied as (MJ)_k, J_k per
     # contact; A^T's (k, l) block is MJ_k^T J_l^T
-    dV[:, :] = 0.0
-    dW[:, :] = 0.0
+    zb[:] = 0.0  # 6 per body (all of the Model's)
+    J, MJ, body = d.con_J, d.con_MJ, d.con_body
     u = np.empty(3)
     for p in range(nsel):
         k = sel[p]
@@ -225,31 +245,12 @@ def _apply(d, sel, nsel, Fl, Fu, x, out, dV, dW, trans):
             else:
                 u[r] = x[3 * p + r]
         for s in range(2):
-            i = d.con_body[k, s]
-            for j in range(3):
-                if trans:
-                    dV[i, j] += (d.con_J[k, s, 0, j] * u[0] + d.con_J[k, s, 1, j] * u[1]
-                                 + d.con_J[k, s, 2, j] * u[2])
-                    dW[i, j] += (d.con_J[k, s, 0, 3 + j] * u[0] + d.con_J[k, s, 1, 3 + j] * u[1]
-                                 + d.con_J[k, s, 2, 3 + j] * u[2])
-                else:
-                    dV[i, j] += (d.con_MJ[k, s, j, 0] * u[0] + d.con_MJ[k, s, j, 1] * u[1]
-                                 + d.con_MJ[k, s, j, 2] * u[2])
-                    dW[i, j] += (d.con_MJ[k, s, 3 + j, 0] * u[0]
-                                 + d.con_MJ[k, s, 3 + j, 1] * u[1]
-                                 + d.con_MJ[k, s, 3 + j, 2] * u[2])
+            _scatter(J, MJ, k, s, u, trans, zb, 6 * body[k, s])
     for p in range(nsel):
         k = sel[p]
-        for r in range(3):
-            acc = 0.0
-            for s in range(2):
-                i = d.con_body[k, s]
-                for j in range(3):
-                    if trans:  # MJ_k^T of the bodies' force
-                        acc += d.con_MJ[k, s, j, r] * dV[i, j] + d.con_MJ[k, s, 3 + j, r] * dW[i, j]
-                    else:
-                        acc += d.con_J[k, s, r, j] * dV[i, j] + d.con_J[k, s, r, 3 + j] * dW[i, j]
-            u[r] = acc
+        for r in range(3):  # trans: MJ_k^T of the bodies' force; else J_k of their velocities
+            u[r] = (_gather(J, MJ, k, 0, zb, 6 * body[k, 0], trans, r)
+                    + _gather(J, MJ, k, 1, zb, 6 * body[k, 1], trans, r))
         for r in range(3):
             acc = 0.0
             for c in range(3):
@@ -315,8 +316,8 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
     kx = np.empty(n3)
     z = np.empty(n)
     sk = np.empty(3)
-    dV = np.empty((m.nbody, 3))
-    dW = np.empty((m.nbody, 3))
+    zb = np.empty(6 * m.nbody)
+    J, MJ = d.con_J, d.con_MJ
     rnorm = 0.0
     for r in range(n3):
         rnorm = max(rnorm, abs(rhs[r]))
@@ -338,16 +339,8 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
                         + Li[p, r, 2] * res[3 * p + 2]
             for s in range(2):
                 i = loc[d.con_body[k, s]]
-                if i < 0:
-                    continue
-                for c in range(6):
-                    if trans:
-                        z[6 * i + c] += (d.con_J[k, s, 0, c] * sk[0] + d.con_J[k, s, 1, c] * sk[1]
-                                         + d.con_J[k, s, 2, c] * sk[2])
-                    else:
-                        z[6 * i + c] += (d.con_MJ[k, s, c, 0] * sk[0]
-                                         + d.con_MJ[k, s, c, 1] * sk[1]
-                                         + d.con_MJ[k, s, c, 2] * sk[2])
+                if i >= 0:
+                    _scatter(J, MJ, k, s, sk, trans, z, 6 * i)
         band_solve(B, n, w, piv, z, trans)
         for p in range(nsel):
             k = sel[p]
@@ -355,13 +348,8 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
                 acc = 0.0
                 for s in range(2):
                     i = loc[d.con_body[k, s]]
-                    if i < 0:
-                        continue
-                    for c in range(6):
-                        if trans:
-                            acc += d.con_MJ[k, s, c, r] * z[6 * i + c]
-                        else:
-                            acc += d.con_J[k, s, r, c] * z[6 * i + c]
+                    if i >= 0:
+                        acc += _gather(J, MJ, k, s, z, 6 * i, trans, r)
                 sk[r] = acc
             for r in range(3):
                 if trans:  # F_l^-T (res_k - MJ_k^T q)
@@ -373,7 +361,7 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
                                      + Li[p, r, 2] * res[3 * p + 2]
                                      - X[p, r, 0] * sk[0] - X[p, r, 1] * sk[1]
                                      - X[p, r, 2] * sk[2])
-        _apply(d, sel, nsel, Fl, Fu, x, kx, dV, dW, trans)
+        _apply(d, sel, nsel, Fl, Fu, x, kx, zb, trans)
         err = 0.0
         for r in range(n3):
             res[r] = rhs[r] - kx[r]
