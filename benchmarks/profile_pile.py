@@ -1,4 +1,4 @@
-"""Where a contact step of a pile spends its time, by subtraction, for the hard and smoothed solvers.
+"""Where a pile's contact step spends its time, by subtraction, for the hard and smoothed solvers.
 
     python benchmarks/profile_pile.py [--kind box|sphere] [--n N] [--steps S]
 

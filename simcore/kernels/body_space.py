@@ -263,9 +263,10 @@ def _apply(d, sel, nsel, Fl, Fu, x, out, zb, trans):
 
 @jit
 def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
-    """(ok, x) with K x = rhs (trans: K^T x = rhs) over one island's selected contacts, to a
-    relative residual of REFINE_TOL; ok False (x undefined) when the band exceeds the budget,
-    an F_l block or the factorization is singular, or refinement stalls above 1e-12."""
+    """(ok, x) with K x = rhs (trans: K^T x = rhs) over one island's selected contacts, refined
+    toward a relative residual of REFINE_TOL; ok False (x undefined) when the band exceeds the
+    budget, an F_l block or the factorization is singular, or the best residual refinement
+    reaches is above ACCEPT_TOL."""
     n3 = 3 * nsel
     x = np.zeros(n3)
     loc = np.full(m.nbody, -1, dtype=np.int64)
@@ -285,6 +286,7 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
                 X[p, r, c] = Li[p, r, 0] * Fu[p, 0, c] + Li[p, r, 1] * Fu[p, 1, c] \
                     + Li[p, r, 2] * Fu[p, 2, c]
     # H = I + sum_k MJ_k X_k J_k over the dynamic sides, banded
+    J, MJ = d.con_J, d.con_MJ
     B = np.zeros((n, 3 * w + 1))
     for r in range(n):
         B[r, w] = 1.0
@@ -297,8 +299,8 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
                 continue
             for r in range(6):
                 for c in range(3):
-                    T[r, c] = d.con_MJ[k, s, r, 0] * X[p, 0, c] + d.con_MJ[k, s, r, 1] * X[p, 1, c] \
-                        + d.con_MJ[k, s, r, 2] * X[p, 2, c]
+                    T[r, c] = (MJ[k, s, r, 0] * X[p, 0, c] + MJ[k, s, r, 1] * X[p, 1, c]
+                               + MJ[k, s, r, 2] * X[p, 2, c])
             for s2 in range(2):
                 j = loc[d.con_body[k, s2]]
                 if j < 0:
@@ -306,9 +308,9 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
                 for r in range(6):
                     row = 6 * i + r
                     for c in range(6):
-                        B[row, 6 * j + c - row + w] += (T[r, 0] * d.con_J[k, s2, 0, c]
-                                                        + T[r, 1] * d.con_J[k, s2, 1, c]
-                                                        + T[r, 2] * d.con_J[k, s2, 2, c])
+                        B[row, 6 * j + c - row + w] += (T[r, 0] * J[k, s2, 0, c]
+                                                        + T[r, 1] * J[k, s2, 1, c]
+                                                        + T[r, 2] * J[k, s2, 2, c])
     piv = np.empty(n, dtype=np.int64)
     if not band_factor(B, n, w, piv):
         return False, x
@@ -317,7 +319,6 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
     z = np.empty(n)
     sk = np.empty(3)
     zb = np.empty(6 * m.nbody)
-    J, MJ = d.con_J, d.con_MJ
     rnorm = 0.0
     for r in range(n3):
         rnorm = max(rnorm, abs(rhs[r]))

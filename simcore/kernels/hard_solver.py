@@ -114,10 +114,10 @@ def pgs(m, d, sel, nsel, bias, lam, V, W, tol, maxit):
 def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
     # projected Gauss-Seidel over the selected contacts, impulses applied to V, W as they change,
     # until the largest impulse change of a sweep is below tol times the largest impulse or the
-    # relative residual below PGS_STOP, at most maxit sweeps; returns the sweeps done. Accelerated by nonsmooth nonlinear conjugate
-    # gradients (Silcowitz, Niebe, Erleben 2010): before each sweep the impulses move by
-    # beta p, with r the last sweep's change, p <- r + beta p and beta = |r|^2 / |r_prev|^2
-    # (restart at 0 when beta > 1). The result is always a sweep's, so it lies in the cones;
+    # relative residual below PGS_STOP, at most maxit sweeps; returns the sweeps done.
+    # Accelerated by nonsmooth nonlinear conjugate gradients (Silcowitz, Niebe, Erleben
+    # 2010): before each sweep the impulses move by beta p, with r the last sweep's change,
+    # p <- r + beta p and beta = |r|^2 / |r_prev|^2 (restart at 0 when beta > 1). The result is always a sweep's, so it lies in the cones;
     # the fixed point is PGS's own. The sweep is written on scalars and whole arrays (arguments
     # as for _residual, MJ = d.con_MJ): array views are slow in this inner loop.
     dl = np.empty(3)

@@ -222,11 +222,11 @@ def _assemble(d, nc, bias, kap, vs, lam, V, W, A, F, JF, jac):
 
 @jit
 def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
-    # damped Newton on all contacts' F at once (dense), keeping lambda_n, s_n > 0. The line
-    # search is Armijo on |D F|^2 with the row scaling D (to velocity units) frozen per iteration,
-    # for which the Newton direction is always a descent direction.
-    # (beyond m.opt_polish contacts, the Newton system K = F_l + F_u A is solved through the
-    # bodies, body_space.solve; else assembled densely)
+    # damped Newton on all contacts' F at once, keeping lambda_n, s_n > 0; its system
+    # K = F_l + F_u A assembled densely, or beyond m.opt_polish contacts solved through the
+    # bodies (body_space.solve). The line search is Armijo on |D F|^2 with the row scaling D
+    # (to velocity units) frozen per iteration, for which the Newton direction is always a
+    # descent direction.
     n3 = 3 * nc
     bodies = nc > m.opt_polish
     sel = np.arange(nc)
