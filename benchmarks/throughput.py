@@ -2,12 +2,13 @@
 
     python benchmarks/throughput.py [--steps N] [--quick] [--no-mujoco] [--repeats R]
                                     [--time-cap S] [--contact {penalty,hard,smoothed}]
-                                    [--no-startup]
+                                    [--no-startup] [--layout {lattice,columns}]
 
 Prints the machine, library versions and command line, then one table. Every figure is measured
 in the run that prints it. Each run starts from the scene's initial state (bodies in a lattice
-just above the ground), so it covers the fall and the settling of the pile. Both engines run
-single-threaded.
+just above the ground, or in touching columns: pile() and columns()), so it covers the fall and
+the settling of the pile, and reports the contact solves' residuals and failures. Both engines
+run single-threaded.
 
 How a figure is timed: after a short warm-up call, a first run advances in chunks of CHUNK
 steps and stops once it has taken ``--time-cap`` seconds (a slow contact model then reports
