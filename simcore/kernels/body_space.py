@@ -35,7 +35,8 @@ def island_order(m, d, sel, nsel, loc, bodies):
     """The island's dynamic bodies in reverse Cuthill-McKee order over the contact graph.
 
     out: bodies[p] the body at position p, loc[i] = p (loc (nbody,) must hold -1 on entry for
-    every body; the caller resets it). Returns (number of bodies, bandwidth in bodies).
+    every body; it keeps -1 for bodies not in the island). Returns (number of bodies,
+    bandwidth in bodies).
     """
     nb = 0
     first = np.empty(m.nbody, dtype=np.int64)  # discovery order
@@ -106,18 +107,24 @@ def island_order(m, d, sel, nsel, loc, bodies):
 
 
 @jit
-def affordable(m, d, sel, nsel):
-    # whether the island's banded LU fits BAND_BUDGET: n w^2 <= BAND_BUDGET per contact, set on
-    # the lattice piles of benchmarks/throughput.py with SmoothedContact(): the 64-body piles
-    # are within it (their global Newton through the bodies converges to rounding, the cubes'
-    # in half the time of Gauss-Seidel), the 512-sphere pile is not (its band is a layer of
-    # the pile wide: a factorization would cost more than the sweeps) and keeps Gauss-Seidel.
-    loc = np.full(m.nbody, -1, dtype=np.int64)
-    bodies = np.empty(m.nbody, dtype=np.int64)
-    nb, band = island_order(m, d, sel, nsel, loc, bodies)
+def _banded(m, d, sel, nsel, loc):
+    # (n, w, fits): the island's system size (6 per dynamic body), its bandwidth in that order
+    # and whether its banded LU fits BAND_BUDGET (n w^2 <= BAND_BUDGET per contact; no bodies:
+    # nothing to factor). loc as for island_order
+    nb, band = island_order(m, d, sel, nsel, loc, np.empty(m.nbody, dtype=np.int64))
     n = 6 * nb
     w = min(6 * band + 5, n - 1)
-    return n * w * w <= BAND_BUDGET * nsel
+    return n, w, n > 0 and n * w * w <= BAND_BUDGET * nsel
+
+
+@jit
+def affordable(m, d, sel, nsel):
+    # whether solve() will factor the island's bodies' system. BAND_BUDGET was set on the
+    # lattice piles of benchmarks/throughput.py with SmoothedContact(): the 64-body piles are
+    # within it (their global Newton through the bodies converges to rounding, the cubes' at
+    # 1.7 times the rate of Gauss-Seidel), the 512-sphere pile is not (its band is a layer of
+    # the pile wide: a factorization would cost more than the sweeps) and keeps Gauss-Seidel.
+    return _banded(m, d, sel, nsel, np.full(m.nbody, -1, dtype=np.int64))[2]
 
 
 @jit
@@ -270,11 +277,8 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
     n3 = 3 * nsel
     x = np.zeros(n3)
     loc = np.full(m.nbody, -1, dtype=np.int64)
-    bodies = np.empty(m.nbody, dtype=np.int64)
-    nb, band = island_order(m, d, sel, nsel, loc, bodies)
-    n = 6 * nb
-    w = min(6 * band + 5, n - 1)
-    if n == 0 or n * w * w > BAND_BUDGET * nsel:
+    n, w, fits = _banded(m, d, sel, nsel, loc)
+    if not fits:
         return False, x
     Li = np.empty((nsel, 3, 3))  # F_l^-1
     X = np.empty((nsel, 3, 3))  # F_l^-1 F_u
