@@ -338,7 +338,8 @@ def _small_scale(case):
     return 0.1
 
 
-def _check_state_gradient(model, state, steps, loss, grad, name, bodies, eps=EPS, small=0.1):
+def _check_state_gradient(model, state, steps, loss, grad, name, bodies, eps=EPS, small=0.1,
+                          controls=None):
     # grad.<name> of the given bodies (pos, vel or ang_vel) against central differences
     for i in bodies:
         for k in range(3):
@@ -346,7 +347,7 @@ def _check_state_gradient(model, state, steps, loss, grad, name, bodies, eps=EPS
                 arr = getattr(state, name).copy()
                 arr[i, k] += e
                 return loss(sc.rollout(model, dataclasses.replace(state, **{name: arr}),
-                                       steps))[0]
+                                       steps, controls=controls))[0]
             _close(getattr(grad, name)[i, k], _central(f, eps), _rtol(model),
                    small * np.abs(getattr(grad, name)).max())
 
@@ -650,21 +651,39 @@ def test_oblique_two_balls_exit_direction():
         assert abs(slope_plain - exact) > 0.25
 
 
-def _box_strikes_spinning_box(x0=-0.3, tilt=0.0, toi=True):
+def _box_strikes_spinning_box(x0=-0.3, tilt=0.0, toi=True, flat=False):
     # no gravity: a small cube, yawed so that a vertical edge leads, moves at 1 m/s onto the face
     # of a cube spinning at 3 rad/s about z; the edge strikes with two corners (tilt: about the
     # cube's x, which lifts one of them), sliding up the face at 0.3 m/s, and the face's normal
-    # turns 3 mrad per step. (Cubes: the split step keeps the free acceleration of the start of
-    # the step after an impact, and a cube's free rotation has none; flat boxes, whose
-    # gyroscopic acceleration the impact changes, leave jumps of h times that change)
+    # turns 3 mrad per step. flat: boxes of three different sides instead, both spinning off
+    # their principal axes (their free rotation turns their angular velocity)
+    big, small = ((0.1, 0.08, 0.05), (0.06, 0.05, 0.03)) if flat else ((0.1,) * 3, (0.06,) * 3)
+    spins = ((0.8, 0.5, 3.0), (0.3, -0.4, 0.5)) if flat else ((0.0, 0.0, 3.0), (0.0, 0.0, 0.5))
     scene = sc.Scene(dt=1e-3, gravity=(0, 0, 0))
-    scene.add_box((0.1, 0.1, 0.1), mass=1.0, quat=_quat([0.0, 0.0, 0.1]),
-                  ang_vel=(0.0, 0.0, 3.0), friction=0.1, restitution=0.5)
+    scene.add_box(big, mass=1.0, quat=_quat([0.0, 0.0, 0.1]), ang_vel=spins[0], friction=0.1,
+                  restitution=0.5)
     yaw = Rotation.from_rotvec([0.0, 0.0, np.pi / 4 + 0.1]) * Rotation.from_rotvec([tilt, 0, 0])
-    scene.add_box((0.06, 0.06, 0.06), mass=0.5, pos=(x0, 0.02, -0.015),
-                  quat=_quat(yaw.as_rotvec()), vel=(1.0, 0.0, 0.3), ang_vel=(0.0, 0.0, 0.5),
-                  friction=0.1, restitution=0.5)
+    scene.add_box(small, mass=0.5, pos=(x0, 0.02, -0.015), quat=_quat(yaw.as_rotvec()),
+                  vel=(1.0, 0.0, 0.3), ang_vel=spins[1], friction=0.1, restitution=0.5)
     return scene.build(contact=sc.HardContact(toi=toi))
+
+
+def _final_spins(x0s, **kw):
+    # the final angular velocities of _box_strikes_spinning_box at each start distance, and the
+    # largest neighbouring differences
+    spins = []
+    for x0 in x0s:
+        model = _box_strikes_spinning_box(x0, **kw)
+        spins.append(sc.rollout(model, model.initial_state(), 150).ang_vel[-1])
+    return np.abs(np.diff(np.array(spins), axis=0)).max(axis=(1, 2))
+
+
+@pytest.mark.xfail(strict=True, reason="flat boxes spinning off their principal axes: jumps of "
+                   "about 5 times the neighbouring differences remain where an impact moves "
+                   "to the previous step (not the split step's rotation; cause not found)")
+def test_flat_box_impact_is_continuous_in_the_start_distance():
+    jump = _final_spins(np.linspace(-0.302, -0.300, 101), flat=True)
+    assert jump.max() < 2 * np.median(jump), (jump.max(), np.median(jump))
 
 
 def test_box_box_impact_takes_its_geometry_at_the_impact_time():
@@ -672,14 +691,8 @@ def test_box_box_impact_takes_its_geometry_at_the_impact_time():
     # outcome is continuous in the start distance while the impact moves through two steps
     # (measured: neighbouring final spins differ by at most 1.04 times their median
     # difference; without toi by 215 times it, where the impact changes step)
-    def spin(model):
-        return sc.rollout(model, model.initial_state(), 150).ang_vel[-1]
-
-    def spins(toi):
-        return np.array([spin(_box_strikes_spinning_box(x0, toi=toi))
-                         for x0 in np.linspace(-0.302, -0.300, 101)])
     for toi, smooth in ((True, True), (False, False)):
-        jump = np.abs(np.diff(spins(toi), axis=0)).max(axis=(1, 2))
+        jump = _final_spins(np.linspace(-0.302, -0.300, 101), toi=toi)
         assert (jump.max() < 2 * np.median(jump)) == smooth, (toi, jump.max(), np.median(jump))
 
     # the impact step refreshes the pair: its two contacts take the geometry at the earlier
@@ -803,6 +816,42 @@ def test_impact_that_newton_would_make_gain_energy_is_capped_and_differentiated(
            - loss(sc.rollout(model._replace(body_restitution=e - [0, eps]), start, steps))[0])
           / (2 * eps) for eps in (1e-3, 1e-5)]
     assert np.all(np.abs(fd) < 1e-6) and np.all(np.abs(grad.params["restitution"]) < 1e-10)
+
+
+def test_split_step_of_a_spinning_slender_box_is_differentiated():
+    # a slender box spinning at h|w| ~ 0.03 under a torque strikes the ground with restitution
+    # 0.8 (toi): before and after the impact time it turns by the rotation step from the
+    # momentum it has there (dynamics.segment_rate); the gradients in the state, the
+    # orientation and the impact step's controls (the torque enters both parts) match central
+    # differences
+    q = np.array([0.9, 0.3, -0.2, 0.25])
+    scene = sc.Scene(dt=2e-3)
+    scene.add_plane(friction=0.3, restitution=0.2)
+    scene.add_box((0.02, 0.03, 0.15), mass=0.5, pos=(0, 0, 0.2), quat=q / np.linalg.norm(q),
+                  vel=(0.3, -0.2, -2.0), ang_vel=(8.0, -5.0, 12.0), friction=0.3,
+                  restitution=0.8)
+    model = scene.build(contact=sc.HardContact())
+    steps, start = 30, model.initial_state()
+    u = np.zeros((steps, 2, 6))
+    u[:, 1, 3:] = (0.004, -0.002, 0.003)
+    impacts = []
+    for t in range(steps):  # the steps with an impact inside, and their impact times
+        d, _ = _hard_step(model, sc.rollout(model, start, t, controls=u[:t]).state(t))
+        if d.body_toi[1] > 0.0:
+            impacts.append((t, d.body_toi[1] / model.opt_dt))
+    assert impacts and all(0.0 < f < 1.0 for _, f in impacts)
+    loss = _linear_loss(steps, model.nbody, seed=4)
+    _, grad = sc.value_and_grad(model, start, steps, loss, controls=u)
+    for name in ("pos", "vel", "ang_vel"):
+        _check_state_gradient(model, start, steps, loss, grad, name, [1], controls=u)
+    t_hit = impacts[0][0]
+    for k in range(3, 6):
+        def f(e):
+            v = u.copy()
+            v[t_hit, 1, k] += e
+            return loss(sc.rollout(model, start, steps, controls=v))[0]
+        _close(grad.controls[t_hit, 1, k], _central(f), _rtol(model),
+               0.1 * np.abs(grad.controls[t_hit]).max())
 
 
 def _box_capsule_pile():

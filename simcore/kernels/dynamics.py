@@ -8,6 +8,10 @@ from simcore.kernels.linalg import solve_dense
 from simcore.kernels.rotation import exp_apply, left_jacobian, quat_integrate
 
 
+# a rotation step whose Newton solve ends above this relative residual has failed
+SPIN_TOL_FAIL = 1e-10
+
+
 @jit(inline="always")  # per body
 def _spin_momentum(R, w, tau, inertia, h):
     # body-frame angular momentum after the step's torque impulse: Ib R^T w + h R^T tau
@@ -131,6 +135,41 @@ def end_angular_velocity(R0, R1, inertia, w, offset, out):
         out[i] = R1[i, 0] * z[0] + R1[i, 1] * z[1] + R1[i, 2] * z[2]
 
 
+@jit(entry=True)
+def segment_rate(R0, Rs, inertia, w, offset, c_off, tau, c_tau, s, out):
+    # The mean rate over a part of length s of a step split by an impact (hard contact with
+    # toi), the rotation step run from the pose Rs where the part starts with the world
+    # momentum L = I(R0) w + c_off offset + c_tau tau (R0 the step's start, offset
+    # spin_step's): so the torque-free turn before and after an impact keeps momentum and
+    # energy like any other. out = Rs Om; returns the solve's residual. (Equal moments, no
+    # offset: exactly L / I.) The step's parts:
+    # - before the impact at t: from R0, s = t, w the parabola's mean rate over [0, t] and
+    #   c_off = (h + t) / 2h, i.e. the start momentum plus (h + t) tau / 2, the torque's
+    #   impulse by the middle of [0, t] in the staggered integrator (t = h: the free step);
+    # - after it: from the pose at t, s = h - t, w the post-contact mean rate, c_off = 1 and
+    #   c_tau = t / 2: the step's end momentum plus the torque's by the middle of [t, h].
+    L = np.empty(3)
+    _segment_momentum(R0, inertia, w, offset, c_off, tau, c_tau, L)
+    pi, Om = np.empty(3), np.empty(3)
+    for j in range(3):
+        pi[j] = Rs[0, j] * L[0] + Rs[1, j] * L[1] + Rs[2, j] * L[2]
+    res = spin_solve(inertia, s, pi, Om)
+    for i in range(3):
+        out[i] = Rs[i, 0] * Om[0] + Rs[i, 1] * Om[1] + Rs[i, 2] * Om[2]
+    return res
+
+
+@jit(inline="always")  # per body
+def _segment_momentum(R0, inertia, w, offset, c_off, tau, c_tau, L):
+    # segment_rate's world momentum L = R0 Ib R0^T w + c_off offset + c_tau tau
+    z = np.empty(3)
+    for j in range(3):
+        z[j] = inertia[j] * (R0[0, j] * w[0] + R0[1, j] * w[1] + R0[2, j] * w[2])
+    for i in range(3):
+        L[i] = R0[i, 0] * z[0] + R0[i, 1] * z[1] + R0[i, 2] * z[2] + c_off * offset[i] \
+            + c_tau * tau[i]
+
+
 @jit(entry=True, inline="always")  # per contact
 def apply_impulse(R, invmass, inertia, r, imp, v_io, w_io):
     # v += imp / m;  w += I^-1 (r x imp), for an impulse imp applied at offset r from the centre
@@ -166,6 +205,28 @@ def point_velocity(v, w, r, out):
 # Adjoints (cotangents end in _bar and are accumulated with +=)
 
 
+@jit(inline="always")  # per body
+def _spin_solve_vjp(inertia, h, Om, pi1, Om_bar, pi0_bar, inertia_bar):
+    # vjp of spin_solve's Om, implicitly at G(Om, pi0, Ib, h) = Ib Om - (pi0 + pi1) / 2 = 0,
+    # pi1 = Exp(-h Om) pi0: K^T mu = Om_bar, then p_bar = -mu^T dG/dp: pi0_bar += (mu +
+    # Exp(h Om) mu) / 2, inertia_bar -= Om mu, and (d pi1 / dh = pi1 x Om) h_bar = mu.(pi1 x
+    # Om) / 2. Returns (False, 0) where K is singular, else (True, h_bar)
+    K = np.empty((3, 3))
+    _spin_jacobian(inertia, h, Om, pi1, K)
+    ok, mu = solve_dense(K.T.copy(), Om_bar)
+    if not ok:
+        return False, 0.0
+    q, emu = np.empty(3), np.empty(3)
+    for j in range(3):
+        q[j] = h * Om[j]
+    exp_apply(q, mu, emu)
+    for j in range(3):
+        pi0_bar[j] += 0.5 * (mu[j] + emu[j])
+        inertia_bar[j] -= Om[j] * mu[j]
+    c = _cross(pi1, Om)
+    return True, 0.5 * (mu[0] * c[0] + mu[1] * c[1] + mu[2] * c[2])
+
+
 @jit(entry=True)
 def spin_step_vjp(R, w, tau, inertia, h, w_out_bar, offset_bar, R_bar, w_bar, tau_bar,
                   inertia_bar):
@@ -196,17 +257,11 @@ def spin_step_vjp(R, w, tau, inertia, h, w_out_bar, offset_bar, R_bar, w_bar, ta
         q[j] = h * Om[j]
     e = np.empty(3)
     exp_apply(q, pb, e)
-    # Om: G(Om, pi0, Ib) = Ib Om - (pi0 + pi1) / 2 = 0
-    K = np.empty((3, 3))
-    _spin_jacobian(inertia, h, Om, pi1, K)
-    ok, mu = solve_dense(K.T.copy(), Omb)
+    for j in range(3):
+        p0b[j] += e[j]
+    ok, _ = _spin_solve_vjp(inertia, h, Om, pi1, Omb, p0b, inertia_bar)
     if not ok:
         return False
-    emu = np.empty(3)
-    exp_apply(q, mu, emu)
-    for j in range(3):
-        p0b[j] += e[j] + 0.5 * (mu[j] + emu[j])
-        inertia_bar[j] -= Om[j] * mu[j]
     # pi0 = Ib R^T w + h R^T tau
     for j in range(3):
         wb_j = R[0, j] * w[0] + R[1, j] * w[1] + R[2, j] * w[2]
@@ -255,6 +310,52 @@ def end_angular_velocity_vjp(R0, R1, inertia, w, offset, out_bar, R0_bar, R1_bar
             + R0[i, 2] * inertia[2] * z[2]
         for j in range(3):
             R0_bar[i, j] += Lb[i] * inertia[j] * wb0[j] + w[i] * inertia[j] * z[j]
+
+
+@jit(entry=True)
+def segment_rate_vjp(R0, Rs, inertia, w, offset, c_off, tau, c_tau, s, out_bar, R0_bar, Rs_bar,
+                     w_bar, offset_bar, tau_bar, inertia_bar):
+    # vjp of segment_rate: (R0, Rs, inertia, w, offset, c_off, tau, c_tau, s) -> out
+    # (accumulated), its Om implicitly at the solution. Returns (ok, c_off_bar, c_tau_bar,
+    # s_bar); ok False, passing nothing back, where the solve's system is singular
+    L = np.empty(3)
+    _segment_momentum(R0, inertia, w, offset, c_off, tau, c_tau, L)
+    pi, Om, pi1, q = np.empty(3), np.empty(3), np.empty(3), np.empty(3)
+    for j in range(3):
+        pi[j] = Rs[0, j] * L[0] + Rs[1, j] * L[1] + Rs[2, j] * L[2]
+    spin_solve(inertia, s, pi, Om)
+    for j in range(3):
+        q[j] = -s * Om[j]
+    exp_apply(q, pi, pi1)
+    # out = Rs Om, pi = Rs^T L
+    Omb, pib = np.empty(3), np.zeros(3)
+    for j in range(3):
+        Omb[j] = Rs[0, j] * out_bar[0] + Rs[1, j] * out_bar[1] + Rs[2, j] * out_bar[2]
+    ok, s_bar = _spin_solve_vjp(inertia, s, Om, pi1, Omb, pib, inertia_bar)
+    if not ok:
+        return False, 0.0, 0.0, 0.0
+    Lb, wb0, zb = np.empty(3), np.empty(3), np.empty(3)
+    for i in range(3):
+        Lb[i] = Rs[i, 0] * pib[0] + Rs[i, 1] * pib[1] + Rs[i, 2] * pib[2]
+        for j in range(3):
+            Rs_bar[i, j] += out_bar[i] * Om[j] + L[i] * pib[j]
+    c_off_bar = c_tau_bar = 0.0
+    for i in range(3):
+        offset_bar[i] += c_off * Lb[i]
+        tau_bar[i] += c_tau * Lb[i]
+        c_off_bar += offset[i] * Lb[i]
+        c_tau_bar += tau[i] * Lb[i]
+    # L = R0 Ib R0^T w + ...
+    for j in range(3):
+        wb0[j] = R0[0, j] * w[0] + R0[1, j] * w[1] + R0[2, j] * w[2]
+        zb[j] = R0[0, j] * Lb[0] + R0[1, j] * Lb[1] + R0[2, j] * Lb[2]
+        inertia_bar[j] += zb[j] * wb0[j]
+    for i in range(3):
+        w_bar[i] += R0[i, 0] * inertia[0] * zb[0] + R0[i, 1] * inertia[1] * zb[1] \
+            + R0[i, 2] * inertia[2] * zb[2]
+        for j in range(3):
+            R0_bar[i, j] += Lb[i] * inertia[j] * wb0[j] + w[i] * inertia[j] * zb[j]
+    return True, c_off_bar, c_tau_bar, s_bar
 
 
 @jit(inline="always")

@@ -13,13 +13,18 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.consts import BODY_DYNAMIC, KINK_LEFT, KINK_RIGHT, MAXCON_PAIR
-from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians, contact_poses,
-                                           contact_velocity, contact_velocity_vjp, frame_to_normal,
+from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobian,
+                                           contact_jacobians, contact_poses, contact_velocity,
+                                           contact_velocity_vjp, frame_to_normal,
                                            scatter_pose_bars, undo_impulses)
 from simcore.kernels.hard_solver import fixed_point_vjp, solve
 from simcore.kernels.memory import remember, warm_start
-from simcore.kernels.toi import (impact_pose, impact_time, impact_time_vjp, refresh_at_impact,
-                                 refresh_vjp, set_hit, tied, vel_pre_vjp)
+from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_to_mat,
+                                      rot_bar_to_twist)
+from simcore.kernels.toi import (impact_pose, impact_rate, impact_rate_inverse,
+                                 impact_rate_inverse_vjp, impact_rate_vjp, impact_time,
+                                 impact_time_vjp, refresh_at_impact, refresh_vjp, set_hit, tied,
+                                 unequal_moments, vel_pre_vjp)
 
 
 @jit(inline="always")
@@ -93,6 +98,26 @@ def _cap_fraction(c0, c1, c2):
     return min(max(alpha, 0.0), 1.0)
 
 
+@jit(inline="always")
+def _turns(m, hit, body, k):
+    # contact k has a body in an impact whose inertia turns with it (unequal moments)
+    for s in range(2):
+        i = body[k, s]
+        if hit[i] and unequal_moments(m.body_inertia, i):
+            return True
+    return False
+
+
+@jit
+def _jacobian_at_impact(m, d, k, hit, Rt):
+    # contact k's Jacobian with the inertia of its bodies in an impact at their poses Rt there
+    # (its lever arms from the step's start: the contact's geometry is the start's)
+    a, b = d.con_body[k, 0], d.con_body[k, 1]
+    Ra = Rt[a] if hit[a] and unequal_moments(m.body_inertia, a) else d.xmat[a]
+    Rb = Rt[b] if hit[b] and unequal_moments(m.body_inertia, b) else d.xmat[b]
+    contact_jacobian(m, d, k, d.pos[a], Ra, d.pos[b], Rb)
+
+
 @jit
 def hard_contacts(m, d, h):
     """Impulses of every contact of the step (impact phases, then the resting solve).
@@ -124,6 +149,8 @@ def hard_contacts(m, d, h):
             acc_v[i, j] = (V[i, j] - d.vel[i, j]) / h
             acc_w[i, j] = (W[i, j] - d.ang_vel[i, j]) / h
     hit = np.zeros(nb, dtype=np.bool_)
+    Rt = np.empty((nb, 3, 3))  # (toi) the pose at the impact of a body with unequal moments
+    turned = np.zeros(nc, dtype=np.bool_)  # contacts whose impact phases took Rt's inertia
     contact_jacobians(m, d, nc)
     for k in range(nc):
         d.con_lambda[k, :] = 0.0
@@ -200,7 +227,8 @@ def hard_contacts(m, d, h):
                             k2 = sel[s2]
                             if d.con_body[k2, 0] == i or d.con_body[k2, 1] == i:
                                 tb = min(tb, d.con_toi[k2])
-                        set_hit(m, d, i, tb, h, hit, acc_v, acc_w, V, W)
+                        if not set_hit(m, d, i, tb, h, hit, acc_v, acc_w, V, W, Rt):
+                            failures += 1  # its rotation before the impact did not solve
             s = 0
             while phase == 0 and s < nsel:
                 # a pair of moving bodies: its geometry at its earliest impact (sel is sorted)
@@ -218,6 +246,12 @@ def hard_contacts(m, d, h):
                         and refresh_at_impact(m, d, k0, npair_con[k], d.con_toi[src], xa, Ra, qa,
                                                xb, Rb, qb, buf_d, buf_n, buf_p)):
                     d.con_refresh_src[k0:k0 + npair_con[k]] = src
+            # the impact acts on the instantaneous velocities at t: with the inertia there
+            for s in range(nsel):
+                k = sel[s]
+                if not turned[k] and d.con_refresh_src[k] < 0 and _turns(m, hit, d.con_body, k):
+                    turned[k] = True
+                    _jacobian_at_impact(m, d, k, hit, Rt)
         for s in range(nsel):
             k = sel[s]
             contact_velocity(d, k, V, W, u)
@@ -289,9 +323,17 @@ def hard_contacts(m, d, h):
     for i in range(nb):
         if hit[i]:
             t = d.body_toi[i]
+            if unequal_moments(m.body_inertia, i):  # (the parabola's rate at t, see set_hit)
+                u[:] = W[i]
+                impact_rate_inverse(d.xmat[i], Rt[i], m.body_inertia[i], d.ang_mom_offset[i], t,
+                                    h, u, W[i])
             for j in range(3):
                 V[i, j] += (0.5 * h - t) * acc_v[i, j]
                 W[i, j] += (0.5 * h - t) * acc_w[i, j]
+    for k in range(nc):
+        if turned[k]:  # back to the start-of-step inertia
+            a, b = d.con_body[k, 0], d.con_body[k, 1]
+            contact_jacobian(m, d, k, d.pos[a], d.xmat[a], d.pos[b], d.xmat[b])
     # resting solve over all contacts: no restitution, the body may approach to the surface;
     # warm-started from the previous step's resting impulses
     Vm = V.copy()  # mean velocities over [0, t] of bodies in an impact (v* for the others)
@@ -453,6 +495,19 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     for i in range(nb):
         hit[i] = d.body_toi[i] >= 0.0
     cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
+    # (toi) bodies with unequal moments: their poses at the impact, and the contacts whose
+    # impact phases took the inertia there (set_hit, _jacobian_at_impact)
+    Rt = np.empty((nb, 3, 3))
+    Rt_bar = np.zeros((nb, 3, 3))
+    q4 = np.empty(4)
+    for i in range(nb):
+        if hit[i] and unequal_moments(m.body_inertia, i):
+            quat_integrate(d.quat[i], d.ang_vel_pre[i], d.body_toi[i], q4)
+            quat_to_mat(q4, Rt[i])
+    turned = np.zeros(nc, dtype=np.bool_)
+    for k in range(nc):
+        turned[k] = d.con_phase[k] >= 0 and d.con_refresh_src[k] < 0 and \
+            _turns(m, hit, d.con_body, k)
     tb = np.zeros((nc, 3, 3))
     P = (cx, cR, cx_bar, cR_bar, tb)
     src = d.con_refresh_src
@@ -551,8 +606,25 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             toi_bar[i] -= _dot6(i, acc_v, acc_w, Vb, Wb)
             _add_scaled(i, 0.5 * h - t, Vb, Wb, acc_vb, acc_wb)
             _add_scaled(i, -(0.5 * h - t), acc_v, acc_w, V, W)
+            if unequal_moments(m.body_inertia, i):  # W = impact_rate_inverse(instantaneous)
+                impact_rate(d.xmat[i], Rt[i], m.body_inertia[i], d.ang_mom_offset[i], t, h,
+                            W[i].copy(), W[i])
+                wb = Wb[i].copy()
+                Wb[i, :] = 0.0
+                toi_bar[i] += impact_rate_inverse_vjp(
+                    d.xmat[i], Rt[i], m.body_inertia[i], d.ang_mom_offset[i], t, h, W[i], wb,
+                    a.R_bar[i], Rt_bar[i], Wb[i], a.offset_bar[i], a.inertia_bar[i])
         else:
             _add_scaled(i, 1.0, Vmb, Wmb, Vb, Wb)
+    for k in range(nc):
+        if turned[k]:  # the impact phases: the inertia at the impact (cR: the pose it was at)
+            for s in range(2):
+                i = d.con_body[k, s]
+                if hit[i] and unequal_moments(m.body_inertia, i):
+                    a.R_bar[i] += cR_bar[k, s]
+                    cR_bar[k, s] = 0.0
+                    cR[k, s] = Rt[i]
+            _jacobian_at_impact(m, d, k, hit, Rt)
     # impact phases, last first: b = e min(u_n, 0) (+ beta phi / h in penetration), u_n < 0
     # the approach speed before the phase
     lam_p = np.zeros((nc, 3))
@@ -642,6 +714,9 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                 if body_phase[i] != phase:
                     continue
                 t = d.body_toi[i]
+                if unequal_moments(m.body_inertia, i):
+                    _impact_pose_vjp(m, d, a, i, h, hit, Rt, Rt_bar, turned, cR, cR_bar, Wb,
+                                     acc_v, acc_w, acc_vb, acc_wb, toi_bar)
                 _add_scaled(i, 1.0, Vb, Wb, a.vel_bar, a.ang_vel_bar)
                 toi_bar[i] += _dot6(i, acc_v, acc_w, Vb, Wb)
                 _add_scaled(i, t + 0.5 * h, Vb, Wb, acc_vb, acc_wb)
@@ -715,4 +790,41 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
         _add_scaled(i, -1.0 / h, acc_vb, acc_wb, a.vel_bar, a.ang_vel_bar)
     for k in range(nc):
         frame_to_normal(d, a, k, tb[k])
+        if turned[k]:
+            ka, kb = d.con_body[k, 0], d.con_body[k, 1]
+            contact_jacobian(m, d, k, d.pos[ka], d.xmat[ka], d.pos[kb], d.xmat[kb])
     scatter_pose_bars(d, a, nc, cx_bar, cR_bar)
+
+
+@jit
+def _impact_pose_vjp(m, d, a, i, h, hit, Rt, Rt_bar, turned, cR, cR_bar, Wb, acc_v, acc_w,
+                     acc_vb, acc_wb, toi_bar):
+    # hard_contacts_vjp, body i (unequal moments) first hit in this phase: its velocity
+    # W = impact_rate(parabola's v + (t + h/2) acc) (Wb becomes the parabola's cotangent), and
+    # its pose at the impact Rt = Exp(t w_pre) R0 (the cotangents of the inertia its turned
+    # contacts took there, cR_bar, and Rt_bar) -> R0, w_pre, t
+    t = d.body_toi[i]
+    w_lin = np.empty(3)
+    for j in range(3):
+        w_lin[j] = d.ang_vel[i, j] + (t + 0.5 * h) * acc_w[i, j]
+    wb = Wb[i].copy()
+    Wb[i, :] = 0.0
+    toi_bar[i] += impact_rate_vjp(d.xmat[i], Rt[i], m.body_inertia[i], d.ang_mom_offset[i], t, h,
+                                  w_lin, wb, a.R_bar[i], Rt_bar[i], Wb[i], a.offset_bar[i],
+                                  a.inertia_bar[i])
+    for k in range(d.ncon[0]):
+        if turned[k]:
+            for s in range(2):
+                if d.con_body[k, s] == i:
+                    Rt_bar[i] += cR_bar[k, s]
+                    cR_bar[k, s] = 0.0
+                    cR[k, s] = d.xmat[i]
+    th = np.zeros(3)
+    rot_bar_to_twist(Rt[i], Rt_bar[i], th)
+    for j in range(3):
+        toi_bar[i] += th[j] * d.ang_vel_pre[i, j]
+    wpb = np.zeros(3)
+    quat_integrate_vjp(d.ang_vel_pre[i], t, th, wpb)
+    for j in range(3):
+        a.th_bar[i, j] += th[j]
+    vel_pre_vjp(m, d, a, i, h, np.zeros(3), wpb, acc_v, acc_w, acc_vb, acc_wb, toi_bar)

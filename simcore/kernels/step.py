@@ -16,8 +16,9 @@ from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, B
                                     STATUS_NONFINITE, STATUS_OK, STATUS_RECORD_OVERFLOW,
                                     STATUS_ROTATION, WEAK_MARGIN)
 from simcore.kernels.contact_space import contact_velocity
-from simcore.kernels.dynamics import (end_angular_velocity, end_angular_velocity_vjp,
-                                      integrate_pose, point_velocity, spin_step, spin_step_vjp)
+from simcore.kernels.dynamics import (SPIN_TOL_FAIL, end_angular_velocity,
+                                      end_angular_velocity_vjp, integrate_pose, point_velocity,
+                                      segment_rate, segment_rate_vjp, spin_step, spin_step_vjp)
 from simcore.kernels.kink import ramp_slope
 from simcore.kernels.models import contact_impulses, contact_impulses_vjp
 from simcore.kernels.rotation import (quat_bar_to_twist, quat_integrate, quat_integrate_vjp,
@@ -41,10 +42,6 @@ def free_velocities(m, d, ctrl, h):
     return _free_velocities(m.body_kind, m.opt_gravity, m.body_invmass, m.body_inertia,
                             m.geom_rbound, d.xmat, d.vel, d.ang_vel, ctrl, h, d.vel_free,
                             d.ang_vel_free, d.ang_mom_offset, d.body_spec)
-
-
-# a rotation step whose Newton solve ends above this relative residual has failed
-SPIN_TOL_FAIL = 1e-10
 
 
 @jit
@@ -148,22 +145,31 @@ def step(kind, m, d, ctrl, h, stats):
     if status != STATUS_OK:
         return status
     split = m.opt_contact == CONTACT_HARD and m.hard_toi == 1
+    Ib = m.body_inertia
     for i in range(m.nbody):
         if m.body_kind[i] == BODY_STATIC:
             continue
         d.vel[i, :] = d.vel_free[i]
         d.ang_vel[i, :] = d.ang_vel_free[i]
+        aniso = m.body_kind[i] == BODY_DYNAMIC and not (Ib[i, 0] == Ib[i, 1] == Ib[i, 2])
         if split and d.body_toi[i] >= 0.0:
             # time of impact t: mean velocity before it over [0, t], after it over [t, h]
+            # (for unequal moments the rotation step's, rerun from the pose at t)
             t = d.body_toi[i]
             integrate_pose(d.pos[i], d.quat[i], d.vel_pre[i], d.ang_vel_pre[i], t,
                            d.pos[i], d.quat[i])
+            if aniso:
+                Rt = np.empty((3, 3))
+                quat_to_mat(d.quat[i], Rt)
+                if not segment_rate(d.xmat[i], Rt, Ib[i], d.ang_vel_free[i], d.ang_mom_offset[i],
+                                    1.0, ctrl[i, 3:], 0.5 * t, h - t,
+                                    d.ang_vel_post[i]) <= SPIN_TOL_FAIL:
+                    return STATUS_ROTATION
             integrate_pose(d.pos[i], d.quat[i], d.vel_post[i], d.ang_vel_post[i], h - t,
                            d.pos[i], d.quat[i])
         else:
             integrate_pose(d.pos[i], d.quat[i], d.vel[i], d.ang_vel[i], h, d.pos[i], d.quat[i])
-        Ib = m.body_inertia
-        if m.body_kind[i] == BODY_DYNAMIC and not (Ib[i, 0] == Ib[i, 1] == Ib[i, 2]):
+        if aniso:
             # the angular velocity at the end, from the momentum (isotropic: w+ itself)
             R1 = np.empty((3, 3))
             quat_to_mat(d.quat[i], R1)
@@ -487,19 +493,6 @@ def collision_vjp(m, d, a, kink):
     return STATUS_OK
 
 
-@jit(inline="always")  # per body; on arrays (an inlined tuple argument can be counted whole)
-def _end_rotation(quat, toi, w_pre, w_post, w, i, h, split, q_out, R_out):
-    # body i's rotation at the end of the step (step's pose update), from d's arrays after the
-    # contact model (quat, body_toi, ang_vel_pre, ang_vel_post, ang_vel_free): its quaternion
-    # into q_out, its matrix into R_out
-    if split and toi[i] >= 0.0:
-        quat_integrate(quat[i], w_pre[i], toi[i], q_out)
-        quat_integrate(q_out, w_post[i], h - toi[i], q_out)
-    else:
-        quat_integrate(quat[i], w[i], h, q_out)
-    quat_to_mat(q_out, R_out)
-
-
 @jit
 def step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar):
     """Cotangent of the state after one (sub)step -> before it (in place in a), for the state
@@ -533,9 +526,12 @@ def step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar):
     a.con_mu_bar[:nc] = 0.0
     a.con_e_bar[:nc] = 0.0
     # integration: x+ = x + h v+, R+ = Exp(h w+) R; for a body in an impact at t (hard, toi)
-    # x+ = x + t v_pre + (h - t) v_post, R+ = Exp((h - t) w_post) Exp(t w_pre) R
-    q1 = np.empty(4)
+    # x+ = x + t v_pre + (h - t) v_post, R+ = Exp((h - t) w_post) R_t, R_t = Exp(t w_pre) R
+    # (for unequal moments w_post = segment_rate(R, R_t, ...), step's)
+    q1, qt = np.empty(4), np.empty(4)
     R1, R1_bar = np.empty((3, 3)), np.empty((3, 3))
+    Rt, Rt_bar = np.empty((3, 3)), np.empty((3, 3))
+    Ib = m.body_inertia
     for i in range(nb):
         if m.body_kind[i] == BODY_STATIC:
             a.vfree_bar[i, :] = 0.0
@@ -543,11 +539,20 @@ def step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar):
             continue
         for q in range(3):
             a.vfree_bar[i, q] = a.vel_bar[i, q]
-        Ib = m.body_inertia
-        if m.body_kind[i] == BODY_DYNAMIC and not (Ib[i, 0] == Ib[i, 1] == Ib[i, 2]):
+        aniso = m.body_kind[i] == BODY_DYNAMIC and not (Ib[i, 0] == Ib[i, 1] == Ib[i, 2])
+        hit = split and d.body_toi[i] >= 0.0
+        if aniso:
             # the end's angular velocity I(R1)^-1 (I(R0) w+ + offset), R1 the end rotation
-            _end_rotation(d.quat, d.body_toi, d.ang_vel_pre, d.ang_vel_post, d.ang_vel_free, i,
-                          h, split, q1, R1)
+            if hit:
+                t = d.body_toi[i]
+                quat_integrate(d.quat[i], d.ang_vel_pre[i], t, qt)
+                quat_to_mat(qt, Rt)
+                segment_rate(d.xmat[i], Rt, Ib[i], d.ang_vel_free[i], d.ang_mom_offset[i], 1.0,
+                             ctrl[i, 3:], 0.5 * t, h - t, d.ang_vel_post[i])
+                quat_integrate(qt, d.ang_vel_post[i], h - t, q1)
+            else:
+                quat_integrate(d.quat[i], d.ang_vel_free[i], h, q1)
+            quat_to_mat(q1, R1)
             a.wfree_bar[i, :] = 0.0
             a.offset_bar[i, :] = 0.0
             R1_bar[:, :] = 0.0
@@ -558,7 +563,7 @@ def step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar):
         else:
             for q in range(3):
                 a.wfree_bar[i, q] = a.ang_vel_bar[i, q]
-        if split and d.body_toi[i] >= 0.0:
+        if hit:
             t = d.body_toi[i]
             for q in range(3):
                 vpre_bar[i, q] = t * a.pos_bar[i, q]
@@ -566,6 +571,17 @@ def step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar):
                 toi_bar[i] += a.pos_bar[i, q] * (d.vel_pre[i, q] - d.vel_post[i, q])
                 toi_bar[i] -= a.th_bar[i, q] * d.ang_vel_post[i, q]  # d/dt Exp((h - t) w) R1
             quat_integrate_vjp(d.ang_vel_post[i], h - t, a.th_bar[i], wpost_bar[i])
+            if aniso:  # w_post = segment_rate(R, R_t, ...), not the contact model's
+                Rt_bar[:, :] = 0.0
+                ok, _, ctau_bar, s_bar = segment_rate_vjp(
+                    d.xmat[i], Rt, Ib[i], d.ang_vel_free[i], d.ang_mom_offset[i], 1.0,
+                    ctrl[i, 3:], 0.5 * t, h - t, wpost_bar[i], a.R_bar[i], Rt_bar,
+                    a.wfree_bar[i], a.offset_bar[i], ctrl_bar[i, 3:], a.inertia_bar[i])
+                if not ok:
+                    return STATUS_ROTATION
+                toi_bar[i] += 0.5 * ctau_bar - s_bar
+                wpost_bar[i, :] = 0.0
+                rot_bar_to_twist(Rt, Rt_bar, a.th_bar[i])
             for q in range(3):
                 toi_bar[i] += a.th_bar[i, q] * d.ang_vel_pre[i, q]
             quat_integrate_vjp(d.ang_vel_pre[i], t, a.th_bar[i], wpre_bar[i])

@@ -13,6 +13,8 @@ from simcore._jit import jit
 from simcore.kernels.collision import collide, collide_vjp, tangent_frame
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.contact_space import contact_jacobian, frame_to_normal
+from simcore.kernels.dynamics import (SPIN_TOL_FAIL, end_angular_velocity,
+                                     end_angular_velocity_vjp, segment_rate, segment_rate_vjp)
 from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_to_mat,
                                       rot_bar_to_twist)
 
@@ -82,13 +84,17 @@ def impact_time(phi, b, a2, h):
 
 
 @jit
-def set_hit(m, d, i, t, h, hit, acc_v, acc_w, V, W):
+def set_hit(m, d, i, t, h, hit, acc_v, acc_w, V, W, Rt):
     # body i first takes part in an impact at time t of the step. Semi-implicit Euler is exact
     # for constant acceleration a when its velocity v is read at the half step before (t_k -
     # h/2), so the instantaneous velocity at t is v + a (t + h/2) and the mean over [0, t] is
-    # v + a (h + t) / 2 (kept in vel_pre for the pose)
+    # v + a (h + t) / 2 (kept in vel_pre for the pose). A body with unequal moments turns over
+    # [0, t] by the rotation step from that mean's momentum, to the pose Rt[i] at t, where its
+    # instantaneous angular velocity is its momentum there through the inertia there
+    # (impact_rate): the impact then keeps the kinetic energy the state stores. Returns False
+    # when that rotation step did not solve
     if m.body_kind[i] != BODY_DYNAMIC or hit[i]:
-        return
+        return True
     hit[i] = True
     d.body_toi[i] = t
     for j in range(3):
@@ -96,6 +102,79 @@ def set_hit(m, d, i, t, h, hit, acc_v, acc_w, V, W):
         W[i, j] = d.ang_vel[i, j] + (t + 0.5 * h) * acc_w[i, j]
         d.vel_pre[i, j] = d.vel[i, j] + 0.5 * (h + t) * acc_v[i, j]
         d.ang_vel_pre[i, j] = d.ang_vel[i, j] + 0.5 * (h + t) * acc_w[i, j]
+    if not unequal_moments(m.body_inertia, i):
+        return True
+    # the rotation step over [0, t] from that mean's momentum (dynamics.segment_rate)
+    w_lin = d.ang_vel_pre[i].copy()
+    ok = segment_rate(d.xmat[i], d.xmat[i], m.body_inertia[i], w_lin, d.ang_mom_offset[i],
+                      0.5 * (h + t) / h, np.zeros(3), 0.0, t, d.ang_vel_pre[i]) <= SPIN_TOL_FAIL
+    q = np.empty(4)
+    quat_integrate(d.quat[i], d.ang_vel_pre[i], t, q)
+    quat_to_mat(q, Rt[i])
+    w_lin[:] = W[i]
+    impact_rate(d.xmat[i], Rt[i], m.body_inertia[i], d.ang_mom_offset[i], t, h, w_lin, W[i])
+    return ok
+
+
+@jit(inline="always")
+def unequal_moments(inertia, i):
+    return not (inertia[i, 0] == inertia[i, 1] == inertia[i, 2])
+
+
+@jit(entry=True)
+def impact_rate(R0, Rt, inertia, offset, t, h, w, out):
+    # The instantaneous angular velocity at time t of the step of a body with unequal moments,
+    # from the parabola's there (w = v + (t + h/2) a): out = I(Rt)^-1 L(t), its momentum L(t) =
+    # I(R0) w + c offset, c = (t + h/2) / h (the start momentum plus (t + h/2) tau, tau the
+    # torque; offset is spin_step's, R0 the start pose, Rt the pose at t)
+    _rate_through(R0, Rt, inertia, offset, (t + 0.5 * h) / h, w, out)
+
+
+@jit(entry=True)
+def impact_rate_inverse(R0, Rt, inertia, offset, t, h, w, out):
+    # impact_rate's inverse: the parabola's rate at t from the instantaneous w there
+    _rate_through(Rt, R0, inertia, offset, -(t + 0.5 * h) / h, w, out)
+
+
+@jit(entry=True)
+def impact_rate_vjp(R0, Rt, inertia, offset, t, h, w, out_bar, R0_bar, Rt_bar, w_bar, offset_bar,
+                    inertia_bar):
+    # vjp of impact_rate (accumulated); returns t's cotangent
+    return _rate_through_vjp(R0, Rt, inertia, offset, (t + 0.5 * h) / h, w, out_bar, R0_bar,
+                             Rt_bar, w_bar, offset_bar, inertia_bar) / h
+
+
+@jit(entry=True)
+def impact_rate_inverse_vjp(R0, Rt, inertia, offset, t, h, w, out_bar, R0_bar, Rt_bar, w_bar,
+                            offset_bar, inertia_bar):
+    # vjp of impact_rate_inverse (accumulated); returns t's cotangent
+    return -_rate_through_vjp(Rt, R0, inertia, offset, -(t + 0.5 * h) / h, w, out_bar, Rt_bar,
+                              R0_bar, w_bar, offset_bar, inertia_bar) / h
+
+
+@jit(inline="always")
+def _rate_through(Ra, Rb, inertia, offset, c, w, out):
+    # I(Rb)^-1 (I(Ra) w + c offset)
+    off = np.empty(3)
+    for j in range(3):
+        off[j] = c * offset[j]
+    end_angular_velocity(Ra, Rb, inertia, w, off, out)
+
+
+@jit(inline="always")
+def _rate_through_vjp(Ra, Rb, inertia, offset, c, w, out_bar, Ra_bar, Rb_bar, w_bar, offset_bar,
+                      inertia_bar):
+    # vjp of _rate_through (accumulated); returns c's cotangent
+    off, ob = np.empty(3), np.zeros(3)
+    for j in range(3):
+        off[j] = c * offset[j]
+    end_angular_velocity_vjp(Ra, Rb, inertia, w, off, out_bar, Ra_bar, Rb_bar, w_bar, ob,
+                             inertia_bar)
+    c_bar = 0.0
+    for j in range(3):
+        offset_bar[j] += c * ob[j]
+        c_bar += offset[j] * ob[j]
+    return c_bar
 
 
 @jit(inline="always")
@@ -125,13 +204,28 @@ def impact_time_vjp(phi, u0n, un, h, t_bar):
 @jit
 def vel_pre_vjp(m, d, a, i, h, vb, wb, acc_v, acc_w, acc_vb, acc_wb, toi_bar):
     # vjp of vel_pre = v + (h + t) acc / 2 (and ang_vel_pre) of body i, cotangent (vb, wb) (3,)
+    # (unequal moments: segment_rate of that mean, see set_hit)
     t = d.body_toi[i]
+    wl = wb  # the cotangent of the mean rate v + (h + t) acc / 2 of the rotation
+    if unequal_moments(m.body_inertia, i):
+        w_lin = np.empty(3)
+        for j in range(3):
+            w_lin[j] = d.ang_vel[i, j] + 0.5 * (h + t) * acc_w[i, j]
+        wl = np.zeros(3)
+        R_bar = np.zeros((3, 3))
+        ok, c_bar, _, s_bar = segment_rate_vjp(d.xmat[i], d.xmat[i], m.body_inertia[i], w_lin,
+                                               d.ang_mom_offset[i], 0.5 * (h + t) / h,
+                                               np.zeros(3), 0.0, t, wb, R_bar, R_bar, wl,
+                                               a.offset_bar[i], np.zeros(3), a.inertia_bar[i])
+        a.R_bar[i] += R_bar
+        # (a singular system: no derivative; reported as a non-finite gradient at this step)
+        toi_bar[i] += s_bar + 0.5 * c_bar / h if ok else np.nan
     for j in range(3):
         a.vel_bar[i, j] += vb[j]
-        a.ang_vel_bar[i, j] += wb[j]
-        toi_bar[i] += 0.5 * (vb[j] * acc_v[i, j] + wb[j] * acc_w[i, j])
+        a.ang_vel_bar[i, j] += wl[j]
+        toi_bar[i] += 0.5 * (vb[j] * acc_v[i, j] + wl[j] * acc_w[i, j])
         acc_vb[i, j] += 0.5 * (h + t) * vb[j]
-        acc_wb[i, j] += 0.5 * (h + t) * wb[j]
+        acc_wb[i, j] += 0.5 * (h + t) * wl[j]
 
 
 @jit

@@ -222,6 +222,58 @@ def test_end_angular_velocity_vjp(rng):
     check_vjp(fwd, vjp, x0, rng)
 
 
+@pytest.mark.parametrize("inertia, spin", [((0.2, 0.5, 0.9), 3.0), ((0.01, 0.2, 0.21), 40.0)],
+                         ids=["box", "slender"])
+def test_segment_rate_vjp(rng, inertia, spin):
+    # the rate over a part of a step split by an impact, the rotation step rerun from the pose
+    # where the part starts: differentiated in both poses, the moments, the rate, the offset,
+    # the torque, their coefficients and the part's length
+    from simcore.kernels.dynamics import segment_rate, segment_rate_vjp
+    from tests.helpers import check_vjp, rot_bar_to_twist_np, rotvec_to_matrix
+    R0, Rs0 = rotvec_to_matrix(rng.normal(size=3)), rotvec_to_matrix(rng.normal(size=3))
+    h = 1e-2
+    # x = th0, ths, inertia, w, offset, c_off, tau, c_tau, s
+    x0 = np.concatenate([np.zeros(6), inertia, spin * rng.normal(size=3), rng.normal(size=3),
+                         [0.8], rng.normal(size=3), [0.3 * h], [0.7 * h]])
+
+    def fwd(x):
+        out = np.empty(3)
+        assert segment_rate(rotvec_to_matrix(x[:3]) @ R0, rotvec_to_matrix(x[3:6]) @ Rs0,
+                            x[6:9], x[9:12], x[12:15], x[15], x[16:19], x[19], x[20], out) < 1e-14
+        return out
+
+    def vjp(x, y_bar):
+        Ra, Rb = rotvec_to_matrix(x[:3]) @ R0, rotvec_to_matrix(x[3:6]) @ Rs0
+        Rab, Rbb = np.zeros((3, 3)), np.zeros((3, 3))
+        ib, wb, ob, tb = np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3)
+        ok, cob, ctb, sb = segment_rate_vjp(Ra, Rb, x[6:9], x[9:12], x[12:15], x[15], x[16:19],
+                                            x[19], x[20], y_bar.copy(), Rab, Rbb, wb, ob, tb, ib)
+        assert ok
+        return np.concatenate([rot_bar_to_twist_np(Ra, Rab), rot_bar_to_twist_np(Rb, Rbb), ib,
+                               wb, ob, [cob], tb, [ctb], [sb]])
+
+    # (a small step: the slender body's least moment is 0.01, and the error is O(eps^2))
+    check_vjp(fwd, vjp, x0, rng, eps=1e-7)
+
+
+def test_segment_rate_is_the_rotation_step_from_where_the_part_starts(rng):
+    # the whole step (from R0, c_off = 1, no torque term): the free rotation step's mean rate;
+    # equal moments and no offset: L / I, e.g. w + t tau / 2 I, the mean of the post-impact
+    # parabola over [t, h]
+    from simcore.kernels.dynamics import segment_rate, spin_step
+    from tests.helpers import rotvec_to_matrix
+    R0, h = rotvec_to_matrix(rng.normal(size=3)), 1e-2
+    inertia, w, tau = np.array([0.01, 0.2, 0.21]), 40 * rng.normal(size=3), rng.normal(size=3)
+    out, ws, off = np.empty(3), np.empty(3), np.empty(3)
+    segment_rate(R0, R0, inertia, w, np.zeros(3), 1.0, tau, h, h, out)
+    spin_step(R0, w, tau, inertia, h, ws, off)
+    assert np.allclose(out, ws, rtol=1e-13, atol=0)
+    iso = np.full(3, 0.3)
+    segment_rate(R0, rotvec_to_matrix(rng.normal(size=3)), iso, w, np.zeros(3), 1.0, tau,
+                 0.2 * h, 0.6 * h, out)
+    assert np.allclose(out, w + 0.2 * h * tau / 0.3, rtol=1e-13, atol=1e-13)
+
+
 def test_apply_impulse_and_point_velocity_vjp(rng):
     from simcore.kernels.dynamics import (apply_impulse, apply_impulse_vjp, point_velocity,
                                           point_velocity_vjp)
