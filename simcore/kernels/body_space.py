@@ -15,19 +15,23 @@ Iterative refinement against K applied through the bodies (exact up to rounding)
 the elimination loses. It loses much where F_l is tiny: the hard model's sticking contacts have
 F_l = eps R with eps ~ 1e-9 of the Delassus scale, and on a layer of cubes face to face on the
 ground (../shared/repros/cube_layer_stall.py) refinement stalls far above rounding in the
-adjoint's solves. solve() therefore returns a solution
-only at a relative residual of ACCEPT_TOL, and otherwise says so; so it does where the band is
-beyond the budget or a factor is singular, and the caller keeps its own method.
+adjoint's solves. There the same correction preconditions GMRES (from the refined solution),
+which reaches rounding in a few dozen products. solve() returns a solution only at a relative
+residual of ACCEPT_TOL, and otherwise says so; so it does where the band is beyond the budget
+or a factor is singular, and the caller keeps its own method.
 """
 import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.consts import BODY_DYNAMIC
+from simcore.kernels.linalg import arnoldi_step, arnoldi_update
 
 BAND_BUDGET = 40000.0  # n w^2 of the banded LU per contact of the island (affordable())
 REFINE = 6  # refinement passes at most
 REFINE_TOL = 1e-14  # relative residual |r - K x| / |r| that ends refinement
 ACCEPT_TOL = 1e-12  # the largest relative residual of a solution returned as ok
+KRYLOV = 30  # GMRES's restart length where refinement stalls
+KRYLOV_CYCLES = 4  # its restarts at most
 
 
 @jit
@@ -330,47 +334,13 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
         return True, x
     best = np.inf
     x_best = np.zeros(n3)
+    dx = np.empty(n3)
     for _ in range(REFINE):
         # a correction for the residual res through the bodies, then the true residual
-        z[:] = 0.0
-        for p in range(nsel):
-            k = sel[p]
-            for r in range(3):
-                if trans:  # J_k^T X_k^T res_k
-                    sk[r] = X[p, 0, r] * res[3 * p] + X[p, 1, r] * res[3 * p + 1] \
-                        + X[p, 2, r] * res[3 * p + 2]
-                else:  # MJ_k F_l,k^-1 res_k
-                    sk[r] = Li[p, r, 0] * res[3 * p] + Li[p, r, 1] * res[3 * p + 1] \
-                        + Li[p, r, 2] * res[3 * p + 2]
-            for s in range(2):
-                i = loc[d.con_body[k, s]]
-                if i >= 0:
-                    _scatter(J, MJ, k, s, sk, trans, z, 6 * i)
-        band_solve(B, n, w, piv, z, trans)
-        for p in range(nsel):
-            k = sel[p]
-            for r in range(3):  # trans: MJ_k^T q; else J_k y
-                acc = 0.0
-                for s in range(2):
-                    i = loc[d.con_body[k, s]]
-                    if i >= 0:
-                        acc += _gather(J, MJ, k, s, z, 6 * i, trans, r)
-                sk[r] = acc
-            for r in range(3):
-                if trans:  # F_l^-T (res_k - MJ_k^T q)
-                    x[3 * p + r] += (Li[p, 0, r] * (res[3 * p] - sk[0])
-                                     + Li[p, 1, r] * (res[3 * p + 1] - sk[1])
-                                     + Li[p, 2, r] * (res[3 * p + 2] - sk[2]))
-                else:  # F_l^-1 res_k - X_k J_k y
-                    x[3 * p + r] += (Li[p, r, 0] * res[3 * p] + Li[p, r, 1] * res[3 * p + 1]
-                                     + Li[p, r, 2] * res[3 * p + 2]
-                                     - X[p, r, 0] * sk[0] - X[p, r, 1] * sk[1]
-                                     - X[p, r, 2] * sk[2])
-        _apply(d, sel, nsel, Fl, Fu, x, kx, zb, trans)
-        err = 0.0
+        _correct(d, sel, nsel, loc, Li, X, B, n, w, piv, res, dx, z, sk, trans)
         for r in range(n3):
-            res[r] = rhs[r] - kx[r]
-            err = max(err, abs(res[r]))
+            x[r] += dx[r]
+        err = _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res)
         if not np.isfinite(err):
             return False, x
         if err < best:
@@ -378,4 +348,95 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
             x_best[:] = x
         if err <= REFINE_TOL * rnorm or err >= 0.5 * best:
             break
+    if best > REFINE_TOL * rnorm:
+        # refinement stalled (sticking contacts: the elimination through F_l = eps R loses
+        # digits): GMRES, right-preconditioned by the same correction, from the best so far
+        x[:] = x_best
+        _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res)
+        Q = np.zeros((KRYLOV + 1, n3))
+        H = np.zeros((KRYLOV + 1, KRYLOV))
+        cs, sn, e = np.zeros(KRYLOV), np.zeros(KRYLOV), np.zeros(KRYLOV + 1)
+        v = np.empty(n3)
+        goal = 0.5 * REFINE_TOL * np.sqrt(np.sum(rhs * rhs))  # (2-norm)
+        for _ in range(KRYLOV_CYCLES):
+            beta = np.sqrt(np.sum(res * res))
+            if beta == 0.0:
+                break
+            for r in range(n3):
+                Q[0, r] = res[r] / beta
+            e[:] = 0.0
+            e[0] = beta
+            j_end = 0
+            for j in range(KRYLOV):
+                _correct(d, sel, nsel, loc, Li, X, B, n, w, piv, Q[j], dx, z, sk, trans)
+                _apply(d, sel, nsel, Fl, Fu, dx, v, zb, trans)
+                resid = arnoldi_step(Q, H, cs, sn, e, j, v)
+                j_end = j + 1
+                if resid <= goal or H[j, j] == 0.0:
+                    break
+            v[:] = 0.0
+            arnoldi_update(Q, H, e, j_end, v)
+            _correct(d, sel, nsel, loc, Li, X, B, n, w, piv, v, dx, z, sk, trans)
+            for r in range(n3):
+                x[r] += dx[r]
+            err = _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res)
+            if not np.isfinite(err):
+                break
+            if err < best:
+                best = err
+                x_best[:] = x
+            if err <= REFINE_TOL * rnorm:
+                break
     return best <= ACCEPT_TOL * rnorm, x_best
+
+
+@jit
+def _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res):
+    # res = rhs - K x (trans: K^T); returns its largest entry's magnitude
+    _apply(d, sel, nsel, Fl, Fu, x, kx, zb, trans)
+    err = 0.0
+    for r in range(rhs.shape[0]):
+        res[r] = rhs[r] - kx[r]
+        err = max(err, abs(res[r]))
+    return err
+
+
+@jit
+def _correct(d, sel, nsel, loc, Li, X, B, n, w, piv, res, dx, z, sk, trans):
+    # dx: the solution of K dx = res (trans: K^T) through the bodies' factored H (exact up to
+    # what the elimination loses)
+    J, MJ = d.con_J, d.con_MJ
+    z[:] = 0.0
+    for p in range(nsel):
+        k = sel[p]
+        for r in range(3):
+            if trans:  # J_k^T X_k^T res_k
+                sk[r] = X[p, 0, r] * res[3 * p] + X[p, 1, r] * res[3 * p + 1] \
+                    + X[p, 2, r] * res[3 * p + 2]
+            else:  # MJ_k F_l,k^-1 res_k
+                sk[r] = Li[p, r, 0] * res[3 * p] + Li[p, r, 1] * res[3 * p + 1] \
+                    + Li[p, r, 2] * res[3 * p + 2]
+        for s in range(2):
+            i = loc[d.con_body[k, s]]
+            if i >= 0:
+                _scatter(J, MJ, k, s, sk, trans, z, 6 * i)
+    band_solve(B, n, w, piv, z, trans)
+    for p in range(nsel):
+        k = sel[p]
+        for r in range(3):  # trans: MJ_k^T q; else J_k y
+            acc = 0.0
+            for s in range(2):
+                i = loc[d.con_body[k, s]]
+                if i >= 0:
+                    acc += _gather(J, MJ, k, s, z, 6 * i, trans, r)
+            sk[r] = acc
+        for r in range(3):
+            if trans:  # F_l^-T (res_k - MJ_k^T q)
+                dx[3 * p + r] = (Li[p, 0, r] * (res[3 * p] - sk[0])
+                                 + Li[p, 1, r] * (res[3 * p + 1] - sk[1])
+                                 + Li[p, 2, r] * (res[3 * p + 2] - sk[2]))
+            else:  # F_l^-1 res_k - X_k J_k y
+                dx[3 * p + r] = (Li[p, r, 0] * res[3 * p] + Li[p, r, 1] * res[3 * p + 1]
+                                 + Li[p, r, 2] * res[3 * p + 2]
+                                 - X[p, r, 0] * sk[0] - X[p, r, 1] * sk[1]
+                                 - X[p, r, 2] * sk[2])

@@ -21,7 +21,7 @@ from simcore._jit import jit
 from simcore.kernels.body_space import solve as solve_bodies
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.dynamics import apply_impulse_vjp
-from simcore.kernels.linalg import solve_dense, solve_or_lstsq
+from simcore.kernels.linalg import arnoldi_step, arnoldi_update, solve_dense, solve_or_lstsq
 
 
 @jit
@@ -432,7 +432,8 @@ def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
     """y with K^T y = g over the selected contacts (one island; sel may be longer).
 
     Dense for at most m.opt_polish contacts; beyond, through the island's bodies where their
-    band is affordable (body_space.solve); else matrix-free restarted GMRES, right-
+    band is affordable (body_space.solve: refinement, then GMRES preconditioned by the bodies'
+    factorization); else matrix-free restarted GMRES, right-
     preconditioned by the inverse transposed 3x3 diagonal blocks of K, to a relative residual of
     1e-13, else (not reached in 20 restarts) the dense solve after all: exact, only slower.
     """
@@ -500,36 +501,11 @@ def gmres_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
         j_end = 0
         for j in range(restart):
             _transposed_apply(d, sel, nsel, Fl, Fu, P, Q[j], w, z, dV, dW)
-            for i in range(j + 1):  # modified Gram-Schmidt
-                H[i, j] = _dot(w, Q[i])
-                for r in range(n3):
-                    w[r] -= H[i, j] * Q[i, r]
-            H[j + 1, j] = np.sqrt(_dot(w, w))
-            if H[j + 1, j] > 0.0:
-                for r in range(n3):
-                    Q[j + 1, r] = w[r] / H[j + 1, j]
-            for i in range(j):  # the previous Givens rotations
-                t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]
-                H[i + 1, j] = -sn[i] * H[i, j] + cs[i] * H[i + 1, j]
-                H[i, j] = t
-            den = np.sqrt(H[j, j] ** 2 + H[j + 1, j] ** 2)
-            cs[j], sn[j] = H[j, j] / den, H[j + 1, j] / den
-            H[j, j] = den
-            H[j + 1, j] = 0.0
-            e[j + 1] = -sn[j] * e[j]
-            e[j] = cs[j] * e[j]
+            resid = arnoldi_step(Q, H, cs, sn, e, j, w)
             j_end = j + 1
-            if abs(e[j + 1]) <= 1e-13 * gnorm or H[j, j] == 0.0:
+            if resid <= 1e-13 * gnorm or H[j, j] == 0.0:
                 break
-        coef = np.zeros(j_end)  # back substitution
-        for i in range(j_end - 1, -1, -1):
-            acc = e[i]
-            for c in range(i + 1, j_end):
-                acc -= H[i, c] * coef[c]
-            coef[i] = acc / H[i, i] if H[i, i] != 0.0 else 0.0
-        for i in range(j_end):
-            for r in range(n3):
-                x[r] += coef[i] * Q[i, r]
+        arnoldi_update(Q, H, e, j_end, x)
     y = np.empty(n3)
     for p in range(nsel):
         for r in range(3):

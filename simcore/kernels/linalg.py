@@ -61,3 +61,50 @@ def solve_or_lstsq(A, b):
             if not np.isfinite(A[i, j]):
                 return np.zeros(b.shape[0])
     return np.linalg.lstsq(A, b, rcond=-1.0)[0]
+
+
+@jit(inline="always")
+def arnoldi_step(Q, H, cs, sn, e, j, w):
+    # step j of GMRES: w = A q_j (overwritten) orthogonalized against Q[:j+1] (modified
+    # Gram-Schmidt) into Q[j+1] and H[:, j], then the Givens rotations that keep H upper
+    # triangular applied to H[:, j] and to e. Returns |e[j+1]|, the residual's 2-norm
+    n = w.shape[0]
+    for i in range(j + 1):
+        acc = 0.0
+        for r in range(n):
+            acc += w[r] * Q[i, r]
+        H[i, j] = acc
+        for r in range(n):
+            w[r] -= acc * Q[i, r]
+    acc = 0.0
+    for r in range(n):
+        acc += w[r] * w[r]
+    H[j + 1, j] = np.sqrt(acc)
+    if H[j + 1, j] > 0.0:
+        for r in range(n):
+            Q[j + 1, r] = w[r] / H[j + 1, j]
+    for i in range(j):  # the previous rotations
+        t = cs[i] * H[i, j] + sn[i] * H[i + 1, j]
+        H[i + 1, j] = -sn[i] * H[i, j] + cs[i] * H[i + 1, j]
+        H[i, j] = t
+    den = np.sqrt(H[j, j] ** 2 + H[j + 1, j] ** 2)
+    cs[j], sn[j] = (H[j, j] / den, H[j + 1, j] / den) if den > 0.0 else (1.0, 0.0)
+    H[j, j] = den
+    H[j + 1, j] = 0.0
+    e[j + 1] = -sn[j] * e[j]
+    e[j] = cs[j] * e[j]
+    return abs(e[j + 1])
+
+
+@jit(inline="always")
+def arnoldi_update(Q, H, e, j_end, x):
+    # x += Q[:j_end]^T c with H[:j_end, :j_end] c = e[:j_end] (back substitution)
+    coef = np.zeros(j_end)
+    for i in range(j_end - 1, -1, -1):
+        acc = e[i]
+        for c in range(i + 1, j_end):
+            acc -= H[i, c] * coef[c]
+        coef[i] = acc / H[i, i] if H[i, i] != 0.0 else 0.0
+    for i in range(j_end):
+        for r in range(x.shape[0]):
+            x[r] += coef[i] * Q[i, r]

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 import simcore as sc
+from simcore.kernels.collision import tangent_frame
 from simcore.model import make_data
-from tests.kernel_entries import band_factor, band_solve, body_solve, island_order
+from tests.kernel_entries import (band_factor, band_solve, body_solve, contact_jacobian,
+                                  dense_delassus, island_order)
 from tests.kernels.test_contact_space import _random_system, _regroup, _setup
 from tests.test_grad import _linear_loss
 
@@ -122,6 +124,57 @@ def test_solve_through_the_bodies_refuses_what_it_cannot_do(rng):
         if ok:
             res = (K.T if trans else K) @ x - g
             assert np.abs(res).max() <= 1e-12 * np.abs(g).max()
+
+
+def test_solve_through_the_bodies_reaches_rounding_on_redundant_sticking_contacts(rng):
+    # four coplanar corners per body pair, all sticking (F_l = eps R, F_u = R, the hard model's
+    # adjoint with its regularization eps): K's condition number is 3e7 (eps 1e-6) and 3e10
+    # (1e-9), where refinement through the bodies stalls far above rounding; GMRES
+    # preconditioned by the same elimination reaches rounding, as LAPACK's dense solve does, for
+    # a right-hand side K y (the adjoint's is consistent too), and the solutions agree as far
+    # as the conditioning lets them
+    model, d0, _, _ = _setup(rng)
+    pairs = [(2, 0), (3, 2), (1, 2)]
+    nc = 4 * len(pairs)
+    d = make_data(model, model.initial_state(), nc, 8)
+    for i in range(model.nbody):
+        d.pos[i], d.quat[i], d.xmat[i] = d0.pos[i], d0.quat[i], d0.xmat[i]
+    k = 0
+    for a, b in pairs:
+        n = rng.normal(size=3)
+        n /= np.linalg.norm(n)
+        t1 = np.cross(n, [0.3, 0.5, 0.8])
+        t1 /= np.linalg.norm(t1)
+        t2 = np.cross(n, t1)
+        for sx, sy in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            d.con_body[k] = (a, b)
+            d.con_normal[k] = n
+            d.con_pos[k] = 0.5 * (d.pos[a] + d.pos[b]) + 0.05 * (sx * t1 + sy * t2)
+            tangent_frame(d.con_normal[k], d.con_t1[k], d.con_t2[k])
+            contact_jacobian(model, d, k, d.pos[a], d.xmat[a], d.pos[b], d.xmat[b])
+            k += 1
+    d.ncon[0] = nc
+    sel = np.arange(nc, dtype=np.int64)
+    A = np.empty((3 * nc, 3 * nc))
+    dense_delassus(model, d, sel, nc, A, 0.0)
+    for eps, cond in ((1e-6, 1e7), (1e-9, 1e10)):
+        Fl, Fu = np.empty((nc, 3, 3)), np.empty((nc, 3, 3))
+        for p in range(nc):
+            R = np.diag(1.0 / np.diag(A[3 * p:3 * p + 3, 3 * p:3 * p + 3]))
+            Fl[p], Fu[p] = eps * R, R
+        K = np.zeros_like(A)
+        for p in range(nc):
+            K[3 * p:3 * p + 3, 3 * p:3 * p + 3] += Fl[p]
+            K[3 * p:3 * p + 3] += Fu[p] @ A[3 * p:3 * p + 3]
+        for trans in (False, True):
+            Kt = K.T if trans else K
+            assert np.linalg.cond(Kt) > cond
+            g = Kt @ rng.normal(size=3 * nc)
+            ok, x = body_solve(model, d, sel, nc, Fl, Fu, g, trans)
+            assert ok
+            assert np.abs(Kt @ x - g).max() <= 1e-14 * np.abs(g).max()
+            ref = np.linalg.solve(Kt, g)
+            assert np.abs(x - ref).max() <= 1e-16 * np.linalg.cond(Kt) * np.abs(ref).max()
 
 
 def _landing_boxes():
