@@ -24,7 +24,7 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.consts import BODY_DYNAMIC
-from simcore.kernels.linalg import arnoldi_step, arnoldi_update
+from simcore.kernels.linalg import arnoldi_start, arnoldi_step, arnoldi_update
 
 BAND_BUDGET = 40000.0  # n w^2 of the banded LU per contact of the island (affordable())
 REFINE = 6  # refinement passes at most
@@ -359,13 +359,8 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
         v = np.empty(n3)
         goal = 0.5 * REFINE_TOL * np.sqrt(np.sum(rhs * rhs))  # (2-norm)
         for _ in range(KRYLOV_CYCLES):
-            beta = np.sqrt(np.sum(res * res))
-            if beta == 0.0:
+            if arnoldi_start(Q, e, res) == 0.0:
                 break
-            for r in range(n3):
-                Q[0, r] = res[r] / beta
-            e[:] = 0.0
-            e[0] = beta
             j_end = 0
             for j in range(KRYLOV):
                 _correct(d, sel, nsel, loc, Li, X, B, n, w, piv, Q[j], dx, z, sk, trans)

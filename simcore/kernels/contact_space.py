@@ -21,7 +21,8 @@ from simcore._jit import jit
 from simcore.kernels.body_space import solve as solve_bodies
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.dynamics import apply_impulse_vjp
-from simcore.kernels.linalg import arnoldi_step, arnoldi_update, solve_dense, solve_or_lstsq
+from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, solve_dense,
+                                    solve_or_lstsq)
 
 
 @jit
@@ -490,14 +491,9 @@ def gmres_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
         _transposed_apply(d, sel, nsel, Fl, Fu, P, x, w, z, dV, dW)
         for r in range(n3):
             w[r] = g[r] - w[r]
-        beta = np.sqrt(_dot(w, w))
-        if beta <= 1e-13 * gnorm:
+        if arnoldi_start(Q, e, w) <= 1e-13 * gnorm:
             done = True
             break
-        for r in range(n3):
-            Q[0, r] = w[r] / beta
-        e[:] = 0.0
-        e[0] = beta
         j_end = 0
         for j in range(restart):
             _transposed_apply(d, sel, nsel, Fl, Fu, P, Q[j], w, z, dV, dW)

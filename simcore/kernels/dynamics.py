@@ -281,10 +281,8 @@ def end_angular_velocity_vjp(R0, R1, inertia, w, offset, out_bar, R0_bar, R1_bar
                              offset_bar, inertia_bar):
     # vjp of end_angular_velocity: (R0, R1, inertia, w, offset) -> out (accumulated)
     z = np.empty(3)
-    wb0 = np.empty(3)
     for j in range(3):
-        wb0[j] = R0[0, j] * w[0] + R0[1, j] * w[1] + R0[2, j] * w[2]
-        z[j] = inertia[j] * wb0[j]
+        z[j] = inertia[j] * (R0[0, j] * w[0] + R0[1, j] * w[1] + R0[2, j] * w[2])
     L = np.empty(3)
     for i in range(3):
         L[i] = R0[i, 0] * z[0] + R0[i, 1] * z[1] + R0[i, 2] * z[2] + offset[i]
@@ -301,8 +299,15 @@ def end_angular_velocity_vjp(R0, R1, inertia, w, offset, out_bar, R0_bar, R1_bar
         offset_bar[i] += Lb[i]
         for j in range(3):
             R1_bar[i, j] += out_bar[i] * a[j] + L[i] * b[j]
-    # L = R0 Ib R0^T w + offset
+    _momentum_vjp(R0, inertia, w, Lb, R0_bar, w_bar, inertia_bar)  # L = I(R0) w + offset
+
+
+@jit(inline="always")  # per body
+def _momentum_vjp(R0, inertia, w, Lb, R0_bar, w_bar, inertia_bar):
+    # vjp of the world momentum L = R0 Ib R0^T w for L's cotangent Lb (accumulated)
+    wb0, z = np.empty(3), np.empty(3)
     for j in range(3):
+        wb0[j] = R0[0, j] * w[0] + R0[1, j] * w[1] + R0[2, j] * w[2]
         z[j] = R0[0, j] * Lb[0] + R0[1, j] * Lb[1] + R0[2, j] * Lb[2]  # R0^T L_bar
         inertia_bar[j] += z[j] * wb0[j]
     for i in range(3):
@@ -334,7 +339,7 @@ def segment_rate_vjp(R0, Rs, inertia, w, offset, c_off, tau, c_tau, s, out_bar, 
     ok, s_bar = _spin_solve_vjp(inertia, s, Om, pi1, Omb, pib, inertia_bar)
     if not ok:
         return False, 0.0, 0.0, 0.0
-    Lb, wb0, zb = np.empty(3), np.empty(3), np.empty(3)
+    Lb = np.empty(3)
     for i in range(3):
         Lb[i] = Rs[i, 0] * pib[0] + Rs[i, 1] * pib[1] + Rs[i, 2] * pib[2]
         for j in range(3):
@@ -345,16 +350,7 @@ def segment_rate_vjp(R0, Rs, inertia, w, offset, c_off, tau, c_tau, s, out_bar, 
         tau_bar[i] += c_tau * Lb[i]
         c_off_bar += offset[i] * Lb[i]
         c_tau_bar += tau[i] * Lb[i]
-    # L = R0 Ib R0^T w + ...
-    for j in range(3):
-        wb0[j] = R0[0, j] * w[0] + R0[1, j] * w[1] + R0[2, j] * w[2]
-        zb[j] = R0[0, j] * Lb[0] + R0[1, j] * Lb[1] + R0[2, j] * Lb[2]
-        inertia_bar[j] += zb[j] * wb0[j]
-    for i in range(3):
-        w_bar[i] += R0[i, 0] * inertia[0] * zb[0] + R0[i, 1] * inertia[1] * zb[1] \
-            + R0[i, 2] * inertia[2] * zb[2]
-        for j in range(3):
-            R0_bar[i, j] += Lb[i] * inertia[j] * wb0[j] + w[i] * inertia[j] * zb[j]
+    _momentum_vjp(R0, inertia, w, Lb, R0_bar, w_bar, inertia_bar)  # L = I(R0) w + ...
     return True, c_off_bar, c_tau_bar, s_bar
 
 

@@ -64,6 +64,21 @@ def solve_or_lstsq(A, b):
 
 
 @jit(inline="always")
+def arnoldi_start(Q, e, r):
+    # GMRES's restart from the residual r: Q[0] = r / |r|, e = (|r|, 0, ...); returns |r|
+    acc = 0.0
+    for i in range(r.shape[0]):
+        acc += r[i] * r[i]
+    beta = np.sqrt(acc)
+    e[:] = 0.0
+    e[0] = beta
+    if beta > 0.0:
+        for i in range(r.shape[0]):
+            Q[0, i] = r[i] / beta
+    return beta
+
+
+@jit(inline="always")
 def arnoldi_step(Q, H, cs, sn, e, j, w):
     # step j of GMRES: w = A q_j (overwritten) orthogonalized against Q[:j+1] (modified
     # Gram-Schmidt) into Q[j+1] and H[:, j], then the Givens rotations that keep H upper
