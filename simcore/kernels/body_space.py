@@ -16,9 +16,9 @@ the elimination loses. It loses much where F_l is tiny: the hard model's stickin
 F_l = eps R with eps ~ 1e-9 of the Delassus scale, and on a layer of cubes face to face on the
 ground (../shared/repros/cube_layer_stall.py) refinement stalls far above rounding in the
 adjoint's solves. There the same correction preconditions GMRES (from the refined solution),
-which reaches rounding in a few dozen products. solve() returns a solution only at a relative
-residual of ACCEPT_TOL, and otherwise says so; so it does where the band is beyond the budget
-or a factor is singular, and the caller keeps its own method.
+which does reach rounding (tests/kernels/test_body_space.py). solve() returns a solution only
+at a relative residual of ACCEPT_TOL, and otherwise says so; so it does where the band is beyond
+the budget or a factor is singular, and the caller keeps its own method.
 """
 import numpy as np
 
