@@ -20,6 +20,14 @@ def body_momentum(model, traj, t):
     return p, L
 
 
+def kinetic_energy(model, traj, i):
+    """Body i's kinetic energy (translation and rotation) at every step of a rollout."""
+    R = np.array([quat_to_matrix(q / np.linalg.norm(q)) for q in traj.quat[:, i]])
+    wb = np.einsum("tji,tj->ti", R, traj.ang_vel[:, i])
+    return 0.5 * (model.body_mass[i] * np.sum(traj.vel[:, i] ** 2, axis=1)
+                  + np.sum(model.body_inertia[i] * wb * wb, axis=1))
+
+
 def quat_to_matrix(q):
     w, x, y, z = q
     return np.array([

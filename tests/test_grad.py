@@ -669,8 +669,8 @@ def _box_strikes_spinning_box(x0=-0.3, tilt=0.0, toi=True, flat=False):
 
 
 def _final_spins(x0s, **kw):
-    # the final angular velocities of _box_strikes_spinning_box at each start distance, and the
-    # largest neighbouring differences
+    # the largest entry of the difference between the final angular velocities of
+    # _box_strikes_spinning_box at neighbouring start distances
     spins = []
     for x0 in x0s:
         model = _box_strikes_spinning_box(x0, **kw)
@@ -821,9 +821,9 @@ def test_impact_that_newton_would_make_gain_energy_is_capped_and_differentiated(
 def test_split_step_of_a_spinning_slender_box_is_differentiated():
     # a slender box spinning at h|w| ~ 0.03 under a torque strikes the ground with restitution
     # 0.8 (toi): before and after the impact time it turns by the rotation step from the
-    # momentum it has there (dynamics.segment_rate); the gradients in the state, the
-    # orientation and the impact step's controls (the torque enters both parts) match central
-    # differences
+    # momentum it has there (dynamics.segment_rate); the gradients in the initial position and
+    # velocities, and in the impact step's controls (the torque enters both parts), match
+    # central differences
     q = np.array([0.9, 0.3, -0.2, 0.25])
     scene = sc.Scene(dt=2e-3)
     scene.add_plane(friction=0.3, restitution=0.2)
@@ -835,7 +835,7 @@ def test_split_step_of_a_spinning_slender_box_is_differentiated():
     u = np.zeros((steps, 2, 6))
     u[:, 1, 3:] = (0.004, -0.002, 0.003)
     impacts = []
-    for t in range(steps):  # the steps with an impact inside, and their impact times
+    for t in range(steps):  # the steps with an impact inside (at zero controls), and when
         d, _ = _hard_step(model, sc.rollout(model, start, t, controls=u[:t]).state(t))
         if d.body_toi[1] > 0.0:
             impacts.append((t, d.body_toi[1] / model.opt_dt))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import simcore as sc
-from tests.helpers import body_momentum
+from tests.helpers import body_momentum, kinetic_energy
 
 G = 9.81
 
@@ -203,18 +203,6 @@ def test_final_height_is_continuous_in_drop_height_with_toi_only():
     assert np.abs(np.diff(final[False])).max() > 5e-3      # measured 7.1e-3 (dh = 7.5e-4)
 
 
-def _kinetic(model, traj, i):
-    # body i's kinetic energy at every step of a rollout
-    from tests.helpers import quat_to_matrix
-    out = []
-    for k in range(traj.pos.shape[0]):
-        q = traj.quat[k, i] / np.linalg.norm(traj.quat[k, i])
-        wb = quat_to_matrix(q).T @ traj.ang_vel[k, i]
-        out.append(0.5 * model.body_mass[i] * traj.vel[k, i] @ traj.vel[k, i]
-                   + 0.5 * wb @ (model.body_inertia[i] * wb))
-    return np.array(out)
-
-
 @pytest.mark.parametrize("toi", [True, pytest.param(False, marks=pytest.mark.xfail(
     strict=True, reason="without toi the impact acts on the step's mean angular velocity, with "
     "the inertia at the step's start: the slender box gains energy"))],
@@ -236,7 +224,7 @@ def test_elastic_impact_of_a_spinning_slender_box_keeps_its_energy(spin, toi):
                       vel=(0, 0, -2.0), ang_vel=spin, mass=1.0, friction=0.0, restitution=1.0)
         model = scene.build(contact=sc.HardContact(toi=toi))
         traj = sc.rollout(model, model.initial_state(), 150)
-        T = _kinetic(model, traj, 1)
+        T = kinetic_energy(model, traj, 1)
         assert np.sum(np.abs(np.diff(T)) > 1e-9 * T[0]) >= 2  # the two impacts
         assert abs(T[-1] / T[0] - 1.0) < 1e-7, (z0, T[-1] / T[0] - 1.0)
 
