@@ -5,6 +5,7 @@ Model's ``pen_*`` / ``hard_*`` / ``smooth_*`` fields.
 """
 import dataclasses
 import math
+from typing import Optional
 
 import numpy as np
 
@@ -32,36 +33,80 @@ def _check_int(config, name, lo=1):
 
 @dataclasses.dataclass(frozen=True)
 class PenaltyContact:
-    """Compliant contact: Hunt-Crossley normal force and regularised Coulomb friction.
+    """Compliant contact: a spring-damper per contact and regularised Coulomb friction.
 
-    ``f_n = max(0, k pen^p (1 + d pen_rate))`` (pen = penetration depth, pen_rate its rate),
-    ``f_t = -mu f_n u_t / sqrt(|u_t|^2 + v_s^2)``. Explicit in time: a stiff spring needs
-    ``dt / substeps`` below about ``2 sqrt(m / k)``, and a small ``friction_smoothing`` v_s needs
-    ``dt / substeps`` below about ``2 v_s m / (mu f_n)``; a rollout that diverges raises an error
-    naming the step.
+    **The time-constant form** (the default). Each contact's spring and damper follow from the
+    pair's effective mass along the normal, m_eff = 1 / (n^T W n): ``k = m_eff / tau^2`` and
+    ``c = 2 zeta m_eff / tau``, so one setting behaves the same for a 10 g ball and a 100 kg
+    crate. A contact alone oscillates at 1 / tau rad/s (it lasts about pi tau when elastic)
+    and a resting body sinks about g tau^2. zeta follows from the pair's restitution e =
+    max(e_a, e_b) (the linear spring-dashpot that may not pull rebounds with
+    ``e = exp(-2 zeta acos(zeta) / sqrt(1 - zeta^2))``; e below 1e-3 counts as 1e-3), unless
+    ``damping_ratio`` sets it. The spring is explicit (symplectic Euler), the damper and the
+    friction linearly implicit on each body's mass shared among its contacts. The time constant
+    is kept at least ``2 h sqrt(rho / w)`` (h the substep, rho / w >= 1 the share: 1 for a lone
+    contact, about the number of contacts on a body otherwise), which makes the spring stable
+    for any mass and any step: a dt too long for ``time_constant`` gives a softer contact,
+    never a diverging one. Friction ``|f_t| <= mu f_n`` always; below the speed v_s it is
+    viscous. See ``simcore/kernels/penalty.py``.
+
+    **The fixed spring** (``stiffness=...``): Hunt-Crossley ``f_n = max(0, k pen^p (1 + d
+    pen_rate))``, ``f_t = -mu f_n u_t / sqrt(|u_t|^2 + v_s^2)``, explicit in time: a stiff
+    spring needs ``dt / substeps`` below about ``2 sqrt(m / k)`` (a step beyond it is refused,
+    naming the step), and a small v_s needs it below about ``2 v_s m / (mu f_n)``. Restitution
+    is not modelled in this form.
 
     Args:
-        stiffness: k, in N/m^p.
-        damping: d, in s/m (0 is a lossless spring).
-        exponent: p (1: linear spring; 1.5: Hertzian sphere).
+        time_constant: tau in s (default 5e-3); not with ``stiffness``.
+        damping_ratio: zeta (0: lossless); None: from each pair's restitution.
+        stiffness: k in N/m^p; selects the fixed spring.
+        damping: d in s/m (default 1.0; 0 is a lossless spring); the fixed spring's.
+        exponent: p (1: linear spring; 1.5: Hertzian sphere); the fixed spring's.
         friction_smoothing: v_s, the tangential speed (m/s) below which friction turns viscous.
         substeps: each step is split into this many substeps, each colliding again.
     """
-    stiffness: float = 1e5
-    damping: float = 1.0
+    time_constant: Optional[float] = None
+    damping_ratio: Optional[float] = None
+    stiffness: Optional[float] = None
+    damping: Optional[float] = None
     exponent: float = 1.0
     friction_smoothing: float = 1e-2
     substeps: int = 1
 
     def __post_init__(self):
-        _check_positive(self, "stiffness")
-        _check_positive(self, "damping", allow_zero=True)
+        if self.stiffness is None:
+            for name in ("damping",):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} belongs to the fixed spring (stiffness=...); the "
+                                     "time-constant form takes damping_ratio")
+            if self.exponent != 1.0:
+                raise ValueError("exponent belongs to the fixed spring (stiffness=...); the "
+                                 "time-constant form is a linear spring")
+            if self.time_constant is None:
+                object.__setattr__(self, "time_constant", 5e-3)
+            _check_positive(self, "time_constant")
+            if self.damping_ratio is not None:
+                _check_positive(self, "damping_ratio", allow_zero=True)
+        else:
+            for name in ("time_constant", "damping_ratio"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} belongs to the time-constant form; the fixed "
+                                     "spring (stiffness=...) takes damping")
+            _check_positive(self, "stiffness")
+            if self.damping is None:
+                object.__setattr__(self, "damping", 1.0)
+            _check_positive(self, "damping", allow_zero=True)
         _check_positive(self, "exponent")
         if self.exponent < 1.0:
             raise ValueError(f"exponent must be >= 1 (a force finite in slope at touch), "
                              f"got {self.exponent!r}")
         _check_positive(self, "friction_smoothing")
         _check_int(self, "substeps")
+
+    @property
+    def fixed_spring(self):
+        """True for the fixed spring (``stiffness=...``), False for the time-constant form."""
+        return self.stiffness is not None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ from simcore.kernels.models import KIND
 from simcore.kernels.rotation import twist_to_quat_bar
 from simcore.kernels.step import reverse_kernel
 from simcore.model import Trajectory, make_adjoint, make_data
-from simcore.params import PARAMS
+from simcore.params import PARAMS, check_applies
 from simcore.rollout import (_Progress, check_controls, check_model, check_state, check_steps,
                              compile_notice, forward, real_array)
 
@@ -68,11 +68,7 @@ def _check_params(model, params):
         params = (params,)
     names = tuple(params)
     for name in names:
-        if name not in PARAMS:
-            raise ValueError(f"unknown parameter {name!r}; known: {sorted(PARAMS)}")
-        owner = PARAMS[name].contact
-        if owner is not None and model.opt_contact != owner:
-            raise ValueError(f"parameter {name!r} does not belong to this model's contact model")
+        check_applies(name, model)
     return names
 
 

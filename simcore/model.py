@@ -27,9 +27,11 @@ class Model(NamedTuple):
     opt_tol_fail: float           # a solve whose relative residual exceeds this is a failure
     opt_max_speed: float          # a dynamic body faster than this is an error (m/s)
     # penalty contact (PenaltyContact)
-    pen_stiffness: float          # k in f_n = k pen^p (1 + d pen_rate)
-    pen_damping: float            # d (s/m), Hunt-Crossley damping
-    pen_exponent: float           # p
+    pen_timeconst: float          # tau (s) of the time-constant form; 0: the fixed spring below
+    pen_dampratio: float          # zeta of the time-constant form; < 0: from each pair's e
+    pen_stiffness: float          # k in f_n = k pen^p (1 + d pen_rate) (the fixed spring)
+    pen_damping: float            # d (s/m), Hunt-Crossley damping (the fixed spring)
+    pen_exponent: float           # p (the fixed spring)
     pen_vsmooth: float            # friction regularisation speed (m/s)
     # hard contact (HardContact)
     hard_toi: int                 # 1: split steps at the time of impact
@@ -99,7 +101,8 @@ def validate_model(model):
     positive = ("opt_dt", "opt_tol_fail", "opt_max_speed", "pen_stiffness", "pen_vsmooth",
                 "hard_reg", "hard_ethresh", "hard_tol", "hard_depenetration_speed", "smooth_kappa",
                 "smooth_depenetration_speed")
-    for field in positive + ("opt_margin", "pen_damping", "pen_exponent", "hard_beta"):
+    for field in positive + ("opt_margin", "pen_timeconst", "pen_damping", "pen_exponent",
+                             "hard_beta"):
         v = getattr(model, field)
         ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
             and not np.isnan(v) and (v > 0 if field in positive else v >= 0)
@@ -107,6 +110,10 @@ def validate_model(model):
             raise _bad(field, "positive" if field in positive else "non-negative", v)
     if not model.pen_exponent >= 1.0:
         raise _bad("pen_exponent", ">= 1", model.pen_exponent)
+    dr = model.pen_dampratio
+    if isinstance(dr, bool) or not isinstance(dr, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(dr) or (dr < 0 and dr != -1.0):
+        raise _bad("pen_dampratio", "finite and non-negative, or -1 (from restitution)", dr)
     if model.hard_beta > 1.0:
         raise _bad("hard_beta", "in [0, 1]", model.hard_beta)
     for field, lo in (("opt_substeps", 1), ("opt_maxiter", 1), ("opt_polish", 0)):
@@ -278,7 +285,7 @@ class Adjoint(NamedTuple):
     inertia_bar: np.ndarray   # (nbody, 3)
     friction_bar: np.ndarray  # (nbody,)
     restitution_bar: np.ndarray  # (nbody,)
-    scalar_bar: np.ndarray    # (4,) the contact models' scalars, by consts.SLOT_*
+    scalar_bar: np.ndarray    # (NSLOT,) the contact models' scalars, by consts.SLOT_*
 
 
 def make_adjoint(nbody, ncon_max):
@@ -289,7 +296,7 @@ def make_adjoint(nbody, ncon_max):
                    con_dist_bar=z(ncon_max), con_normal_bar=z(ncon_max, 3),
                    con_pos_bar=z(ncon_max, 3), con_mu_bar=z(ncon_max), con_e_bar=z(ncon_max),
                    invmass_bar=z(n), inertia_bar=z(n, 3), friction_bar=z(n),
-                   restitution_bar=z(n), scalar_bar=z(4))
+                   restitution_bar=z(n), scalar_bar=z(consts.NSLOT))
 
 
 class Tape(NamedTuple):

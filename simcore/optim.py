@@ -5,7 +5,7 @@ import numpy as np
 
 from simcore.grad import value_and_grad
 from simcore.kernels import consts
-from simcore.params import PARAMS
+from simcore.params import PARAMS, check_applies
 from simcore.rollout import check_controls, check_model, check_state, check_steps
 
 STATE_VARS = ("pos", "vel", "ang_vel")
@@ -51,6 +51,8 @@ class Problem:
                     if name == "quat" else ""
                 raise ValueError(f"unknown variable {name!r}{hint}; known: "
                                  f"{list(STATE_VARS) + ['controls'] + sorted(PARAMS)}")
+            if name in PARAMS:
+                check_applies(name, model)
         if bodies is None:
             bodies = np.flatnonzero(model.body_kind != consts.BODY_STATIC)
         self.bodies = np.asarray(bodies, dtype=np.int64).ravel()

@@ -13,6 +13,7 @@ class Param(NamedTuple):
     contact: Optional[int]  # the contact model it belongs to (None: every model)
     slot: int               # a scalar's index into Adjoint.scalar_bar (-1: per body)
     bounds: tuple           # (low, high) for Problem.bounds; None: unbounded on that side
+    form: str = ""          # the form of the contact model it needs ("" any; see applies)
 
 
 PARAMS = {
@@ -20,9 +21,38 @@ PARAMS = {
     "friction": Param("body_friction", True, None, -1, (0.0, None)),
     "restitution": Param("body_restitution", True, None, -1, (0.0, 1.0)),
     "stiffness": Param("pen_stiffness", False, consts.CONTACT_PENALTY, consts.SLOT_STIFFNESS,
-                       (1e-12, None)),
+                       (1e-12, None), "fixed spring"),
     "damping": Param("pen_damping", False, consts.CONTACT_PENALTY, consts.SLOT_DAMPING,
-                     (0.0, None)),
+                     (0.0, None), "fixed spring"),
+    "time_constant": Param("pen_timeconst", False, consts.CONTACT_PENALTY, consts.SLOT_TIMECONST,
+                           (1e-12, None), "time constant"),
+    "damping_ratio": Param("pen_dampratio", False, consts.CONTACT_PENALTY, consts.SLOT_DAMPRATIO,
+                           (0.0, None), "damping ratio"),
     "kappa": Param("smooth_kappa", False, consts.CONTACT_SMOOTHED, consts.SLOT_KAPPA,
                    (1e-300, None)),
 }
+
+
+FORMS = {
+    "fixed spring": (lambda m: m.pen_timeconst == 0.0,
+                     "PenaltyContact(stiffness=...) (the fixed spring)"),
+    "time constant": (lambda m: m.pen_timeconst > 0.0,
+                      "PenaltyContact's time-constant form (no stiffness=...)"),
+    "damping ratio": (lambda m: m.pen_timeconst > 0.0 and m.pen_dampratio >= 0.0,
+                      "PenaltyContact(damping_ratio=...) (without it, the ratio follows "
+                      "restitution: differentiate \"restitution\")"),
+}
+
+
+def check_applies(name, model):
+    """Raise ValueError unless parameter ``name`` acts in ``model`` (its contact model, and the
+    form of it that the parameter belongs to)."""
+    if name not in PARAMS:
+        raise ValueError(f"unknown parameter {name!r}; known: {sorted(PARAMS)}")
+    param = PARAMS[name]
+    if param.contact is not None and model.opt_contact != param.contact:
+        raise ValueError(f"parameter {name!r} does not belong to this model's contact model")
+    if param.form:
+        applies, what = FORMS[param.form]
+        if not applies(model):
+            raise ValueError(f"parameter {name!r} acts only in {what}")

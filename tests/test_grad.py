@@ -75,7 +75,7 @@ def _rtol(model):
 
 def _mixed_scene(kinematic=False):
     scene = sc.Scene(dt=1e-3)
-    # (restitution acts in HardContact only)
+    # (restitution acts in HardContact and PenaltyContact's time-constant form only)
     scene.add_plane(friction=0.5)
     scene.add_sphere(0.1, pos=(0, 0, 0.15), vel=(0.5, 0.2, -0.5), ang_vel=(1, 2, 3), friction=0.8,
                      restitution=0.2)
@@ -100,6 +100,10 @@ def _mixed_scene(kinematic=False):
 MODELS = {
     "penalty": (lambda: sc.PenaltyContact(stiffness=2e4, damping=0.5, exponent=1.5),
                 (("stiffness", "pen_stiffness"), ("damping", "pen_damping"))),
+    # the time-constant form: damping from restitution (the default), and a ratio of its own
+    "penalty-tc": (lambda: sc.PenaltyContact(), (("time_constant", "pen_timeconst"),)),
+    "penalty-ratio": (lambda: sc.PenaltyContact(time_constant=4e-3, damping_ratio=0.3),
+                      (("time_constant", "pen_timeconst"), ("damping_ratio", "pen_dampratio"))),
     "smoothed": (lambda: sc.SmoothedContact(kappa=1e-6), (("kappa", "smooth_kappa"),)),
     "hard": (lambda: sc.HardContact(), ()),
     "hard-notoi": (lambda: sc.HardContact(toi=False), ()),
@@ -431,11 +435,12 @@ def test_parameter_gradients(case):
                                       body_invinertia=1 / inertia))
         _close(grad.params["mass"][i], _central(f), rtol, 0.1 * np.abs(grad.params["mass"]).max())
     assert grad.params["mass"][0] == 0.0
-    if model.opt_contact == CONTACT_HARD:
+    if model.opt_contact == CONTACT_HARD or (model.opt_contact == CONTACT_PENALTY
+                                             and model.pen_timeconst > 0 > model.pen_dampratio):
         _check_per_body_gradient(model, state, steps, loss, grad, "restitution",
                                  "body_restitution")
         assert np.any(grad.params["restitution"] != 0.0)
-    else:  # penalty and smoothed contact have no restitution: exactly no gradient
+    else:  # the fixed spring, a damping ratio of its own and smoothed contact ignore it
         assert np.all(grad.params["restitution"] == 0.0)
     for name, field in scalars:
         v = getattr(model, field)

@@ -42,6 +42,9 @@ FLOOR_SPEED = 1.0     # m/s
 SLOT_STIFFNESS = 0
 SLOT_DAMPING = 1
 SLOT_KAPPA = 2
+SLOT_TIMECONST = 3
+SLOT_DAMPRATIO = 4
+NSLOT = 5
 
 # kink conventions for the gradient at an exact non-smooth point (DESIGN.md section 4)
 KINK_MEAN = 0

@@ -18,7 +18,8 @@ from simcore._jit import OVERLOAD_OPTIONS
 from simcore.kernels.consts import (CONTACT_HARD, CONTACT_PENALTY, CONTACT_SMOOTHED,
                                     STATUS_CONTACT_OVERFLOW, STATUS_OK, STATUS_UNSTABLE)
 from simcore.kernels.hard import hard_contacts, hard_contacts_vjp
-from simcore.kernels.penalty import penalty_impulses, penalty_impulses_vjp
+from simcore.kernels.penalty import (penalty_impulses, penalty_impulses_vjp, tc_contacts,
+                                     tc_contacts_vjp)
 from simcore.kernels.smoothed import smoothed_contacts, smoothed_contacts_vjp
 
 
@@ -63,6 +64,11 @@ def _contact_impulses(kind, m, d, h, stats):
     model = getattr(kind, "instance_class", None)
     if model is Penalty:
         def penalty(kind, m, d, h, stats):
+            if m.pen_timeconst > 0.0:  # the time-constant form: a solve
+                res, fails = tc_contacts(m, d, h)
+                stats[0] = max(stats[0], res)
+                stats[1] += fails
+                return STATUS_OK
             if penalty_impulses(m, d, h) > 4.0:
                 return STATUS_UNSTABLE
             return STATUS_OK
@@ -93,7 +99,10 @@ def _contact_impulses_vjp(kind, m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar,
     if model is Penalty:
         def penalty(kind, m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar, vpost_bar,
                     wpost_bar, toi_bar):
-            penalty_impulses_vjp(m, d, a, h, kink)
+            if m.pen_timeconst > 0.0:
+                tc_contacts_vjp(m, d, a, h, kink)
+            else:
+                penalty_impulses_vjp(m, d, a, h, kink)
         return penalty
     if model is Hard:
         def hard(kind, m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar, vpost_bar,

@@ -1,18 +1,28 @@
-"""Penalty contact: compliant Hunt-Crossley normal force, regularised Coulomb friction.
+"""Penalty contact in two forms: the time-constant form (the default; tc_contacts, below) and
+the fixed spring (penalty_impulses).
 
-f_n = max(0, k pen^p (1 + d pen_rate)) with pen = -gap, pen_rate = -u_n (approach speed);
-f_t = -mu f_n u_t / sqrt(|u_t|^2 + v_s^2); impulse = h f. Smooth in the state wherever
-pen > 0 and the damping term does not clamp (p > 1 also makes it C1 at touch). Forces are a
-function of the step's starting state (x, v) of all bodies (explicit, Jacobi): contact order does
-not matter and a body at rest feels no phantom damping from gravity's velocity increment.
+The fixed spring: Hunt-Crossley f_n = max(0, k pen^p (1 + d pen_rate)) with pen = -gap,
+pen_rate = -u_n (approach speed); f_t = -mu f_n u_t / sqrt(|u_t|^2 + v_s^2); impulse = h f.
+Smooth in the state wherever pen > 0 and the damping term does not clamp (p > 1 also makes it
+C1 at touch). Forces are a function of the step's starting state (x, v) of all bodies
+(explicit, Jacobi): contact order does not matter and a body at rest feels no phantom damping
+from gravity's velocity increment.
 """
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.consts import BODY_DYNAMIC, SLOT_DAMPING, SLOT_STIFFNESS
+from simcore.kernels.consts import (BODY_DYNAMIC, SLOT_DAMPING, SLOT_DAMPRATIO, SLOT_STIFFNESS,
+                                    SLOT_TIMECONST)
+from simcore.kernels.body_space import affordable, solve as solve_bodies
+from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
+                                           contact_poses, contact_velocity,
+                                           contact_velocity_vjp, cross_add, dense_delassus,
+                                           frame_to_normal, impulse_rhs, impulse_vjp,
+                                           scatter_pose_bars, transposed_solve, undo_impulses)
 from simcore.kernels.dynamics import (apply_impulse, apply_impulse_vjp, point_velocity,
                                       point_velocity_vjp)
 from simcore.kernels.kink import ramp_slope
+from simcore.kernels.linalg import solve_dense
 
 
 @jit(entry=True, inline="always")  # per contact
@@ -57,11 +67,38 @@ def penalty_impulses(m, d, h):
     # d.vel_free / d.ang_vel_free (which then hold the post-contact velocities).
     # Returns the largest h^2 k_eff W_nn over the contacts: above 4 (omega h > 2) the explicit
     # spring amplifies every oscillation, and the result is garbage rather than merely stiff.
+    # (The fixed spring; the time-constant form is tc_contacts.)
     return penalty_impulses_arrays(
         m.body_kind, m.body_invmass, m.body_inertia, m.body_invinertia, m.pen_stiffness,
         m.pen_damping, m.pen_exponent, m.pen_vsmooth, d.pos, d.xmat, d.vel, d.ang_vel,
         d.vel_free, d.ang_vel_free, d.ncon[0], d.con_body, d.con_pos, d.con_dist, d.con_normal,
         d.con_t1, d.con_t2, d.con_mu, d.con_lambda, h)
+
+
+@jit(inline="always")
+def _record_and_apply(kind, invmass, inertia, pos, xmat, vel_free, ang_vel_free, nc, con_body,
+                      con_pos, con_normal, con_t1, con_t2, con_lambda, imp):
+    # con_lambda <- imp (nc, 3) in the contact frames; impulses applied, +imp on a, -imp on b
+    r, f = np.empty(3), np.empty(3)
+    for k in range(nc):
+        con_lambda[k, 0] = imp[k, 0] * con_normal[k, 0] + imp[k, 1] * con_normal[k, 1] \
+            + imp[k, 2] * con_normal[k, 2]
+        con_lambda[k, 1] = imp[k, 0] * con_t1[k, 0] + imp[k, 1] * con_t1[k, 1] \
+            + imp[k, 2] * con_t1[k, 2]
+        con_lambda[k, 2] = imp[k, 0] * con_t2[k, 0] + imp[k, 1] * con_t2[k, 1] \
+            + imp[k, 2] * con_t2[k, 2]
+    for k in range(nc):
+        a, b = con_body[k, 0], con_body[k, 1]
+        if kind[a] == BODY_DYNAMIC:
+            for i in range(3):
+                r[i] = con_pos[k, i] - pos[a, i]
+            apply_impulse(xmat[a], invmass[a], inertia[a], r, imp[k], vel_free[a],
+                          ang_vel_free[a])
+        if kind[b] == BODY_DYNAMIC:
+            for i in range(3):
+                r[i] = con_pos[k, i] - pos[b, i]
+                f[i] = -imp[k, i]
+            apply_impulse(xmat[b], invmass[b], inertia[b], r, f, vel_free[b], ang_vel_free[b])
 
 
 @jit
@@ -95,26 +132,331 @@ def penalty_impulses_arrays(kind, invmass, inertia, invinertia, stiffness, dampi
             worst = max(worst, h * h * k_eff * w_nn)
         for i in range(3):
             imp[k, i] = h * f[i]
-        con_lambda[k, 0] = imp[k, 0] * con_normal[k, 0] + imp[k, 1] * con_normal[k, 1] \
-            + imp[k, 2] * con_normal[k, 2]
-        con_lambda[k, 1] = imp[k, 0] * con_t1[k, 0] + imp[k, 1] * con_t1[k, 1] \
-            + imp[k, 2] * con_t1[k, 2]
-        con_lambda[k, 2] = imp[k, 0] * con_t2[k, 0] + imp[k, 1] * con_t2[k, 1] \
-            + imp[k, 2] * con_t2[k, 2]
-    for k in range(nc):
-        a, b = con_body[k, 0], con_body[k, 1]
-        if kind[a] == BODY_DYNAMIC:
-            for i in range(3):
-                ra[i] = con_pos[k, i] - pos[a, i]
-            apply_impulse(xmat[a], invmass[a], inertia[a], ra, imp[k], vel_free[a],
-                          ang_vel_free[a])
-        if kind[b] == BODY_DYNAMIC:
-            for i in range(3):
-                rb[i] = con_pos[k, i] - pos[b, i]
-                f[i] = -imp[k, i]
-            apply_impulse(xmat[b], invmass[b], inertia[b], rb, f, vel_free[b], ang_vel_free[b])
+    _record_and_apply(kind, invmass, inertia, pos, xmat, vel_free, ang_vel_free, nc, con_body,
+                      con_pos, con_normal, con_t1, con_t2, con_lambda, imp)
     return worst
 
+
+# ----------------------------------------------------------------------------------------------
+# The time-constant form (PenaltyContact(time_constant=...), the default): an implicit
+# spring-damper per contact, solved for all contacts together
+#
+# Per penetrating contact k (pen = -phi > 0), with w = A_nn its Delassus diagonal (the pair's
+# inverse effective mass along the normal) and u+ its velocity after the step's impulses:
+#   tau_k = max(tau, h sqrt(n_k))   (n_k: the most penetrating contacts on one of its dynamic
+#                                    bodies; keeps the explicit spring stable, see below)
+#   spring k = 1 / (w tau_k^2), explicit:  b = h k pen
+#   damper c = 2 zeta / (w tau_k), implicit, exponentially fitted: alpha = expm1(h r c w) / w
+#       (r = min(1, pen / (h u*_app)) ramps it in over the step the contact began in, u*_app
+#        the approach speed before the impulses: the step map stays continuous at touch)
+#   lambda_n = max(0, b - alpha u+_n)       normal: 0 <= lambda_n _|_ s >= 0,
+#                                            s = (lambda_n - b) / alpha + u+_n
+#   rho lambda_t + mu lambda_n u+_t = 0     friction (rho = sqrt(|u+_t|^2 + v_s^2)): Coulomb,
+#                                            viscous below v_s, implicit
+# A lone contact gets lambda_n = max(0, b E + (1 - E) (-u*_n / w)) with E = exp(-h r c w): its
+# damper decays the approach exactly as the continuous one. Solved as F(lambda) = 0 with
+# F_n = min(w lambda_n, s) (velocity units) by Gauss-Seidel (a semismooth Newton solve per
+# contact) and a global semismooth Newton finish (dense, or through the bodies), like the
+# smoothed model; the adjoint differentiates F = 0 (contact_space.py). The damper and friction,
+# implicit over all contacts at once, never amplify; the explicit spring is stable while
+# h^2 eig(W K) <= 1, which tau_k >= h sqrt(n_k) guarantees (W <= diag(n_a w_a + n_b w_b) <=
+# diag(n_k w), block Cauchy-Schwarz over each body's contacts).
+# zeta comes from the pair's restitution e when not given: the linear spring-dashpot that may
+# not pull rebounds with e = exp(-2 zeta acos(zeta) / sqrt(1 - zeta^2)) (acosh above 1).
+
+E_MIN = 1e-3  # the smallest restitution a damping ratio is derived for (zeta = 15.8)
+
+@jit(inline="always")
+def _restitution_log(z):
+    # g(zeta) = -ln e(zeta) = 2 zeta A(zeta) and g'(zeta); A = acos(z) / sqrt(1 - z^2)
+    # (acosh(z) / sqrt(z^2 - 1) above 1), by its series near 1
+    dz = z - 1.0
+    if abs(dz) < 1e-3:
+        A = 1.0 - dz / 3.0 + 2.0 * dz * dz / 15.0 - 2.0 * dz * dz * dz / 35.0
+        dA = -1.0 / 3.0 + 4.0 * dz / 15.0 - 6.0 * dz * dz / 35.0
+    else:
+        if z < 1.0:
+            A = np.arccos(z) / np.sqrt(1.0 - z * z)
+        else:
+            A = np.arccosh(z) / np.sqrt(z * z - 1.0)
+        dA = (z * A - 1.0) / (1.0 - z * z)
+    return 2.0 * z * A, 2.0 * A + 2.0 * z * dA
+
+
+@jit(entry=True)
+def restitution_damping_ratio(e, out):
+    # out (2,): zeta with e(zeta) = e (e clipped to [E_MIN, 1]) and d zeta / d e (0 where clipped;
+    # at e = 1 the slope from below, -1 / pi, as g'(0) = pi)
+    if e >= 1.0:
+        out[0] = 0.0
+        out[1] = -1.0 / np.pi
+        return
+    ee = max(e, E_MIN)
+    L = -np.log(ee)
+    lo, hi = 0.0, 1.0
+    while _restitution_log(hi)[0] < L:
+        lo = hi
+        hi *= 2.0
+    z = min(max(L / np.pi, lo), hi)
+    for _ in range(100):
+        g, dg = _restitution_log(z)
+        if g < L:
+            lo = z
+        else:
+            hi = z
+        zn = z - (g - L) / dg
+        if not (lo < zn < hi):
+            zn = 0.5 * (lo + hi)
+        if abs(zn - z) <= 1e-15 * max(1.0, z):
+            z = zn
+            break
+        z = zn
+    out[0] = z
+    out[1] = -1.0 / (ee * _restitution_log(z)[1]) if e > E_MIN else 0.0
+
+
+@jit
+def tc_params(m, d, h, nc, sel, V, W, b, alpha, zeta, count):
+    # the penetrating contacts sel (returns their number) and per selected contact p: the spring
+    # impulse b[p], the damper's alpha[p], zeta[p] (m.pen_dampratio, else from restitution);
+    # V, W: the free velocities (for the ramp). count (nbody,) is scratch.
+    nsel = 0
+    count[:] = 0.0
+    for k in range(nc):
+        if d.con_dist[k] < 0.0:
+            sel[nsel] = k
+            nsel += 1
+            for s in range(2):
+                count[d.con_body[k, s]] += 1.0
+    zb = np.empty(2)
+    u = np.empty(3)
+    for p in range(nsel):
+        k = sel[p]
+        i, j = d.con_body[k, 0], d.con_body[k, 1]
+        zeta[p] = m.pen_dampratio
+        if zeta[p] < 0.0:  # the pair's e is max(e_i, e_j)
+            restitution_damping_ratio(max(m.body_restitution[i], m.body_restitution[j]), zb)
+            zeta[p] = zb[0]
+        tk = _tau_k(m, i, j, count, h)
+        w = d.con_A[k, 0, 0]
+        pen = -d.con_dist[k]
+        b[p] = h * pen / (w * tk * tk)
+        contact_velocity(d, k, V, W, u)
+        alpha[p] = np.expm1(2.0 * zeta[p] * _ramp(pen, -u[0], h) * h / tk) / w
+    return nsel
+
+
+@jit(inline="always")
+def _tau_k(m, i, j, count, h):
+    # max(tau, h sqrt(n)), n the most contacts on one of the pair's dynamic bodies
+    n = 1.0
+    if m.body_kind[i] == BODY_DYNAMIC:
+        n = max(n, count[i])
+    if m.body_kind[j] == BODY_DYNAMIC:
+        n = max(n, count[j])
+    return max(m.pen_timeconst, h * np.sqrt(n))
+
+
+@jit(inline="always")
+def _ramp(pen, vapp, h):
+    # the fraction of the step the contact has been penetrating, from its approach speed vapp
+    if vapp * h <= pen:
+        return 1.0
+    return pen / (vapp * h)
+
+
+@jit(inline="always")
+def tc_residual(lam, u, w, b, alpha, mu, vs, F):
+    # F (3,) of one contact at its velocity u (3,): F_n = min(w lam_n, s) with s = (lam_n - b +
+    # alpha u_n) / (alpha + 1 / w) (velocity units for any alpha >= 0); F_t = rho lam_t + mu
+    # lam_n u_t. Returns (rho, active: s <= w lam_n)
+    s = (lam[0] - b + alpha * u[0]) / (alpha + 1.0 / w)
+    active = s <= w * lam[0]
+    F[0] = s if active else w * lam[0]
+    rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs * vs)
+    F[1] = rho * lam[1] + mu * lam[0] * u[1]
+    F[2] = rho * lam[2] + mu * lam[0] * u[2]
+    return rho, active
+
+
+@jit(inline="always")
+def tc_jacobian(lam, u, w, alpha, mu, vs, active, Fl, Fu):
+    # dF/dlam (3, 3) at fixed u and dF/du (3, 3) at fixed lam
+    rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs * vs)
+    Fl[:, :] = 0.0
+    Fu[:, :] = 0.0
+    if active:
+        Fl[0, 0] = 1.0 / (alpha + 1.0 / w)
+        Fu[0, 0] = alpha / (alpha + 1.0 / w)
+    else:
+        Fl[0, 0] = w
+    for a in range(2):
+        Fl[1 + a, 1 + a] = rho
+        Fl[1 + a, 0] = mu * u[1 + a]
+        Fu[1 + a, 1 + a] = mu * lam[0]
+        for c in range(2):
+            Fu[1 + a, 1 + c] += lam[1 + a] * u[1 + c] / rho
+
+
+@jit
+def _tc_local(d, k, w, b, alpha, vs, lam_k, V, W):
+    # contact k's three equations with the others' impulses fixed (u = u0 + A_kk dlam):
+    # semismooth Newton, lambda_n kept >= 0
+    u, F, dl = np.empty(3), np.empty(3), np.empty(3)
+    Fl, Fu, Jk = np.empty((3, 3)), np.empty((3, 3)), np.empty((3, 3))
+    A = d.con_A[k]
+    mu = d.con_mu[k]
+    for _ in range(30):
+        contact_velocity(d, k, V, W, u)
+        rho, active = tc_residual(lam_k, u, w, b, alpha, mu, vs, F)
+        if abs(F[0]) + (abs(F[1]) + abs(F[2])) * A[1, 1] / rho <= 1e-15 * (
+                abs(u[0]) + abs(u[1]) + abs(u[2]) + w * lam_k[0] + 1e-300):
+            break
+        tc_jacobian(lam_k, u, w, alpha, mu, vs, active, Fl, Fu)
+        for p in range(3):
+            for q in range(3):
+                Jk[p, q] = Fl[p, q] + Fu[p, 0] * A[0, q] + Fu[p, 1] * A[1, q] + Fu[p, 2] * A[2, q]
+        ok, step = solve_dense(Jk, -F)
+        if not ok:
+            break
+        if lam_k[0] + step[0] < 0.0:
+            step[0] = -lam_k[0]
+        for j in range(3):
+            dl[j] = step[j]
+            lam_k[j] += step[j]
+        apply_contact_impulse(d, k, dl, V, W)
+
+
+@jit
+def tc_merit(d, sel, nsel, w, b, alpha, vs, lam, V, W, F, D):
+    # F (3 nsel) and its row scales D to velocity units (friction rows: A_tt / rho); returns
+    # (sum (D F)^2, the largest |D F| relative to the contacts' velocity scale)
+    u, Fk = np.empty(3), np.empty(3)
+    merit, worst, scale = 0.0, 0.0, 1e-9
+    for p in range(nsel):
+        k = sel[p]
+        contact_velocity(d, k, V, W, u)
+        rho, _ = tc_residual(lam[k], u, w[p], b[p], alpha[p], d.con_mu[k], vs, Fk)
+        at = 0.5 * (d.con_A[k, 1, 1] + d.con_A[k, 2, 2])
+        D[3 * p] = 1.0
+        D[3 * p + 1] = at / rho
+        D[3 * p + 2] = at / rho
+        for r in range(3):
+            F[3 * p + r] = Fk[r]
+            merit += (D[3 * p + r] * Fk[r]) ** 2
+            worst = max(worst, abs(D[3 * p + r] * Fk[r]))
+        scale = max(scale, abs(u[0]), abs(u[1]), abs(u[2]), w[p] * lam[k, 0],
+                    at * abs(lam[k, 1]), at * abs(lam[k, 2]))
+    return merit, worst / scale
+
+
+@jit
+def _tc_newton(m, d, sel, nsel, w, b, alpha, lam, V, W):
+    # global semismooth Newton on all selected contacts' F, its system K = F_l + F_u A dense
+    # (at most m.opt_polish contacts) or through the bodies; Armijo on |D F|^2. Returns the
+    # relative residual
+    vs = m.pen_vsmooth
+    n3 = 3 * nsel
+    bodies = nsel > m.opt_polish
+    A = np.empty((0, 0) if bodies else (n3, n3))
+    if not bodies:
+        dense_delassus(m, d, sel, nsel, A, 0.0)
+    Fl, Fu = np.empty((nsel, 3, 3)), np.empty((nsel, 3, 3))
+    F, D, Ft, Dt = np.empty(n3), np.empty(n3), np.empty(n3), np.empty(n3)
+    u, dl = np.empty(3), np.empty(3)
+    merit, res = tc_merit(d, sel, nsel, w, b, alpha, vs, lam, V, W, F, D)
+    for _ in range(50):
+        if res < 1e-14:
+            break
+        for p in range(nsel):
+            k = sel[p]
+            contact_velocity(d, k, V, W, u)
+            rho, active = tc_residual(lam[k], u, w[p], b[p], alpha[p], d.con_mu[k], vs, dl)
+            tc_jacobian(lam[k], u, w[p], alpha[p], d.con_mu[k], vs, active, Fl[p], Fu[p])
+        if bodies:
+            ok, step = solve_bodies(m, d, sel, nsel, Fl, Fu, -F, False)
+        else:
+            K = np.empty((n3, n3))
+            for p in range(nsel):
+                for r in range(3):
+                    for col in range(n3):
+                        K[3 * p + r, col] = Fu[p, r, 0] * A[3 * p, col] \
+                            + Fu[p, r, 1] * A[3 * p + 1, col] + Fu[p, r, 2] * A[3 * p + 2, col]
+                    for c in range(3):
+                        K[3 * p + r, 3 * p + c] += Fl[p, r, c]
+            ok, step = solve_dense(K, -F)
+        if not ok:
+            break
+        lam_old = np.empty((nsel, 3))
+        for p in range(nsel):
+            lam_old[p] = lam[sel[p]]
+        t = 1.0
+        improved = False
+        for _ in range(30):
+            for p in range(nsel):
+                k = sel[p]
+                for j in range(3):
+                    dl[j] = lam_old[p, j] + t * step[3 * p + j] - lam[k, j]
+                dl[0] = max(lam[k, 0] + dl[0], 0.0) - lam[k, 0]
+                for j in range(3):
+                    lam[k, j] += dl[j]
+                apply_contact_impulse(d, k, dl, V, W)
+            trial, tres = tc_merit(d, sel, nsel, w, b, alpha, vs, lam, V, W, Ft, Dt)
+            if trial <= (1.0 - 1e-4 * t) * merit:
+                improved = True
+                break
+            t *= 0.5
+        if not improved:
+            for p in range(nsel):
+                k = sel[p]
+                for j in range(3):
+                    dl[j] = lam_old[p, j] - lam[k, j]
+                    lam[k, j] = lam_old[p, j]
+                apply_contact_impulse(d, k, dl, V, W)
+            break
+        merit, res = trial, tres
+        F[:] = Ft
+        D[:] = Dt
+    return res
+
+
+@jit
+def tc_contacts(m, d, h):
+    """The time-constant form's impulses for the step's contacts.
+
+    in: d.con_* geometry, d.vel_free / d.ang_vel_free (free velocities); out: the same hold the
+    post-contact velocities, d.con_lambda the impulses (0 for contacts not penetrating).
+    Returns (relative residual, 1 if the solve did not converge else 0).
+    """
+    nc = d.ncon[0]
+    V, W = d.vel_free, d.ang_vel_free
+    lam = d.con_lambda
+    lam[:nc] = 0.0
+    contact_jacobians(m, d, nc)
+    sel = np.empty(nc, dtype=np.int64)
+    b, alpha, zeta = np.empty(nc), np.empty(nc), np.empty(nc)
+    nsel = tc_params(m, d, h, nc, sel, V, W, b, alpha, zeta, np.empty(m.nbody))
+    if nsel == 0:
+        return 0.0, 0
+    w = np.empty(nsel)
+    for p in range(nsel):
+        w[p] = d.con_A[sel[p], 0, 0]
+    vs = m.pen_vsmooth
+    F, D = np.empty(3 * nsel), np.empty(3 * nsel)
+    res = 1.0
+    polish = nsel <= m.opt_polish or affordable(m, d, sel, nsel)
+    tol = 1e-4 if polish else 1e-12
+    sweep = 0
+    while sweep < m.opt_maxiter:
+        for p in range(nsel):
+            _tc_local(d, sel[p], w[p], b[p], alpha[p], vs, lam[sel[p]], V, W)
+        sweep += 1
+        res = tc_merit(d, sel, nsel, w, b, alpha, vs, lam, V, W, F, D)[1]
+        if res < tol:
+            break
+    if polish:
+        res = _tc_newton(m, d, sel, nsel, w, b, alpha, lam, V, W)
+    return res, 0 if res <= m.opt_tol_fail else 1
 
 # ----------------------------------------------------------------------------------------------
 # Adjoints
@@ -240,3 +582,146 @@ def penalty_impulses_vjp(m, d, a, h, kink):
             a.con_pos_bar[k, q] += ra_bar[q] + rb_bar[q]
             a.pos_bar[i, q] -= ra_bar[q]
             a.pos_bar[j, q] -= rb_bar[q]
+
+
+@jit(entry=True, inline="always")  # per contact: no Data / Adjoint call overhead
+def normal_scale_vjp(m, d, a, k, cx, cR, w_bar, tb, cx_bar, cR_bar):
+    """vjp of A_nn of contact k (its Delassus diagonal along the normal n):
+    sum over dynamic sides of invm + g^T D g, g = R^T (r x n), D = diag(1 / inertia)."""
+    q, g, gb, qb, r, r_bar = (np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3),
+                              np.empty(3))
+    n = d.con_normal[k]
+    for s in range(2):
+        i = d.con_body[k, s]
+        if m.body_kind[i] != BODY_DYNAMIC:
+            continue
+        R = cR[k, s]
+        inertia = m.body_inertia[i]
+        a.invmass_bar[i] += w_bar
+        for j in range(3):
+            r[j] = d.con_pos[k, j] - cx[k, s, j]
+        q[0] = r[1] * n[2] - r[2] * n[1]
+        q[1] = r[2] * n[0] - r[0] * n[2]
+        q[2] = r[0] * n[1] - r[1] * n[0]
+        for j in range(3):
+            g[j] = R[0, j] * q[0] + R[1, j] * q[1] + R[2, j] * q[2]
+            gb[j] = 2.0 * w_bar * g[j] / inertia[j]
+            a.inertia_bar[i, j] -= w_bar * g[j] * g[j] / inertia[j] ** 2
+        for j in range(3):
+            qb[j] = R[j, 0] * gb[0] + R[j, 1] * gb[1] + R[j, 2] * gb[2]
+            r_bar[j] = 0.0
+            for c in range(3):
+                cR_bar[k, s, j, c] += q[j] * gb[c]
+        cross_add(n, qb, 1.0, r_bar)        # q = r x n
+        cross_add(qb, r, 1.0, tb[0])
+        for j in range(3):
+            a.con_pos_bar[k, j] += r_bar[j]
+            cx_bar[k, s, j] -= r_bar[j]
+
+
+@jit
+def tc_contacts_vjp(m, d, a, h, kink):
+    """vjp of tc_contacts, after the forward solve re-ran on this substep (d holds its solution:
+    d.con_lambda, post-contact d.vel_free / ang_vel_free).
+
+    in: a.vfree_bar / a.wfree_bar, cotangents of the post-contact velocities; out: the same hold
+    the cotangents of the free velocities; accumulates a.con_{dist,normal,pos,mu,e}_bar,
+    a.pos_bar, a.R_bar, a.invmass_bar, a.inertia_bar and a.scalar_bar (time constant, damping
+    ratio). A contact exactly at s = w lambda_n (weakly active) takes the kink convention.
+    """
+    nc = d.ncon[0]
+    V, W = d.vel_free, d.ang_vel_free
+    Vb, Wb = a.vfree_bar, a.wfree_bar
+    lam = d.con_lambda
+    vs = m.pen_vsmooth
+    # the free velocities (the ramp's) and the solve's parameters at them
+    V0, W0 = V.copy(), W.copy()
+    sel = np.empty(nc, dtype=np.int64)
+    for k in range(nc):
+        sel[k] = k
+    undo_impulses(d, sel, nc, lam, V0, W0)
+    b, alpha, zeta, count = np.empty(nc), np.empty(nc), np.empty(nc), np.empty(m.nbody)
+    nsel = tc_params(m, d, h, nc, sel, V0, W0, b, alpha, zeta, count)
+    if nsel == 0:
+        return
+    Fl, Fu = np.zeros((nsel, 3, 3)), np.zeros((nsel, 3, 3))
+    u, Fk = np.empty(3), np.empty(3)
+    side = np.empty(nsel)  # the weight of the active branch (1, 0, or the kink's at a tie)
+    for p in range(nsel):
+        k = sel[p]
+        w = d.con_A[k, 0, 0]
+        contact_velocity(d, k, V, W, u)
+        tc_residual(lam[k], u, w, b[p], alpha[p], d.con_mu[k], vs, Fk)
+        s = (lam[k, 0] - b[p] + alpha[p] * u[0]) / (alpha[p] + 1.0 / w)
+        side[p] = ramp_slope(w * lam[k, 0] - s, kink)
+        tc_jacobian(lam[k], u, w, alpha[p], d.con_mu[k], vs, True, Fl[p], Fu[p])
+        Fl[p, 0, 0] = side[p] * Fl[p, 0, 0] + (1.0 - side[p]) * w
+        Fu[p, 0, 0] *= side[p]
+    y = np.empty(3 * nsel)
+    impulse_rhs(d, sel, nsel, Vb, Wb, y)
+    y = transposed_solve(m, d, sel, nsel, Fl, Fu, y)
+    tb = np.zeros((nc, 3, 3))
+    cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
+    c, ubar, u0bar, zb = np.empty(3), np.empty(3), np.zeros(3), np.empty(2)
+    # the ramp's cotangents of the free velocities (not the post-contact ones: they do not pass
+    # through the impulses' geometry in impulse_vjp)
+    V0b, W0b = np.zeros((m.nbody, 3)), np.zeros((m.nbody, 3))
+    for p in range(nsel):
+        k = sel[p]
+        i, j = d.con_body[k, 0], d.con_body[k, 1]
+        contact_velocity(d, k, V, W, u)
+        lk = lam[k]
+        for r in range(3):
+            c[r] = -y[3 * p + r]
+        for r in range(3):
+            ubar[r] = Fu[p, 0, r] * c[0] + Fu[p, 1, r] * c[1] + Fu[p, 2, r] * c[2]
+        a.con_mu_bar[k] += (c[1] * u[1] + c[2] * u[2]) * lk[0]
+        # active: F_n = s = (lam_n - b + alpha u_n) / D, D = alpha + 1 / w; inactive: w lam_n
+        # (lam_n = 0 there: no slope in w)
+        w = d.con_A[k, 0, 0]
+        D = alpha[p] + 1.0 / w
+        s = (lk[0] - b[p] + alpha[p] * u[0]) / D
+        b_bar = -side[p] * c[0] / D
+        al_bar = side[p] * c[0] * (u[0] - s) / D
+        pen = -d.con_dist[k]
+        tk = _tau_k(m, i, j, count, h)
+        # b = h pen / (w tk^2);  alpha = expm1(X) / w, X = 2 zeta r h / tk
+        contact_velocity(d, k, V0, W0, u)
+        r = _ramp(pen, -u[0], h)
+        X = 2.0 * zeta[p] * r * h / tk
+        X_bar = al_bar * np.exp(X) / w
+        pen_bar = b_bar * b[p] / pen
+        w_bar = -b_bar * b[p] / w - al_bar * alpha[p] / w + side[p] * c[0] * s / (w * w * D)
+        tk_bar = -2.0 * b_bar * b[p] / tk - X_bar * X / tk
+        zeta_bar = X_bar * 2.0 * r * h / tk
+        r_bar = X_bar * 2.0 * zeta[p] * h / tk
+        vapp = -u[0]
+        if vapp * h >= pen:  # r = pen / (vapp h); the mean of both sides at equality
+            sl = ramp_slope(vapp * h - pen, kink)
+            pen_bar += sl * r_bar / (vapp * h)
+            u0bar[0] = sl * r_bar * r / vapp  # d r / d u_n = r / vapp
+            contact_velocity_vjp(d, a, k, cx, V0, W0, u0bar, V0b, W0b, tb[k], cx_bar)
+        a.con_dist_bar[k] -= pen_bar
+        # tk = max(tau, h sqrt(n))
+        n = 1.0
+        if m.body_kind[i] == BODY_DYNAMIC:
+            n = max(n, count[i])
+        if m.body_kind[j] == BODY_DYNAMIC:
+            n = max(n, count[j])
+        a.scalar_bar[SLOT_TIMECONST] += tk_bar * ramp_slope(m.pen_timeconst - h * np.sqrt(n),
+                                                            kink)
+        if m.pen_dampratio >= 0.0:
+            a.scalar_bar[SLOT_DAMPRATIO] += zeta_bar
+        else:
+            restitution_damping_ratio(max(m.body_restitution[i], m.body_restitution[j]), zb)
+            a.con_e_bar[k] += zeta_bar * zb[1]
+        normal_scale_vjp(m, d, a, k, cx, cR, w_bar, tb[k], cx_bar, cR_bar)
+        contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb[k], cx_bar)
+    impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar)
+    for i in range(m.nbody):
+        for j in range(3):
+            Vb[i, j] += V0b[i, j]
+            Wb[i, j] += W0b[i, j]
+    scatter_pose_bars(d, a, nc, cx_bar, cR_bar)
+    for p in range(nsel):
+        frame_to_normal(d, a, sel[p], tb[sel[p]])

@@ -149,3 +149,40 @@ def test_penalty_force_vjp(rng, exponent):
             return np.concatenate([sb[:1], nb, ub, sb[1:]])
 
         check_vjp(fwd, vjp, x0, rng, eps=1e-7)
+
+
+# ----------------------------------------------------------------------------------------------
+# The time-constant form's kernels
+
+
+def test_damping_ratio_rebounds_with_the_restitution_it_was_derived_from():
+    # the linear spring-dashpot that may not pull, integrated finely: exit speed / entry speed
+    from simcore.kernels.penalty import restitution_damping_ratio
+    out = np.empty(2)
+    for e in (0.001, 0.05, 0.2, 0.5, 0.9, 0.999):
+        restitution_damping_ratio(e, out)
+        zeta, h = out[0], 1e-5
+        x, v = 0.0, 1.0    # penetration, approach speed; omega = 1
+        while True:
+            a = -(x + 2 * zeta * v)  # force k x + c v >= 0 while in contact
+            if x + 2 * zeta * v < 0:
+                break
+            v += h * a
+            x += h * v
+        assert -v == pytest.approx(e, rel=2e-3, abs=2e-5)
+    restitution_damping_ratio(1.0, out)
+    assert out[0] == 0.0
+    restitution_damping_ratio(0.0, out)
+    restitution_damping_ratio(1e-3, out[1:])  # e below 1e-3 counts as 1e-3
+    assert out[0] == out[1] == pytest.approx(15.8, rel=0.02)
+
+
+@pytest.mark.parametrize("e", [0.002, 0.1, 0.5, 0.95, 0.9999])
+def test_damping_ratio_slope(e):
+    from simcore.kernels.penalty import restitution_damping_ratio
+    out, hi, lo = np.empty(2), np.empty(2), np.empty(2)
+    restitution_damping_ratio(e, out)
+    d = 1e-6 * min(e, 1 - e)
+    restitution_damping_ratio(e + d, hi)
+    restitution_damping_ratio(e - d, lo)
+    assert out[1] == pytest.approx((hi[0] - lo[0]) / (2 * d), rel=1e-6)
