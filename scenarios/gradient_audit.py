@@ -44,7 +44,7 @@ import numpy as np
 import simcore as sc
 from scenarios._common import out_dir, parallel_map, write_index, write_table
 from simcore.kernels import consts
-from simcore.params import PARAMS
+from simcore.params import PARAMS, applies
 
 MODELS = {"hard": lambda: sc.HardContact(), "hard-notoi": lambda: sc.HardContact(toi=False),
           "penalty": lambda: sc.PenaltyContact(), "smoothed": lambda: sc.SmoothedContact()}
@@ -53,7 +53,7 @@ RTOL, CONVERGED = 1e-5, 1e-6
 CLASSES = ("match", "mismatch", "not converged", "switch in every stencil", "non-finite",
            "at a bound")
 DT = 2e-3
-RELATIVE = ("mass", "stiffness", "damping", "kappa")  # (differences relative to the value)
+RELATIVE = ("mass", "stiffness", "damping", "kappa", "time_constant", "damping_ratio")  # (relative)
 
 
 def random_scene(seed):
@@ -120,7 +120,8 @@ def problems(name, seed):
     state = model.initial_state()
     loss = _loss(model, steps, seed)
     dyn = np.flatnonzero(model.body_kind == consts.BODY_DYNAMIC)
-    scalars = tuple(p for p, row in PARAMS.items() if row.contact == model.opt_contact)
+    scalars = tuple(p for p in PARAMS if PARAMS[p].contact == model.opt_contact
+                    and applies(p, model))
     first = sc.Problem(model, state, steps, loss, ("pos", "vel", "ang_vel", "mass", "controls")
                        + scalars, controls=controls, bodies=dyn)
     second = sc.Problem(model, state, steps, loss, ("friction", "restitution"),
@@ -195,7 +196,7 @@ def audit_scene(job):
             scale = float(np.max(np.abs(flat[np.isfinite(flat)]), initial=0.0))
             for i in pick:
                 # steps relative to the value for masses and the model's scalars (kappa = 1e-4,
-                # stiffness = 1e5), absolute for the rest
+                # time_constant = 5e-3), absolute for the rest
                 u = np.zeros(prob.x0.size)
                 u[i] = abs(prob.x0[i]) if labels[i].split("[")[0] in RELATIVE else 1.0
 

@@ -42,12 +42,12 @@ class PenaltyContact:
     and a resting body sinks about g tau^2. zeta follows from the pair's restitution e =
     max(e_a, e_b) (the linear spring-dashpot that may not pull rebounds with
     ``e = exp(-2 zeta acos(zeta) / sqrt(1 - zeta^2))``; e below 1e-3 counts as 1e-3), unless
-    ``damping_ratio`` sets it. The spring is explicit (symplectic Euler), the damper and the
-    friction linearly implicit on each body's mass shared among its contacts. The time constant
-    is kept at least ``2 h sqrt(rho / w)`` (h the substep, rho / w >= 1 the share: 1 for a lone
-    contact, about the number of contacts on a body otherwise), which makes the spring stable
-    for any mass and any step: a dt too long for ``time_constant`` gives a softer contact,
-    never a diverging one. Friction ``|f_t| <= mu f_n`` always; below the speed v_s it is
+    ``damping_ratio`` sets it. The spring is explicit (symplectic Euler) up to the stiffness the
+    step can carry (1 / (w h^2 n), n the contacts on a body), its excess and the damper and
+    friction implicit over all contacts at once (one solve per step, like SmoothedContact): stable
+    for any mass and any step. A step too long for ``time_constant`` damps the contact
+    numerically (bounces lose energy), never softens it or diverges; restitution is honoured
+    well when dt <= tau / 5. Friction ``|f_t| <= mu f_n`` always; below the speed v_s it is
     viscous. See ``simcore/kernels/penalty.py``.
 
     **The fixed spring** (``stiffness=...``): Hunt-Crossley ``f_n = max(0, k pen^p (1 + d

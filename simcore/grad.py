@@ -10,6 +10,7 @@ first. Orientation cotangents travel as world-frame twists and are turned into q
 cotangents (tangent to the unit sphere) only at the end.
 """
 import dataclasses
+import warnings
 
 import numpy as np
 
@@ -21,6 +22,8 @@ from simcore.model import Trajectory, make_adjoint, make_data
 from simcore.params import PARAMS, check_applies
 from simcore.rollout import (_Progress, check_controls, check_model, check_state, check_steps,
                              compile_notice, forward, real_array)
+
+AMPLIFICATION_WARN = 1e5  # Gradient.amplification above which value_and_grad warns
 
 KINKS = {"mean": consts.KINK_MEAN, "left": consts.KINK_LEFT, "right": consts.KINK_RIGHT}
 
@@ -48,6 +51,15 @@ class Gradient:
             step, a, b, from mode, to mode, indices into Trajectory.MODES).
         solver_failures: the steps whose contact solve did not converge (the rollout warns):
             the implicit derivative there is taken at unconverged impulses and can be wrong.
+        amplification: the largest growth of the state's cotangent over any window of steps
+            (steps.adjoint_norm, the velocities' part over the rollout's duration), and
+            amplification_window (first, last) those steps. Above AMPLIFICATION_WARN (1e5)
+            value_and_grad warns: the gradient is then the exact derivative of an
+            ill-conditioned step map (a stiff fixed spring holding a box that stuck: 3.5e5 to
+            1.8e23, its dx/dv0 wrong by 20x to 3e13x), which says little about the physics.
+            Gradients checked against central differences and physics stay below it (the test
+            scenes: at most 6.7e4; free flight 1; the same box under the time-constant form
+            1.3). Measured by docs/gradients.md's command.
     """
     pos: np.ndarray
     quat: np.ndarray
@@ -61,6 +73,8 @@ class Gradient:
         default_factory=lambda: np.zeros((0, 5), dtype=np.int64))
     solver_failures: np.ndarray = dataclasses.field(
         default_factory=lambda: np.zeros(0, dtype=np.int64))
+    amplification: float = 1.0
+    amplification_window: tuple = (0, -1)
 
 
 def _check_params(model, params):
@@ -159,6 +173,7 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
     data = make_data(model, state, ncon_max, npair_max)
     adj = make_adjoint(n, ncon_max)
     ctrl_bar = np.zeros((steps, n, 6))
+    gain = np.ones(steps)
     chunk = max(1, min(steps, 200_000 // max(n, 1)))
     bar = _Progress(steps, progress, label="gradient")
     kind = KIND[model.opt_contact]
@@ -168,7 +183,7 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
         t0 = max(0, t - chunk)
         status, t_fail = reverse_kernel(kind, model, data, adj, ctrl, tape, traj.quat,
                                         cot["pos"], cot["quat"], cot["vel"], cot["ang_vel"],
-                                        KINKS[kink], ctrl_bar, t0, t)
+                                        KINKS[kink], ctrl_bar, gain, t0, t)
         if status == consts.STATUS_NONFINITE:
             bar.close()
             raise FloatingPointError(f"value_and_grad: the gradient became non-finite at step "
@@ -215,10 +230,34 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
     grad_quat = np.empty((n, 4))
     for i in range(n):
         twist_to_quat_bar(state.quat[i], adj.th_bar[i], grad_quat[i])
+    amplification, window = _amplification(gain)
+    if amplification > AMPLIFICATION_WARN:
+        warnings.warn(
+            f"value_and_grad: the state's cotangent grew by {amplification:.3g} over steps "
+            f"{window[0]}..{window[1]}: this gradient is the exact derivative of an "
+            f"ill-conditioned step map there (a stiff spring holding a body that stuck, a "
+            f"chaotic pile), which reflects the discretisation more than the physics. Check it "
+            f"against differences of several step sizes (sc.gradcheck) before trusting it",
+            RuntimeWarning, stacklevel=2)
     margin, step, bodies = traj.smallest_margin()
     grad = Gradient(pos=adj.pos_bar.copy(), quat=grad_quat,
                     vel=grad_vel, ang_vel=grad_ang_vel, controls=ctrl_bar, params=param_grads,
                     min_margin=margin, min_margin_at=(step, bodies),
                     mode_switches=traj.mode_switches(),
-                    solver_failures=np.flatnonzero(traj.solver_failures))
+                    solver_failures=np.flatnonzero(traj.solver_failures),
+                    amplification=amplification, amplification_window=window)
     return value, grad
+
+
+def _amplification(gain):
+    # (the largest product of consecutive gains, (first, last) step of that window): Kadane's
+    # maximum subarray on the logarithms
+    best, window = 1.0, (0, -1)
+    run, start = 0.0, 0
+    for t, g in enumerate(np.log(np.maximum(gain, 1e-300))):
+        if run <= 0.0:
+            run, start = 0.0, t
+        run += g
+        if run > np.log(best):
+            best, window = float(np.exp(run)), (start, t)
+    return best, window

@@ -44,15 +44,20 @@ FORMS = {
 }
 
 
+def applies(name, model):
+    """Whether parameter ``name`` acts in ``model`` (its contact model, and the form of it that
+    the parameter belongs to)."""
+    param = PARAMS[name]
+    return (param.contact is None or model.opt_contact == param.contact) and (
+        not param.form or FORMS[param.form][0](model))
+
+
 def check_applies(name, model):
-    """Raise ValueError unless parameter ``name`` acts in ``model`` (its contact model, and the
-    form of it that the parameter belongs to)."""
+    """Raise ValueError, saying why, unless parameter ``name`` acts in ``model``."""
     if name not in PARAMS:
         raise ValueError(f"unknown parameter {name!r}; known: {sorted(PARAMS)}")
     param = PARAMS[name]
     if param.contact is not None and model.opt_contact != param.contact:
         raise ValueError(f"parameter {name!r} does not belong to this model's contact model")
-    if param.form:
-        applies, what = FORMS[param.form]
-        if not applies(model):
-            raise ValueError(f"parameter {name!r} acts only in {what}")
+    if not applies(name, model):
+        raise ValueError(f"parameter {name!r} acts only in {FORMS[param.form][1]}")

@@ -270,7 +270,7 @@ def forward(model, state, steps, ctrl, progress, tape=False):
     cap = 4 * steps + ncon_max
     record = (np.empty((cap, 2), dtype=np.int32), np.empty(cap, dtype=np.int8), np.empty(cap))
     data = make_data(model, state, ncon_max, npair_max)
-    bounds = np.zeros(9)  # kernels/step.py: check_bounds
+    bounds = np.zeros(10)  # kernels/step.py: check_bounds
     kind = KIND[model.opt_contact]  # the contact model the kernels compile for
     # chunks keep the Python/numba crossings few while letting a progress bar move
     chunk = max(1, min(steps, 200_000 // max(n, 1)))

@@ -1,5 +1,6 @@
 """Scene builder: validates user input and packs it into a Model."""
 import math
+import warnings
 
 import numpy as np
 
@@ -212,6 +213,18 @@ class Scene:
         if not self.bodies:
             raise ValueError("the scene has no bodies")
         b = self.bodies
+        ignored = {SmoothedContact: "SmoothedContact has no restitution (a bounce needs the "
+                                    "switch it exists to avoid)"}
+        if isinstance(contact, PenaltyContact) and contact.fixed_spring:
+            ignored[PenaltyContact] = ("PenaltyContact(stiffness=...) has no restitution (its "
+                                       "time-constant form, the default, has)")
+        elif isinstance(contact, PenaltyContact) and contact.damping_ratio is not None:
+            ignored[PenaltyContact] = ("PenaltyContact(damping_ratio=...) sets the damping "
+                                       "itself (without it, each pair's follows its restitution)")
+        with_e = [i for i, x in enumerate(b) if x["restitution"] > 0.0]
+        if with_e and type(contact) in ignored:
+            warnings.warn(f"Scene.build: bodies {with_e} have restitution, which this model "
+                          f"ignores: {ignored[type(contact)]}", stacklevel=2)
         f64 = lambda key: np.ascontiguousarray([x[key] for x in b], dtype=np.float64)
         kind = np.array([x["kind"] for x in b], dtype=np.int64)
         mass = f64("mass")

@@ -147,6 +147,32 @@ def undo_impulses(d, sel, nsel, lam, V, W):
 
 
 @jit(inline="always")
+def friction_rows(lam, u, mu, vs, F_out):
+    # F_out[1:3] of the smoothed Coulomb law at the contact velocity u (3,): rho lam_t + mu lam_n
+    # u_t = 0, rho = sqrt(|u_t|^2 + vs^2) (the smoothed and the time-constant penalty models'
+    # friction rows, solved multiplied by rho: the same root, near-bilinear when vs is tiny).
+    # Returns rho
+    rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs * vs)
+    F_out[1] = rho * lam[1] + mu * lam[0] * u[1]
+    F_out[2] = rho * lam[2] + mu * lam[0] * u[2]
+    return rho
+
+
+@jit(inline="always")
+def friction_rows_jacobian(lam, u, mu, vs, Fl_out, Fu_out):
+    # Fl_out, Fu_out (3, 3) zeroed, with friction_rows' rows: d/dlam at fixed u, d/du at fixed lam
+    rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs * vs)
+    Fl_out[:, :] = 0.0
+    Fu_out[:, :] = 0.0
+    for a in range(2):
+        Fl_out[1 + a, 1 + a] = rho
+        Fl_out[1 + a, 0] = mu * u[1 + a]
+        Fu_out[1 + a, 1 + a] = mu * lam[0]
+        for b in range(2):
+            Fu_out[1 + a, 1 + b] += lam[1 + a] * u[1 + b] / rho
+
+
+@jit(inline="always")
 def contact_eps(reg, A, k):
     # the hard model's regularisation eps_k = reg tr(A_kk) / 3, relative to the contact's own
     # Delassus scale (reg: m.hard_reg, or _continuation's nearby problem; A: d.con_A)

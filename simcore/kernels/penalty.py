@@ -17,7 +17,8 @@ from simcore.kernels.body_space import affordable, solve as solve_bodies
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
                                            contact_poses, contact_velocity,
                                            contact_velocity_vjp, cross_add, dense_delassus,
-                                           frame_to_normal, impulse_rhs, impulse_vjp,
+                                           frame_to_normal, friction_rows,
+                                           friction_rows_jacobian, impulse_rhs, impulse_vjp,
                                            scatter_pose_bars, transposed_solve, undo_impulses)
 from simcore.kernels.dynamics import (apply_impulse, apply_impulse_vjp, point_velocity,
                                       point_velocity_vjp)
@@ -143,24 +144,28 @@ def penalty_impulses_arrays(kind, invmass, inertia, invinertia, stiffness, dampi
 #
 # Per penetrating contact k (pen = -phi > 0), with w = A_nn its Delassus diagonal (the pair's
 # inverse effective mass along the normal) and u+ its velocity after the step's impulses:
-#   tau_k = max(tau, h sqrt(n_k))   (n_k: the most penetrating contacts on one of its dynamic
-#                                    bodies; keeps the explicit spring stable, see below)
-#   spring k = 1 / (w tau_k^2), explicit:  b = h k pen
-#   damper c = 2 zeta / (w tau_k), implicit, exponentially fitted: alpha = expm1(h r c w) / w
-#       (r = min(1, pen / (h u*_app)) ramps it in over the step the contact began in, u*_app
-#        the approach speed before the impulses: the step map stays continuous at touch)
+#   spring k = 1 / (w tau^2): b = h k pen, explicit up to the stiffness k_e = 1 / (w h^2 n)
+#       (n: the most penetrating contacts on one of the pair's dynamic bodies), the rest
+#       k_i = k - k_e implicit (acting on pen - h u+_n)
+#   damper c = 2 zeta / (w tau), implicit, exponentially fitted: w alpha = expm1(h r c w)
+#       (zeta expm1(2 r h / tau) beyond critical damping, _damper) + w h^2 k_i
+#       (r = min(1, pen / (h u*_app)) ramps the damper in over the step the contact
+#        began in, u*_app the approach speed before the impulses: the step map stays continuous
+#        at touch)
 #   lambda_n = max(0, b - alpha u+_n)       normal: 0 <= lambda_n _|_ s >= 0,
-#                                            s = (lambda_n - b) / alpha + u+_n
+#                                            s = (lambda_n - b + alpha u+_n) / (alpha + 1 / w)
 #   rho lambda_t + mu lambda_n u+_t = 0     friction (rho = sqrt(|u+_t|^2 + v_s^2)): Coulomb,
 #                                            viscous below v_s, implicit
-# A lone contact gets lambda_n = max(0, b E + (1 - E) (-u*_n / w)) with E = exp(-h r c w): its
-# damper decays the approach exactly as the continuous one. Solved as F(lambda) = 0 with
+# A lone contact with k_i = 0 gets lambda_n = max(0, b E + (1 - E) (-u*_n / w)), E = exp(-h r c
+# w): its damper decays the approach exactly as the continuous one. Solved as F(lambda) = 0 with
 # F_n = min(w lambda_n, s) (velocity units) by Gauss-Seidel (a semismooth Newton solve per
 # contact) and a global semismooth Newton finish (dense, or through the bodies), like the
-# smoothed model; the adjoint differentiates F = 0 (contact_space.py). The damper and friction,
-# implicit over all contacts at once, never amplify; the explicit spring is stable while
-# h^2 eig(W K) <= 1, which tau_k >= h sqrt(n_k) guarantees (W <= diag(n_a w_a + n_b w_b) <=
-# diag(n_k w), block Cauchy-Schwarz over each body's contacts).
+# smoothed model; the adjoint differentiates F = 0 (contact_space.py). Stability for any mass
+# and step: the damper, friction and implicit spring, implicit over all contacts at once, never
+# amplify; the explicit spring is stable while h^2 eig(W K_e) <= 1, which k_e <= 1 / (w h^2 n)
+# guarantees (W <= diag(n_a w_a + n_b w_b) <= diag(n w), block Cauchy-Schwarz over each body's
+# contacts). A step longer than tau / sqrt(n) so damps the spring numerically; it never softens
+# it.
 # zeta comes from the pair's restitution e when not given: the linear spring-dashpot that may
 # not pull rebounds with e = exp(-2 zeta acos(zeta) / sqrt(1 - zeta^2)) (acosh above 1).
 
@@ -237,24 +242,42 @@ def tc_params(m, d, h, nc, sel, V, W, b, alpha, zeta, count):
         if zeta[p] < 0.0:  # the pair's e is max(e_i, e_j)
             restitution_damping_ratio(max(m.body_restitution[i], m.body_restitution[j]), zb)
             zeta[p] = zb[0]
-        tk = _tau_k(m, i, j, count, h)
+        tau = m.pen_timeconst
         w = d.con_A[k, 0, 0]
         pen = -d.con_dist[k]
-        b[p] = h * pen / (w * tk * tk)
+        b[p] = h * pen / (w * tau * tau)
         contact_velocity(d, k, V, W, u)
-        alpha[p] = np.expm1(2.0 * zeta[p] * _ramp(pen, -u[0], h) * h / tk) / w
+        alpha[p] = (_damper(zeta[p], _ramp(pen, -u[0], h), h / tau)[0]
+                    + max(0.0, _excess(m, i, j, count, h))) / w
     return nsel
 
 
 @jit(inline="always")
-def _tau_k(m, i, j, count, h):
-    # max(tau, h sqrt(n)), n the most contacts on one of the pair's dynamic bodies
+def _damper(zeta, r, hs):
+    # (w alpha's damper part f, df/dzeta, df/dr, df/dhs), hs = h / tau: expm1(2 zeta r hs), the
+    # exact decay of the approach under the damper alone, up to critical damping; beyond it
+    # zeta expm1(2 r hs), which keeps the creep of an overdamped contact near the continuous
+    # one's (expm1 of a large argument would slow it by expm1(X) / X)
+    if zeta <= 1.0:
+        X = 2.0 * zeta * r * hs
+        eX = np.exp(X)
+        return np.expm1(X), eX * 2.0 * r * hs, eX * 2.0 * zeta * hs, eX * 2.0 * zeta * r
+    Y = 2.0 * r * hs
+    eY = np.exp(Y)
+    return zeta * np.expm1(Y), np.expm1(Y), zeta * eY * 2.0 * hs, zeta * eY * 2.0 * r
+
+
+@jit(inline="always")
+def _excess(m, i, j, count, h):
+    # h^2 / tau^2 - 1 / n, whose positive part is w h^2 k_i, the spring's implicit part (n the
+    # most contacts on one of the pair's dynamic bodies: the explicit part is stable up to
+    # h^2 k_e w n = 1)
     n = 1.0
     if m.body_kind[i] == BODY_DYNAMIC:
         n = max(n, count[i])
     if m.body_kind[j] == BODY_DYNAMIC:
         n = max(n, count[j])
-    return max(m.pen_timeconst, h * np.sqrt(n))
+    return h * h / (m.pen_timeconst * m.pen_timeconst) - 1.0 / n
 
 
 @jit(inline="always")
@@ -273,29 +296,18 @@ def tc_residual(lam, u, w, b, alpha, mu, vs, F):
     s = (lam[0] - b + alpha * u[0]) / (alpha + 1.0 / w)
     active = s <= w * lam[0]
     F[0] = s if active else w * lam[0]
-    rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs * vs)
-    F[1] = rho * lam[1] + mu * lam[0] * u[1]
-    F[2] = rho * lam[2] + mu * lam[0] * u[2]
-    return rho, active
+    return friction_rows(lam, u, mu, vs, F), active
 
 
 @jit(inline="always")
 def tc_jacobian(lam, u, w, alpha, mu, vs, active, Fl, Fu):
     # dF/dlam (3, 3) at fixed u and dF/du (3, 3) at fixed lam
-    rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs * vs)
-    Fl[:, :] = 0.0
-    Fu[:, :] = 0.0
+    friction_rows_jacobian(lam, u, mu, vs, Fl, Fu)
     if active:
         Fl[0, 0] = 1.0 / (alpha + 1.0 / w)
         Fu[0, 0] = alpha / (alpha + 1.0 / w)
     else:
         Fl[0, 0] = w
-    for a in range(2):
-        Fl[1 + a, 1 + a] = rho
-        Fl[1 + a, 0] = mu * u[1 + a]
-        Fu[1 + a, 1 + a] = mu * lam[0]
-        for c in range(2):
-            Fu[1 + a, 1 + c] += lam[1 + a] * u[1 + c] / rho
 
 
 @jit
@@ -684,17 +696,20 @@ def tc_contacts_vjp(m, d, a, h, kink):
         b_bar = -side[p] * c[0] / D
         al_bar = side[p] * c[0] * (u[0] - s) / D
         pen = -d.con_dist[k]
-        tk = _tau_k(m, i, j, count, h)
-        # b = h pen / (w tk^2);  alpha = expm1(X) / w, X = 2 zeta r h / tk
+        tau = m.pen_timeconst
+        # b = h pen / (w tau^2);  alpha = (f + q) / w, f = _damper(zeta, r, h / tau),
+        # q = max(0, h^2 / tau^2 - 1 / n)
         contact_velocity(d, k, V0, W0, u)
         r = _ramp(pen, -u[0], h)
-        X = 2.0 * zeta[p] * r * h / tk
-        X_bar = al_bar * np.exp(X) / w
+        _, f_zeta, f_r, f_hs = _damper(zeta[p], r, h / tau)
+        f_bar = al_bar / w
         pen_bar = b_bar * b[p] / pen
         w_bar = -b_bar * b[p] / w - al_bar * alpha[p] / w + side[p] * c[0] * s / (w * w * D)
-        tk_bar = -2.0 * b_bar * b[p] / tk - X_bar * X / tk
-        zeta_bar = X_bar * 2.0 * r * h / tk
-        r_bar = X_bar * 2.0 * zeta[p] * h / tk
+        tau_bar = -2.0 * b_bar * b[p] / tau - f_bar * f_hs * h / (tau * tau)
+        tau_bar -= 2.0 * (al_bar / w) * ramp_slope(_excess(m, i, j, count, h), kink) * h * h \
+            / tau ** 3
+        zeta_bar = f_bar * f_zeta
+        r_bar = f_bar * f_r
         vapp = -u[0]
         if vapp * h >= pen:  # r = pen / (vapp h); the mean of both sides at equality
             sl = ramp_slope(vapp * h - pen, kink)
@@ -702,14 +717,7 @@ def tc_contacts_vjp(m, d, a, h, kink):
             u0bar[0] = sl * r_bar * r / vapp  # d r / d u_n = r / vapp
             contact_velocity_vjp(d, a, k, cx, V0, W0, u0bar, V0b, W0b, tb[k], cx_bar)
         a.con_dist_bar[k] -= pen_bar
-        # tk = max(tau, h sqrt(n))
-        n = 1.0
-        if m.body_kind[i] == BODY_DYNAMIC:
-            n = max(n, count[i])
-        if m.body_kind[j] == BODY_DYNAMIC:
-            n = max(n, count[j])
-        a.scalar_bar[SLOT_TIMECONST] += tk_bar * ramp_slope(m.pen_timeconst - h * np.sqrt(n),
-                                                            kink)
+        a.scalar_bar[SLOT_TIMECONST] += tau_bar
         if m.pen_dampratio >= 0.0:
             a.scalar_bar[SLOT_DAMPRATIO] += zeta_bar
         else:

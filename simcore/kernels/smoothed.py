@@ -23,7 +23,8 @@ from simcore.kernels.consts import SLOT_KAPPA
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
                                            contact_poses, contact_velocity,
                                            contact_velocity_vjp, dense_delassus,
-                                           frame_to_normal, impulse_rhs, impulse_vjp,
+                                           frame_to_normal, friction_rows,
+                                           friction_rows_jacobian, impulse_rhs, impulse_vjp,
                                            scatter_pose_bars, tangent_scale_vjp,
                                            transposed_solve, undo_impulses)
 from simcore.kernels.memory import remember, warm_start
@@ -57,27 +58,15 @@ def residual(lam, u, bn, kappa_k, mu, vs, F_out):
     # rho = sqrt(|u_t|^2 + vs^2) > 0 (same root), which keeps them near-bilinear when vs is tiny
     sn = u[0] + bn
     F_out[0] = lam[0] * sn - kappa_k
-    rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs * vs)
-    F_out[1] = rho * lam[1] + mu * lam[0] * u[1]
-    F_out[2] = rho * lam[2] + mu * lam[0] * u[2]
-    return rho
+    return friction_rows(lam, u, mu, vs, F_out)
 
 
 @jit(entry=True)
 def residual_jacobian(lam, u, bn, mu, vs, Fl_out, Fu_out):
     # dF/dlam (3,3) at fixed u and dF/du (3,3) at fixed lam, for one contact
-    sn = u[0] + bn
-    rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs * vs)
-    Fl_out[:, :] = 0.0
-    Fu_out[:, :] = 0.0
-    Fl_out[0, 0] = sn
+    friction_rows_jacobian(lam, u, mu, vs, Fl_out, Fu_out)
+    Fl_out[0, 0] = u[0] + bn
     Fu_out[0, 0] = lam[0]
-    for a in range(2):
-        Fl_out[1 + a, 1 + a] = rho
-        Fl_out[1 + a, 0] = mu * u[1 + a]
-        Fu_out[1 + a, 1 + a] = mu * lam[0]
-        for b in range(2):
-            Fu_out[1 + a, 1 + b] += lam[1 + a] * u[1 + b] / rho
 
 
 @jit

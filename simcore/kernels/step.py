@@ -233,13 +233,19 @@ def _start_bounds(kind, mass, invmass, inertia, rbound, gravity, xmat, pos, vel,
 
 @jit(inline="always")  # a wrapper: no call taking the tuples
 def check_bounds(m, d, ctrl, h, pos0, bounds):
-    # (the speed at which the contact model pushes overlapping bodies apart; PenaltyContact's
-    # springs have no such limit, and their energy is not explained)
+    # (the speed at which the contact model pushes overlapping bodies apart: the hard and
+    # smoothed models' cap; for PenaltyContact's time-constant form pen / tau, the speed a
+    # penetration pen stores (1/2 k pen^2 = 1/2 m_eff (pen / tau)^2), the deepest so far in
+    # bounds[9]; the fixed spring's energy is not explained)
     vdep = 0.0
     if m.opt_contact == CONTACT_HARD:
         vdep = m.hard_depenetration_speed
     elif m.opt_contact == CONTACT_SMOOTHED:
         vdep = m.smooth_depenetration_speed
+    elif m.pen_timeconst > 0.0:
+        for k in range(d.ncon[0]):
+            bounds[9] = max(bounds[9], -d.con_dist[k] / m.pen_timeconst)
+        vdep = bounds[9]
     return _check_bounds(m.body_kind, m.body_mass, m.body_invmass, m.body_inertia,
                          m.geom_rbound, m.opt_gravity, m.opt_max_speed, vdep, d.xmat, d.pos,
                          d.quat, d.vel, d.ang_vel, ctrl, h, pos0, bounds)
@@ -257,10 +263,10 @@ def _check_bounds(kind, mass, invmass, inertia, rbound, gravity, max_speed, vdep
     the contact model pushes overlapping bodies apart); and a kinetic energy at most
     ABSURD_ENERGY times what the scene's energy explains (the start's kinetic and potential
     energy, the controls' work, and every body at twice the fastest kinematic speed and at the
-    floor). bounds (9,), kept across calls (start_bounds): the fastest dynamic and kinematic
+    floor). bounds (10,), kept across calls (start_bounds): the fastest dynamic and kinematic
     speeds, the controls' speed, (out) the speed explained; the start's mechanical energy, the
     controls' work, (out) the kinetic energy explained; (out) the fastest dynamic body and its
-    speed. Returns a status."""
+    speed; check_bounds's penalty depenetration speed. Returns a status."""
     if not _finite_state(pos, quat, vel, ang_vel):
         return STATUS_NONFINITE
     fall, push, fastest, total, ndyn = 0.0, 0.0, 0.0, 0.0, 0
@@ -349,7 +355,7 @@ def rollout_kernel(kind, m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang
 
     controls: (steps, nbody, 6), or (1, nbody, 6) held for every step.
     tape: the model.Tape for the reverse sweep (length 0 when no gradient is wanted).
-    bounds (9,): check_bounds's record, kept across calls (set up at step 0).
+    bounds (10,): check_bounds's record, kept across calls (set up at step 0).
     Returns (status, t): t is the step that failed, or t1.
     """
     S = m.opt_substeps
@@ -634,19 +640,22 @@ def _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t):
 
 @jit(entry=True)
 def reverse_kernel(kind, m, d, a, controls, tape, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel,
-                   kink, ctrl_bar, t0, t1):
+                   kink, ctrl_bar, gain, t0, t1):
     """Reverse sweep over steps t1-1 .. t0, with the state cotangent carried in a.
 
     quat: (steps+1, nbody, 4) the trajectory's orientations; cot_*: (steps+1, nbody, 3 or 4) the
     loss's cotangents of the trajectory, added at every step (at t1 too when t1 is the last
-    state). ctrl_bar: (steps, nbody, 6) out.
+    state). ctrl_bar: (steps, nbody, 6) out. gain: (steps,) out, each step's growth of the state
+    cotangent (adjoint_norm after its vjp over before; 1 while it is zero).
     Returns (status, t): t is the step that failed, or t0.
     """
     S = m.opt_substeps
     h = m.opt_dt / S
+    horizon = m.opt_dt * (cot_pos.shape[0] - 1)
     if t1 == cot_pos.shape[0] - 1:
         _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t1)
     for t in range(t1 - 1, t0 - 1, -1):
+        before = adjoint_norm(m, a, horizon)
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
         for s in range(S - 1, -1, -1):
             k = t * S + s
@@ -664,8 +673,23 @@ def reverse_kernel(kind, m, d, a, controls, tape, quat, cot_pos, cot_quat, cot_v
                 return status, t
         if not _finite_adjoint(m, a):
             return STATUS_NONFINITE, t
+        gain[t] = adjoint_norm(m, a, horizon) / before if before > 0.0 else 1.0
         _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t)
     return STATUS_OK, t0
+
+
+@jit
+def adjoint_norm(m, a, horizon):
+    """The state cotangent's size, sqrt(|pos_bar|^2 + |th_bar|^2 + (|vel_bar|^2 +
+    |ang_vel_bar|^2) / horizon^2): the velocities' part over the rollout's duration, so that free
+    flight (a velocity's cotangent growing to horizon times the position's) does not count as
+    growth."""
+    acc = 0.0
+    for i in range(m.nbody):
+        for k in range(3):
+            acc += a.pos_bar[i, k] ** 2 + a.th_bar[i, k] ** 2 \
+                + (a.vel_bar[i, k] ** 2 + a.ang_vel_bar[i, k] ** 2) / (horizon * horizon)
+    return np.sqrt(acc)
 
 
 # ----------------------------------------------------------------------------------------------

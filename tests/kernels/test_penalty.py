@@ -1,8 +1,13 @@
-"""Penalty contact: resting, sliding, rolling, body-body impacts, divergence reporting."""
+"""Penalty contact: resting, sliding, rolling, body-body impacts, divergence reporting; the
+time-constant form's restitution, closed forms, mass and step independence and gradients."""
+import warnings
+
 import numpy as np
 import pytest
 
 import simcore as sc
+from simcore.grad import AMPLIFICATION_WARN
+from tests.helpers import load_benchmark
 from tests.helpers import body_momentum
 
 G = 9.81
@@ -186,3 +191,189 @@ def test_damping_ratio_slope(e):
     restitution_damping_ratio(e + d, hi)
     restitution_damping_ratio(e - d, lo)
     assert out[1] == pytest.approx((hi[0] - lo[0]) / (2 * d), rel=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# The time-constant form: restitution, closed forms, any mass and step, useful gradients
+
+
+def _apexes(e, seconds=5.0):
+    # apex heights of a ball (r 0.1) dropped from 2 m above the ground (e on ball and ground)
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane(restitution=e)
+    scene.add_sphere(0.1, pos=(0, 0, 2.1), restitution=e)
+    model = scene.build(contact=sc.PenaltyContact())
+    z = sc.rollout(model, model.initial_state(), int(seconds / 1e-3)).pos[:, 1, 2] - 0.1
+    peaks = [z[i] for i in range(1, len(z) - 1) if z[i - 1] <= z[i] > z[i + 1] and z[i] > 1e-3]
+    return [2.0] + peaks
+
+
+@pytest.mark.parametrize("e", [0.25, 0.5, 0.75, 1.0])
+def test_bounce_heights_follow_e_squared(e):
+    h = _apexes(e)
+    # the first bounce within 5% of e^2 (impact 6.3 m/s); for e >= 0.5 the next two as well
+    # (down to 1.9 m/s); measured: 1.011, 1.048 1.020 0.969, 1.028 1.026 1.019, 1.004 1.000 0.993
+    n = 1 if e < 0.5 else 3
+    ratios = [h[i + 1] / h[i] / e ** 2 for i in range(n)]
+    assert len(h) > n and ratios == pytest.approx([1.0] * n, abs=0.05), ratios
+
+
+def test_plastic_ball_does_not_bounce():
+    assert _apexes(0.0, seconds=2.0) == [2.0]  # nothing above 1 mm after the landing
+
+
+@pytest.mark.xfail(strict=True, reason="a slow bounce with small e rebounds short: gravity acts "
+                   "through the contact's finite duration (e = 0.1: 0.68 e^2 from 2 m; e = 0.25: "
+                   "the second bounce, from 0.39 m/s, 0.68 e^2)")
+@pytest.mark.parametrize("e, bounce", [(0.1, 0), (0.25, 1)])
+def test_slow_bounces_of_small_restitution_follow_e_squared(e, bounce):
+    h = _apexes(e)
+    assert len(h) > bounce + 1 and h[bounce + 1] / h[bounce] / e ** 2 == pytest.approx(1, abs=0.05)
+
+
+def test_elastic_drop_and_off_centre_collision_match_their_rigid_closed_forms():
+    g = 9.81
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane(restitution=1.0)
+    scene.add_sphere(0.1, pos=(0, 0, 2.1), restitution=1.0)
+    model = scene.build(contact=sc.PenaltyContact())
+    z = sc.rollout(model, model.initial_state(), 1000).pos[-1, 1, 2]
+    t1 = np.sqrt(2 * 2.0 / g)
+    rigid = 0.1 + g * t1 * (1 - t1) - 0.5 * g * (1 - t1) ** 2  # 1.723 m at 1 s
+    assert z == pytest.approx(rigid, rel=0.03)  # measured 1.685 (the contact lasts pi tau)
+    # equal elastic balls, the struck one off-centre by half a diameter: the line of centres at
+    # contact is n = (cos 30, sin 30), and the struck ball leaves along it at v n.x
+    scene = sc.Scene(dt=1e-3, gravity=(0, 0, 0))
+    scene.add_sphere(0.1, vel=(1, 0, 0), restitution=1.0, friction=0.0)
+    scene.add_sphere(0.1, pos=(0.5, 0.1, 0), restitution=1.0, friction=0.0)
+    model = scene.build(contact=sc.PenaltyContact())
+    vel = sc.rollout(model, model.initial_state(), 1000).vel[-1]
+    n = np.array([np.sqrt(0.03), 0.1, 0.0]) / 0.2
+    struck = n[0] * n
+    assert np.linalg.norm(vel[1] - struck) < 0.03 * np.linalg.norm(struck)  # measured 2.3%
+    assert np.linalg.norm(vel[0] - ([1, 0, 0] - struck)) < 0.03 * np.linalg.norm(struck)
+
+
+@pytest.mark.parametrize("shape", ["sphere", "box"])
+def test_one_setting_moves_a_10_g_body_as_a_100_kg_one(shape):
+    # spring and damper follow the effective mass: the motion does not depend on the mass
+    pos = []
+    for mass in (0.01, 100.0):
+        scene = sc.Scene(dt=1e-3)
+        scene.add_plane(friction=0.6, restitution=0.4)
+        add = scene.add_sphere if shape == "sphere" else scene.add_box
+        size = 0.1 if shape == "sphere" else (0.1, 0.08, 0.05)
+        add(size, mass=mass, pos=(0, 0, 0.3), vel=(1.0, 0.3, -2.0), ang_vel=(2, -1, 3),
+            quat=(0.9, 0.2, 0.3, 0.1) / np.linalg.norm((0.9, 0.2, 0.3, 0.1)), restitution=0.4,
+            friction=0.6)
+        model = scene.build(contact=sc.PenaltyContact())
+        traj = sc.rollout(model, model.initial_state(), 1500)
+        assert traj.solver_failures.sum() == 0
+        pos.append(traj.pos[:, 1])
+    assert np.abs(pos[0] - pos[1]).max() < 1e-9
+    assert pos[0][-1, 2] < 0.3 - 0.1  # it landed
+
+
+def _heavy_on_light(dt):
+    # 20 kg on a 50 g box on the ground: the mass ratio and steps that the fixed spring refuses
+    # or diverges on
+    scene = sc.Scene(dt=dt)
+    scene.add_plane(friction=0.8)
+    scene.add_box((0.1, 0.1, 0.02), mass=0.05, pos=(0, 0, 0.021), friction=0.8)
+    scene.add_box((0.08, 0.08, 0.08), mass=20.0, pos=(0.01, 0, 0.125), friction=0.8)
+    model = scene.build(contact=sc.PenaltyContact())
+    return sc.rollout(model, model.initial_state(), int(2.0 / dt))
+
+
+@pytest.mark.parametrize("dt", [1e-3, 5e-3, 2e-2])
+def test_light_box_under_a_heavy_one_is_stable_at_any_step(dt):
+    traj = _heavy_on_light(dt)
+    assert traj.solver_failures.sum() == 0
+    # settling (at 20 ms, 4 tau, the spring's implicit part damps it: still creeping at 4.5 mm/s
+    # after 2 s; measured 1.6e-5 and 3.6e-5 m/s at 1 and 5 ms) without a bounce
+    assert np.abs(traj.vel[-1]).max() < 1e-2
+    z = traj.pos[:, 2, 2]
+    assert np.max(z - np.minimum.accumulate(z)) < 1e-3
+    assert traj.pos[:, 1, 2].min() > -0.02  # the light box is pressed in, not through
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: each spring follows its own pair's mass, "
+                   "so a load far heavier than the body under it sinks by the mass ratio (20 kg "
+                   "on 50 g: 4.5 cm into the light box, which sits 2.4 cm into the ground)")
+def test_heavy_box_on_a_light_one_sinks_less_than_a_centimetre():
+    traj = _heavy_on_light(1e-3)
+    assert 0.125 - traj.pos[-1, 2, 2] < 0.01
+
+
+def test_a_layer_of_light_cubes_lands_flat_with_the_defaults():
+    # the one-layer pile the fixed spring refused at step 0 (h^2 k / m_eff > 4), 4 x 4 cubes
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane(friction=1.0)
+    for i in range(4):
+        for j in range(4):
+            scene.add_box((0.05, 0.05, 0.05), mass=0.1, pos=(0.1 * i, 0.1 * j, 0.2), friction=1.0)
+    model = scene.build(contact=sc.PenaltyContact())
+    traj = sc.rollout(model, model.initial_state(), 1000)
+    assert traj.solver_failures.sum() == 0
+    # each on four corners, k = m_eff / tau^2 with m_eff = m / 4: sunk by g tau^2 = 0.25 mm
+    assert np.allclose(traj.pos[-1, 1:, 2], 0.05 - G * 5e-3 ** 2, atol=5e-5)
+    assert np.abs(traj.vel[-1]).max() < 1e-3
+
+
+@pytest.mark.parametrize("v0", [0.5, 3.0])
+def test_sliding_box_gradient_is_the_physics_or_warns(v0):
+    # x_stop = v0^2 / (2 mu g): dx / dv0 = v0 / (mu g)
+    # (benchmarks/gradient_health.py's box: 0.2 m cube, mu = 0.5, 1.5 stopping times)
+    sliding_box = load_benchmark("gradient_health").sliding_box
+    exact = v0 / (0.5 * G)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning
+        dx_dv0, amplification = sliding_box(sc.PenaltyContact(), v0)
+    assert dx_dv0 == pytest.approx(exact, rel=0.01)  # measured 0.5% and 0.08% short
+    assert amplification < 10.0
+    # the fixed spring (stiffness 1e5, no damping) holds the stuck box on an ill-conditioned
+    # map: its exact derivative is off by 21x (v0 0.5) to 3e13x (v0 3), and it says so
+    with pytest.warns(RuntimeWarning, match="cotangent grew by"):
+        dx_dv0, amplification = sliding_box(sc.PenaltyContact(stiffness=1e5, damping=0.0), v0)
+    assert amplification > AMPLIFICATION_WARN
+    assert abs(dx_dv0 / exact - 1) > 1.0
+
+
+def test_models_that_ignore_restitution_say_so_once():
+    scene = sc.Scene()
+    scene.add_plane()
+    scene.add_sphere(0.1, pos=(0, 0, 1), restitution=0.5)
+    for contact in (sc.SmoothedContact(), sc.PenaltyContact(stiffness=1e4),
+                    sc.PenaltyContact(damping_ratio=0.2)):
+        with pytest.warns(UserWarning, match=r"bodies \[1\] have restitution") as caught:
+            scene.build(contact=contact)
+        assert len(caught) == 1
+    for contact in (sc.HardContact(), sc.PenaltyContact()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            scene.build(contact=contact)
+
+
+def test_time_constant_form_arguments_and_parameters():
+    with pytest.raises(ValueError, match="damping belongs to the fixed spring"):
+        sc.PenaltyContact(damping=1.0)
+    with pytest.raises(ValueError, match="exponent belongs to the fixed spring"):
+        sc.PenaltyContact(exponent=1.5)
+    with pytest.raises(ValueError, match="time_constant belongs to the time-constant form"):
+        sc.PenaltyContact(stiffness=1e4, time_constant=1e-2)
+    with pytest.raises(ValueError, match="time_constant must be finite and positive"):
+        sc.PenaltyContact(time_constant=0.0)
+    assert sc.PenaltyContact().time_constant == 5e-3 and sc.PenaltyContact().damping_ratio is None
+    assert sc.PenaltyContact(stiffness=1e4).damping == 1.0
+    scene = sc.Scene()
+    scene.add_plane()
+    scene.add_sphere(0.1, pos=(0, 0, 0.2))
+    model = scene.build(contact=sc.PenaltyContact())
+    loss = sc.losses.final_distance(1, (0, 0, 0))
+    with pytest.raises(ValueError, match="'stiffness' acts only in PenaltyContact\\(stiffness"):
+        sc.value_and_grad(model, model.initial_state(), 5, loss, params=("stiffness",))
+    with pytest.raises(ValueError, match="'damping_ratio' acts only in"):
+        sc.value_and_grad(model, model.initial_state(), 5, loss, params=("damping_ratio",))
+    fixed = scene.build(contact=sc.PenaltyContact(stiffness=1e4))
+    with pytest.raises(ValueError, match="'time_constant' acts only in"):
+        sc.Problem(fixed, fixed.initial_state(), 5, loss, variables=("time_constant",))
