@@ -515,7 +515,7 @@ def main(argv=None):
           "body-steps/s = dynamic bodies x steps / s. simcore/MuJoCo = ratio of body-steps/s. "
           "contacts end, max |v| end: contact count and largest body speed (m/s) after the last "
           "step.\nresidual median / max: over the run's steps, of each step's largest relative "
-          "residual of its contact solves (0 for penalty: no solve); failed solves: those above "
+          "residual of its contact solves (0 for the fixed penalty spring: no solve); failed solves: those above "
           "the model's failure line, summed.\nA run is DIVERGED when a body exceeded "
           f"{SPEED_LIMIT:g} m/s (free fall from the top of the largest pile reaches ~4 m/s). "
           "Startup rows: a fresh `python -c` process.")
