@@ -75,10 +75,9 @@ class PenaltyContact:
 
     def __post_init__(self):
         if self.stiffness is None:
-            for name in ("damping",):
-                if getattr(self, name) is not None:
-                    raise ValueError(f"{name} belongs to the fixed spring (stiffness=...); the "
-                                     "time-constant form takes damping_ratio")
+            if self.damping is not None:
+                raise ValueError("damping belongs to the fixed spring (stiffness=...); the "
+                                 "time-constant form takes damping_ratio")
             if self.exponent != 1.0:
                 raise ValueError("exponent belongs to the fixed spring (stiffness=...); the "
                                  "time-constant form is a linear spring")

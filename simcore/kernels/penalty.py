@@ -657,13 +657,12 @@ def tc_contacts_vjp(m, d, a, h, kink):
     if nsel == 0:
         return
     Fl, Fu = np.zeros((nsel, 3, 3)), np.zeros((nsel, 3, 3))
-    u, Fk = np.empty(3), np.empty(3)
+    u = np.empty(3)
     side = np.empty(nsel)  # the weight of the active branch (1, 0, or the kink's at a tie)
     for p in range(nsel):
         k = sel[p]
         w = d.con_A[k, 0, 0]
         contact_velocity(d, k, V, W, u)
-        tc_residual(lam[k], u, w, b[p], alpha[p], d.con_mu[k], vs, Fk)
         s = (lam[k, 0] - b[p] + alpha[p] * u[0]) / (alpha[p] + 1.0 / w)
         side[p] = ramp_slope(w * lam[k, 0] - s, kink)
         tc_jacobian(lam[k], u, w, alpha[p], d.con_mu[k], vs, True, Fl[p], Fu[p])
