@@ -2,7 +2,8 @@
 
 Public API (see README.md): Scene, Model, State, Trajectory, rollout, and the contact models
 PenaltyContact, HardContact, SmoothedContact; gradients: value_and_grad, Gradient, Problem,
-gradcheck, GradCheck, and ready-made losses in simcore.losses.
+gradcheck, GradCheck, and ready-made losses in simcore.losses; per-step Jacobians:
+transition_jacobians, TransitionJacobians, perturb_state, state_difference.
 """
 from simcore.contact import HardContact, PenaltyContact, SmoothedContact
 from simcore import losses
@@ -12,8 +13,11 @@ from simcore.model import Model, State, Trajectory
 from simcore.optim import Problem
 from simcore.rollout import SimulationError, rollout
 from simcore.scene import Scene
+from simcore.transition import (TransitionJacobians, perturb_state, state_difference,
+                                transition_jacobians)
 
 __all__ = ["Scene", "Model", "State", "Trajectory", "rollout", "SimulationError", "PenaltyContact", "HardContact",
            "SmoothedContact", "value_and_grad", "Gradient", "Problem", "gradcheck", "GradCheck",
-           "losses"]
+           "losses", "transition_jacobians", "TransitionJacobians", "perturb_state",
+           "state_difference"]
 __version__ = "0.1.0"

@@ -500,27 +500,43 @@ def collision_vjp(m, d, a, kink):
 
 
 @jit
-def step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar):
-    """Cotangent of the state after one (sub)step -> before it (in place in a), for the state
-    in d (the step's start, d.xmat current); controls' cotangents added to ctrl_bar (nbody, 6)."""
-    nb = m.nbody
-    # re-run the forward substep up to the integration (PenaltyContact: the pairs with a
-    # force only, from the tape; its other contacts add nothing, exactly)
+def step_replay(kind, m, d, ctrl, h):
+    """Re-run the forward (sub)step on the state in d up to its integration (PenaltyContact:
+    the pairs with a force only, from the tape; its other contacts add nothing, exactly).
+    Returns (status, Vstar, Wstar, geom0): the free velocities and the contacts' geometry
+    (dist, normal, point) before the contact model, which step_vjp_replayed needs."""
     free_velocities(m, d, ctrl, h)
     if m.opt_contact == CONTACT_PENALTY:
         _force_pairs(m, d)
         status = narrowphase(m, d)
     else:
         status = collision(m, d)
-    if status != STATUS_OK:
-        return status
     Vstar = d.vel_free.copy()
     Wstar = d.ang_vel_free.copy()
-    nc = d.ncon[0]
+    nc = d.ncon[0] if status == STATUS_OK else 0
     geom0 = (d.con_dist[:nc].copy(), d.con_normal[:nc].copy(), d.con_pos[:nc].copy())
-    status = contact_impulses(kind, m, d, h, np.zeros(2))
-    if status != STATUS_OK:  # (the forward grew ncon_max until the step fitted)
+    if status == STATUS_OK:  # (the forward grew ncon_max until the step fitted)
+        status = contact_impulses(kind, m, d, h, np.zeros(2))
+    return status, Vstar, Wstar, geom0
+
+
+@jit
+def step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar):
+    """Cotangent of the state after one (sub)step -> before it (in place in a), for the state
+    in d (the step's start, d.xmat current); controls' cotangents added to ctrl_bar (nbody, 6)."""
+    status, Vstar, Wstar, geom0 = step_replay(kind, m, d, ctrl, h)
+    if status != STATUS_OK:
         return status
+    return step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar, Wstar, geom0)
+
+
+@jit
+def step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar, Wstar, geom0):
+    """step_vjp's vjp proper, after step_replay (its results passed on). HardContact's vjp
+    walks contacts' geometry and Jacobians in d back through the step's impact phases: a second
+    call on the same replay needs them put back first (_save_contacts / _restore_contacts)."""
+    nb = m.nbody
+    nc = d.ncon[0]
     split = m.opt_contact == CONTACT_HARD and m.hard_toi == 1
     # cotangents of the split step's mean velocities before / after the impact and its time
     vpre_bar, wpre_bar = np.zeros((nb, 3)), np.zeros((nb, 3))
@@ -638,6 +654,35 @@ def _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t):
         quat_bar_to_twist(quat[t, i], cot_quat[t, i], a.th_bar[i])
 
 
+@jit
+def _load_substep(m, d, tape, k):
+    # the state at the start of substep k from the tape, and the contact solver's memory the
+    # tape kept for its re-run
+    d.pos[:, :] = tape.pos[k]
+    d.quat[:, :] = tape.quat[k]
+    d.vel[:, :] = tape.vel[k]
+    d.ang_vel[:, :] = tape.ang_vel[k]
+    o0, o1 = tape.woff[k], tape.woff[k + 1]
+    d.nprev[0] = o1 - o0
+    d.prev_key[:o1 - o0] = tape.wkey[o0:o1]
+    d.prev_lam[:o1 - o0] = tape.wlam[o0:o1]
+    update_xmat(m, d)
+
+
+@jit
+def _step_back(kind, m, d, a, ctrl, tape, t, kink, ctrl_bar):
+    # the state cotangent in a after step t -> before it, re-running its substeps from the
+    # tape; the controls' cotangents added to ctrl_bar (nbody, 6)
+    S = m.opt_substeps
+    h = m.opt_dt / S
+    for s in range(S - 1, -1, -1):
+        _load_substep(m, d, tape, t * S + s)
+        status = step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar)
+        if status != STATUS_OK:
+            return status
+    return STATUS_OK
+
+
 @jit(entry=True)
 def reverse_kernel(kind, m, d, a, controls, tape, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel,
                    kink, ctrl_bar, gain, t0, t1):
@@ -649,33 +694,99 @@ def reverse_kernel(kind, m, d, a, controls, tape, quat, cot_pos, cot_quat, cot_v
     cotangent (adjoint_norm after its vjp over before; 1 while it is zero).
     Returns (status, t): t is the step that failed, or t0.
     """
-    S = m.opt_substeps
-    h = m.opt_dt / S
     horizon = m.opt_dt * (cot_pos.shape[0] - 1)
     if t1 == cot_pos.shape[0] - 1:
         _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t1)
     for t in range(t1 - 1, t0 - 1, -1):
         before = adjoint_norm(m, a, horizon)
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
-        for s in range(S - 1, -1, -1):
-            k = t * S + s
-            d.pos[:, :] = tape.pos[k]
-            d.quat[:, :] = tape.quat[k]
-            d.vel[:, :] = tape.vel[k]
-            d.ang_vel[:, :] = tape.ang_vel[k]
-            o0, o1 = tape.woff[k], tape.woff[k + 1]
-            d.nprev[0] = o1 - o0
-            d.prev_key[:o1 - o0] = tape.wkey[o0:o1]
-            d.prev_lam[:o1 - o0] = tape.wlam[o0:o1]
-            update_xmat(m, d)
-            status = step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar[t])
-            if status != STATUS_OK:
-                return status, t
+        status = _step_back(kind, m, d, a, ctrl, tape, t, kink, ctrl_bar[t])
+        if status != STATUS_OK:
+            return status, t
         if not _finite_adjoint(m, a):
             return STATUS_NONFINITE, t
         gain[t] = adjoint_norm(m, a, horizon) / before if before > 0.0 else 1.0
         _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t)
     return STATUS_OK, t0
+
+
+@jit
+def _save_contacts(d, nc):
+    # what a HardContact vjp moves in d: the contacts' geometry, frames and Jacobians
+    return (d.con_dist[:nc].copy(), d.con_normal[:nc].copy(), d.con_pos[:nc].copy(),
+            d.con_t1[:nc].copy(), d.con_t2[:nc].copy(), d.con_J[:nc].copy(),
+            d.con_MJ[:nc].copy(), d.con_A[:nc].copy())
+
+
+@jit
+def _restore_contacts(d, saved):
+    nc = saved[0].shape[0]
+    d.con_dist[:nc] = saved[0]
+    d.con_normal[:nc] = saved[1]
+    d.con_pos[:nc] = saved[2]
+    d.con_t1[:nc] = saved[3]
+    d.con_t2[:nc] = saved[4]
+    d.con_J[:nc] = saved[5]
+    d.con_MJ[:nc] = saved[6]
+    d.con_A[:nc] = saved[7]
+
+
+@jit(entry=True)
+def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t1):
+    """Each step's Jacobians, for steps t0 .. t1-1, into A[t - t0] (12 nbody, 12 nbody) and
+    B[t - t0] (12 nbody, 6 nbody). Per body the tangent coordinates are pos, the orientation as
+    a world-frame twist, vel, ang_vel; static bodies' rows and columns stay zero.
+
+    Row r of A[t] is the cotangent, before the step, of the r-th coordinate after it: each
+    substep is re-run once from the tape (step_replay), then every row's cotangent is carried
+    back through it (step_vjp_replayed, with the contacts it moves put back in between).
+    ctrl_bar: (nbody, 6) scratch. Returns (status, t): t is the step that failed, or t1.
+    """
+    nb = m.nbody
+    S = m.opt_substeps
+    h = m.opt_dt / S
+    for t in range(t0, t1):
+        At = A[t - t0]
+        Bt = B[t - t0]
+        At[:, :] = 0.0
+        Bt[:, :] = 0.0
+        for r in range(12 * nb):
+            if m.body_kind[r // 12] != BODY_STATIC:
+                At[r, r] = 1.0
+        ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
+        for s in range(S - 1, -1, -1):
+            _load_substep(m, d, tape, t * S + s)
+            status, Vstar, Wstar, geom0 = step_replay(kind, m, d, ctrl, h)
+            if status != STATUS_OK:
+                return status, t
+            saved = _save_contacts(d, d.ncon[0])
+            for r in range(12 * nb):
+                if m.body_kind[r // 12] == BODY_STATIC:
+                    continue
+                if r > 0:
+                    _restore_contacts(d, saved)
+                for j in range(nb):
+                    for q in range(3):
+                        a.pos_bar[j, q] = At[r, 12 * j + q]
+                        a.th_bar[j, q] = At[r, 12 * j + 3 + q]
+                        a.vel_bar[j, q] = At[r, 12 * j + 6 + q]
+                        a.ang_vel_bar[j, q] = At[r, 12 * j + 9 + q]
+                ctrl_bar[:, :] = 0.0
+                status = step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar, Wstar,
+                                           geom0)
+                if status != STATUS_OK:
+                    return status, t
+                if not _finite_adjoint(m, a):
+                    return STATUS_NONFINITE, t
+                for j in range(nb):
+                    for q in range(3):
+                        At[r, 12 * j + q] = a.pos_bar[j, q]
+                        At[r, 12 * j + 3 + q] = a.th_bar[j, q]
+                        At[r, 12 * j + 6 + q] = a.vel_bar[j, q]
+                        At[r, 12 * j + 9 + q] = a.ang_vel_bar[j, q]
+                    for q in range(6):
+                        Bt[r, 6 * j + q] += ctrl_bar[j, q]
+    return STATUS_OK, t1
 
 
 @jit
