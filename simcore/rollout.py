@@ -125,14 +125,18 @@ def initial_capacity(nbody):
     return max(64, 8 * nbody)
 
 
+_COMPILED = set()  # (id(kernel), contact kind) pairs known to be compiled in this process
+
+
 def compile_notice(enabled, kernel, kind, what):
     """Say so on stderr when this call will compile ``kernel`` for the contact model ``kind``
     (no build for these sources in this process or in the cache yet): minutes of silence
     otherwise look like a hang. Returns whether it will compile."""
-    if enabled is False:
+    if enabled is False or (id(kernel), type(kind)) in _COMPILED:
         return False
     kind_type = numba.typeof(kind)
     if any(sig[0] == kind_type for sig in kernel.signatures):
+        _COMPILED.add((id(kernel), type(kind)))
         return False
     try:  # numba's cache layout is not public API: if it changes, stay quiet
         index = kernel._cache._cache_file._load_index()
@@ -202,11 +206,27 @@ def rollout(model, state, steps, controls=None, progress=None):
     return forward(model, state, steps, ctrl, progress)[0]
 
 
+# the contents of the last models that passed validate_model (every array's bytes, every
+# option): a model unchanged since is not checked again, so that a control loop stepping one
+# step per call pays microseconds, not a validation, per call
+_VALIDATED = {}
+
+
+def _contents(model):
+    return tuple(v.tobytes() if isinstance(v, np.ndarray) else v for v in model)
+
+
 def check_model(model):
     if not isinstance(model, Model):
         raise TypeError(f"model must be a simcore Model from Scene.build, got "
                         f"{type(model).__name__}")
+    key = _contents(model)
+    if _VALIDATED.get(id(model)) == key:
+        return
     validate_model(model)
+    if len(_VALIDATED) > 64:
+        _VALIDATED.clear()
+    _VALIDATED[id(model)] = key
 
 
 def _failure_message(model, data, bounds, status, when):
