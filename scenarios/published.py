@@ -3,12 +3,32 @@ authors reported and simcore's adjoint for each contact setting.
 
 Cases (all elastic and frictionless; dt = 1 ms):
 
-- **zhong2022_task1** (Zhong et al. 2022, "Improving gradient computation for differentiable
-  physics simulation with contacts", task 1): one elastic bounce on the ground without gravity,
-  horizon T = 1 s; loss: the final height. Analytic gradients in the initial height, the initial
-  vertical velocity and the first step's vertical force (unit mass): -1, -T = -1 and -T dt = -dt.
-  The paper reports these analytic values and that simulators without time of impact miss them.
-  Our setup: ball radius 0.1 m, bottom 1 m above the ground, falling at 2 m/s.
+- **zhong2022_task1** (Zhong, Han and Brikis 2022, "Differentiable physics simulations with
+  contacts: do they have correct gradients w.r.t. position, velocity and control?", arXiv
+  2207.05060, code: DesmondZhong/diff_sim_grads, task1_bounce_once): one elastic bounce on the
+  ground without gravity, horizon T = 1 s; loss: the final height. Analytic gradients in the
+  initial height, the initial vertical velocity and the first step's vertical force (unit
+  mass): -1, -T = -1 and -T dt = -dt. The paper reports these analytic values and that
+  simulators without time of impact miss them. Our setup: ball radius 0.1 m, bottom 1 m above
+  the ground, falling at 2 m/s.
+- **zhong2022_task3** (the same paper, task 3; task3_two_balls in their code): optimal control
+  through a collision. No gravity; two equal balls (1 kg, r = 0.2 m) at rest at (-2, -2) and
+  (-1, -1) m; a force u_k (x and y) pushes the first ball at every step, and the second should
+  end at the origin at T = 1 s: loss |x2(T)|^2 + eps sum_k |u_k|^2 dt, eps = 0.1. Head-on and
+  elastic, the struck ball leaves with the speed V the pushed one has at the collision time s;
+  for given (s, V) the cheapest push is linear in time along the line of centres,
+  u(t) = 6D/s^2 - 2V/s + (6V/s^2 - 12D/s^3) t up to s and zero after (D = sqrt(2) - 2r, the gap
+  to close), with effort 4V^2/s - 12VD/s^2 + 12D^2/s^3. The loss is then quadratic in V and s
+  is found in 1D. Analytic optimum: loss 1.396542 (the paper's value) at s = 0.6832 s,
+  V = 2.554 m/s. Our setup is theirs but for the step (1 ms; theirs 1/480 s) and 3D balls in
+  z = 0. L-BFGS-B on the 2 x 1000 forces starts, as their gradient descent does, from
+  u = (3, 3) N. Reported: the loss reached; the loss of the analytic controls u*(t_k) (sampled
+  at each step's start) in the same simulator; the relative L2 error of the reached controls
+  against u*(t_k); the reached plan's collision time (back along the struck ball's final
+  motion); the iterations. (The authors' 2023 follow-up, "Improving gradient computation for
+  differentiable physics simulation with contacts", L4DC, arXiv 2305.00092, code
+  DesmondZhong/diff_sim_improve_grads, poses a variant whose optimal collision is oblique: the
+  first ball at (-1, -2), eps = 0.01. It is not reproduced here.)
 - **difftaichi_toi** (Hu et al. 2020, DiffTaichi, section on time of impact): a ball moving at
   constant velocity onto the ground; d(final height)/d(initial height) is -1, where naive time
   stepping gives +1. Our setup: radius 0.1 m, bottom 0.5 m up, falling at 1 m/s, T = 1 s.
@@ -33,6 +53,7 @@ import os
 import sys
 
 import numpy as np
+import scipy.optimize
 
 import simcore as sc
 from scenarios._common import out_dir, parallel_map, sweep_gif, write_index, write_table
@@ -115,8 +136,103 @@ def brax_issue317(contact, n=201):
             ("gradcheck verdict at z_0 = 2.9537", "confirmed", "", check.verdict)]
 
 
-CASES = {"zhong2022_task1": zhong_task1, "difftaichi_toi": difftaichi_toi,
-         "nimble_issue97": nimble_issue97, "brax_issue317": brax_issue317}
+# Zhong et al. 2022, task 3: per-step forces on one ball, through a collision, to a target
+T3_R, T3_EPS, T3_U0, T3_STEPS = 0.2, 0.1, 3.0, 1000  # radius, effort weight, start push, T = 1 s
+T3_GAP = np.sqrt(2.0) - 2 * T3_R  # the distance the pushed ball covers to touch the other
+T3_TARGET = np.sqrt(2.0)  # the distance from the struck ball to the target, the origin
+PAPER_T3 = 1.396542  # the analytic optimal loss in the paper's code (analyze_two_balls_1.ipynb)
+
+
+def zhong3_scene(contact):
+    """Task 3's scene: returns (model, pushed, struck)."""
+    scene = sc.Scene(dt=DT, gravity=(0, 0, 0))
+    pushed = scene.add_sphere(T3_R, mass=1.0, pos=(-2, -2, 0), friction=0.0, restitution=1.0)
+    struck = scene.add_sphere(T3_R, mass=1.0, pos=(-1, -1, 0), friction=0.0, restitution=1.0)
+    return scene.build(contact=contact), pushed, struck
+
+
+def zhong3_cost(s, T=1.0):
+    """(best loss, best speed V) for a collision at time s (array or float): the loss
+    (Q - V (T - s))^2 + eps (4V^2/s - 12 V D/s^2 + 12 D^2/s^3) of the struck ball leaving at V
+    (Q = sqrt(2) m from the target, D the gap to close), at its minimum over V."""
+    a = (T - s) ** 2 + 4 * T3_EPS / s
+    b = -2 * T3_TARGET * (T - s) - 12 * T3_EPS * T3_GAP / s ** 2
+    c = T3_TARGET ** 2 + 12 * T3_EPS * T3_GAP ** 2 / s ** 3
+    V = -b / (2 * a)
+    return a * V * V + b * V + c, V
+
+
+def zhong3_optimum(T=1.0):
+    """The analytic optimum: (loss, collision time s, speed V, u) with u(t) -> (len(t), 2) the
+    optimal x and y forces (zero from the collision on)."""
+    grid = np.linspace(1e-3, T - 1e-3, 2001)
+    k = int(np.argmin(zhong3_cost(grid, T)[0]))
+    res = scipy.optimize.minimize_scalar(lambda s: zhong3_cost(s, T)[0], method="bounded",
+                                         bounds=(grid[max(k - 1, 0)], grid[min(k + 1, 2000)]),
+                                         options={"xatol": 1e-12})
+    s = float(res.x)
+    loss, V = zhong3_cost(s, T)
+    D = T3_GAP
+
+    def u(t):
+        t = np.asarray(t, dtype=np.float64)
+        along = np.where(t < s, 6 * D / s ** 2 - 2 * V / s + (6 * V / s ** 2 - 12 * D / s ** 3) * t,
+                         0.0)
+        return np.repeat(along[:, None] / np.sqrt(2.0), 2, axis=1)  # along (1, 1) / sqrt(2)
+    return float(loss), s, float(V), u
+
+
+def zhong3_objective(contact):
+    """(f, model, pushed, struck): f(u) -> (loss, gradient), u (steps, 2) the pushed ball's x and
+    y forces per step. The effort term is not a function of the trajectory, so it is added here
+    (and sc.Problem, whose variables are all six control entries, is not used)."""
+    model, pushed, struck = zhong3_scene(contact)
+    state = model.initial_state()
+    terminal = sc.losses.final_distance(struck, (0.0, 0.0, 0.0))
+
+    def controls(u):
+        U = np.zeros((T3_STEPS, model.nbody, 6))
+        U[:, pushed, :2] = u
+        return U
+
+    def f(u):
+        u = np.asarray(u, dtype=np.float64).reshape(T3_STEPS, 2)
+        value, g = sc.value_and_grad(model, state, T3_STEPS, terminal, controls=controls(u))
+        return (value + T3_EPS * DT * np.sum(u * u),
+                g.controls[:, pushed, :2] + 2 * T3_EPS * DT * u)
+    f.controls = controls
+    return f, model, pushed, struck
+
+
+def zhong_task3(contact, maxiter=200):
+    loss_opt, s_opt, _, u_opt = zhong3_optimum()
+    f, model, pushed, struck = zhong3_objective(contact)
+    u_star = u_opt(np.arange(T3_STEPS) * DT)  # sampled at each step's start
+
+    def flat(x):
+        value, g = f(x)
+        return value, g.ravel()
+    # tolerances below what the loss resolves: it stops on its own (see docs/scenarios.md)
+    res = scipy.optimize.minimize(flat, np.full(2 * T3_STEPS, T3_U0), jac=True,
+                                  method="L-BFGS-B",
+                                  options={"maxiter": maxiter, "gtol": 1e-10, "ftol": 1e-14})
+    u = res.x.reshape(T3_STEPS, 2)
+    traj = sc.rollout(model, model.initial_state(), T3_STEPS, f.controls(u), progress=False)
+    moved = np.linalg.norm(traj.pos[-1, struck] - traj.pos[0, struck])
+    speed = np.linalg.norm(traj.vel[-1, struck])
+    s_hit = T3_STEPS * DT - moved / speed if speed > 0 else np.nan  # back along its path
+    return [("loss reached (L-BFGS-B from u = (3, 3) N)", loss_opt,
+             f"{PAPER_T3} analytic; DiffTaichi 1.3958 with TOI, 2.0014 without", f(res.x)[0]),
+            ("loss of the analytic controls u*(t_k)", loss_opt, "", f(u_star)[0]),
+            ("relative L2 error of the controls to u*", 0.0, "a figure in the paper",
+             np.linalg.norm(u - u_star) / np.linalg.norm(u_star)),
+            ("collision time of the reached plan (s)", s_opt, "", s_hit),
+            ("L-BFGS-B iterations", "", "1000 gradient steps", res.nit)]
+
+
+CASES = {"zhong2022_task1": zhong_task1, "zhong2022_task3": zhong_task3,
+         "difftaichi_toi": difftaichi_toi, "nimble_issue97": nimble_issue97,
+         "brax_issue317": brax_issue317}
 
 
 def run(quick=False):
