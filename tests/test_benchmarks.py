@@ -77,3 +77,13 @@ def test_profile_pile_smoke_run(capsys):
     for model in ("HardContact(", "SmoothedContact("):
         assert model in out
     assert out.count("full step:") == 2 and out.count("steps whose solve ended above") == 2
+
+
+def test_transition_cost_smoke_run(capsys):
+    bench = load_benchmark("transition_cost")
+    assert bench.main(["--quick", "--no-mujoco"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "us" in line]
+    assert [r.split(" | ")[0] for r in rows] == ["| 1 sphere", "| 8 spheres", "| 1 box",
+                                                 "| 8 boxes"]
+    assert all(r.split(" | ")[5].strip(" |") == "0" for r in rows)  # no failed solve
