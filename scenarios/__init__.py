@@ -30,6 +30,9 @@ SCENARIOS = {
     "gradient_audit": "the adjoint against central differences for every input of seeded random "
                       "scenes (mixed shapes, stacks, spins, controls), per contact model: "
                       "matches, mismatches, kinks, with replay commands",
+    "ilqr_push": "control: iLQR on exact per-step Jacobians pushes a box to a goal position and "
+                 "yaw (smoothed, then hard contact), then MPC through a kick; beside it L-BFGS "
+                 "over all controls",
     "billiards_graze": "an elastic ball striking a resting one at a sweep of impact parameters "
                        "through grazing to a miss: the struck ball's exit velocity and its "
                        "gradient per contact model, errors by region",
