@@ -392,6 +392,8 @@ def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
     island by island (K is block diagonal over them), each by _transposed_solve_island."""
     if nsel == 0:
         return np.zeros(0)
+    if not _any_nonzero(g, 0, nsel, np.arange(nsel)):
+        return np.zeros(3 * nsel)
     order = np.empty(nsel, dtype=np.int64)
     start = np.empty(nsel + 1, dtype=np.int64)
     nis = islands(m, d, sel, nsel, order, start)
@@ -401,6 +403,12 @@ def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
     sub = np.empty(nsel, dtype=np.int64)
     for j in range(nis):
         n = start[j + 1] - start[j]
+        if not _any_nonzero(g, start[j], start[j + 1], order):
+            # (K is invertible: a zero right-hand side has the zero solution; a vjp whose
+            # cotangent lives on other islands, as each row of transition_kernel's, skips it)
+            for q in range(start[j], start[j + 1]):
+                y[3 * order[q]:3 * order[q] + 3] = 0.0
+            continue
         if n == 1:  # a lone contact (the most common island): its 3x3 block, here
             p = order[start[j]]
             _lone_transposed_solve(d.con_A, sel[p], Fl[p], Fu[p], g[3 * p:3 * p + 3],
@@ -420,6 +428,21 @@ def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
             p = order[start[j] + q]
             y[3 * p:3 * p + 3] = y_s[3 * q:3 * q + 3]
     return y
+
+
+@jit(inline="always")
+def _nonzero3(v):
+    return v[0] != 0.0 or v[1] != 0.0 or v[2] != 0.0
+
+
+@jit(inline="always")
+def _any_nonzero(g, q0, q1, order):
+    # whether g has a non-zero entry in the 3-blocks of contacts order[q0 .. q1-1]
+    for q in range(q0, q1):
+        p = order[q]
+        if g[3 * p] != 0.0 or g[3 * p + 1] != 0.0 or g[3 * p + 2] != 0.0:
+            return True
+    return False
 
 
 @jit
@@ -618,8 +641,8 @@ def impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar):
         k = sel[p]
         for s in range(2):
             i = d.con_body[k, s]
-            if m.body_kind[i] != BODY_DYNAMIC:
-                continue
+            if m.body_kind[i] != BODY_DYNAMIC or not (_nonzero3(Vb[i]) or _nonzero3(Wb[i])):
+                continue  # (linear in the body's cotangent: nothing to pass back)
             sign = 1.0 if s == 0 else -1.0
             for j in range(3):
                 r[j] = d.con_pos[k, j] - cx[k, s, j]

@@ -571,6 +571,8 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
         for j in range(3):
             ubar[j] = Fu[p, 0, j] * c[0] + Fu[p, 1, j] * c[1] + Fu[p, 2, j] * c[2]
         b_bar[k] = ubar[0]  # b enters z like u_n
+        if c[0] == 0.0 and c[1] == 0.0 and c[2] == 0.0:
+            continue  # (everything below is linear in c: nothing to pass back)
         # eps lam enters z like u: eps_k = hard_reg tr(A_kk) / 3 moves with the geometry
         eps_bar = ubar[0] * lam[k, 0] + ubar[1] * lam[k, 1] + ubar[2] * lam[k, 2]
         delassus_trace_vjp(m, d, a, k, cx, cR, m.hard_reg * eps_bar / 3.0, cx_bar, cR_bar)

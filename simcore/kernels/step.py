@@ -434,7 +434,10 @@ def free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar):
                     c -= h * ctrl[i, 3 + q] * a.wfree_bar[i, q] / (Ib[i, 0] * Ib[i, 0])
                 for q in range(3):
                     a.inertia_bar[i, q] += c / 3.0
-            elif not spin_step_vjp(d.xmat[i], d.ang_vel[i], ctrl[i, 3:], Ib[i], h,
+            elif (a.wfree_bar[i, 0] != 0.0 or a.wfree_bar[i, 1] != 0.0
+                  or a.wfree_bar[i, 2] != 0.0 or a.offset_bar[i, 0] != 0.0
+                  or a.offset_bar[i, 1] != 0.0 or a.offset_bar[i, 2] != 0.0) and \
+                    not spin_step_vjp(d.xmat[i], d.ang_vel[i], ctrl[i, 3:], Ib[i], h,
                                    a.wfree_bar[i], a.offset_bar[i], a.R_bar[i],
                                    a.ang_vel_bar[i], ctrl_bar[i, 3:], a.inertia_bar[i]):
                 status = STATUS_ROTATION
@@ -499,6 +502,15 @@ def collision_vjp(m, d, a, kink):
     return STATUS_OK
 
 
+@jit(inline="always")
+def _zero_state_cotangent(a, i):
+    for q in range(3):
+        if a.pos_bar[i, q] != 0.0 or a.th_bar[i, q] != 0.0 or a.vel_bar[i, q] != 0.0 \
+                or a.ang_vel_bar[i, q] != 0.0:
+            return False
+    return True
+
+
 @jit
 def step_replay(kind, m, d, ctrl, h):
     """Re-run the forward (sub)step on the state in d up to its integration (PenaltyContact:
@@ -555,9 +567,12 @@ def step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar, Wstar, geom
     Rt, Rt_bar = np.empty((3, 3)), np.empty((3, 3))
     Ib = m.body_inertia
     for i in range(nb):
-        if m.body_kind[i] == BODY_STATIC:
+        if m.body_kind[i] == BODY_STATIC or _zero_state_cotangent(a, i):
+            # (a static body; or, all linear in it, a body whose cotangent is zero: a row of
+            # transition_kernel away from its island)
             a.vfree_bar[i, :] = 0.0
             a.wfree_bar[i, :] = 0.0
+            a.offset_bar[i, :] = 0.0
             continue
         for q in range(3):
             a.vfree_bar[i, q] = a.vel_bar[i, q]
