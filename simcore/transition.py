@@ -62,13 +62,14 @@ def transition_jacobians(model, state, steps, controls=None, kink="mean", progre
     Args:
         model, state, steps, controls, progress: as for ``rollout``.
         kink: as for ``value_and_grad``: the derivative taken at an exact non-smooth point
-            ("mean", "left" or "right"). A body resting on the ground under HardContact sits on
-            such a point of the step map (its gap is within rounding of zero, where the resting
-            bias switches on): differences in its height or tilt do not converge there, and A
-            is the kink convention's derivative.
+            ("mean", "left" or "right"). A body resting on the ground under HardContact sits
+            next to one (its gap within rounding of zero, where the resting bias switches from
+            beta phi / h to phi / h): A's columns of its height and tilt are the side its gap
+            is on, where differences of the single step straddle the switch
+            (docs/gradients.md, per-step Jacobians).
 
-    Cost: per step, 12 reverse steps per moving body (each re-running the step's collision
-    and contact solve); memory: (steps, 12n, 18n) floats.
+    Cost: per step, one re-run of each substep and 12 vjps through it per moving body; memory:
+    (steps, 12n, 18n) floats.
 
     Raises:
         SimulationError: as for ``rollout``.

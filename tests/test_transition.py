@@ -150,6 +150,11 @@ def test_chained_jacobians_equal_the_adjoint(name):
     assert np.any(np.isfinite(J.step_margin))  # (the scene has contacts)
 
 
+def test_steps_of_several_substeps_chain_their_substeps():
+    model = mixed_scene(sc.PenaltyContact(substeps=3))
+    check_chain(model, model.initial_state(), 40, controls_for(model, 40), seed=5)
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_held_kinematic_velocity_is_a_column_of_A(name):
     # controls=None: the kinematic sphere's velocity is held, so its columns of A carry it

@@ -431,7 +431,8 @@ def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
 
 
 @jit(inline="always")
-def _nonzero3(v):
+def nonzero3(v):
+    # whether a 3-vector has a non-zero entry (a vjp skips what is linear in a zero cotangent)
     return v[0] != 0.0 or v[1] != 0.0 or v[2] != 0.0
 
 
@@ -641,7 +642,7 @@ def impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar):
         k = sel[p]
         for s in range(2):
             i = d.con_body[k, s]
-            if m.body_kind[i] != BODY_DYNAMIC or not (_nonzero3(Vb[i]) or _nonzero3(Wb[i])):
+            if m.body_kind[i] != BODY_DYNAMIC or not (nonzero3(Vb[i]) or nonzero3(Wb[i])):
                 continue  # (linear in the body's cotangent: nothing to pass back)
             sign = 1.0 if s == 0 else -1.0
             for j in range(3):

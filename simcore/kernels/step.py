@@ -15,7 +15,7 @@ from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, B
                                     MODE_WEAK, STATUS_ABSURD, STATUS_CONTACT_OVERFLOW,
                                     STATUS_NONFINITE, STATUS_OK, STATUS_RECORD_OVERFLOW,
                                     STATUS_ROTATION, WEAK_MARGIN)
-from simcore.kernels.contact_space import contact_velocity
+from simcore.kernels.contact_space import nonzero3, contact_velocity
 from simcore.kernels.dynamics import (SPIN_TOL_FAIL, end_angular_velocity,
                                       end_angular_velocity_vjp, integrate_pose, point_velocity,
                                       segment_rate, segment_rate_vjp, spin_step, spin_step_vjp)
@@ -434,9 +434,7 @@ def free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar):
                     c -= h * ctrl[i, 3 + q] * a.wfree_bar[i, q] / (Ib[i, 0] * Ib[i, 0])
                 for q in range(3):
                     a.inertia_bar[i, q] += c / 3.0
-            elif (a.wfree_bar[i, 0] != 0.0 or a.wfree_bar[i, 1] != 0.0
-                  or a.wfree_bar[i, 2] != 0.0 or a.offset_bar[i, 0] != 0.0
-                  or a.offset_bar[i, 1] != 0.0 or a.offset_bar[i, 2] != 0.0) and \
+            elif (nonzero3(a.wfree_bar[i]) or nonzero3(a.offset_bar[i])) and \
                     not spin_step_vjp(d.xmat[i], d.ang_vel[i], ctrl[i, 3:], Ib[i], h,
                                    a.wfree_bar[i], a.offset_bar[i], a.R_bar[i],
                                    a.ang_vel_bar[i], ctrl_bar[i, 3:], a.inertia_bar[i]):
@@ -504,11 +502,8 @@ def collision_vjp(m, d, a, kink):
 
 @jit(inline="always")
 def _zero_state_cotangent(a, i):
-    for q in range(3):
-        if a.pos_bar[i, q] != 0.0 or a.th_bar[i, q] != 0.0 or a.vel_bar[i, q] != 0.0 \
-                or a.ang_vel_bar[i, q] != 0.0:
-            return False
-    return True
+    return not (nonzero3(a.pos_bar[i]) or nonzero3(a.th_bar[i]) or nonzero3(a.vel_bar[i])
+                or nonzero3(a.ang_vel_bar[i]))
 
 
 @jit
