@@ -267,15 +267,16 @@ def mpc(planner, plant, U_plan, kick=True):
     return {k: stack(k) for k in ("pos", "quat", "vel", "ang_vel")}, np.concatenate(applied)
 
 
-def as_trajectory(task, arrays):
-    empty = np.zeros(0)
+def as_trajectory(arrays):
+    """The MPC's states as a Trajectory for the animation (no contact records)."""
     steps = len(arrays["pos"]) - 1
     return sc.Trajectory(**arrays, ncon=np.zeros(steps, dtype=np.int64), dt=DT,
                          solver_residual=np.zeros(steps),
                          solver_failures=np.zeros(steps, dtype=np.int64),
                          contact_offsets=np.zeros(steps + 1, dtype=np.int64),
                          contact_bodies=np.zeros((0, 2), dtype=np.int32),
-                         contact_mode=np.zeros(0, dtype=np.int8), contact_margin=empty)
+                         contact_mode=np.zeros(0, dtype=np.int8),
+                         contact_margin=np.zeros(0))
 
 
 def _errors_row(task, state):
@@ -359,7 +360,7 @@ def main(argv=None):
                os.path.join(out, "summary.csv"): "the same table as CSV",
                os.path.join(out, "result.npz"): "the plans and the MPC runs"}
     if args.animate:
-        trajs = [as_trajectory(task, arrays) for arrays, _ in mpc_runs.values()]
+        trajs = [as_trajectory(arrays) for arrays, _ in mpc_runs.values()]
         gif = series_gif(os.path.join(out, "mpc.gif"), task.model, trajs,
                          [f"MPC planned with {p}" for p in mpc_runs],
                          "ilqr_push: MPC on hard contact through a kick (top view)", view="xy")
