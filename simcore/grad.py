@@ -184,20 +184,9 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
         status, t_fail = reverse_kernel(kind, model, data, adj, ctrl, tape, traj.quat,
                                         cot["pos"], cot["quat"], cot["vel"], cot["ang_vel"],
                                         KINKS[kink], ctrl_bar, gain, t0, t)
-        if status == consts.STATUS_NONFINITE:
+        if status != consts.STATUS_OK:
             bar.close()
-            raise FloatingPointError(f"value_and_grad: the gradient became non-finite at step "
-                                     f"{t_fail}")
-        if status == consts.STATUS_ROTATION:
-            bar.close()
-            raise FloatingPointError(
-                f"value_and_grad: the rotation step of step {t_fail} has no derivative (its "
-                f"implicit Jacobian is singular, a fold of the step at that spin)")
-        if status != consts.STATUS_OK:  # the re-run needed more room than the forward's
-            bar.close()
-            raise RuntimeError(f"value_and_grad: the reverse sweep's re-run of step {t_fail} "
-                               f"did not fit the rollout's capacities (status {status}); "
-                               f"this is a bug, please report it")
+            raise_reverse_status("value_and_grad", "the gradient", status, t_fail)
         if compiling:
             compiling = False
             bar.restart(steps - t0)
@@ -247,6 +236,20 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
                     solver_failures=np.flatnonzero(traj.solver_failures),
                     amplification=amplification, amplification_window=window)
     return value, grad
+
+
+def raise_reverse_status(caller, what, status, step):
+    """The error for a reverse kernel's failed status at ``step`` (``what`` became non-finite:
+    "the gradient", "the Jacobian")."""
+    if status == consts.STATUS_NONFINITE:
+        raise FloatingPointError(f"{caller}: {what} became non-finite at step {step}")
+    if status == consts.STATUS_ROTATION:
+        raise FloatingPointError(
+            f"{caller}: the rotation step of step {step} has no derivative (its implicit "
+            f"Jacobian is singular, a fold of the step at that spin)")
+    # the re-run needed more room than the forward's
+    raise RuntimeError(f"{caller}: the re-run of step {step} did not fit the rollout's "
+                       f"capacities (status {status}); this is a bug, please report it")
 
 
 def _amplification(gain):

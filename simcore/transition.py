@@ -22,7 +22,7 @@ from simcore.model import State, make_adjoint, make_data
 from simcore.rollout import (MEMORY_SHARE, _physical_memory, _Progress, check_controls,
                              check_model, check_state, check_steps, compile_notice, forward,
                              real_array)
-from simcore.grad import KINKS
+from simcore.grad import KINKS, raise_reverse_status
 
 
 @dataclasses.dataclass
@@ -108,17 +108,7 @@ def transition_jacobians(model, state, steps, controls=None, kink="mean", progre
                                            A[t:t1], B[t:t1], ctrl_bar, t, t1)
         if status != consts.STATUS_OK:
             bar.close()
-            if status == consts.STATUS_NONFINITE:
-                raise FloatingPointError(f"transition_jacobians: step {t_fail}'s Jacobian is "
-                                         f"not finite")
-            if status == consts.STATUS_ROTATION:
-                raise FloatingPointError(
-                    f"transition_jacobians: the rotation step of step {t_fail} has no "
-                    f"derivative (its implicit Jacobian is singular, a fold of the step at that "
-                    f"spin)")
-            raise RuntimeError(f"transition_jacobians: the re-run of step {t_fail} did not fit "
-                               f"the rollout's capacities (status {status}); this is a bug, "
-                               f"please report it")
+            raise_reverse_status("transition_jacobians", "the Jacobian", status, t_fail)
         if compiling:
             compiling = False
             bar.restart(t1)
