@@ -2,6 +2,7 @@
 
     python benchmarks/fuzz.py [--scenes N] [--overlap-scenes M] [--models hard,penalty,smoothed]
                               [--quick] [--no-grad] [--workers W] [--out DIR]
+                              [--executor threads|processes|dask] [--dask-address A]
     python benchmarks/fuzz.py --replay SEED [--models ...]
 
 Each scene (seeded; seed s >= OVERLAP_SEED is a scene with initial overlaps) is a ground plane
@@ -31,7 +32,6 @@ import sys
 import time
 import traceback
 import warnings
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:
 import simcore as sc  # noqa: E402
 from simcore.kernels import consts  # noqa: E402
 from simcore.kernels.collision import collide  # noqa: E402
+from scenarios._common import add_sweep_arguments, parallel_map  # noqa: E402
 
 MODELS = {"hard": sc.HardContact, "penalty": sc.PenaltyContact, "smoothed": sc.SmoothedContact}
 OVERLAP_SEED = 1_000_000     # seeds from here on are scenes with initial overlap
@@ -258,21 +259,22 @@ def markdown(table):
     return "\n".join(lines) + "\n"
 
 
-def run(seeds, models, grad=True, workers=None):
-    """Every (seed, model) in parallel threads (the kernels release the GIL), with a progress
-    bar on stderr; the rows in seed order."""
-    from scenarios._common import progress
-    jobs = [(s, m) for m in models for s in seeds]
-    rows = [None] * len(jobs)
-    started = time.time()
+def run_job(job):
+    """One ``(seed, model, grad)`` of the sweep, its solver warnings silenced (the rows count
+    them): module level, so that processes and Dask workers can run it."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # solver failures: counted from the rows
-        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-            futures = {pool.submit(run_scene, s, m, grad): i for i, (s, m) in enumerate(jobs)}
-            for done, fut in enumerate(as_completed(futures), 1):
-                rows[futures[fut]] = fut.result()
-                progress(done, len(jobs), started, "scenes")
-    return rows
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return run_scene(*job)
+
+
+def run(seeds, models, grad=True, args=None):
+    """Every (seed, model) on the executor of ``args`` (``add_sweep_arguments``; threads when
+    None), with a progress bar on stderr; the rows in seed order."""
+    jobs = [(s, m, grad) for m in models for s in seeds]
+    args = args or argparse.Namespace(executor=None, workers=None, dask_address=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return parallel_map(run_job, jobs, args, what="scenes")
 
 
 def replay(seed, models, grad=True):
@@ -302,7 +304,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_SCENES} + {QUICK_OVERLAP} scenes per model")
     parser.add_argument("--no-grad", action="store_true", help="rollouts only")
-    parser.add_argument("--workers", type=int, default=None)
+    add_sweep_arguments(parser, "scenes")
     parser.add_argument("--out", default="out/fuzz")
     parser.add_argument("--replay", type=int, default=None, metavar="SEED")
     args = parser.parse_args(argv)
@@ -321,7 +323,7 @@ def main(argv=None):
           f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}")
     print(f"# command: python benchmarks/fuzz.py {shlex.join(argv or sys.argv[1:])}")
     started = time.time()
-    rows = run(seeds, models, not args.no_grad, args.workers)
+    rows = run(seeds, models, not args.no_grad, args)
     table = [summarise(rows, m, ov) for ov in (False, True) for m in models
              if any(r["model"] == m and r["overlap"] == ov for r in rows)]
     text = markdown(table)

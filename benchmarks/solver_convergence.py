@@ -3,6 +3,7 @@ friction and restitution (the box of scenarios/sysid_toss.py: tossed, landing, t
 sliding on its corners, 600 steps of 1 ms).
 
     python benchmarks/solver_convergence.py [--grid N M] [--regularization R [R ...]]
+                                            [--executor threads|processes|dask] [--workers W]
 
 Prints, per HardContact regularization: the rollouts run, how many have a solve above a
 relative residual of 1e-12 and how many a failed solve (above 1e-6, which the rollout warns
@@ -23,21 +24,25 @@ if str(ROOT) not in sys.path:
 
 import simcore as sc  # noqa: E402
 from scenarios import sysid_toss  # noqa: E402
+from scenarios._common import add_sweep_arguments, parallel_map  # noqa: E402
 
 
-def scan(regularization, mus, es):
-    """Per rollout over the grid: (friction, restitution, largest residual, failed solves,
-    step of the largest residual)."""
-    rows = []
-    for mu in mus:
-        for e in es:
-            model, box = sysid_toss.build(sc.HardContact(regularization=regularization), mu, e)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # counted below instead
-                traj = sc.rollout(model, model.initial_state(), sysid_toss.STEPS)
-            r = traj.solver_residual
-            rows.append((mu, e, float(r.max()), int(traj.solver_failures.sum()), int(r.argmax())))
-    return rows
+def scan_one(job):
+    """One rollout of the grid, ``(regularization, friction, restitution)``: (friction,
+    restitution, largest residual, failed solves, step of the largest residual)."""
+    regularization, mu, e = job
+    model, box = sysid_toss.build(sc.HardContact(regularization=regularization), mu, e)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # counted below instead
+        traj = sc.rollout(model, model.initial_state(), sysid_toss.STEPS, progress=False)
+    r = traj.solver_residual
+    return mu, e, float(r.max()), int(traj.solver_failures.sum()), int(r.argmax())
+
+
+def scan(regularization, mus, es, args):
+    """scan_one over the grid, on the executor of ``args`` (add_sweep_arguments)."""
+    jobs = [(regularization, float(mu), float(e)) for mu in mus for e in es]
+    return parallel_map(scan_one, jobs, args, what="rollouts")
 
 
 def main(argv=None):
@@ -47,6 +52,7 @@ def main(argv=None):
                    help="grid points in friction (0.05-0.7) and restitution (0.1-0.7)")
     p.add_argument("--regularization", type=float, nargs="+", default=(1e-9, 1e-6),
                    help="HardContact regularization values to compare")
+    add_sweep_arguments(p, "rollouts")
     args = p.parse_args(argv)
     if min(args.grid) < 1 or not all(r > 0 for r in args.regularization):
         p.error("--grid needs positive counts and --regularization positive values")
@@ -55,7 +61,7 @@ def main(argv=None):
           f"{'largest':>9}  at (friction, restitution, step)   seconds")
     for reg in args.regularization:
         started = time.time()
-        rows = scan(reg, mus, es)
+        rows = scan(reg, mus, es, args)
         worst = max(rows, key=lambda r: r[2])
         print(f"{reg:>14g} {len(rows):>8} {sum(r[2] > 1e-12 for r in rows):>7} "
               f"{sum(r[3] > 0 for r in rows):>7} {worst[2]:>9.2g}  "

@@ -1,11 +1,10 @@
 """Helpers shared by scenarios: output folders and tables a person can open."""
 import csv
-from concurrent.futures import ThreadPoolExecutor, as_completed
 import os
-import sys
-import time
 
 import numpy as np
+
+from simcore.parallel import EXECUTORS, show_progress, sweep  # noqa: F401
 
 GIF_FRAMES, GIF_DPI = 100, 60  # a scenario's GIF: at most this many frames, at this resolution
 
@@ -31,35 +30,25 @@ def write_table(rows, out, stem):
     return text
 
 
-def progress(done, total, started, what="rollouts"):
-    """A one-line progress bar on stderr, redrawn about 100 times over the run; ends the line
-    when done == total."""
-    if done != total and done % max(1, total // 100) != 0:
-        return
-    frac = done / total
-    elapsed = time.time() - started
-    eta = elapsed / frac - elapsed if frac > 0 else 0.0
-    sys.stderr.write(f"\r[{'#' * int(30 * frac):<30}] {done}/{total} {what}, "
-                     f"{elapsed:.1f} s, {eta:.0f} s left ")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+def add_sweep_arguments(p, what="rollouts"):
+    """The options of a scenario or benchmark whose work is a sweep of independent runs
+    (``simcore.parallel.sweep``): --executor, --workers and --dask-address."""
+    p.add_argument("--executor", choices=EXECUTORS, default=None,
+                   help="where the runs go: threads of this process (default), processes of "
+                        "this machine, or a Dask cluster (--dask-address, or a local one)")
+    p.add_argument("--workers", type=int, default=None,
+                   help=f"threads, processes or local Dask workers running {what} in parallel "
+                        "(default: all cores)")
+    p.add_argument("--dask-address", default=None, metavar="ADDRESS",
+                   help="a Dask scheduler to send the runs to (tcp://host:8786); implies "
+                        "--executor dask")
 
 
-def parallel_map(fn, items, workers=None, what="rollouts"):
-    """[fn(item) for item in items] on a pool of threads (the kernels release the GIL), with a
-    progress bar; ``workers`` defaults to the number of cores."""
-    workers = workers or os.cpu_count() or 1
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    started = time.time()
-    out = [None] * len(items)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
-        for done, fut in enumerate(as_completed(futures), 1):
-            out[futures[fut]] = fut.result()
-            progress(done, len(items), started, what)
-    return out
+def parallel_map(fn, items, args, what="rollouts"):
+    """[fn(item) for item in items] on the executor chosen by ``args`` (add_sweep_arguments),
+    with a progress bar; results in order and the same whatever the executor."""
+    executor = args.executor or ("dask" if args.dask_address else "threads")
+    return sweep(fn, items, executor, args.workers, args.dask_address, what=what)
 
 
 def write_index(out, name, doc, written, table=""):

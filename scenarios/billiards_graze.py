@@ -37,6 +37,7 @@ Errors are tabulated by region: head-on (b < r), oblique (r <= b < 1.9 r), grazi
 max(1, |closed form|).
 
     python -m scenarios run billiards_graze [--out DIR] [--impacts N] [--quick] [--workers N]
+                                            [--executor threads|processes|dask] [--dask-address A]
                                             [--animate]
 """
 import argparse
@@ -47,7 +48,8 @@ import time
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, parallel_map, sweep_gif, write_index, write_table
+from scenarios._common import (add_sweep_arguments, out_dir, parallel_map, sweep_gif,
+                               write_index, write_table)
 
 DT, STEPS, RADIUS, V, XA = 1e-3, 1000, 0.1, 1.0, -0.5
 FD_STEPS = (1e-2, 1e-4, 1e-6)
@@ -167,8 +169,7 @@ def main(argv=None):
     p.add_argument("--out", default="out/billiards_graze", help="output folder (created)")
     p.add_argument("--impacts", type=int, default=60, help="impact parameters in the sweep")
     p.add_argument("--quick", action="store_true", help="a small sweep (for tests)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="threads running rollouts in parallel (default: all cores)")
+    add_sweep_arguments(p, "rollouts")
     p.add_argument("--animate", action="store_true",
                    help="also write sweep.gif: five impacts (hard TOI) from head-on through "
                         "grazing to a miss, top view")
@@ -184,7 +185,7 @@ def main(argv=None):
     cases = settings(args.quick)
     jobs = [(contact, b) for contact, _ in cases.values() for b in B]
     started = time.time()
-    flat = parallel_map(study_one, jobs, args.workers, what="impacts (adjoint + differences)")
+    flat = parallel_map(study_one, jobs, args, what="impacts (adjoint + differences)")
     results = {}
     for c, label in enumerate(cases):
         part = flat[c * len(B):(c + 1) * len(B)]

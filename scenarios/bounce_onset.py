@@ -25,6 +25,7 @@ beside ours (there the "adjoint" columns hold its smallest-step difference), aga
 closed form.
 
     python -m scenarios run bounce_onset [--out DIR] [--heights N] [--quick] [--workers N]
+                                         [--executor threads|processes|dask] [--dask-address A]
                                          [--no-mujoco] [--animate]
 """
 import argparse
@@ -35,7 +36,7 @@ import time
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, parallel_map, write_index, write_table
+from scenarios._common import add_sweep_arguments, out_dir, parallel_map, write_index, write_table
 
 DT, STEPS, RADIUS, G = 1e-3, 600, 0.1, 9.81
 FD_STEPS = (1e-2, 1e-4, 1e-6)
@@ -214,8 +215,7 @@ def main(argv=None):
                    help="also write sweep.gif: six drops across onset (hard TOI)")
     p.add_argument("--no-mujoco", action="store_true",
                    help="leave out MuJoCo's finite differences (drawn when it is installed)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="threads running rollouts in parallel (default: all cores)")
+    add_sweep_arguments(p, "rollouts")
     args = p.parse_args(argv)
     if args.heights < 4:
         p.error("--heights must be at least 4")
@@ -228,7 +228,7 @@ def main(argv=None):
     cases = settings(args.quick)
     jobs = [(contact, e, h) for contact, e in cases.values() for h in H]
     started = time.time()
-    flat = parallel_map(study_one, jobs, args.workers, what="drops (adjoint + differences)")
+    flat = parallel_map(study_one, jobs, args, what="drops (adjoint + differences)")
     results = {}
     for c, label in enumerate(cases):
         part = flat[c * len(H):(c + 1) * len(H)]

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, progress, sweep_gif, write_index, write_table
+from scenarios._common import out_dir, show_progress, sweep_gif, write_index, write_table
 
 DT, RADIUS, G = 1e-3, 0.1, 9.81
 
@@ -82,7 +82,7 @@ def main(argv=None):
                 fin[i] = loss(sc.rollout(model, model.initial_state(), steps), ball)
             except sc.SimulationError:  # a drop the setting cannot simulate (it diverged)
                 fin[i] = np.nan
-            progress(c * len(heights) + i + 1, len(cases) * len(heights), started)
+            show_progress(c * len(heights) + i + 1, len(cases) * len(heights), started)
         finals[label] = fin
         free = heights > onset
         closed = free_fall_final_height(heights[free], steps)

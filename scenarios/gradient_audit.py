@@ -31,6 +31,7 @@ seeds of every mismatch with the command that replays one.
 
     python -m scenarios run gradient_audit [--scenes N] [--models hard,hard-notoi,penalty,smoothed]
                                            [--quick] [--workers W] [--out DIR]
+                                           [--executor threads|processes|dask] [--dask-address A]
     python -m scenarios run gradient_audit --replay SEED --models hard
 """
 import argparse
@@ -42,7 +43,7 @@ import warnings
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, parallel_map, write_index, write_table
+from scenarios._common import add_sweep_arguments, out_dir, parallel_map, write_index, write_table
 from simcore.kernels import consts
 from simcore.params import PARAMS, applies
 
@@ -181,6 +182,9 @@ def audit_scene(job):
     """Every entry of one scene under one model: a list of row dicts (or one error row)."""
     name, seed, n_controls = job
     base = dict(model=name, seed=seed)
+    # (a solve that does not converge is counted per scene, not warned about per rollout; set
+    # here, where each process or Dask worker that runs scenes passes)
+    warnings.filterwarnings("ignore", message="the contact solver did not converge")
     try:
         model, steps, loss, probs = problems(name, seed)
         rows = []
@@ -253,8 +257,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="a few scenes (for tests)")
     p.add_argument("--replay", type=int, default=None, metavar="SEED",
                    help="audit one scene and print every entry")
-    p.add_argument("--workers", type=int, default=None,
-                   help="threads running scenes in parallel (default: all cores)")
+    add_sweep_arguments(p, "scenes")
     args = p.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     for m in models:
@@ -262,8 +265,6 @@ def main(argv=None):
             p.error(f"unknown model {m!r}; known: {', '.join(MODELS)}")
     if args.scenes < 1:
         p.error("--scenes must be at least 1")
-    # (a solve that does not converge is counted per scene, not warned about per rollout)
-    warnings.filterwarnings("ignore", message="the contact solver did not converge")
     if args.replay is not None:
         for name in models:
             print(f"{name}, seed {args.replay}:")
@@ -276,7 +277,7 @@ def main(argv=None):
     out = out_dir(args.out)
     jobs = [(name, seed, args.controls) for name in models for seed in range(scenes)]
     started = time.time()
-    rows = [r for part in parallel_map(audit_scene, jobs, args.workers, what="scenes")
+    rows = [r for part in parallel_map(audit_scene, jobs, args, what="scenes")
             for r in part]
     elapsed = time.time() - started
     table = write_table(summarise(rows, models), out, "summary")

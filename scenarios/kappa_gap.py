@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, progress, series_gif, write_index, write_table
+from scenarios._common import out_dir, show_progress, series_gif, write_index, write_table
 
 DT = 1e-3
 KAPPAS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
@@ -83,7 +83,7 @@ def main(argv=None):
         if name == "toss":
             tosses["hard (toi=False)"] = ref
         done += 1
-        progress(done, total, started)
+        show_progress(done, total, started)
         for kappa in kappas:
             model = build(name, kappa)
             traj = sc.rollout(model, model.initial_state(), steps, progress=False)
@@ -97,7 +97,7 @@ def main(argv=None):
                          "solver failures": int(traj.solver_failures.sum()),
                          "largest residual": float(traj.solver_residual.max())})
             done += 1
-            progress(done, total, started)
+            show_progress(done, total, started)
     wide = [{"kappa": k, **{f"{n} gap (m)": gaps[n][i] for n in SCENES}}
             for i, k in enumerate(kappas)]
     table = write_table(wide, out, "kappa_gap")

@@ -56,7 +56,7 @@ import numpy as np
 import scipy.optimize
 
 import simcore as sc
-from scenarios._common import out_dir, parallel_map, sweep_gif, write_index, write_table
+from scenarios._common import out_dir, sweep, sweep_gif, write_index, write_table
 
 DT = 1e-3
 R = 0.1
@@ -121,7 +121,7 @@ def brax_issue317(contact, n=201):
         state.pos[ball, 2] = R + h
         v, g = sc.value_and_grad(model, state, 1000, sc.losses.final(ball))
         return v, g.pos[ball, 2]
-    finals, grads = np.array(parallel_map(one, heights, what="Brax sweep drops")).T
+    finals, grads = np.array(sweep(one, heights, what="Brax sweep drops")).T
     slope = np.polyfit(heights, finals, 1)[0]
     spacing = heights[1] - heights[0]
     worst_step = np.max(np.abs(np.diff(finals))) / spacing

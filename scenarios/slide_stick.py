@@ -35,6 +35,7 @@ diverges). Errors are tabulated by region of s = T - t_s: "sticks before the hor
 (s > 5 ms), "onset" (|s| <= 5 ms) and "still sliding" (s < -5 ms).
 
     python -m scenarios run slide_stick [--out DIR] [--speeds N] [--quick] [--workers N]
+                                        [--executor threads|processes|dask] [--dask-address A]
                                         [--animate]
 """
 import argparse
@@ -45,7 +46,8 @@ import time
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, parallel_map, sweep_gif, write_index, write_table
+from scenarios._common import (add_sweep_arguments, out_dir, parallel_map, sweep_gif,
+                               write_index, write_table)
 
 DT, STEPS, G, MU = 1e-3, 500, 9.81, 0.5
 HALF = (0.1, 0.1, 0.05)
@@ -179,8 +181,7 @@ def main(argv=None):
     p.add_argument("--out", default="out/slide_stick", help="output folder (created)")
     p.add_argument("--speeds", type=int, default=48, help="launch speeds in the sweep")
     p.add_argument("--quick", action="store_true", help="a small sweep (for tests)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="threads running rollouts in parallel (default: all cores)")
+    add_sweep_arguments(p, "rollouts")
     p.add_argument("--animate", action="store_true",
                    help="also write sweep.gif: five launches (hard) whose stops cross the "
                         "horizon")
@@ -196,7 +197,7 @@ def main(argv=None):
     cases = settings(args.quick)
     jobs = [(contact, v) for contact in cases.values() for v in V]
     started = time.time()
-    flat = parallel_map(study_one, jobs, args.workers, what="launches (adjoint + differences)")
+    flat = parallel_map(study_one, jobs, args, what="launches (adjoint + differences)")
     results = {}
     for c, label in enumerate(cases):
         part = flat[c * len(V):(c + 1) * len(V)]

@@ -1,5 +1,6 @@
 """The benchmarks run (smoke runs: a few steps, no timing asserted)."""
 import numpy as np
+import pytest
 
 from tests.helpers import load_benchmark
 
@@ -87,3 +88,13 @@ def test_transition_cost_smoke_run(capsys):
     assert [r.split(" | ")[0] for r in rows] == ["| 1 sphere", "| 8 spheres", "| 1 box",
                                                  "| 8 boxes"]
     assert all(r.split(" | ")[5].strip(" |") == "0" for r in rows)  # no failed solve
+
+
+def test_sweep_scaling_smoke_run_gets_the_loop_s_rows_on_every_executor(capsys):
+    pytest.importorskip("dask.distributed")
+    bench = load_benchmark("sweep_scaling")
+    assert bench.main(["--quick"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()
+            if line.split()[:1] in (["threads"], ["processes"], ["dask"])]
+    assert [r[0] for r in rows] == ["threads", "processes", "dask"]
+    assert all(r[-1] == "yes" for r in rows), rows
