@@ -55,6 +55,15 @@ def test_a_local_dask_cluster_gives_the_loop_s_results_bit_for_bit(reference):
     assert_same(sweep(fn, SEEDS, "dask", workers=2, chunk=2, progress=False), reference)
 
 
+def test_a_dask_cluster_at_an_address_gives_the_loop_s_results(reference):
+    # the path of --dask-address: a scheduler and workers started apart from the sweep
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        assert_same(sweep(audit_gradient, SEEDS[:3], "dask", address=cluster.scheduler_address,
+                          progress=False), reference[:3])
+
+
 def test_results_keep_the_order_of_the_items():
     items = list(range(23))
     for chunk in (None, 1, 5, 100):
