@@ -173,7 +173,7 @@ def main(argv=None):
         p.error(f"--iters must be at least 1, got {args.iters}")
     start = _check_start(p, args.start)
     out = out_dir(args.out)
-    from viz.plots import plot_convergence
+    from viz.plots import plot_convergence, plot_paths
 
     rows, histories, iterates, paths = [], {}, {}, {}
     for label, contact in settings(args.quick).items():
@@ -195,7 +195,12 @@ def main(argv=None):
     start_traj, start_loss, _ = replay(start)
     f1 = plot_convergence(histories, os.path.join(out, "convergence.png"), "iteration",
                           "loss (m^2)", "billiards_shot: L-BFGS-B on the cue ball's velocity")
-    f2 = plot_paths(paths, start_traj.pos[:, 1:, :2], os.path.join(out, "paths.png"))
+    f2 = plot_paths(paths, os.path.join(out, "paths.png"), "x (m)", "y (m)",
+                    "Optimised shots replayed with hard contact and time of impact\n"
+                    "(cue ball dashed, object ball solid, dots: final object ball)",
+                    reference=("start (aimed at B)", start_traj.pos[:, 1:, :2]),
+                    circles=[(*GOAL, GOAL_RADIUS, "goal", True), (*A, R, "A", False),
+                             (*B, R, "B", False)], end_dots=True)
     table = write_table(rows, out, "summary")
     np.savez(os.path.join(out, "result.npz"), goal=GOAL, goal_radius=GOAL_RADIUS, a=A, b=B,
              start=start, start_path=start_traj.pos[:, 1:, :2], start_loss=start_loss,
@@ -229,37 +234,6 @@ def main(argv=None):
     print(table)
     write_index(out, "billiards_shot", __doc__, written, table)
     return 0
-
-
-def plot_paths(paths, start_path, path):
-    """Top view: the optimised shots (replayed with hard TOI), the start shot and the goal."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Circle
-    fig, ax = plt.subplots(figsize=(7, 4.8), dpi=120)
-    ax.plot(start_path[:, 0, 0], start_path[:, 0, 1], "--", color="0.6", lw=1)
-    ax.plot(start_path[:, 1, 0], start_path[:, 1, 1], "-", color="0.6", lw=1,
-            label="start (aimed at B)")
-    for k, (label, xy) in enumerate(paths.items()):
-        col = f"C{k}"
-        ax.plot(xy[:, 0, 0], xy[:, 0, 1], "--", color=col, lw=1)
-        ax.plot(xy[:, 1, 0], xy[:, 1, 1], "-", color=col, lw=1.4, label=label)
-        ax.plot(*xy[-1, 1], "o", color=col, ms=4)
-    ax.add_patch(Circle(GOAL, GOAL_RADIUS, facecolor="red", alpha=0.25, edgecolor="red",
-                        label="goal"))
-    for (x, y), name in ((A, "A"), (B, "B")):
-        ax.add_patch(Circle((x, y), R, facecolor="none", edgecolor="k"))
-        ax.annotate(name, (x, y - 2.2 * R), ha="center", fontsize=8)
-    ax.set_aspect("equal")
-    ax.set_xlabel("x (m)")
-    ax.set_ylabel("y (m)")
-    ax.set_title("Optimised shots replayed with hard contact and time of impact\n"
-                 "(cue ball dashed, object ball solid, dots: final object ball)", fontsize=9)
-    ax.legend(fontsize=7, loc="upper right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def main(argv=None):
     if args.iters < 1:
         p.error("--iters must be at least 1")
     out = out_dir(args.out)
-    from viz.plots import plot_convergence
+    from viz.plots import plot_convergence, plot_paths
 
     rows, histories, paths = [], {}, {}
     for label, contact in settings(args.quick).items():
@@ -115,7 +115,10 @@ def main(argv=None):
     f1 = plot_convergence(histories, os.path.join(out, "convergence.png"),
                           "iteration", "loss (m^2)",
                           "throw_wall: L-BFGS-B on the launch velocity")
-    f2 = plot_xz(paths, os.path.join(out, "paths.png"))
+    f2 = plot_paths(paths, os.path.join(out, "paths.png"), "x (m)", "z (m)",
+                    "Optimised throws, replayed with hard contact and time of impact",
+                    points=[(*TARGET, "r*", "target"), (*START, "ko", "start")],
+                    hlines=[0.0], vlines=[WALL])
     table = write_table(rows, out, "summary")
     np.savez(os.path.join(out, "result.npz"),
              **{f"{k.replace(' ', '_')}_history": h for k, h in histories.items()},
@@ -137,28 +140,6 @@ def main(argv=None):
     print(table)
     write_index(out, "throw_wall", __doc__, written, table)
     return 0
-
-
-def plot_xz(paths, path):
-    """The optimised throws (replayed with hard TOI) in the x-z plane, with walls and target."""
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    for label, xz in paths.items():
-        ax.plot(xz[:, 0], xz[:, 1], lw=1.3, label=label)
-    ax.axhline(0.0, color="k", lw=1)
-    ax.axvline(WALL, color="k", lw=1)
-    ax.plot(*TARGET, "r*", ms=12, label="target")
-    ax.plot(*START, "ko", ms=5, label="start")
-    ax.set_aspect("equal")
-    ax.set_xlabel("x (m)")
-    ax.set_ylabel("z (m)")
-    ax.set_title("Optimised throws, replayed with hard contact and time of impact")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 if __name__ == "__main__":

@@ -84,3 +84,47 @@ def plot_convergence(histories, path, xlabel, ylabel, title):
     series = {k: np.pad(np.maximum(np.asarray(h, dtype=float), 1e-300), (0, width - len(h)),
                         mode="edge") for k, h in histories.items()}
     return plot_lines(np.arange(width), series, path, xlabel, ylabel, title, logy=True)
+
+
+def plot_paths(runs, path, xlabel, ylabel, title, reference=None, points=(), circles=(),
+               hlines=(), vlines=(), end_dots=False):
+    """Paths in a plane, at equal scale. ``runs`` maps a label to an array (T, 2), or (T, k, 2)
+    for k bodies of one run: the last body drawn solid and labelled, the others dashed, one
+    colour per run, with a dot at the last body's end when ``end_dots``. ``reference``
+    (label, array) is drawn the same way in grey. ``points``: (x, y, fmt, label) markers;
+    ``circles``: (x, y, radius, label, filled), a filled one red and in the legend (a goal), an
+    outline labelled by text below it (a body); ``hlines`` / ``vlines``: walls and floors, in
+    black. Saved to ``path``; returns the path."""
+    from matplotlib.patches import Circle
+
+    def draw(xy, colour, label, width):
+        xy = np.asarray(xy, dtype=float).reshape(len(xy), -1, 2)
+        for j in range(xy.shape[1] - 1):
+            ax.plot(xy[:, j, 0], xy[:, j, 1], "--", color=colour, lw=1)
+        ax.plot(xy[:, -1, 0], xy[:, -1, 1], "-", color=colour, lw=width, label=label)
+        return xy
+
+    fig, ax = plt.subplots(figsize=(7, 4.8 if circles else 4.2), dpi=120)
+    if reference is not None:
+        draw(reference[1], "0.6", reference[0], 1)
+    for k, (label, xy) in enumerate(runs.items()):
+        xy = draw(xy, f"C{k}", label, 1.4 if end_dots else 1.3)
+        if end_dots:
+            ax.plot(*xy[-1, -1], "o", color=f"C{k}", ms=4)
+    for y in hlines:
+        ax.axhline(y, color="k", lw=1)
+    for x in vlines:
+        ax.axvline(x, color="k", lw=1)
+    for x, y, fmt, label in points:
+        ax.plot(x, y, fmt, ms=8, label=label)
+    for x, y, r, label, filled in circles:
+        if filled:
+            ax.add_patch(Circle((x, y), r, facecolor="red", alpha=0.25, edgecolor="red",
+                                label=label))
+        else:
+            ax.add_patch(Circle((x, y), r, facecolor="none", edgecolor="k"))
+            ax.annotate(label, (x, y - 2.2 * r), ha="center", fontsize=8)
+    ax.set_aspect("equal")
+    ax.legend(fontsize=7, loc="upper right" if circles else "best")
+    ax.grid(alpha=0.3)
+    return _save(fig, ax, path, xlabel, ylabel, title)
