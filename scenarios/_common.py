@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from simcore.parallel import EXECUTORS, show_progress, sweep  # noqa: F401
+from simcore.parallel import EXECUTORS, sweep
 
 GIF_FRAMES, GIF_DPI = 100, 60  # a scenario's GIF: at most this many frames, at this resolution
 

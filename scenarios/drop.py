@@ -5,16 +5,17 @@ contact settings. Before the ball can reach the ground within the horizon the fi
 a closed form (free fall under semi-implicit Euler), drawn for reference.
 
     python -m scenarios run drop [--out DIR] [--heights N] [--steps N] [--quick] [--animate]
+                                 [--executor threads|processes|dask] [--workers N]
 """
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, show_progress, sweep_gif, write_index, write_table
+from scenarios._common import (add_sweep_arguments, out_dir, parallel_map, sweep_gif,
+                               write_index, write_table)
 
 DT, RADIUS, G = 1e-3, 0.1, 9.81
 
@@ -36,6 +37,17 @@ def loss(traj, ball=1):
 def free_fall_final_height(height, steps, dt=DT):
     # semi-implicit Euler: z_T = z_0 - g dt^2 T (T + 1) / 2
     return RADIUS + height - G * dt * dt * steps * (steps + 1) / 2
+
+
+def final_height(job):
+    """One drop of the sweep, ``(height, contact, steps)``: the ball's final height, NaN for a
+    drop the setting cannot simulate (it diverged)."""
+    height, contact, steps = job
+    model, ball = build(height, contact)
+    try:
+        return loss(sc.rollout(model, model.initial_state(), steps, progress=False), ball)
+    except sc.SimulationError:
+        return np.nan
 
 
 def settings(quick):
@@ -61,6 +73,7 @@ def main(argv=None):
     p.add_argument("--animate", action="store_true",
                    help="also write drops.gif: the four drops of trajectories.png side by "
                         "side")
+    add_sweep_arguments(p, "drops")
     args = p.parse_args(argv)
     if args.quick:
         args.heights, args.steps = min(args.heights, 13), min(args.steps, 400)
@@ -72,17 +85,11 @@ def main(argv=None):
     onset = 0.5 * G * T * T  # drop height at which the ball touches exactly at the horizon
     heights = np.linspace(0.2 * onset, 2.0 * onset, args.heights)
     finals, rows = {}, []
-    started = time.time()
     cases = settings(args.quick)
-    for c, (label, contact) in enumerate(cases.items()):
-        fin = np.empty(len(heights))
-        for i, hgt in enumerate(heights):
-            model, ball = build(hgt, contact)
-            try:
-                fin[i] = loss(sc.rollout(model, model.initial_state(), steps), ball)
-            except sc.SimulationError:  # a drop the setting cannot simulate (it diverged)
-                fin[i] = np.nan
-            show_progress(c * len(heights) + i + 1, len(cases) * len(heights), started)
+    flat = parallel_map(final_height, [(h, c, steps) for c in cases.values() for h in heights],
+                        args, what="drops")
+    for c, label in enumerate(cases):
+        fin = np.array(flat[c * len(heights):(c + 1) * len(heights)])
         finals[label] = fin
         free = heights > onset
         closed = free_fall_final_height(heights[free], steps)

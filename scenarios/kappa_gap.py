@@ -7,16 +7,17 @@ a spinning box tossed onto the ground (it tumbles, bounces on its corners, slide
 the largest distance between the two models' body centres over the whole rollout.
 
     python -m scenarios run kappa_gap [--out DIR] [--quick] [--animate]
+                                      [--executor threads|processes|dask] [--workers N]
 """
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 import simcore as sc
-from scenarios._common import out_dir, show_progress, series_gif, write_index, write_table
+from scenarios._common import (add_sweep_arguments, out_dir, parallel_map, series_gif,
+                               write_index, write_table)
 
 DT = 1e-3
 KAPPAS = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
@@ -56,6 +57,13 @@ def build(scene="drop", kappa=None):
     return SCENES[scene][0]().build(contact=contact)
 
 
+def run(job):
+    """One rollout of the study, ``(scene name, kappa or None)``: its Trajectory."""
+    name, kappa = job
+    model = build(name, kappa)
+    return sc.rollout(model, model.initial_state(), SCENES[name][1], progress=False)
+
+
 def loss(traj, reference):
     """Largest distance between body centres of two trajectories of the same scene."""
     return float(np.linalg.norm(traj.pos - reference.pos, axis=2).max())
@@ -69,6 +77,7 @@ def main(argv=None):
     p.add_argument("--animate", action="store_true",
                    help="also write toss.gif: the toss, hard against each kappa (the drop's and "
                         "the slide's gaps, 1.3 cm at most, would hardly show)")
+    add_sweep_arguments(p, "rollouts")
     args = p.parse_args(argv)
     out = out_dir(args.out)
     from viz.plots import plot_lines
@@ -76,17 +85,14 @@ def main(argv=None):
     kappas = KAPPAS[::2] if args.quick else KAPPAS
     gaps = {name: [] for name in SCENES}
     rows, tosses = [], {}
-    started, total, done = time.time(), len(SCENES) * (len(kappas) + 1), 0
+    jobs = [(name, kappa) for name in SCENES for kappa in (None, *kappas)]
+    trajs = dict(zip(jobs, parallel_map(run, jobs, args, what="rollouts")))
     for name, (_, steps) in SCENES.items():
-        hard = build(name)
-        ref = sc.rollout(hard, hard.initial_state(), steps, progress=False)
+        ref = trajs[name, None]
         if name == "toss":
             tosses["hard (toi=False)"] = ref
-        done += 1
-        show_progress(done, total, started)
         for kappa in kappas:
-            model = build(name, kappa)
-            traj = sc.rollout(model, model.initial_state(), steps, progress=False)
+            traj = trajs[name, kappa]
             gaps[name].append(loss(traj, ref))
             if name == "toss":
                 tosses[f"kappa={kappa:g}"] = traj
@@ -96,8 +102,6 @@ def main(argv=None):
                              traj.pos[-1] - ref.pos[-1], axis=1).max()),
                          "solver failures": int(traj.solver_failures.sum()),
                          "largest residual": float(traj.solver_residual.max())})
-            done += 1
-            show_progress(done, total, started)
     wide = [{"kappa": k, **{f"{n} gap (m)": gaps[n][i] for n in SCENES}}
             for i, k in enumerate(kappas)]
     table = write_table(wide, out, "kappa_gap")
