@@ -6,8 +6,10 @@ For each contact model, a fresh Python process with an empty NUMBA_CACHE_DIR bui
 scene and times its first ``rollout`` (1 step) and then its first ``value_and_grad`` (1 step): on
 an empty cache both are nearly all compiling. numba's compile events give each compiled function's
 own time (its callees' compiles subtracted; it includes optimising and generating the machine code
-of the callees linked into it, which numba repeats in every caller). The table lists the kernels
-that took longest, over the models run. Single-threaded compiles; the load average is printed.
+of the callees linked into it, which numba repeats in every caller), and its LLVM events the part
+of each phase spent in LLVM (parsing the IR numba wrote, optimising it, emitting machine code);
+the rest is numba's own typing and lowering, in Python. The table lists the kernels that took
+longest, over the models run. numba's optimisation level is the environment's NUMBA_OPT. Single-threaded compiles; the load average is printed.
 """
 import argparse
 import json
@@ -37,7 +39,20 @@ class _Listener(event.Listener):
         log.append((False, time.perf_counter(), ev.data["dispatcher"]))
 
 
+class _LLVM(event.Listener):
+    # time spent in LLVM (parsing each function's IR, optimising, emitting machine code), the
+    # rest of a compile being numba's own typing and lowering, in Python
+    total = 0.0
+
+    def on_start(self, ev):
+        self.t = time.perf_counter()
+
+    def on_end(self, ev):
+        _LLVM.total += time.perf_counter() - self.t
+
+
 event.register("numba:compile", _Listener())
+event.register("numba:llvm_lock", _LLVM())
 t0 = time.perf_counter()
 import numpy as np
 import simcore as sc
@@ -49,7 +64,7 @@ state = model.initial_state()
 t1 = time.perf_counter()
 sc.rollout(model, state, 1, progress=False)
 t2 = time.perf_counter()
-out = dict(import_s=t1 - t0, rollout_s=t2 - t1)
+out = dict(import_s=t1 - t0, rollout_s=t2 - t1, rollout_llvm_s=_LLVM.total)
 if {grad}:
     def loss(traj):
         cot = np.zeros_like(traj.pos)
@@ -57,6 +72,7 @@ if {grad}:
         return float(traj.pos[-1].sum()), dict(pos=cot)
     sc.value_and_grad(model, state, 1, loss, progress=False)
     out["grad_s"] = time.perf_counter() - t2
+    out["grad_llvm_s"] = _LLVM.total - out["rollout_llvm_s"]
 own = defaultdict(float)
 stack = []
 for start, t, disp in log:
@@ -106,13 +122,16 @@ def main(argv=None):
         parser.error(f"unknown contact model(s) {bad}; choose from {sorted(CONTACTS)}")
     print(f"cold start (empty NUMBA_CACHE_DIR), one sphere on a plane, 1 step; load average "
           f"{os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
-    print(f"{'contact':10s} {'import s':>9s} {'first rollout s':>16s} {'first grad s':>13s}")
+    print(f"{'contact':10s} {'import s':>9s} {'first rollout s':>16s} {'of it LLVM s':>13s} "
+          f"{'first grad s':>13s} {'of it LLVM s':>13s}")
     own = defaultdict(float)
     for model in models:
         print(f"  ... compiling {model}", file=sys.stderr, flush=True)
         r = cold_run(model, not args.no_grad)
-        grad = f"{r['grad_s']:13.1f}" if "grad_s" in r else f"{'-':>13s}"
-        print(f"{model:10s} {r['import_s']:9.1f} {r['rollout_s']:16.1f} {grad}", flush=True)
+        grad = (f"{r['grad_s']:13.1f} {r['grad_llvm_s']:13.1f}" if "grad_s" in r
+                else f"{'-':>13s} {'-':>13s}")
+        print(f"{model:10s} {r['import_s']:9.1f} {r['rollout_s']:16.1f} "
+              f"{r['rollout_llvm_s']:13.1f} {grad}", flush=True)
         for name, t in r["own"].items():
             own[name] += t
     print(f"\nkernels by own compile time (s), summed over {', '.join(models)}; "

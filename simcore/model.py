@@ -17,48 +17,48 @@ class Model(NamedTuple):
     """
     nbody: int
     # options (Scene / contact config)
-    opt_dt: float                 # step length h
-    opt_gravity: np.ndarray       # (3,)
-    opt_margin: float             # base speculative contact margin, added to the motion bound
-    opt_contact: int              # consts.CONTACT_* switch
-    opt_substeps: int             # substeps per step (each collides and integrates)
-    opt_maxiter: int              # contact solver sweeps at most (hard, smoothed)
-    opt_polish: int               # Newton polish for solves of at most this many contacts
-    opt_tol_fail: float           # a solve whose relative residual exceeds this is a failure
-    opt_max_speed: float          # a dynamic body faster than this is an error (m/s)
+    opt_dt: float                      # step length h
+    opt_gravity: np.ndarray            # (3,)
+    opt_margin: float                  # base speculative contact margin, added to the motion bound
+    opt_contact: int                   # consts.CONTACT_* switch
+    opt_substeps: int                  # substeps per step (each collides and integrates)
+    opt_max_iter: int                  # contact solver sweeps at most (hard, smoothed)
+    opt_polish_max_contacts: int       # Newton polish for solves of at most this many contacts
+    opt_tol_fail: float                # a solve whose relative residual exceeds this is a failure
+    opt_max_speed: float               # a dynamic body faster than this is an error (m/s)
     # penalty contact (PenaltyContact)
-    pen_timeconst: float          # tau (s) of the time-constant form; 0: the fixed spring below
-    pen_dampratio: float          # zeta of the time-constant form; < 0: from each pair's e
-    pen_stiffness: float          # k in f_n = k pen^p (1 + d pen_rate) (the fixed spring)
-    pen_damping: float            # d (s/m), Hunt-Crossley damping (the fixed spring)
-    pen_exponent: float           # p (the fixed spring)
-    pen_vsmooth: float            # friction regularisation speed (m/s)
+    pen_time_constant: float           # tau (s) of the time-constant form; 0: fixed spring
+    pen_damping_ratio: float           # zeta of the time-constant form; < 0: from each pair's e
+    pen_stiffness: float               # k in f_n = k pen^p (1 + d pen_rate) (the fixed spring)
+    pen_damping: float                 # d (s/m), Hunt-Crossley damping (the fixed spring)
+    pen_exponent: float                # p (the fixed spring)
+    pen_friction_smoothing: float      # friction regularisation speed (m/s)
     # hard contact (HardContact)
-    hard_toi: int                 # 1: split steps at the time of impact
-    hard_reg: float               # eps_k = hard_reg * trace(A_kk) / 3
-    hard_beta: float              # Baumgarte factor for penetration
-    hard_ethresh: float           # approach speed (m/s) below which there is no restitution
-    hard_tol: float               # PGS stops when the largest impulse change is below this (rel.)
-    hard_depenetration_speed: float  # a penetration is corrected no faster than this (m/s)
+    hard_toi: int                      # 1: split steps at the time of impact
+    hard_regularization: float         # eps_k = hard_regularization * trace(A_kk) / 3
+    hard_baumgarte: float              # Baumgarte factor for penetration
+    hard_restitution_threshold: float  # approach speed (m/s) below which there is no restitution
+    hard_tol: float                    # PGS stops below this impulse change (relative)
+    hard_depenetration_speed: float    # a penetration is corrected no faster than this (m/s)
     # smoothed contact (SmoothedContact)
-    smooth_kappa: float           # relaxation kappa in lambda_n s_n = kappa
+    smooth_kappa: float                # relaxation kappa in lambda_n s_n = kappa
     smooth_depenetration_speed: float  # a penetration is corrected no faster than this (m/s)
     # bodies
-    body_kind: np.ndarray         # (nbody,) int: consts.BODY_*
-    body_mass: np.ndarray         # (nbody,) inf for static/kinematic bodies
-    body_invmass: np.ndarray      # (nbody,) 0 for static/kinematic bodies
-    body_inertia: np.ndarray      # (nbody, 3) principal moments, body frame (1 when not dynamic)
-    body_invinertia: np.ndarray   # (nbody, 3) 0 for static/kinematic bodies
-    body_friction: np.ndarray     # (nbody,) mu; a pair uses sqrt(mu_a mu_b)
-    body_restitution: np.ndarray  # (nbody,) e; a pair uses max(e_a, e_b)
-    geom_type: np.ndarray         # (nbody,) int: consts.GEOM_*
-    geom_size: np.ndarray         # (nbody, 3) sphere (r,0,0), capsule (r,hl,0), box half extents
-    geom_rbound: np.ndarray       # (nbody,) bounding-sphere radius (0 for planes)
+    body_kind: np.ndarray              # (nbody,) int: consts.BODY_*
+    body_mass: np.ndarray              # (nbody,) inf for static/kinematic bodies
+    body_invmass: np.ndarray           # (nbody,) 0 for static/kinematic bodies
+    body_inertia: np.ndarray           # (nbody, 3) principal moments, body frame (1: not dynamic)
+    body_invinertia: np.ndarray        # (nbody, 3) 0 for static/kinematic bodies
+    body_friction: np.ndarray          # (nbody,) mu; a pair uses sqrt(mu_a mu_b)
+    body_restitution: np.ndarray       # (nbody,) e; a pair uses max(e_a, e_b)
+    geom_type: np.ndarray              # (nbody,) int: consts.GEOM_*
+    geom_size: np.ndarray              # (nbody, 3) sphere (r,0,0), capsule (r,hl,0), box (hx,hy,hz)
+    geom_rbound: np.ndarray            # (nbody,) bounding-sphere radius (0 for planes)
     # initial state (Scene's add_* arguments)
-    init_pos: np.ndarray          # (nbody, 3)
-    init_quat: np.ndarray         # (nbody, 4)
-    init_vel: np.ndarray          # (nbody, 3)
-    init_ang_vel: np.ndarray      # (nbody, 3)
+    init_pos: np.ndarray               # (nbody, 3)
+    init_quat: np.ndarray              # (nbody, 4)
+    init_vel: np.ndarray               # (nbody, 3)
+    init_ang_vel: np.ndarray           # (nbody, 3)
 
     def initial_state(self):
         """Fresh copies of the state given to the ``Scene.add_*`` calls."""
@@ -98,11 +98,12 @@ def validate_model(model):
                 and arr.flags.c_contiguous):
             raise _bad(field, f"a C-contiguous {np.dtype(dtype).name} array of shape {shape}",
                        arr)
-    positive = ("opt_dt", "opt_tol_fail", "opt_max_speed", "pen_stiffness", "pen_vsmooth",
-                "hard_reg", "hard_ethresh", "hard_tol", "hard_depenetration_speed", "smooth_kappa",
+    positive = ("opt_dt", "opt_tol_fail", "opt_max_speed", "pen_stiffness",
+                "pen_friction_smoothing", "hard_regularization", "hard_restitution_threshold",
+                "hard_tol", "hard_depenetration_speed", "smooth_kappa",
                 "smooth_depenetration_speed")
-    for field in positive + ("opt_margin", "pen_timeconst", "pen_damping", "pen_exponent",
-                             "hard_beta"):
+    for field in positive + ("opt_margin", "pen_time_constant", "pen_damping", "pen_exponent",
+                             "hard_baumgarte"):
         v = getattr(model, field)
         ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
             and not np.isnan(v) and (v > 0 if field in positive else v >= 0)
@@ -110,13 +111,13 @@ def validate_model(model):
             raise _bad(field, "positive" if field in positive else "non-negative", v)
     if not model.pen_exponent >= 1.0:
         raise _bad("pen_exponent", ">= 1", model.pen_exponent)
-    dr = model.pen_dampratio
+    dr = model.pen_damping_ratio
     if isinstance(dr, bool) or not isinstance(dr, (int, float, np.integer, np.floating)) \
             or not np.isfinite(dr) or (dr < 0 and dr != -1.0):
-        raise _bad("pen_dampratio", "finite and non-negative, or -1 (from restitution)", dr)
-    if model.hard_beta > 1.0:
-        raise _bad("hard_beta", "in [0, 1]", model.hard_beta)
-    for field, lo in (("opt_substeps", 1), ("opt_maxiter", 1), ("opt_polish", 0)):
+        raise _bad("pen_damping_ratio", "finite and non-negative, or -1 (from restitution)", dr)
+    if model.hard_baumgarte > 1.0:
+        raise _bad("hard_baumgarte", "in [0, 1]", model.hard_baumgarte)
+    for field, lo in (("opt_substeps", 1), ("opt_max_iter", 1), ("opt_polish_max_contacts", 0)):
         v = getattr(model, field)
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise _bad(field, f"an integer >= {lo}", v)

@@ -24,21 +24,21 @@ PARAMS = {
                        (1e-12, None), "fixed spring"),
     "damping": Param("pen_damping", False, consts.CONTACT_PENALTY, consts.SLOT_DAMPING,
                      (0.0, None), "fixed spring"),
-    "time_constant": Param("pen_timeconst", False, consts.CONTACT_PENALTY, consts.SLOT_TIMECONST,
-                           (1e-12, None), "time constant"),
-    "damping_ratio": Param("pen_dampratio", False, consts.CONTACT_PENALTY, consts.SLOT_DAMPRATIO,
-                           (0.0, None), "damping ratio"),
+    "time_constant": Param("pen_time_constant", False, consts.CONTACT_PENALTY,
+                           consts.SLOT_TIMECONST, (1e-12, None), "time constant"),
+    "damping_ratio": Param("pen_damping_ratio", False, consts.CONTACT_PENALTY,
+                           consts.SLOT_DAMPRATIO, (0.0, None), "damping ratio"),
     "kappa": Param("smooth_kappa", False, consts.CONTACT_SMOOTHED, consts.SLOT_KAPPA,
                    (1e-300, None)),
 }
 
 
 FORMS = {
-    "fixed spring": (lambda m: m.pen_timeconst == 0.0,
+    "fixed spring": (lambda m: m.pen_time_constant == 0.0,
                      "PenaltyContact(stiffness=...) (the fixed spring)"),
-    "time constant": (lambda m: m.pen_timeconst > 0.0,
+    "time constant": (lambda m: m.pen_time_constant > 0.0,
                       "PenaltyContact's time-constant form (no stiffness=...)"),
-    "damping ratio": (lambda m: m.pen_timeconst > 0.0 and m.pen_dampratio >= 0.0,
+    "damping ratio": (lambda m: m.pen_time_constant > 0.0 and m.pen_damping_ratio >= 0.0,
                       "PenaltyContact(damping_ratio=...) (without it, the ratio follows "
                       "restitution: differentiate \"restitution\")"),
 }

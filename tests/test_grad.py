@@ -101,9 +101,10 @@ MODELS = {
     "penalty": (lambda: sc.PenaltyContact(stiffness=2e4, damping=0.5, exponent=1.5),
                 (("stiffness", "pen_stiffness"), ("damping", "pen_damping"))),
     # the time-constant form: damping from restitution (the default), and a ratio of its own
-    "penalty-tc": (lambda: sc.PenaltyContact(), (("time_constant", "pen_timeconst"),)),
+    "penalty-tc": (lambda: sc.PenaltyContact(), (("time_constant", "pen_time_constant"),)),
     "penalty-ratio": (lambda: sc.PenaltyContact(time_constant=4e-3, damping_ratio=0.3),
-                      (("time_constant", "pen_timeconst"), ("damping_ratio", "pen_dampratio"))),
+                      (("time_constant", "pen_time_constant"),
+                       ("damping_ratio", "pen_damping_ratio"))),
     "smoothed": (lambda: sc.SmoothedContact(kappa=1e-6), (("kappa", "smooth_kappa"),)),
     "hard": (lambda: sc.HardContact(), ()),
     "hard-notoi": (lambda: sc.HardContact(toi=False), ()),
@@ -435,8 +436,9 @@ def test_parameter_gradients(case):
                                       body_invinertia=1 / inertia))
         _close(grad.params["mass"][i], _central(f), rtol, 0.1 * np.abs(grad.params["mass"]).max())
     assert grad.params["mass"][0] == 0.0
-    if model.opt_contact == CONTACT_HARD or (model.opt_contact == CONTACT_PENALTY
-                                             and model.pen_timeconst > 0 > model.pen_dampratio):
+    if model.opt_contact == CONTACT_HARD or (
+            model.opt_contact == CONTACT_PENALTY
+            and model.pen_time_constant > 0 > model.pen_damping_ratio):
         _check_per_body_gradient(model, state, steps, loss, grad, "restitution",
                                  "body_restitution")
         assert np.any(grad.params["restitution"] != 0.0)

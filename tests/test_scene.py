@@ -192,7 +192,7 @@ def test_contact_configs_take_numpy_scalars():
     assert type(pen.stiffness) is float and pen.stiffness == 1e5 and type(pen.substeps) is int
     assert type(hard.max_iter) is int and hard.toi is False
     model = ball_scene().build(contact=hard)
-    assert model.opt_maxiter == 100 and model.hard_toi == 0
+    assert model.opt_max_iter == 100 and model.hard_toi == 0
     with pytest.raises(ValueError, match="max_iter"):
         sc.HardContact(max_iter=np.float64(10.5))
 

@@ -237,7 +237,7 @@ def test_hard_contact_at_rest_velocity_columns_and_the_resting_kink():
         dx[col] = sgn * eps
         after = sc.rollout(model, sc.perturb_state(model, state, dx), 1, controls=u[t][None])
         sides.append(sc.state_difference(model, after.state(1), base)[row] / (sgn * eps))
-    h, beta = model.opt_dt, model.hard_beta
+    h, beta = model.opt_dt, model.hard_baumgarte
     assert sorted(sides) == pytest.approx([-1 / h, -beta / h], rel=1e-4)  # (one-sided)
     central = 0.5 * (sides[0] + sides[1])
     assert abs(J.A[t, row, col] - central) > 0.3 / h

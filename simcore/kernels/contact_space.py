@@ -175,7 +175,7 @@ def friction_rows_jacobian(lam, u, mu, vs, Fl_out, Fu_out):
 @jit(inline="always")
 def contact_eps(reg, A, k):
     # the hard model's regularisation eps_k = reg tr(A_kk) / 3, relative to the contact's own
-    # Delassus scale (reg: m.hard_reg, or _continuation's nearby problem; A: d.con_A)
+    # Delassus scale (reg: m.hard_regularization, or _continuation's nearby problem; A: d.con_A)
     return reg * (A[k, 0, 0] + A[k, 1, 1] + A[k, 2, 2]) / 3.0
 
 @jit
@@ -482,13 +482,13 @@ def _dot(a, b):
 def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
     """y with K^T y = g over the selected contacts (one island; sel may be longer).
 
-    Dense for at most m.opt_polish contacts; beyond, through the island's bodies where their
-    band is affordable (body_space.solve: refinement, then GMRES preconditioned by the bodies'
-    factorization); else matrix-free restarted GMRES, right-
-    preconditioned by the inverse transposed 3x3 diagonal blocks of K, to a relative residual of
-    1e-13, else (not reached in 20 restarts) the dense solve after all: exact, only slower.
+    Dense for at most m.opt_polish_max_contacts contacts; beyond, through the island's bodies
+    where their band is affordable (body_space.solve: refinement, then GMRES preconditioned by
+    the bodies' factorization); else matrix-free restarted GMRES, right-preconditioned by the
+    inverse transposed 3x3 diagonal blocks of K, to a relative residual of 1e-13, else (not
+    reached in 20 restarts) the dense solve after all: exact, only slower.
     """
-    if nsel <= m.opt_polish:
+    if nsel <= m.opt_polish_max_contacts:
         return _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
     ok, y = solve_bodies(m, d, sel, nsel, Fl, Fu, g, True)
     if not ok:

@@ -32,7 +32,7 @@ def penetration_bias(m, phi, h):
     # the normal bias that corrects a penetration phi < 0: Baumgarte's beta phi / h, no faster
     # than hard_depenetration_speed (an overlap of 0.1 m at 1 ms is pushed out at 1 m/s, not
     # 20: a deep overlap is corrected over several steps instead of launching the bodies)
-    return max(m.hard_beta * phi / h, -m.hard_depenetration_speed)
+    return max(m.hard_baumgarte * phi / h, -m.hard_depenetration_speed)
 
 
 @jit(inline="always")
@@ -44,8 +44,8 @@ def _penetration_part(m, phi, h):
 @jit(inline="always")
 def _penetration_slope(m, phi, h, kink):
     # d penetration_bias / d phi: beta / h, 0 beyond the speed limit (a kink at the limit)
-    return _ramp_slope_at(m.hard_beta * phi / h + m.hard_depenetration_speed, 0.0,
-                          m.hard_beta / h, kink)
+    return _ramp_slope_at(m.hard_baumgarte * phi / h + m.hard_depenetration_speed, 0.0,
+                          m.hard_baumgarte / h, kink)
 
 
 @jit
@@ -207,7 +207,7 @@ def hard_contacts(m, d, h):
                 approach = u[0]
             # a bounce: it leaves faster than the threshold. (A plastic landing is no impact:
             # the speculative resting constraint puts the body exactly on the surface.)
-            if d.con_e[k] * approach < -m.hard_ethresh:
+            if d.con_e[k] * approach < -m.hard_restitution_threshold:
                 sel[nsel] = k
                 nsel += 1
                 if d.con_phase[k] == -1:  # its impact time is that of its first phase

@@ -74,18 +74,19 @@ def fixed_point_residual(m, d, sel, nsel, bias, lam, V, W, reg):
     # solve's velocity scale: the velocity changes its impulses make, |u|, |b| (floor 1e-9 m/s).
     # Velocity units, because redundant contacts leave the split of impulses ill-determined (to
     # 1 / eps) while the velocities are not.
-    # (reg: the regularization, m.hard_reg but where _continuation solves a nearby problem)
+    # (reg: the regularization, m.hard_regularization but where _continuation solves a nearby
+    # problem)
     return _residual(reg, d.con_A, d.con_J, d.con_body, d.con_mu, sel, nsel, bias, lam, V, W)
 
 
 @jit
 def _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W):
-    # fixed_point_residual on the arrays it reads (reg = m.hard_reg; A, J, body, mu = d.con_A,
-    # con_J, con_body, con_mu). Functions called per contact are inlined (a compiled call
-    # increments and decrements the reference count of every array it takes, and of every
-    # array a Model or Data tuple holds); this one and _pgs, called per island, are not: one
-    # compiled copy each instead of one per caller cut the first hard rollout's compile by a
-    # quarter (benchmarks/compile_time.py), and the piles' rates did not change
+    # fixed_point_residual on the arrays it reads (reg = m.hard_regularization; A, J, body,
+    # mu = d.con_A, con_J, con_body, con_mu). Functions called per contact are inlined (a
+    # compiled call increments and decrements the reference count of every array it takes, and
+    # of every array a Model or Data tuple holds); this one and _pgs, called per island, are
+    # not: one compiled copy each instead of one per caller cut the first hard rollout's compile
+    # by a quarter (benchmarks/compile_time.py), and the piles' rates did not change
     # (benchmarks/throughput.py)
     worst = 0.0
     scale = 1e-9
@@ -106,8 +107,8 @@ def _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W):
 
 @jit(inline="always")
 def pgs(m, d, sel, nsel, bias, lam, V, W, tol, maxit):
-    return _pgs(m.hard_reg, d.con_A, d.con_J, d.con_MJ, d.con_body, d.con_mu, sel, nsel, bias,
-                lam, V, W, tol, maxit)
+    return _pgs(m.hard_regularization, d.con_A, d.con_J, d.con_MJ, d.con_body, d.con_mu, sel,
+                nsel, bias, lam, V, W, tol, maxit)
 
 
 @jit
@@ -433,13 +434,13 @@ def _solve_islands(m, d, sel, nsel, bias, lam, V, W, fresh, res):
             todo = todo or fresh[k]
         if not todo:
             continue
-        # an island of at most m.opt_polish contacts: a few sweeps often converge; else PGS has
-        # at least found the active set, and Newton finishes it (_polish_island). A larger
-        # island: PGS to tolerance
-        polish = n <= m.opt_polish
-        few = min(m.opt_maxiter, 50) if polish else m.opt_maxiter
-        r, sweeps = _sweep_island(m.hard_reg, A, J, MJ, body, mu, polish, few, m.hard_tol, sub,
-                                  n, bias, lam, V, W)
+        # an island of at most m.opt_polish_max_contacts contacts: a few sweeps often converge;
+        # else PGS has at least found the active set, and Newton finishes it (_polish_island).
+        # A larger island: PGS to tolerance
+        polish = n <= m.opt_polish_max_contacts
+        few = min(m.opt_max_iter, 50) if polish else m.opt_max_iter
+        r, sweeps = _sweep_island(m.hard_regularization, A, J, MJ, body, mu, polish, few,
+                                  m.hard_tol, sub, n, bias, lam, V, W)
         if polish and r > 1e-13:
             r = _polish_island(m, d, sub, n, bias, lam, V, W, sweeps < few)
         for q in range(n):
@@ -470,10 +471,10 @@ def _polish_island(m, d, sel, nsel, bias, lam, V, W, converged):
     # Newton from PGS's active set; if it stalls and PGS had not converged (by its impulse
     # change), PGS to tolerance and Newton again; if that stalls too, _continuation. Returns
     # the relative residual
-    res = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_reg)
+    res = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_regularization)
     if res > 1e-13 and not converged:
-        pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol, m.opt_maxiter)
-        res = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_reg)
+        pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol, m.opt_max_iter)
+        res = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_regularization)
     if res > 1e-13:
         res = _continuation(m, d, sel, nsel, bias, lam, V, W, res)
     return res
@@ -486,15 +487,15 @@ def _continuation(m, d, sel, nsel, bias, lam, V, W, res):
     # the tiny regularization makes ill-posed (a box landing flat on four sliding corners, one
     # of which lifts, stalled at 3.3e-6 with 2,000 sweeps and converged with 20,000), and its
     # solution is close to the true one. Keeps whichever impulses end lower
-    if m.hard_reg >= CONTINUATION_REG:
+    if m.hard_regularization >= CONTINUATION_REG:
         return res
     keep = np.empty((nsel, 3))
     for p in range(nsel):
         keep[p, :] = lam[sel[p]]
     _pgs(CONTINUATION_REG, d.con_A, d.con_J, d.con_MJ, d.con_body, d.con_mu, sel, nsel, bias,
-         lam, V, W, m.hard_tol, m.opt_maxiter)
+         lam, V, W, m.hard_tol, m.opt_max_iter)
     newton_polish(m, d, sel, nsel, bias, lam, V, W, CONTINUATION_REG)
-    new = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_reg)
+    new = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_regularization)
     if new < res:
         return new
     _set_impulses(d, sel, nsel, keep, lam, V, W)
@@ -505,7 +506,7 @@ def _continuation(m, d, sel, nsel, bias, lam, V, W, res):
 # Adjoint: implicit differentiation of each solve's fixed point G = lambda - P(z) = 0 at its
 # solution, z = lambda - R (u + eps lambda + b), u = J V_out (contact_space.py for the layout).
 # R does not move the solution (at a fixed point, u + eps lambda + b vanishes along every
-# direction P is sensitive to); eps_k = hard_reg tr(A_kk) / 3 does, through the contact's
+# direction P is sensitive to); eps_k = hard_regularization tr(A_kk) / 3 does, through the contact's
 # geometry and the masses (contact_space.delassus_trace_vjp).
 
 
@@ -533,7 +534,7 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
         k = sel[p]
         contact_velocity(d, k, V, W, u)
         A = d.con_A[k]
-        eps = contact_eps(m.hard_reg, d.con_A, k)
+        eps = contact_eps(m.hard_regularization, d.con_A, k)
         mu = d.con_mu[k]
         project(lam[k], u, A, eps, bias[k], mu, out)
         for j in range(3):
@@ -573,9 +574,10 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
         b_bar[k] = ubar[0]  # b enters z like u_n
         if c[0] == 0.0 and c[1] == 0.0 and c[2] == 0.0:
             continue  # (everything below is linear in c: nothing to pass back)
-        # eps lam enters z like u: eps_k = hard_reg tr(A_kk) / 3 moves with the geometry
+        # eps lam enters z like u: eps_k = hard_regularization tr(A_kk) / 3 moves with the geometry
         eps_bar = ubar[0] * lam[k, 0] + ubar[1] * lam[k, 1] + ubar[2] * lam[k, 2]
-        delassus_trace_vjp(m, d, a, k, cx, cR, m.hard_reg * eps_bar / 3.0, cx_bar, cR_bar)
+        delassus_trace_vjp(m, d, a, k, cx, cR, m.hard_regularization * eps_bar / 3.0, cx_bar,
+                           cR_bar)
         if wslide[p] > 0.0:  # P_t = mu max(z_n, 0) z_t / |z_t|
             zt = np.sqrt(zs[p, 1] ** 2 + zs[p, 2] ** 2)
             a.con_mu_bar[k] -= (wslide[p] * max(zs[p, 0], 0.0)

@@ -64,7 +64,7 @@ def _contact_impulses(kind, m, d, h, stats):
     model = getattr(kind, "instance_class", None)
     if model is Penalty:
         def penalty(kind, m, d, h, stats):
-            if m.pen_timeconst > 0.0:  # the time-constant form: a solve
+            if m.pen_time_constant > 0.0:  # the time-constant form: a solve
                 res, fails = tc_contacts(m, d, h)
                 stats[0] = max(stats[0], res)
                 stats[1] += fails
@@ -99,7 +99,7 @@ def _contact_impulses_vjp(kind, m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar,
     if model is Penalty:
         def penalty(kind, m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar, vpost_bar,
                     wpost_bar, toi_bar):
-            if m.pen_timeconst > 0.0:
+            if m.pen_time_constant > 0.0:
                 tc_contacts_vjp(m, d, a, h, kink)
             else:
                 penalty_impulses_vjp(m, d, a, h, kink)

@@ -71,7 +71,7 @@ def penalty_impulses(m, d, h):
     # (The fixed spring; the time-constant form is tc_contacts.)
     return penalty_impulses_arrays(
         m.body_kind, m.body_invmass, m.body_inertia, m.body_invinertia, m.pen_stiffness,
-        m.pen_damping, m.pen_exponent, m.pen_vsmooth, d.pos, d.xmat, d.vel, d.ang_vel,
+        m.pen_damping, m.pen_exponent, m.pen_friction_smoothing, d.pos, d.xmat, d.vel, d.ang_vel,
         d.vel_free, d.ang_vel_free, d.ncon[0], d.con_body, d.con_pos, d.con_dist, d.con_normal,
         d.con_t1, d.con_t2, d.con_mu, d.con_lambda, h)
 
@@ -223,7 +223,7 @@ def restitution_damping_ratio(e, out):
 @jit
 def tc_params(m, d, h, nc, sel, V, W, b, alpha, zeta, count):
     # the penetrating contacts sel (returns their number) and per selected contact p: the spring
-    # impulse b[p], the damper's alpha[p], zeta[p] (m.pen_dampratio, else from restitution);
+    # impulse b[p], the damper's alpha[p], zeta[p] (m.pen_damping_ratio, else from restitution);
     # V, W: the free velocities (for the ramp). count (nbody,) is scratch.
     nsel = 0
     count[:] = 0.0
@@ -238,11 +238,11 @@ def tc_params(m, d, h, nc, sel, V, W, b, alpha, zeta, count):
     for p in range(nsel):
         k = sel[p]
         i, j = d.con_body[k, 0], d.con_body[k, 1]
-        zeta[p] = m.pen_dampratio
+        zeta[p] = m.pen_damping_ratio
         if zeta[p] < 0.0:  # the pair's e is max(e_i, e_j)
             restitution_damping_ratio(max(m.body_restitution[i], m.body_restitution[j]), zb)
             zeta[p] = zb[0]
-        tau = m.pen_timeconst
+        tau = m.pen_time_constant
         w = d.con_A[k, 0, 0]
         pen = -d.con_dist[k]
         b[p] = h * pen / (w * tau * tau)
@@ -277,7 +277,7 @@ def _excess(m, i, j, count, h):
         n = max(n, count[i])
     if m.body_kind[j] == BODY_DYNAMIC:
         n = max(n, count[j])
-    return h * h / (m.pen_timeconst * m.pen_timeconst) - 1.0 / n
+    return h * h / (m.pen_time_constant * m.pen_time_constant) - 1.0 / n
 
 
 @jit(inline="always")
@@ -365,11 +365,11 @@ def tc_merit(d, sel, nsel, w, b, alpha, vs, lam, V, W, F, D):
 @jit
 def _tc_newton(m, d, sel, nsel, w, b, alpha, lam, V, W):
     # global semismooth Newton on all selected contacts' F, its system K = F_l + F_u A dense
-    # (at most m.opt_polish contacts) or through the bodies; Armijo on |D F|^2. Returns the
-    # relative residual
-    vs = m.pen_vsmooth
+    # (at most m.opt_polish_max_contacts contacts) or through the bodies; Armijo on |D F|^2.
+    # Returns the relative residual
+    vs = m.pen_friction_smoothing
     n3 = 3 * nsel
-    bodies = nsel > m.opt_polish
+    bodies = nsel > m.opt_polish_max_contacts
     A = np.empty((0, 0) if bodies else (n3, n3))
     if not bodies:
         dense_delassus(m, d, sel, nsel, A, 0.0)
@@ -453,13 +453,13 @@ def tc_contacts(m, d, h):
     w = np.empty(nsel)
     for p in range(nsel):
         w[p] = d.con_A[sel[p], 0, 0]
-    vs = m.pen_vsmooth
+    vs = m.pen_friction_smoothing
     F, D = np.empty(3 * nsel), np.empty(3 * nsel)
     res = 1.0
-    polish = nsel <= m.opt_polish or affordable(m, d, sel, nsel)
+    polish = nsel <= m.opt_polish_max_contacts or affordable(m, d, sel, nsel)
     tol = 1e-4 if polish else 1e-12
     sweep = 0
-    while sweep < m.opt_maxiter:
+    while sweep < m.opt_max_iter:
         for p in range(nsel):
             _tc_local(d, sel[p], w[p], b[p], alpha[p], vs, lam[sel[p]], V, W)
         sweep += 1
@@ -550,7 +550,7 @@ def penalty_impulses_vjp(m, d, a, h, kink):
         for q in range(3):
             u[q] = ua[q] - ub[q]
         penalty_force(d.con_dist[k], d.con_normal[k], u, d.con_mu[k], m.pen_stiffness,
-                      m.pen_damping, m.pen_exponent, m.pen_vsmooth, f)
+                      m.pen_damping, m.pen_exponent, m.pen_friction_smoothing, f)
         imp_bar[:] = 0.0
         ra_bar[:] = 0.0
         rb_bar[:] = 0.0
@@ -579,8 +579,8 @@ def penalty_impulses_vjp(m, d, a, h, kink):
             n_bar[q] = 0.0
         s_bar[:] = 0.0
         penalty_force_vjp(d.con_dist[k], d.con_normal[k], u, d.con_mu[k], m.pen_stiffness,
-                          m.pen_damping, m.pen_exponent, m.pen_vsmooth, f_bar, kink, n_bar,
-                          u_bar, s_bar)
+                          m.pen_damping, m.pen_exponent, m.pen_friction_smoothing, f_bar, kink,
+                          n_bar, u_bar, s_bar)
         a.con_dist_bar[k] += s_bar[0]
         a.con_mu_bar[k] += s_bar[1]
         a.scalar_bar[SLOT_STIFFNESS] += s_bar[2]
@@ -645,7 +645,7 @@ def tc_contacts_vjp(m, d, a, h, kink):
     V, W = d.vel_free, d.ang_vel_free
     Vb, Wb = a.vfree_bar, a.wfree_bar
     lam = d.con_lambda
-    vs = m.pen_vsmooth
+    vs = m.pen_friction_smoothing
     # the free velocities (the ramp's) and the solve's parameters at them
     V0, W0 = V.copy(), W.copy()
     sel = np.empty(nc, dtype=np.int64)
@@ -695,7 +695,7 @@ def tc_contacts_vjp(m, d, a, h, kink):
         b_bar = -side[p] * c[0] / D
         al_bar = side[p] * c[0] * (u[0] - s) / D
         pen = -d.con_dist[k]
-        tau = m.pen_timeconst
+        tau = m.pen_time_constant
         # b = h pen / (w tau^2);  alpha = (f + q) / w, f = _damper(zeta, r, h / tau),
         # q = max(0, h^2 / tau^2 - 1 / n)
         contact_velocity(d, k, V0, W0, u)
@@ -717,7 +717,7 @@ def tc_contacts_vjp(m, d, a, h, kink):
             contact_velocity_vjp(d, a, k, cx, V0, W0, u0bar, V0b, W0b, tb[k], cx_bar)
         a.con_dist_bar[k] -= pen_bar
         a.scalar_bar[SLOT_TIMECONST] += tau_bar
-        if m.pen_dampratio >= 0.0:
+        if m.pen_damping_ratio >= 0.0:
             a.scalar_bar[SLOT_DAMPRATIO] += zeta_bar
         else:
             restitution_damping_ratio(max(m.body_restitution[i], m.body_restitution[j]), zb)

@@ -212,12 +212,12 @@ def _assemble(d, nc, bias, kap, vs, lam, V, W, A, F, JF, jac):
 @jit
 def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
     # damped Newton on all contacts' F at once, keeping lambda_n, s_n > 0; its system
-    # K = F_l + F_u A assembled densely, or beyond m.opt_polish contacts solved through the
-    # bodies (body_space.solve). The line search is Armijo on |D F|^2 with the row scaling D
-    # (to velocity units) frozen per iteration, for which the Newton direction is always a
+    # K = F_l + F_u A assembled densely, or beyond m.opt_polish_max_contacts contacts solved
+    # through the bodies (body_space.solve). The line search is Armijo on |D F|^2 with the row
+    # scaling D (to velocity units) frozen per iteration, for which the Newton direction is always a
     # descent direction.
     n3 = 3 * nc
-    bodies = nc > m.opt_polish
+    bodies = nc > m.opt_polish_max_contacts
     sel = np.arange(nc)
     A = np.empty((0, 0) if bodies else (n3, n3))
     JF = np.empty((0, 0) if bodies else (n3, n3))
@@ -317,11 +317,11 @@ def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
 @jit
 def _sweeps(m, d, nc, kap, vs, lam, V, W, tol, sweep):
     # Gauss-Seidel (a local Newton solve per contact) until the relative residual is below tol
-    # or m.opt_maxiter sweeps are done in all (sweep: those done before); a small solve checks
+    # or m.opt_max_iter sweeps are done in all (sweep: those done before); a small solve checks
     # the residual every sweep, a large one every fourth. Returns (residual, sweeps done)
-    small = nc <= m.opt_polish
+    small = nc <= m.opt_polish_max_contacts
     res = smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W)
-    while not res < tol and sweep < m.opt_maxiter:
+    while not res < tol and sweep < m.opt_max_iter:
         for k in range(nc):
             if kap[k] > 0.0:
                 _local_newton(m, d, k, d.con_bias[k], kap[k], vs[k], lam[k], V, W)
@@ -353,13 +353,14 @@ def smoothed_contacts(m, d, h):
     warm_start(m, d, nc, keys, lam, V, W)
     for k in range(nc):
         _start(d, k, d.con_bias[k], kap[k], lam[k], V, W)
-    # a solve of at most m.opt_polish contacts, or one whose bodies' band is affordable
+    # a solve of at most m.opt_polish_max_contacts contacts, or one whose bodies' band is affordable
     # (body_space.py), finishes with the global Newton: Gauss-Seidel only brings it close
-    polish = nc <= m.opt_polish or affordable(m, d, np.arange(nc), nc)
+    polish = nc <= m.opt_polish_max_contacts or affordable(m, d, np.arange(nc), nc)
     res, sweep = _sweeps(m, d, nc, kap, vs, lam, V, W, 1e-4 if polish else 1e-10, 0)
     if polish:
         res = _global_newton(m, d, nc, d.con_bias, kap, vs, lam, V, W)
-        if not res < 1e-10 and nc > m.opt_polish:  # a large solve's Newton stalled: sweeps on
+        if not res < 1e-10 and nc > m.opt_polish_max_contacts:
+            # a large solve's Newton stalled: sweeps on
             res, sweep = _sweeps(m, d, nc, kap, vs, lam, V, W, 1e-10, sweep)
     remember(d, nc, keys, lam)
     return res, 0 if res <= m.opt_tol_fail else 1

@@ -242,9 +242,9 @@ def check_bounds(m, d, ctrl, h, pos0, bounds):
         vdep = m.hard_depenetration_speed
     elif m.opt_contact == CONTACT_SMOOTHED:
         vdep = m.smooth_depenetration_speed
-    elif m.pen_timeconst > 0.0:
+    elif m.pen_time_constant > 0.0:
         for k in range(d.ncon[0]):
-            bounds[9] = max(bounds[9], -d.con_dist[k] / m.pen_timeconst)
+            bounds[9] = max(bounds[9], -d.con_dist[k] / m.pen_time_constant)
         vdep = bounds[9]
     return _check_bounds(m.body_kind, m.body_mass, m.body_invmass, m.body_inertia,
                          m.geom_rbound, m.opt_gravity, m.opt_max_speed, vdep, d.xmat, d.pos,
@@ -893,6 +893,6 @@ def contact_modes(m, d, h, mode_out, margin_out, bodies_out, start):
                     un += (pa[j] - pb[j]) * d.con_normal[k, j]
                 for j in range(3):
                     slip += (pa[j] - pb[j] - un * d.con_normal[k, j]) ** 2
-                mode = MODE_SLIDING if np.sqrt(slip) > m.pen_vsmooth else MODE_STICKING
+                mode = MODE_SLIDING if np.sqrt(slip) > m.pen_friction_smoothing else MODE_STICKING
         mode_out[start + k] = mode
         margin_out[start + k] = margin

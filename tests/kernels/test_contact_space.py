@@ -369,7 +369,7 @@ def test_tangent_scale_vjp(k, frame_mode, rng):
 
 @pytest.mark.parametrize("k", range(NC))
 def test_delassus_trace_vjp(k, rng):
-    # tr A_kk (the hard model's eps_k is hard_reg / 3 of it) does not depend on the frame
+    # tr A_kk (the hard model's eps_k is hard_regularization / 3 of it) does not depend on the frame
     model, d, cx0, cR0 = _setup(rng)
     nb = model.nbody
     dyn = model.body_kind == BODY_DYNAMIC
@@ -543,8 +543,8 @@ def test_transposed_solve_paths_match_dense(rng):
 
     y_dense = _dense_transposed_solve(model, d, sel, nsel, Fl, Fu, g)
     done, y_gmres = gmres_transposed_solve(model, d, sel, nsel, Fl, Fu, g)
-    y_default = transposed_solve(model, d, sel, nsel, Fl, Fu, g)  # opt_polish = 32: dense
-    y_large = transposed_solve(model._replace(opt_polish=0), d, sel, nsel, Fl, Fu, g)
+    y_default = transposed_solve(model, d, sel, nsel, Fl, Fu, g)  # 32 contacts at most: dense
+    y_large = transposed_solve(model._replace(opt_polish_max_contacts=0), d, sel, nsel, Fl, Fu, g)
     assert done and np.array_equal(y_default, y_dense)
     # GMRES to a relative residual of 1e-13, and a large island's solve (through its bodies):
     # not bit-identical to the dense solve, so these also show the other paths finished
@@ -558,8 +558,8 @@ def test_transposed_solve_paths_match_dense(rng):
           f"through the bodies {err_large:.2e}, dense {err_dense:.2e}")
     assert err_dense < 1e-12 and err_gmres < 1e-11 and res < 1e-12 and err_large < 1e-12
     # g = 0 gives y = 0
-    assert not np.any(transposed_solve(model._replace(opt_polish=0), d, sel, nsel, Fl, Fu,
-                                       np.zeros(3 * nsel)))
+    assert not np.any(transposed_solve(model._replace(opt_polish_max_contacts=0), d, sel, nsel,
+                                       Fl, Fu, np.zeros(3 * nsel)))
     assert not np.any(gmres_transposed_solve(model, d, sel, nsel, Fl, Fu,
                                              np.zeros(3 * nsel))[1])
 
@@ -612,7 +612,7 @@ def test_transposed_solve_over_islands_matches_the_whole(polish, rng):
     nsel = len(sel)
     Fl, Fu, g, A, K = _random_system(model, d, sel, rng)
     y_ref = np.linalg.solve(K.T, g)
-    y = transposed_solve(model._replace(opt_polish=polish), d, sel, nsel, Fl, Fu, g)
+    y = transposed_solve(model._replace(opt_polish_max_contacts=polish), d, sel, nsel, Fl, Fu, g)
     err = np.abs(y - y_ref).max() / np.abs(y_ref).max()
     print(f"transposed_solve over islands (polish {polish}): {err:.2e}")
     assert err < 1e-11
@@ -632,8 +632,8 @@ def test_active_transposed_solve_skips_separated_contacts(polish, rng):
             K[3 * p:3 * p + 3] = 0.0
             K[3 * p:3 * p + 3, 3 * p:3 * p + 3] = np.eye(3)
         y_ref = np.linalg.solve(K.T, g)
-        y = active_transposed_solve(model._replace(opt_polish=polish), d, sel, nsel, Fl, Fu,
-                                    g)
+        y = active_transposed_solve(model._replace(opt_polish_max_contacts=polish), d, sel, nsel,
+                                    Fl, Fu, g)
         err = np.abs(y - y_ref).max() / np.abs(y_ref).max()
         print(f"active_transposed_solve, separated {separated} (polish {polish}): {err:.2e}")
         assert err < 1e-11

@@ -190,7 +190,7 @@ def test_adjoint_solve_iterative_matches_dense_on_a_pile():
         step.collision(model, d)
         res, fails = kernel_entries.smoothed_contacts(model, d, model.opt_dt)
         nc = d.ncon[0]
-        assert fails == 0 and nc > model.opt_polish
+        assert fails == 0 and nc > model.opt_polish_max_contacts
         # the smoothed vjp's system: F_l, F_u from the residual's Jacobian at the solution
         Fl, Fu, u = np.zeros((nc, 3, 3)), np.zeros((nc, 3, 3)), np.zeros(3)
         for k in range(nc):
