@@ -272,6 +272,8 @@ def run(seeds, models, grad=True, args=None):
     None), with a progress bar on stderr; the rows in seed order."""
     jobs = [(s, m, grad) for m in models for s in seeds]
     args = args or argparse.Namespace(executor=None, workers=None, dask_address=None)
+    # (run_job silences the warnings where it runs; on threads their catch_warnings race on the
+    # one filter list, which this restores at the end)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return parallel_map(run_job, jobs, args, what="scenes")

@@ -33,7 +33,7 @@ def scan_one(job):
     regularization, mu, e = job
     model, box = sysid_toss.build(sc.HardContact(regularization=regularization), mu, e)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # counted below instead
+        warnings.simplefilter("ignore", RuntimeWarning)  # counted in the row instead
         traj = sc.rollout(model, model.initial_state(), sysid_toss.STEPS, progress=False)
     r = traj.solver_residual
     return mu, e, float(r.max()), int(traj.solver_failures.sum()), int(r.argmax())

@@ -97,18 +97,18 @@ def plot_paths(runs, path, xlabel, ylabel, title, reference=None, points=(), cir
     black. Saved to ``path``; returns the path."""
     from matplotlib.patches import Circle
 
-    def draw(xy, colour, label, width):
+    def draw(xy, colour, label):
         xy = np.asarray(xy, dtype=float).reshape(len(xy), -1, 2)
         for j in range(xy.shape[1] - 1):
             ax.plot(xy[:, j, 0], xy[:, j, 1], "--", color=colour, lw=1)
-        ax.plot(xy[:, -1, 0], xy[:, -1, 1], "-", color=colour, lw=width, label=label)
+        ax.plot(xy[:, -1, 0], xy[:, -1, 1], "-", color=colour, lw=1.4, label=label)
         return xy
 
-    fig, ax = plt.subplots(figsize=(7, 4.8 if circles else 4.2), dpi=120)
+    fig, ax = plt.subplots(figsize=(7, 4.8), dpi=120)
     if reference is not None:
-        draw(reference[1], "0.6", reference[0], 1)
+        draw(reference[1], "0.6", reference[0])
     for k, (label, xy) in enumerate(runs.items()):
-        xy = draw(xy, f"C{k}", label, 1.4 if end_dots else 1.3)
+        xy = draw(xy, f"C{k}", label)
         if end_dots:
             ax.plot(*xy[-1, -1], "o", color=f"C{k}", ms=4)
     for y in hlines:
@@ -125,6 +125,6 @@ def plot_paths(runs, path, xlabel, ylabel, title, reference=None, points=(), cir
             ax.add_patch(Circle((x, y), r, facecolor="none", edgecolor="k"))
             ax.annotate(label, (x, y - 2.2 * r), ha="center", fontsize=8)
     ax.set_aspect("equal")
-    ax.legend(fontsize=7, loc="upper right" if circles else "best")
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return _save(fig, ax, path, xlabel, ylabel, title)
