@@ -41,7 +41,8 @@ class Gradient:
             unit (its component along each quaternion is zero).
         controls: (steps, n, 6) with respect to each step's controls (also when the rollout ran
             with ``controls=None``, i.e. at zero force and held kinematic velocities).
-        params: name -> gradient: (n,) per body for "mass", "friction", "restitution"; a float
+        params: name -> gradient: (n,) per body for "mass", "friction", "restitution",
+            "torsional_friction", "rolling_friction"; a float
             for a contact model's scalar ("stiffness", "damping", "kappa").
         min_margin: the smallest distance to a contact mode switch over the rollout, in m/s
             (Trajectory.contact_margin): the gradient holds for input changes that keep every
@@ -137,9 +138,10 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
         loss: ``loss(traj) -> (value, cotangent)``: the cotangent holds dL/d(traj arrays), as a
             Trajectory or a dict with any of "pos", "quat", "vel", "ang_vel", each shaped like
             the trajectory's array (a missing key means zero).
-        params: names of the parameters to differentiate: "mass", "friction", "restitution"
-            (per body), and the contact model's own scalars (PenaltyContact: "stiffness",
-            "damping"; SmoothedContact: "kappa").
+        params: names of the parameters to differentiate: "mass", "friction", "restitution",
+            "torsional_friction", "rolling_friction" (per body), and the contact model's own
+            scalars (PenaltyContact: "stiffness", "damping", "time_constant", "damping_ratio";
+            SmoothedContact: "kappa").
         kink: derivative taken at an exact non-smooth point (a clamp at its bound, touching at
             exactly zero gap, equal restitutions): "mean" of the one-sided derivatives (agrees
             with central differences), "left" or "right".
@@ -210,10 +212,8 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
             g[dyn] = (-adj.invmass_bar[dyn] / m ** 2
                       + np.sum(adj.inertia_bar[dyn] * model.body_inertia[dyn], axis=1) / m)
             param_grads[name] = g
-        elif name == "friction":
-            param_grads[name] = adj.friction_bar.copy()
-        elif name == "restitution":
-            param_grads[name] = adj.restitution_bar.copy()
+        elif PARAMS[name].per_body:  # accumulated as Adjoint.<name>_bar
+            param_grads[name] = getattr(adj, name + "_bar").copy()
         else:
             param_grads[name] = float(adj.scalar_bar[PARAMS[name].slot])
     grad_quat = np.empty((n, 4))

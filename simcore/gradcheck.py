@@ -132,7 +132,8 @@ def gradcheck(model, state, steps, loss, variable, body=None, index=0, controls=
 
     Args:
         model, state, steps, loss, controls, kink: as for ``value_and_grad``.
-        variable: "pos", "vel", "ang_vel", "controls", "mass", "friction", "restitution" or a
+        variable: "pos", "vel", "ang_vel", "controls", a per-body parameter ("mass", "friction",
+            "restitution", "torsional_friction", "rolling_friction") or a
             contact model's scalar ("stiffness", "damping", "kappa"), as for ``Problem``.
         body: the body whose entry is checked (not needed for a model's scalars).
         index: which of the body's entries: the axis for "pos", "vel", "ang_vel";

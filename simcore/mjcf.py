@@ -33,7 +33,7 @@ from simcore.scene import QUAT_NORM_TOL, Scene, quat_z_to
 
 _GEOM_NAMES = {consts.GEOM_PLANE: "plane", consts.GEOM_SPHERE: "sphere",
                consts.GEOM_CAPSULE: "capsule", consts.GEOM_BOX: "box"}
-# MuJoCo's default torsional and rolling friction; simcore has neither
+# MuJoCo's default torsional and rolling friction (unused at its default condim 3)
 TORSIONAL_FRICTION = 0.005
 ROLLING_FRICTION = 0.0001
 KEYFRAME_NAME = "init"
@@ -86,7 +86,15 @@ def _geom(parent, i, body, with_pose):
         attrs["pos"] = _vec(body["pos"])
         attrs["quat"] = _vec(body["quat"])
     attrs["size"] = _vec(_geom_size(body))
-    attrs["friction"] = _vec((body["friction"], TORSIONAL_FRICTION, ROLLING_FRICTION))
+    # MuJoCo takes a pair's friction as the max per component and its condim as the max;
+    # simcore takes the max of the torsional and rolling frictions too, so each geom carries
+    # its own values (0: none)
+    attrs["friction"] = _vec((body["friction"], body["torsional_friction"],
+                              body["rolling_friction"]))
+    if body["rolling_friction"] > 0.0:
+        attrs["condim"] = "6"
+    elif body["torsional_friction"] > 0.0:
+        attrs["condim"] = "4"
     return ET.SubElement(parent, "geom", attrs)
 
 
@@ -142,12 +150,16 @@ def scene_to_mjcf(scene, path=None):
         "keyframe's are in the body frame). Scene.from_mjcf reads them back. "))
     root.append(ET.Comment(
         " Contact: MuJoCo uses its own soft-constraint contact, not simcore's contact model; a "
-        "pair's friction is max(mu_a, mu_b) in MuJoCo, sqrt(mu_a mu_b) in simcore; simcore has "
-        "no torsional or rolling friction (MuJoCo defaults written). "))
+        "pair's sliding friction is max(mu_a, mu_b) in MuJoCo, sqrt(mu_a mu_b) in simcore; "
+        "torsional and rolling friction (condim 4 and 6) are the max in both. "))
     ET.SubElement(root, "compiler", {"angle": "radian", "inertiafromgeom": "auto"})
     # Euler is MuJoCo's semi-implicit Euler (v+ = v + h a, x+ = x + h v+), as in simcore
-    ET.SubElement(root, "option", {"timestep": _num(scene.dt), "gravity": _vec(scene.gravity),
-                                   "integrator": "Euler"})
+    option = {"timestep": _num(scene.dt), "gravity": _vec(scene.gravity), "integrator": "Euler"}
+    if any(b["torsional_friction"] > 0.0 or b["rolling_friction"] > 0.0 for b in scene.bodies):
+        # MuJoCo's default pyramidal cone lets a ball roll 37% farther than its rolling friction
+        # allows, the elliptic one (round, like simcore's) 3% (tests/test_rolling.py)
+        option["cone"] = "elliptic"
+    ET.SubElement(root, "option", option)
     _custom(root, scene)
     world = ET.SubElement(root, "worldbody")
 
@@ -379,9 +391,11 @@ def scene_from_mjcf(xml_or_path, scene_type=Scene):
     - Frames: ``pos`` and one of ``quat`` (w x y z, normalised as MuJoCo does), ``euler``,
       ``axisangle``, ``xyaxes``, ``zaxis``; a capsule also by ``fromto``.
     - ``<geom>``: ``type`` plane (normal: the frame's z axis; offset: normal . pos; ``size``
-      only draws it), sphere, box, capsule; ``size``; ``friction`` (sliding; torsional and
-      rolling must be MuJoCo's defaults 0.005 and 0.0001, or 0: simcore has neither; default
-      1); ``name``. Checked to be MuJoCo's defaults: ``condim`` 3, ``contype`` and
+      only draws it), sphere, box, capsule; ``size``; ``friction`` (sliding, default 1;
+      torsional and rolling, read where ``condim`` uses them: 4 the torsional, 6 both; values
+      a geom's condim does not use must be MuJoCo's defaults 0.005 and 0.0001 or 0, since
+      MuJoCo would still use them with a higher-condim partner); ``condim`` 3, 4 or 6;
+      ``name``. Checked to be MuJoCo's defaults: ``contype`` and
       ``conaffinity`` 1 (simcore collides every pair), ``margin`` and ``gap`` 0,
       ``shellinertia`` false, ``fluidshape`` none.
     - Mass of a dynamic body: its ``<inertial>`` (``mass`` and ``diaginertia`` or
@@ -711,8 +725,10 @@ class _Importer:
             raise self.error(node, f"{self.desc(node, 'type')} is not supported: simcore "
                                    f"simulates plane, sphere, box and capsule geoms")
         self.check_names(node, _GEOM_READ, _GEOM_SKIP)
-        self.require(self.scalar(node, "condim", 3) == 3, node, "condim",
-                     "simcore's contacts have normal and sliding friction (condim 3)")
+        condim = self.scalar(node, "condim", 3)
+        self.require(condim in (3, 4, 6), node, "condim",
+                     "simcore's contacts have sliding friction, and torsional (condim 4) and "
+                     "rolling friction (6) when given: condim 3, 4 or 6")
         for name in ("contype", "conaffinity"):
             self.require(self.scalar(node, name, 1) == 1, node, name,
                          "simcore collides every pair of geoms (contype = conaffinity = 1)")
@@ -727,12 +743,18 @@ class _Importer:
         if "friction" in a:
             given = self.floats(node, "friction", 1, 3)
             friction[:len(given)] = given
-        for value, default, what in ((friction[1], TORSIONAL_FRICTION, "torsional"),
-                                     (friction[2], ROLLING_FRICTION, "rolling")):
-            self.require(value in (0.0, default), node, "friction",
-                         f"{what} friction {value!r}: simcore has no torsional or rolling "
-                         f"friction (it accepts MuJoCo's defaults {TORSIONAL_FRICTION} and "
-                         f"{ROLLING_FRICTION}, which condim 3 does not use, or 0)")
+        for q, default, what, used in ((1, TORSIONAL_FRICTION, "torsional", condim >= 4),
+                                       (2, ROLLING_FRICTION, "rolling", condim == 6)):
+            if used:
+                self.require(friction[q] >= 0.0, node, "friction",
+                             f"{what} friction {friction[q]!r} must be non-negative")
+            else:
+                self.require(friction[q] in (0.0, default), node, "friction",
+                             f"{what} friction {friction[q]!r} with condim {condim:g}, which "
+                             f"does not use it (MuJoCo would, paired with a higher condim): "
+                             f"give condim {4 if q == 1 else 6}, or MuJoCo's default "
+                             f"{default} or 0")
+                friction[q] = 0.0
         size = np.zeros(3)
         if "size" in a:
             given = self.floats(node, "size", 1, 3)
@@ -757,7 +779,8 @@ class _Importer:
             raise self.error(node, f"a {tname} needs {what[needed]}, positive, in size"
                                    f"{' (' + self.desc(node, 'size') + ')' if 'size' in a else ''}")
         return {"node": node, "type": gtype, "size": size, "pos": pos, "quat": quat,
-                "friction": friction[0], "name": a.get("name"),
+                "friction": friction[0], "torsional_friction": friction[1],
+                "rolling_friction": friction[2], "name": a.get("name"),
                 "mass": self.scalar(node, "mass", None),
                 "density": self.scalar(node, "density", MUJOCO_DENSITY)}
 
@@ -962,7 +985,9 @@ class _Importer:
                     found[0]["ang_vel"] = values
         scene = scene_type(dt=dt, gravity=gravity, margin=margin, max_speed=max_speed)
         for s in specs:
-            common = {"friction": s["friction"], "restitution": s.get("restitution", 0.0)}
+            common = {"friction": s["friction"], "restitution": s.get("restitution", 0.0),
+                      "torsional_friction": s["torsional_friction"],
+                      "rolling_friction": s["rolling_friction"]}
             body = dict(common, mass=s["mass"], pos=s["pos"], quat=s["quat"], vel=s["vel"],
                         ang_vel=s["ang_vel"], kind=s["kind"], inertia=s["inertia"])
             size = s["size"]

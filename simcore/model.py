@@ -51,6 +51,8 @@ class Model(NamedTuple):
     body_invinertia: np.ndarray        # (nbody, 3) 0 for static/kinematic bodies
     body_friction: np.ndarray          # (nbody,) mu; a pair uses sqrt(mu_a mu_b)
     body_restitution: np.ndarray       # (nbody,) e; a pair uses max(e_a, e_b)
+    body_torsional_friction: np.ndarray  # (nbody,) m; a pair uses the max (kernels/rolling.py)
+    body_rolling_friction: np.ndarray  # (nbody,) m; a pair uses the max
     geom_type: np.ndarray              # (nbody,) int: consts.GEOM_*
     geom_size: np.ndarray              # (nbody, 3) sphere (r,0,0), capsule (r,hl,0), box (hx,hy,hz)
     geom_rbound: np.ndarray            # (nbody,) bounding-sphere radius (0 for planes)
@@ -88,7 +90,8 @@ def validate_model(model):
         raise _bad("nbody", "a positive integer", n)
     shapes = {"opt_gravity": (3,), "body_kind": (n,), "body_mass": (n,), "body_invmass": (n,),
               "body_inertia": (n, 3), "body_invinertia": (n, 3), "body_friction": (n,),
-              "body_restitution": (n,), "geom_type": (n,), "geom_size": (n, 3),
+              "body_restitution": (n,), "body_torsional_friction": (n,),
+              "body_rolling_friction": (n,), "geom_type": (n,), "geom_size": (n, 3),
               "geom_rbound": (n,), "init_pos": (n, 3), "init_quat": (n, 4), "init_vel": (n, 3),
               "init_ang_vel": (n, 3)}
     for field, shape in shapes.items():
@@ -150,7 +153,8 @@ def validate_model(model):
     check("body_invinertia", ~dyn | np.all(np.isclose(
         model.body_invinertia * model.body_inertia, 1.0, rtol=1e-12, atol=0), axis=1),
           "1 / body_inertia for a dynamic body")
-    check("body_friction", model.body_friction >= 0, "non-negative")
+    for field in ("body_friction", "body_torsional_friction", "body_rolling_friction"):
+        check(field, getattr(model, field) >= 0, "non-negative")
     size = model.geom_size
     need = np.where(gtype[:, None] == consts.GEOM_BOX, size > 0, True) & np.where(
         (gtype[:, None] == consts.GEOM_SPHERE) & (np.arange(3) == 0), size > 0, True) & np.where(
@@ -197,6 +201,7 @@ class Data(NamedTuple):
     con_mu: np.ndarray      # (ncon_max,) pair friction
     con_e: np.ndarray       # (ncon_max,) pair restitution
     con_lambda: np.ndarray  # (ncon_max, 3) impulse on a in the contact frame (n, t1, t2)
+    con_torque: np.ndarray  # (ncon_max, 3) rolling / torsional torque impulse on a, world
     ncon: np.ndarray        # (1,) int
     # hard contact (kernels/hard.py)
     con_J: np.ndarray       # (ncon_max, 2, 3, 6) Jacobian rows per side (a: +, b: -)
@@ -248,7 +253,7 @@ def make_data(model, state, ncon_max, npair_max):
         con_normal=np.zeros((ncon_max, 3)), con_t1=np.zeros((ncon_max, 3)),
         con_t2=np.zeros((ncon_max, 3)), con_pos=np.zeros((ncon_max, 3)),
         con_mu=np.zeros(ncon_max), con_e=np.zeros(ncon_max), con_lambda=np.zeros((ncon_max, 3)),
-        ncon=np.zeros(1, dtype=np.int64),
+        con_torque=np.zeros((ncon_max, 3)), ncon=np.zeros(1, dtype=np.int64),
         con_J=np.zeros((ncon_max, 2, 3, 6)), con_MJ=np.zeros((ncon_max, 2, 6, 3)),
         con_A=np.zeros((ncon_max, 3, 3)), con_bias=np.zeros(ncon_max),
         con_phase=np.zeros(ncon_max, dtype=np.int64), con_toi=np.zeros(ncon_max),
@@ -286,6 +291,8 @@ class Adjoint(NamedTuple):
     inertia_bar: np.ndarray   # (nbody, 3)
     friction_bar: np.ndarray  # (nbody,)
     restitution_bar: np.ndarray  # (nbody,)
+    torsional_friction_bar: np.ndarray  # (nbody,)
+    rolling_friction_bar: np.ndarray  # (nbody,)
     scalar_bar: np.ndarray    # (NSLOT,) the contact models' scalars, by consts.SLOT_*
 
 
@@ -297,7 +304,8 @@ def make_adjoint(nbody, ncon_max):
                    con_dist_bar=z(ncon_max), con_normal_bar=z(ncon_max, 3),
                    con_pos_bar=z(ncon_max, 3), con_mu_bar=z(ncon_max), con_e_bar=z(ncon_max),
                    invmass_bar=z(n), inertia_bar=z(n, 3), friction_bar=z(n),
-                   restitution_bar=z(n), scalar_bar=z(consts.NSLOT))
+                   restitution_bar=z(n), torsional_friction_bar=z(n),
+                   rolling_friction_bar=z(n), scalar_bar=z(consts.NSLOT))
 
 
 class Tape(NamedTuple):

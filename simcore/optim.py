@@ -21,7 +21,8 @@ class Problem:
     Args:
         model, state, steps, loss, controls: as for ``value_and_grad``.
         variables: names among "pos", "vel", "ang_vel" (initial state), "controls" (every step's
-            force and torque), "mass", "friction", "restitution" (per body), and the contact
+            force and torque), "mass", "friction", "restitution", "torsional_friction",
+            "rolling_friction" (per body), and the contact
             model's scalars ("stiffness", "damping" for PenaltyContact).
         bodies: the bodies whose entries are variables (default: every non-static body).
         kink: as for ``value_and_grad``.
@@ -108,8 +109,9 @@ class Problem:
                                        body_invmass=model.body_invmass / scale,
                                        body_inertia=model.body_inertia * scale[:, None],
                                        body_invinertia=model.body_invinertia / scale[:, None])
-            elif name in ("friction", "restitution"):
-                lo, hi = (0.0, np.inf) if name == "friction" else (0.0, 1.0)
+            elif PARAMS[name].per_body:
+                lo, hi = PARAMS[name].bounds
+                lo, hi = -np.inf if lo is None else lo, np.inf if hi is None else hi
                 if np.any(v < lo) or np.any(v > hi):
                     raise ValueError(f"{name} must stay in [{lo}, {hi}], got {v} "
                                      f"(use minimize(..., bounds=prob.bounds))")
@@ -136,7 +138,7 @@ class Problem:
                 parts.append(getattr(grad, name)[b].ravel())
             elif name == "controls":
                 parts.append(grad.controls[:, b].ravel())
-            elif name in ("mass", "friction", "restitution"):
+            elif PARAMS[name].per_body:
                 parts.append(grad.params[name][b])
             else:
                 parts.append(np.array([grad.params[name]]))

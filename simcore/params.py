@@ -20,6 +20,8 @@ PARAMS = {
     "mass": Param("body_mass", True, None, -1, (1e-12, None)),
     "friction": Param("body_friction", True, None, -1, (0.0, None)),
     "restitution": Param("body_restitution", True, None, -1, (0.0, 1.0)),
+    "torsional_friction": Param("body_torsional_friction", True, None, -1, (0.0, None)),
+    "rolling_friction": Param("body_rolling_friction", True, None, -1, (0.0, None)),
     "stiffness": Param("pen_stiffness", False, consts.CONTACT_PENALTY, consts.SLOT_STIFFNESS,
                        (1e-12, None), "fixed spring"),
     "damping": Param("pen_damping", False, consts.CONTACT_PENALTY, consts.SLOT_DAMPING,

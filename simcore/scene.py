@@ -99,7 +99,7 @@ class Scene:
         self.bodies = []  # one dict per body, in id order
 
     def _add(self, gtype, size, mass, pos, quat, vel, ang_vel, friction, restitution, kind,
-             inertia):
+             inertia, torsional_friction=0.0, rolling_friction=0.0):
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
         body = dict(
@@ -107,7 +107,10 @@ class Scene:
             pos=as_vector("pos", pos, 3), quat=as_unit_quat("quat", quat),
             vel=as_vector("vel", vel, 3), ang_vel=as_vector("ang_vel", ang_vel, 3),
             friction=as_scalar("friction", friction, nonnegative=True),
-            restitution=as_scalar("restitution", restitution, nonnegative=True))
+            restitution=as_scalar("restitution", restitution, nonnegative=True),
+            torsional_friction=as_scalar("torsional_friction", torsional_friction,
+                                         nonnegative=True),
+            rolling_friction=as_scalar("rolling_friction", rolling_friction, nonnegative=True))
         if body["restitution"] > 1.0:
             raise ValueError(f"restitution must be in [0, 1], got {restitution!r}")
         if kind == "dynamic":
@@ -128,8 +131,15 @@ class Scene:
         self.bodies.append(body)
         return len(self.bodies) - 1
 
-    def add_plane(self, normal=(0.0, 0.0, 1.0), offset=0.0, friction=0.5, restitution=0.0):
+    def add_plane(self, normal=(0.0, 0.0, 1.0), offset=0.0, friction=0.5, restitution=0.0,
+                  torsional_friction=0.0, rolling_friction=0.0):
         """A static half-space ``normal . p <= offset``; its free side is ``normal . p > offset``.
+
+        Every ``add_*`` takes ``friction`` (sliding, Coulomb's mu; a pair uses sqrt(mu_a mu_b)),
+        ``restitution`` (a pair uses the max), and ``torsional_friction`` and
+        ``rolling_friction``: lengths (m), the torque about the normal and in the tangent plane
+        that a contact resists with per unit normal force (a pair uses the max, as MuJoCo's
+        condim 4 and 6 do; 0: none; docs/contact-models.md, "Rolling and torsional friction").
 
         A non-unit normal is normalised (with the offset, so the plane is the same).
         Returns the body id.
@@ -141,37 +151,41 @@ class Scene:
         n = n / norm
         d = as_scalar("offset", offset) / norm
         return self._add(consts.GEOM_PLANE, np.zeros(3), None, d * n, quat_z_to(n), np.zeros(3),
-                         np.zeros(3), friction, restitution, "static", None)
+                         np.zeros(3), friction, restitution, "static", None,
+                         torsional_friction, rolling_friction)
 
     def add_sphere(self, radius, mass=1.0, pos=(0.0, 0.0, 0.0), quat=(1.0, 0.0, 0.0, 0.0),
                    vel=(0.0, 0.0, 0.0), ang_vel=(0.0, 0.0, 0.0), friction=0.5, restitution=0.0,
-                   kind="dynamic", inertia=None):
+                   kind="dynamic", inertia=None, torsional_friction=0.0, rolling_friction=0.0):
         """A solid sphere. ``kind``: 'dynamic', 'static' or 'kinematic' (velocity prescribed by
         the controls). ``inertia``: principal moments, default that of a uniform solid.
         Returns the body id."""
         r = as_scalar("radius", radius, positive=True)
         return self._add(consts.GEOM_SPHERE, np.array([r, 0.0, 0.0]), mass, pos, quat, vel,
-                         ang_vel, friction, restitution, kind, inertia)
+                         ang_vel, friction, restitution, kind, inertia, torsional_friction,
+                         rolling_friction)
 
     def add_box(self, half_extents, mass=1.0, pos=(0.0, 0.0, 0.0), quat=(1.0, 0.0, 0.0, 0.0),
                 vel=(0.0, 0.0, 0.0), ang_vel=(0.0, 0.0, 0.0), friction=0.5, restitution=0.0,
-                kind="dynamic", inertia=None):
+                kind="dynamic", inertia=None, torsional_friction=0.0, rolling_friction=0.0):
         """A solid box with half extents (hx, hy, hz) along its body axes. Returns the body id."""
         h = as_vector("half_extents", half_extents, 3)
         if np.any(h <= 0):
             raise ValueError(f"half_extents must be positive, got {half_extents!r}")
         return self._add(consts.GEOM_BOX, h, mass, pos, quat, vel, ang_vel, friction,
-                         restitution, kind, inertia)
+                         restitution, kind, inertia, torsional_friction, rolling_friction)
 
     def add_capsule(self, radius, half_length, mass=1.0, pos=(0.0, 0.0, 0.0),
                     quat=(1.0, 0.0, 0.0, 0.0), vel=(0.0, 0.0, 0.0), ang_vel=(0.0, 0.0, 0.0),
-                    friction=0.5, restitution=0.0, kind="dynamic", inertia=None):
+                    friction=0.5, restitution=0.0, kind="dynamic", inertia=None,
+                    torsional_friction=0.0, rolling_friction=0.0):
         """A solid capsule: a segment of half length ``half_length`` along body z, swept by a
         sphere of ``radius``. Returns the body id."""
         r = as_scalar("radius", radius, positive=True)
         hl = as_scalar("half_length", half_length, positive=True)
         return self._add(consts.GEOM_CAPSULE, np.array([r, hl, 0.0]), mass, pos, quat, vel,
-                         ang_vel, friction, restitution, kind, inertia)
+                         ang_vel, friction, restitution, kind, inertia, torsional_friction,
+                         rolling_friction)
 
     @classmethod
     def from_mjcf(cls, xml_or_path):
@@ -262,6 +276,8 @@ class Scene:
             body_inertia=inertia,
             body_invinertia=np.where(dynamic[:, None], 1.0 / inertia, 0.0),
             body_friction=f64("friction"), body_restitution=f64("restitution"),
+            body_torsional_friction=f64("torsional_friction"),
+            body_rolling_friction=f64("rolling_friction"),
             geom_type=gtype, geom_size=size, geom_rbound=rbound,
             init_pos=f64("pos"), init_quat=f64("quat"), init_vel=f64("vel"),
             init_ang_vel=f64("ang_vel"))

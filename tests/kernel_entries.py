@@ -7,7 +7,7 @@ tests would use. Each entry here calls its kernel from compiled code; it is comp
 in test sessions only.
 """
 from simcore._jit import jit
-from simcore.kernels import body_space, contact_space, hard, smoothed
+from simcore.kernels import body_space, contact_space, hard, rolling, smoothed
 
 
 @jit(entry=True)
@@ -100,3 +100,13 @@ def band_factor(B, n, w, piv):
 @jit(entry=True)
 def band_solve(B, n, w, piv, x, trans):
     body_space.band_solve(B, n, w, piv, x, trans)
+
+
+@jit(entry=True)
+def resistance(m, d, lam, W):
+    return rolling.resistance(m, d, lam, W)
+
+
+@jit(entry=True)
+def resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink):
+    return rolling.resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink)

@@ -19,6 +19,7 @@ from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobi
                                            scatter_pose_bars, undo_impulses)
 from simcore.kernels.hard_solver import fixed_point_vjp, solve
 from simcore.kernels.memory import remember, warm_start
+from simcore.kernels.rolling import any_resistance, resistance, resistance_vjp
 from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_to_mat,
                                       rot_bar_to_twist)
 from simcore.kernels.toi import (impact_pose, impact_rate, impact_rate_inverse,
@@ -372,6 +373,8 @@ def hard_contacts(m, d, h):
     for k in range(nc):
         for j in range(3):
             d.con_lambda[k, j] += lam[k, j]
+    if any_resistance(m):  # rolling and torsional, bounded by the resting impulses
+        resistance(m, d, lam, W)
     # mean velocity over [t, h] for the pose of bodies in an impact
     for i in range(nb):
         if hit[i]:
@@ -549,8 +552,11 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     lam = d.con_lam_phase
     # resting solve: b = phi / h (gap) or beta phi / h (penetration); after an impact at t,
     # b = f(gap) / (h - tc) + tc a_n / 2 with gap = phi + tc u_n(mean velocity before it)
-    no_lam_bar = np.zeros((nc, 3))
-    fixed_point_vjp(m, d, a, sel, nc, d.con_bias, lam, V, W, Vb, Wb, no_lam_bar, kink, P, b_bar)
+    rest_lam_bar = np.zeros((nc, 3))
+    if any_resistance(m):
+        resistance_vjp(m, d, a, lam, W, Wb, rest_lam_bar, tb, kink)
+    fixed_point_vjp(m, d, a, sel, nc, d.con_bias, lam, V, W, Vb, Wb, rest_lam_bar, kink, P,
+                    b_bar)
     undo_impulses(d, sel, nc, lam, V, W)
     Vm = V.copy()
     Wm = W.copy()

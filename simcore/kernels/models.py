@@ -113,6 +113,6 @@ def _contact_impulses_vjp(kind, m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar,
     if model is Smoothed:
         def smoothed(kind, m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar, vpost_bar,
                      wpost_bar, toi_bar):
-            smoothed_contacts_vjp(m, d, a, h)
+            smoothed_contacts_vjp(m, d, a, h, kink)
         return smoothed
     return None

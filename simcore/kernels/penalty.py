@@ -24,6 +24,7 @@ from simcore.kernels.dynamics import (apply_impulse, apply_impulse_vjp, point_ve
                                       point_velocity_vjp)
 from simcore.kernels.kink import ramp_slope
 from simcore.kernels.linalg import solve_dense
+from simcore.kernels.rolling import any_resistance, resistance, resistance_vjp
 
 
 @jit(entry=True, inline="always")  # per contact
@@ -69,11 +70,14 @@ def penalty_impulses(m, d, h):
     # Returns the largest h^2 k_eff W_nn over the contacts: above 4 (omega h > 2) the explicit
     # spring amplifies every oscillation, and the result is garbage rather than merely stiff.
     # (The fixed spring; the time-constant form is tc_contacts.)
-    return penalty_impulses_arrays(
+    worst = penalty_impulses_arrays(
         m.body_kind, m.body_invmass, m.body_inertia, m.body_invinertia, m.pen_stiffness,
         m.pen_damping, m.pen_exponent, m.pen_friction_smoothing, d.pos, d.xmat, d.vel, d.ang_vel,
         d.vel_free, d.ang_vel_free, d.ncon[0], d.con_body, d.con_pos, d.con_dist, d.con_normal,
         d.con_t1, d.con_t2, d.con_mu, d.con_lambda, h)
+    if any_resistance(m):  # rolling and torsional
+        resistance(m, d, d.con_lambda, d.ang_vel_free)
+    return worst
 
 
 @jit(inline="always")
@@ -468,6 +472,8 @@ def tc_contacts(m, d, h):
             break
     if polish:
         res = _tc_newton(m, d, sel, nsel, w, b, alpha, lam, V, W)
+    if any_resistance(m):  # rolling and torsional
+        resistance(m, d, lam, W)
     return res, 0 if res <= m.opt_tol_fail else 1
 
 # ----------------------------------------------------------------------------------------------
@@ -538,6 +544,14 @@ def penalty_impulses_vjp(m, d, a, h, kink):
                                                     np.empty(3), np.empty(3), np.empty(3))
     s_bar = np.empty(4)
     mb = np.empty(1)
+    # rolling and torsional resistance, applied last (its impulses: con_lambda[:, 0] = h f . n)
+    tb = np.zeros((nc, 3, 3))
+    lam_bar = np.zeros((nc, 3))
+    if any_resistance(m):
+        resistance_vjp(m, d, a, d.con_lambda, d.ang_vel_free.copy(), a.wfree_bar, lam_bar, tb,
+                       kink)
+        for k in range(nc):
+            frame_to_normal(d, a, k, tb[k])
     for k in range(nc):
         if d.con_dist[k] > 0.0:  # no force, so no cotangent to pass on (gap 0 has a slope)
             continue
@@ -574,7 +588,7 @@ def penalty_impulses_vjp(m, d, a, h, kink):
             for q in range(3):
                 imp_bar[q] -= f_bar[q]
         for q in range(3):
-            f_bar[q] = h * imp_bar[q]
+            f_bar[q] = h * (imp_bar[q] + lam_bar[k, 0] * d.con_normal[k, q])
             u_bar[q] = 0.0
             n_bar[q] = 0.0
         s_bar[:] = 0.0
@@ -586,7 +600,7 @@ def penalty_impulses_vjp(m, d, a, h, kink):
         a.scalar_bar[SLOT_STIFFNESS] += s_bar[2]
         a.scalar_bar[SLOT_DAMPING] += s_bar[3]
         for q in range(3):
-            a.con_normal_bar[k, q] += n_bar[q]
+            a.con_normal_bar[k, q] += n_bar[q] + lam_bar[k, 0] * h * f[q]
             ub[q] = -u_bar[q]
         point_velocity_vjp(d.ang_vel[i], ra, u_bar, a.vel_bar[i], a.ang_vel_bar[i], ra_bar)
         point_velocity_vjp(d.ang_vel[j], rb, ub, a.vel_bar[j], a.ang_vel_bar[j], rb_bar)
@@ -639,13 +653,18 @@ def tc_contacts_vjp(m, d, a, h, kink):
     in: a.vfree_bar / a.wfree_bar, cotangents of the post-contact velocities; out: the same hold
     the cotangents of the free velocities; accumulates a.con_{dist,normal,pos,mu,e}_bar,
     a.pos_bar, a.R_bar, a.invmass_bar, a.inertia_bar and a.scalar_bar (time constant, damping
-    ratio). A contact exactly at s = w lambda_n (weakly active) takes the kink convention.
+    ratio). A contact exactly at s = w lambda_n (weakly active) takes the kink convention. The
+    rolling and torsional stage (rolling.resistance_vjp) is taken off first.
     """
     nc = d.ncon[0]
-    V, W = d.vel_free, d.ang_vel_free
+    V, W = d.vel_free, d.ang_vel_free.copy()
     Vb, Wb = a.vfree_bar, a.wfree_bar
     lam = d.con_lambda
     vs = m.pen_friction_smoothing
+    tb = np.zeros((nc, 3, 3))
+    lam_bar = np.zeros((nc, 3))
+    if any_resistance(m):  # W: back to the solve's
+        resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink)
     # the free velocities (the ramp's) and the solve's parameters at them
     V0, W0 = V.copy(), W.copy()
     sel = np.empty(nc, dtype=np.int64)
@@ -670,8 +689,9 @@ def tc_contacts_vjp(m, d, a, h, kink):
         Fu[p, 0, 0] *= side[p]
     y = np.empty(3 * nsel)
     impulse_rhs(d, sel, nsel, Vb, Wb, y)
+    for p in range(nsel):
+        y[3 * p] += lam_bar[sel[p], 0]
     y = transposed_solve(m, d, sel, nsel, Fl, Fu, y)
-    tb = np.zeros((nc, 3, 3))
     cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
     c, ubar, u0bar, zb = np.empty(3), np.empty(3), np.zeros(3), np.empty(2)
     # the ramp's cotangents of the free velocities (not the post-contact ones: they do not pass

@@ -1,0 +1,296 @@
+"""Rolling and torsional resistance: torque impulses at each contact, bounded by its normal impulse.
+
+Every contact model ends its step's contact solve with this stage (hard.py, smoothed.py,
+penalty.py), so the three models share one law. Per contact k between bodies a and b, with
+normal impulse lambda_n >= 0 (the model's own: the resting solve's for HardContact), the
+pair's coefficients mu_t = max(torsional_a, torsional_b) and mu_r = max(rolling_a, rolling_b)
+(lengths, m: MuJoCo's torsional and rolling friction, combined as MuJoCo combines them), and
+K = I_a^-1 + I_b^-1 the pair's world inverse inertia at the step start (static sides: 0):
+
+1. torsion, about the normal n: s = n . (w_a - w_b), the impulse that stops it
+   tau_n* = -s / (n^T K n), applied clamped: tau_n = clamp(tau_n*, -mu_t lambda_n, mu_t lambda_n);
+2. rolling, in the tangent plane E = [t1 t2]: r = E^T (w_a - w_b) after 1, the impulse that
+   stops it tau* = -(E^T K E)^-1 r, applied within the disc |tau| <= mu_r lambda_n (scaled onto
+   its edge when outside).
+
+Torque impulse E tau goes to a (w_a += I_a^-1 E tau) and its opposite to b. Contacts are taken in
+order, each with the velocities the ones before it left (Gauss-Seidel, one pass). Each part is
+the scaled minimiser of the kinetic energy over its impulses, so it never adds energy; a body at
+rest gets no torque, and a rolling ball decelerates at mu_r lambda_n per step over its
+angular momentum about the contact (the sliding friction of the next solve keeps it rolling).
+Like the other stages, the velocities' cotangents pass through exactly; at |tau*| equal to the
+bound the slope takes the kink convention (DESIGN.md section 4).
+
+Data.con_torque[k] keeps the world torque impulse on a, so the vjp can take the stage off the
+end velocities contact by contact (like undo_impulses).
+"""
+import numpy as np
+
+from simcore._jit import jit
+from simcore.kernels.consts import BODY_DYNAMIC
+from simcore.kernels.kink import ramp_slope
+
+
+@jit(inline="always")
+def any_resistance(m):
+    # whether any body has torsional or rolling friction (else the stage is skipped)
+    for i in range(m.nbody):
+        if m.body_torsional_friction[i] > 0.0 or m.body_rolling_friction[i] > 0.0:
+            return True
+    return False
+
+
+@jit(inline="always")
+def _coefficients(m, a, b):
+    # the pair's (torsional, rolling) friction, MuJoCo's max per component
+    return (max(m.body_torsional_friction[a], m.body_torsional_friction[b]),
+            max(m.body_rolling_friction[a], m.body_rolling_friction[b]))
+
+
+@jit
+def _inverse_inertia(m, d, i, Kout):
+    # I_i^-1 = R diag(1 / inertia) R^T in world axes (0 unless dynamic)
+    Kout[:, :] = 0.0
+    if m.body_kind[i] != BODY_DYNAMIC:
+        return
+    R = d.xmat[i]
+    for p in range(3):
+        for q in range(3):
+            s = 0.0
+            for j in range(3):
+                s += R[p, j] * m.body_invinertia[i, j] * R[q, j]
+            Kout[p, q] = s
+
+
+@jit
+def _frame(d, k, E):
+    # E (3, 3): rows n, t1, t2 of contact k
+    for j in range(3):
+        E[0, j] = d.con_normal[k, j]
+        E[1, j] = d.con_t1[k, j]
+        E[2, j] = d.con_t2[k, j]
+
+
+@jit
+def _reduced(E, r0, nr, K, Km):
+    # Km = E_r^T K E_r over the rows r0 .. r0 + nr - 1 of E
+    for i in range(nr):
+        for j in range(nr):
+            s = 0.0
+            for p in range(3):
+                for q in range(3):
+                    s += E[r0 + i, p] * K[p, q] * E[r0 + j, q]
+            Km[i, j] = s
+
+
+@jit
+def _solve_reduced(Km, nr, rhs, out):
+    # out = Km^-1 rhs for a 1x1 or 2x2 symmetric positive Km
+    if nr == 1:
+        out[0] = rhs[0] / Km[0, 0]
+    else:
+        det = Km[0, 0] * Km[1, 1] - Km[0, 1] * Km[1, 0]
+        out[0] = (Km[1, 1] * rhs[0] - Km[0, 1] * rhs[1]) / det
+        out[1] = (Km[0, 0] * rhs[1] - Km[1, 0] * rhs[0]) / det
+
+
+@jit
+def _part(E, r0, nr, K, Ka, Kb, wa, wb, bound, x, Km, tstar, tau):
+    """One part (torsion: row 0 of E; rolling: rows 1, 2) at the velocities wa, wb: the
+    stopping impulse tstar, and tau, the one applied (bounded); applied to wa, wb in place.
+    Returns |tstar| (the projection's switch is |tstar| = bound)."""
+    for i in range(nr):
+        s = 0.0
+        for p in range(3):
+            s += E[r0 + i, p] * (wa[p] - wb[p])
+        x[i] = -s
+    _reduced(E, r0, nr, K, Km)
+    _solve_reduced(Km, nr, x, tstar)
+    size = 0.0
+    for i in range(nr):
+        size += tstar[i] * tstar[i]
+    size = np.sqrt(size)
+    scale = 1.0 if size <= bound else bound / size
+    for i in range(nr):
+        tau[i] = scale * tstar[i]
+    for p in range(3):
+        g = 0.0
+        for i in range(nr):
+            g += E[r0 + i, p] * tau[i]
+        for q in range(3):
+            wa[q] += Ka[q, p] * g
+            wb[q] -= Kb[q, p] * g
+    return size
+
+
+@jit
+def resistance(m, d, lam, W):
+    """Apply the stage to the angular velocities W (nbody, 3) in place, for the contacts
+    0 .. ncon - 1 with normal impulses lam[:, 0]; sets d.con_torque."""
+    nc = d.ncon[0]
+    Ka, Kb, K = np.empty((3, 3)), np.empty((3, 3)), np.empty((3, 3))
+    E, Km = np.empty((3, 3)), np.empty((2, 2))
+    x, tstar, tau = np.empty(2), np.empty(2), np.empty(2)
+    for k in range(nc):
+        d.con_torque[k, :] = 0.0
+        a, b = d.con_body[k, 0], d.con_body[k, 1]
+        mu_t, mu_r = _coefficients(m, a, b)
+        if not (lam[k, 0] > 0.0 and (mu_t > 0.0 or mu_r > 0.0)) or not (
+                m.body_kind[a] == BODY_DYNAMIC or m.body_kind[b] == BODY_DYNAMIC):
+            continue
+        _inverse_inertia(m, d, a, Ka)
+        _inverse_inertia(m, d, b, Kb)
+        K[:, :] = Ka + Kb
+        _frame(d, k, E)
+        for r0, nr, mu in ((0, 1, mu_t), (1, 2, mu_r)):
+            if mu > 0.0:
+                _part(E, r0, nr, K, Ka, Kb, W[a], W[b], mu * lam[k, 0], x, Km, tstar, tau)
+                for i in range(nr):
+                    for p in range(3):
+                        d.con_torque[k, p] += E[r0 + i, p] * tau[i]
+
+
+@jit
+def _inverse_inertia_vjp(m, d, a, i, Kbar):
+    # I^-1 = R D R^T, D = diag(1 / inertia): into a.R_bar[i] and a.inertia_bar[i]
+    if m.body_kind[i] != BODY_DYNAMIC:
+        return
+    R = d.xmat[i]
+    Dv = m.body_invinertia[i]
+    for p in range(3):
+        for j in range(3):
+            s = 0.0
+            for q in range(3):
+                s += (Kbar[p, q] + Kbar[q, p]) * R[q, j]
+            a.R_bar[i, p, j] += s * Dv[j]
+    for j in range(3):
+        s = 0.0
+        for p in range(3):
+            for q in range(3):
+                s += R[p, j] * Kbar[p, q] * R[q, j]
+        a.inertia_bar[i, j] -= s * Dv[j] * Dv[j]
+
+
+@jit
+def _part_vjp(E, r0, nr, K, Ka, Kb, wa, wb, bound, kink, wab, wbb, Eb, Kab, Kbb, x, Km, tstar,
+              tau, tbar, sbar):
+    """vjp of _part at the velocities wa, wb before it (wab, wbb: the cotangents after it, in
+    place to before it); into the frame rows' cotangents Eb, Kab / Kbb (of I_a^-1, I_b^-1).
+    Returns the bound's cotangent."""
+    wa0, wb0 = wa.copy(), wb.copy()
+    size = _part(E, r0, nr, K, Ka, Kb, wa0, wb0, bound, x, Km, tstar, tau)
+    # applied: w_a += Ka E tau, w_b -= Kb E tau
+    g = np.empty(3)
+    v = np.zeros(3)
+    for p in range(3):
+        g[p] = 0.0
+        for q in range(3):
+            g[p] += Ka[p, q] * wab[q] - Kb[p, q] * wbb[q]
+        for i in range(nr):
+            v[p] += E[r0 + i, p] * tau[i]
+    for i in range(nr):
+        tbar[i] = 0.0
+        for p in range(3):
+            tbar[i] += E[r0 + i, p] * g[p]
+            Eb[r0 + i, p] += g[p] * tau[i]
+    for p in range(3):
+        for q in range(3):
+            Kab[p, q] += wab[p] * v[q]
+            Kbb[p, q] -= wbb[p] * v[q]
+    # tau = tstar inside the bound, bound tstar / |tstar| outside; at the switch the kink's mix
+    bound_bar = 0.0
+    if size > 0.0:
+        inside = 1.0 - ramp_slope(size - bound, kink)
+        proj = 0.0
+        for i in range(nr):
+            proj += tstar[i] * tbar[i]
+        proj /= size
+        bound_bar = (1.0 - inside) * proj
+        for i in range(nr):
+            # outside: d(bound u) / d tstar = bound / |tstar| (I - u u^T)
+            sbar[i] = inside * tbar[i] + (1.0 - inside) * bound / size * (
+                tbar[i] - proj * tstar[i] / size)
+    else:  # tstar = 0 (no relative rotation): inside, unless the bound is 0 too
+        for i in range(nr):
+            sbar[i] = tbar[i] if bound > 0.0 else 0.0
+    # tstar = Km^-1 x: x_bar = Km^-1 sbar (Km symmetric), Km_bar = -x_bar tstar^T
+    xbar = np.empty(2)
+    _solve_reduced(Km, nr, sbar, xbar)
+    # x = -E_r^T (w_a - w_b)
+    for i in range(nr):
+        for p in range(3):
+            wab[p] -= E[r0 + i, p] * xbar[i]
+            wbb[p] += E[r0 + i, p] * xbar[i]
+            Eb[r0 + i, p] -= (wa[p] - wb[p]) * xbar[i]
+    # Km = E_r^T K E_r, K = Ka + Kb
+    for i in range(nr):
+        for j in range(nr):
+            kb = -xbar[i] * tstar[j]
+            for p in range(3):
+                Ke = 0.0
+                for q in range(3):
+                    Ke += K[p, q] * E[r0 + j, q]
+                    Kab[p, q] += kb * E[r0 + i, p] * E[r0 + j, q]
+                    Kbb[p, q] += kb * E[r0 + i, p] * E[r0 + j, q]
+                Eb[r0 + i, p] += kb * Ke  # d Km_ij / d e_i = K e_j, / d e_j = K e_i
+            for p in range(3):
+                Ke = 0.0
+                for q in range(3):
+                    Ke += K[p, q] * E[r0 + i, q]
+                Eb[r0 + j, p] += kb * Ke
+    return bound_bar
+
+
+@jit
+def resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink):
+    """vjp of resistance, after it ran (d.con_torque set): W (nbody, 3) holds the angular
+    velocities after it and is taken back to those before it; Wb, their cotangent, likewise.
+    Adds the normal impulses' cotangents to lam_bar[:, 0], the frames' to tb (ncon, 3, 3; rows
+    n, t1, t2), and a.R_bar, a.inertia_bar, a.torsional_friction_bar, a.rolling_friction_bar."""
+    nc = d.ncon[0]
+    Ka, Kb, K = np.empty((3, 3)), np.empty((3, 3)), np.empty((3, 3))
+    Kab, Kbb = np.empty((3, 3)), np.empty((3, 3))
+    E, Km = np.empty((3, 3)), np.empty((2, 2))
+    x, tstar, tau, tbar, sbar = np.empty(2), np.empty(2), np.empty(2), np.empty(2), np.empty(2)
+    for k in range(nc - 1, -1, -1):
+        a_, b_ = d.con_body[k, 0], d.con_body[k, 1]
+        mu_t, mu_r = _coefficients(m, a_, b_)
+        lk = lam[k, 0]
+        if not (lk > 0.0 and (mu_t > 0.0 or mu_r > 0.0)) or not (
+                m.body_kind[a_] == BODY_DYNAMIC or m.body_kind[b_] == BODY_DYNAMIC):
+            continue
+        _inverse_inertia(m, d, a_, Ka)
+        _inverse_inertia(m, d, b_, Kb)
+        K[:, :] = Ka + Kb
+        _frame(d, k, E)
+        Kab[:, :] = 0.0
+        Kbb[:, :] = 0.0
+        for r0, nr, mu in ((1, 2, mu_r), (0, 1, mu_t)):  # rolling was applied last
+            if not mu > 0.0:
+                continue
+            # take this part's torque impulse off: the velocities before it
+            for p in range(3):
+                g = 0.0
+                for i in range(nr):
+                    c = 0.0
+                    for q in range(3):
+                        c += E[r0 + i, q] * d.con_torque[k, q]
+                    g += E[r0 + i, p] * c
+                for q in range(3):
+                    W[a_, q] -= Ka[q, p] * g
+                    W[b_, q] += Kb[q, p] * g
+            bound_bar = _part_vjp(E, r0, nr, K, Ka, Kb, W[a_], W[b_], mu * lk, kink, Wb[a_],
+                                  Wb[b_], tb[k], Kab, Kbb, x, Km, tstar, tau, tbar, sbar)
+            lam_bar[k, 0] += mu * bound_bar
+            # mu = max over the pair (ties shared by the kink convention)
+            w = ramp_slope((m.body_rolling_friction[a_] - m.body_rolling_friction[b_]) if
+                           r0 == 1 else (m.body_torsional_friction[a_]
+                                         - m.body_torsional_friction[b_]), kink)
+            if r0 == 1:
+                a.rolling_friction_bar[a_] += lk * bound_bar * w
+                a.rolling_friction_bar[b_] += lk * bound_bar * (1.0 - w)
+            else:
+                a.torsional_friction_bar[a_] += lk * bound_bar * w
+                a.torsional_friction_bar[b_] += lk * bound_bar * (1.0 - w)
+        _inverse_inertia_vjp(m, d, a, a_, Kab)
+        _inverse_inertia_vjp(m, d, a, b_, Kbb)
