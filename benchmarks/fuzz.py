@@ -8,8 +8,8 @@
 Each scene (seeded; seed s >= OVERLAP_SEED is a scene with initial overlaps) is a ground plane
 and 1 to 8 spheres, boxes and capsules: half sizes 0.01-0.25 m, masses 0.05-20 kg
 (log-uniform), speeds up to 10 m/s and spins up to 20 rad/s in random directions, friction
-0-1.5, restitution 0-1, some stacked on others, dt 1-5 ms, 50-300 steps, default settings of
-each model. Scenes without overlap place every body's bounding sphere clear of the others and of
+0-1.5, restitution 0-1, in half the scenes torsional and rolling friction 0-0.02 m, some
+stacked on others, dt 1-5 ms, 50-300 steps, default settings of each model. Scenes without overlap place every body's bounding sphere clear of the others and of
 the ground; overlap scenes push some bodies into others or into the ground.
 
 Per model it counts, over the scenes: SimulationError by kind (diverged, refused as unstable,
@@ -79,6 +79,12 @@ def random_scene(seed):
             scene.add_box(half, **kw)
         else:
             scene.add_capsule(half[0], half[1], **kw)
+    # torsional and rolling friction (0-0.02 m) on every body of half the scenes, from a stream
+    # of their own (the scenes are otherwise those drawn without them)
+    rr = np.random.default_rng(seed + 13)
+    if rr.random() < 0.5:
+        for body in scene.bodies:
+            body["torsional_friction"], body["rolling_friction"] = rr.uniform(0, 0.02, size=2)
     return scene, steps
 
 
@@ -208,8 +214,9 @@ def run_scene(seed, name, grad=True):
             return float(np.sum(wp * tr.pos[-1]) + np.sum(wv * tr.vel[-1])), \
                 {"pos": cp, "vel": cv}
         try:
-            _, g = sc.value_and_grad(model, state, steps, loss, params=("mass", "friction"),
-                                     progress=False)
+            _, g = sc.value_and_grad(model, state, steps, loss,
+                                     params=("mass", "friction", "torsional_friction",
+                                             "rolling_friction"), progress=False)
             row["grad_nonfinite"] = not all(np.all(np.isfinite(a)) for a in (
                 g.pos, g.quat, g.vel, g.ang_vel, g.controls, *g.params.values()))
         except Exception as exc:  # noqa: BLE001

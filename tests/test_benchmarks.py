@@ -98,3 +98,11 @@ def test_sweep_scaling_smoke_run_gets_the_loop_s_rows_on_every_executor(capsys):
             if line.split()[:1] in (["threads"], ["processes"], ["dask"])]
     assert [r[0] for r in rows] == ["threads", "processes", "dask"]
     assert all(r[-1] == "yes" for r in rows), rows
+
+
+def test_pile_rest_smoke_run(capsys):
+    bench = load_benchmark("pile_rest")
+    assert bench.main(["--quick", "--no-mujoco"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| simcore")]
+    assert [r.split("|")[2].strip() for r in rows] == ["0", "0.002"]
+    assert all(r.split("|")[-2].strip() == "0" for r in rows)  # no failed solve

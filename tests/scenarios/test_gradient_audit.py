@@ -33,6 +33,12 @@ def test_classes_on_known_functions():
     rng = np.random.default_rng(0)
     noisy = lambda h: 1e-7 * h + 1e-9 * rng.normal()  # noqa: E731
     assert ga.classify(_runner(noisy), 0.0, (), 5.0, 1.0)[0] == "not converged"
+    # a derivative below what the differences resolve (a loss of 1 whose slope 3e-16 rounds
+    # away, an adjoint at rounding level): a match; the same loss with an adjoint of 1e-9 is a
+    # mismatch (the widest step, 1e-3, resolves 1e-11)
+    flat = lambda h: 1.0 + 3e-16 * h  # noqa: E731
+    assert ga.classify(_runner(flat), 1.0, (), 2.6e-16, 1e-16)[0] == "match"
+    assert ga.classify(_runner(flat), 1.0, (), 1e-9, 1e-16)[0] == "mismatch"
     # an input at a bound of its range (restitution 0) is not judged
     assert ga.classify(_runner(f), f(0.0), (), g, 1.0, lo=0.0)[0] == "at a bound"
 
