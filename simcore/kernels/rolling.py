@@ -72,6 +72,25 @@ def _frame(d, k, E):
 
 
 @jit
+def _setup(m, d, lam, k, Ka, Kb, K, E):
+    """Contact k's coefficients (mu_t, mu_r) and whether the stage acts on it (a normal
+    impulse, a coefficient, a dynamic side); where it does, its bodies' inverse inertias Ka,
+    Kb, their sum K and its frame E."""
+    a, b = d.con_body[k, 0], d.con_body[k, 1]
+    mu_t, mu_r = _coefficients(m, a, b)
+    if not (lam[k, 0] > 0.0 and (mu_t > 0.0 or mu_r > 0.0)) or not (
+            m.body_kind[a] == BODY_DYNAMIC or m.body_kind[b] == BODY_DYNAMIC):
+        return False, mu_t, mu_r
+    _inverse_inertia(m, d, a, Ka)
+    _inverse_inertia(m, d, b, Kb)
+    for p in range(3):
+        for q in range(3):
+            K[p, q] = Ka[p, q] + Kb[p, q]
+    _frame(d, k, E)
+    return True, mu_t, mu_r
+
+
+@jit
 def _reduced(E, r0, nr, K, Km):
     # Km = E_r^T K E_r over the rows r0 .. r0 + nr - 1 of E
     for i in range(nr):
@@ -133,15 +152,10 @@ def resistance(m, d, lam, W):
     x, tstar, tau = np.empty(2), np.empty(2), np.empty(2)
     for k in range(nc):
         d.con_torque[k, :] = 0.0
-        a, b = d.con_body[k, 0], d.con_body[k, 1]
-        mu_t, mu_r = _coefficients(m, a, b)
-        if not (lam[k, 0] > 0.0 and (mu_t > 0.0 or mu_r > 0.0)) or not (
-                m.body_kind[a] == BODY_DYNAMIC or m.body_kind[b] == BODY_DYNAMIC):
+        acts, mu_t, mu_r = _setup(m, d, lam, k, Ka, Kb, K, E)
+        if not acts:
             continue
-        _inverse_inertia(m, d, a, Ka)
-        _inverse_inertia(m, d, b, Kb)
-        K[:, :] = Ka + Kb
-        _frame(d, k, E)
+        a, b = d.con_body[k, 0], d.con_body[k, 1]
         for r0, nr, mu in ((0, 1, mu_t), (1, 2, mu_r)):
             if mu > 0.0:
                 _part(E, r0, nr, K, Ka, Kb, W[a], W[b], mu * lam[k, 0], x, Km, tstar, tau)
@@ -253,16 +267,11 @@ def resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink):
     E, Km = np.empty((3, 3)), np.empty((2, 2))
     x, tstar, tau, tbar, sbar = np.empty(2), np.empty(2), np.empty(2), np.empty(2), np.empty(2)
     for k in range(nc - 1, -1, -1):
-        a_, b_ = d.con_body[k, 0], d.con_body[k, 1]
-        mu_t, mu_r = _coefficients(m, a_, b_)
-        lk = lam[k, 0]
-        if not (lk > 0.0 and (mu_t > 0.0 or mu_r > 0.0)) or not (
-                m.body_kind[a_] == BODY_DYNAMIC or m.body_kind[b_] == BODY_DYNAMIC):
+        acts, mu_t, mu_r = _setup(m, d, lam, k, Ka, Kb, K, E)
+        if not acts:
             continue
-        _inverse_inertia(m, d, a_, Ka)
-        _inverse_inertia(m, d, b_, Kb)
-        K[:, :] = Ka + Kb
-        _frame(d, k, E)
+        a_, b_ = d.con_body[k, 0], d.con_body[k, 1]
+        lk = lam[k, 0]
         Kab[:, :] = 0.0
         Kbb[:, :] = 0.0
         for r0, nr, mu in ((1, 2, mu_r), (0, 1, mu_t)):  # rolling was applied last
