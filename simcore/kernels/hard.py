@@ -12,7 +12,7 @@ geometry at them are toi.py's.
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.consts import BODY_DYNAMIC, KINK_LEFT, KINK_RIGHT, MAXCON_PAIR
+from simcore.kernels.consts import BODY_KINEMATIC, KINK_LEFT, KINK_RIGHT, MAXCON_PAIR
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobian,
                                            contact_jacobians, contact_poses, contact_velocity,
                                            contact_velocity_vjp, frame_to_normal,
@@ -24,8 +24,8 @@ from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_t
                                       rot_bar_to_twist)
 from simcore.kernels.toi import (impact_pose, impact_rate, impact_rate_inverse,
                                  impact_rate_inverse_vjp, impact_rate_vjp, impact_time,
-                                 impact_time_vjp, refresh_at_impact, refresh_vjp, set_hit, tied,
-                                 unequal_moments, vel_pre_vjp)
+                                 impact_time_vjp, refresh_at_impact, refresh_vjp, set_hit, TIE,
+                                 tied, unequal_moments, vel_pre_vjp)
 
 
 @jit(inline="always")
@@ -37,9 +37,18 @@ def penetration_bias(m, phi, h):
 
 
 @jit(inline="always")
-def _penetration_part(m, phi, h):
-    # an impact phase's bias for its gap phi: the penetration's correction, none when apart
-    return penetration_bias(m, phi, h) if phi < 0.0 else 0.0
+def _gap_tol(un, h):
+    # a gap within this of zero counts as open (not a penetration): what the approach un
+    # closes in a tie of impact times (TIE of the step). A contact refreshed at its own impact
+    # time has a zero gap up to rounding, and the vjp must not take its side from the rounding
+    return TIE * h * abs(un)
+
+
+@jit(inline="always")
+def _penetration_part(m, phi, un, h):
+    # an impact phase's bias for its gap phi, approach speed un: the penetration's correction,
+    # none when apart
+    return penetration_bias(m, phi, h) if phi < -_gap_tol(un, h) else 0.0
 
 
 @jit(inline="always")
@@ -47,6 +56,12 @@ def _penetration_slope(m, phi, h, kink):
     # d penetration_bias / d phi: beta / h, 0 beyond the speed limit (a kink at the limit)
     return _ramp_slope_at(m.hard_baumgarte * phi / h + m.hard_depenetration_speed, 0.0,
                           m.hard_baumgarte / h, kink)
+
+
+@jit(inline="always")
+def _penetration_part_slope(m, phi, un, h, kink):
+    # d _penetration_part / d phi
+    return _ramp_slope_at(phi + _gap_tol(un, h), _penetration_slope(m, phi, h, kink), 0.0, kink)
 
 
 @jit
@@ -232,7 +247,8 @@ def hard_contacts(m, d, h):
                             failures += 1  # its rotation before the impact did not solve
             s = 0
             while phase == 0 and s < nsel:
-                # a pair of moving bodies: its geometry at its earliest impact (sel is sorted)
+                # a pair without a kinematic body: its geometry at its earliest impact (sel is
+                # sorted; a static body's pose at t is its pose)
                 k = sel[s]
                 k0 = pair0[k]
                 src = k
@@ -242,8 +258,8 @@ def hard_contacts(m, d, h):
                         src = sel[s]
                     s += 1
                 a, b = d.con_body[k, 0], d.con_body[k, 1]
-                if (d.con_toi[src] > 0.0 and m.body_kind[a] == BODY_DYNAMIC
-                        and m.body_kind[b] == BODY_DYNAMIC
+                if (d.con_toi[src] > 0.0 and m.body_kind[a] != BODY_KINEMATIC
+                        and m.body_kind[b] != BODY_KINEMATIC
                         and refresh_at_impact(m, d, k0, npair_con[k], d.con_toi[src], xa, Ra, qa,
                                                xb, Rb, qb, buf_d, buf_n, buf_p)):
                     d.con_refresh_src[k0:k0 + npair_con[k]] = src
@@ -260,7 +276,7 @@ def hard_contacts(m, d, h):
             # would take up to the whole speed away; without toi the ball then bounces off
             # where it is, an O(h v) position error, which is the failure toi removes.)
             d.con_bias[k] = (d.con_e[k] * min(u[0], 0.0)
-                             + _penetration_part(m, d.con_dist[k], h))
+                             + _penetration_part(m, d.con_dist[k], u[0], h))
             lam[k, :] = 0.0
             if d.con_phase[k] == -1:
                 d.con_phase[k] = phase
@@ -276,7 +292,8 @@ def hard_contacts(m, d, h):
         if work > 0.0:
             for s in range(nsel):
                 k = sel[s]
-                bias0[k] = _penetration_part(m, d.con_dist[k], h)  # (restitution 0)
+                contact_velocity(d, k, Vp, Wp, u)
+                bias0[k] = _penetration_part(m, d.con_dist[k], u[0], h)  # (restitution 0)
                 lam0[k, :] = 0.0
             V0, W0 = Vp.copy(), Wp.copy()
             res = solve(m, d, sel, nsel, bias0, lam0, V0, W0, npair_con)
@@ -361,8 +378,8 @@ def hard_contacts(m, d, h):
             # whose body sank over [0, t] moving freely towards the impact) is corrected at the
             # usual Baumgarte rate: over the rest h - t it would be launched at ~ 1 / (h - t)
             rest = max(h - tc, 1e-12 * h)
-            d.con_bias[k] = (gap / rest if gap > 0.0 else penetration_bias(m, gap, h)) \
-                + 0.5 * tc * u0[0]
+            d.con_bias[k] = (gap / rest if gap >= -_gap_tol(u[0], h) else
+                             penetration_bias(m, gap, h)) + 0.5 * tc * u0[0]
     keys = np.empty(nc, dtype=np.int64)
     warm_start(m, d, nc, keys, lam, V, W)
     res = solve(m, d, sel, nc, d.con_bias, lam, V, W, npair_con)
@@ -479,7 +496,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
 
     Vstar, Wstar: the free velocities (hard_contacts overwrote d.vel_free); geom0 (dist,
     normal, point): the contacts' geometry from the collision at the step start (an impact
-    between two moving bodies refreshes its contact's at the impact poses); vpre_bar ..
+    without a kinematic body refreshes its contacts' at the impact poses); vpre_bar ..
     toi_bar: cotangents of d.vel_pre, d.ang_vel_pre, d.vel_post, d.ang_vel_post, d.body_toi
     from the split integration (zero for bodies without an impact); in: a.vfree_bar /
     a.wfree_bar, the end-of-step velocities' cotangents; out: the free velocities'; start
@@ -548,6 +565,8 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                          toi_bar)
     b_bar = np.zeros(nc)
     t_bar = np.zeros(nc)  # cotangents of the contacts' impact times d.con_toi
+    tr_bar = np.zeros(nc)  # those of the refresh times (indexed by the source contact)
+    ties = np.empty(nc, dtype=np.int64)  # contacts whose impact times tie
     sel = np.arange(nc)
     lam = d.con_lam_phase
     # resting solve: b = phi / h (gap) or beta phi / h (penetration); after an impact at t,
@@ -584,14 +603,14 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
         un_m = u[0]
         contact_velocity(d, k, acc_v, acc_w, u)
         rest = max(h - tc, 1e-12 * h)
-        gap_bar = b_bar[k] * _ramp_slope_at(gap, _penetration_slope(m, gap, h, kink),
-                                            1.0 / rest, kink)
+        gap_bar = b_bar[k] * _ramp_slope_at(gap + _gap_tol(un_m, h),
+                                            _penetration_slope(m, gap, h, kink), 1.0 / rest, kink)
         tc_bar = gap_bar * un_m + 0.5 * b_bar[k] * u[0]
-        if gap > 0.0 and h - tc > 1e-12 * h:
+        if gap >= -_gap_tol(un_m, h) and h - tc > 1e-12 * h:
             tc_bar += b_bar[k] * gap / (rest * rest)
         a.con_dist_bar[k] += gap_bar
         if src[k] >= 0:
-            t_bar[src[k]] -= gap_bar * un_m
+            tr_bar[src[k]] -= gap_bar * un_m
         ubar[0] = gap_bar * (tc - t_geom)
         contact_velocity_vjp(d, a, k, cx, Vm, Wm, ubar, Vmb, Wmb, tb[k], cx_bar)
         ubar[0] = 0.5 * b_bar[k] * tc
@@ -671,13 +690,15 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                        Vpb, Wpb, V0b, W0b, lam0_bar, lam_bar)
             for s in range(ns):
                 k = sel[s]
-                bias0[k] = _penetration_part(m, d.con_dist[k], h)
+                contact_velocity(d, k, Vp, Wp, u)
+                bias0[k] = _penetration_part(m, d.con_dist[k], u[0], h)
             fixed_point_vjp(m, d, a, sel, ns, bias0, lam0, V0, W0, V0b, W0b, lam0_bar, kink, P,
                              b0_bar)
             for s in range(ns):
                 k = sel[s]
-                a.con_dist_bar[k] += b0_bar[k] * _ramp_slope_at(
-                    d.con_dist[k], _penetration_slope(m, d.con_dist[k], h, kink), 0.0, kink)
+                contact_velocity(d, k, Vp, Wp, u)
+                a.con_dist_bar[k] += b0_bar[k] * _penetration_part_slope(m, d.con_dist[k], u[0],
+                                                                         h, kink)
             for i in range(nb):
                 for j in range(3):
                     Vpb[i, j] += V0b[i, j]
@@ -689,7 +710,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
         for s in range(ns):
             k = sel[s]
             contact_velocity(d, k, Vp, Wp, u)
-            bias[k] = d.con_e[k] * min(u[0], 0.0) + _penetration_part(m, d.con_dist[k], h)
+            bias[k] = d.con_e[k] * min(u[0], 0.0) + _penetration_part(m, d.con_dist[k], u[0], h)
         # (Newton's solve: Vb holds its velocities' cotangent, and then the pre-phase ones')
         fixed_point_vjp(m, d, a, sel, ns, bias, lam_p, VN, WN, Vb, Wb, lam_bar, kink, P, b_bar)
         if alpha < 1.0:
@@ -701,8 +722,8 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             k = sel[s]
             contact_velocity(d, k, Vp, Wp, u)
             a.con_e_bar[k] += b_bar[k] * min(u[0], 0.0)
-            a.con_dist_bar[k] += b_bar[k] * _ramp_slope_at(
-                d.con_dist[k], _penetration_slope(m, d.con_dist[k], h, kink), 0.0, kink)
+            a.con_dist_bar[k] += b_bar[k] * _penetration_part_slope(m, d.con_dist[k], u[0], h,
+                                                                    kink)
             ubar[0] = b_bar[k] * d.con_e[k] * _ramp_slope_at(u[0], 1.0, 0.0, kink)
             contact_velocity_vjp(d, a, k, cx, Vp, Wp, ubar, Vb, Wb, tb[k], cx_bar)
         if m.hard_toi:
@@ -713,7 +734,15 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                     n += 1
                 if src[k] >= 0:
                     refresh_vjp(m, d, a, k, n, h, kink, geom0, P, acc_v, acc_w, acc_vb, acc_wb,
-                                 t_bar, toi_bar)
+                                 tr_bar, toi_bar)
+                    # the refresh time: the earliest of the pair's impact times (tied ones
+                    # shared)
+                    nties = 0
+                    for j in range(k, k + n):
+                        if d.con_phase[j] == 0 and tied(d.con_toi[j], d.con_toi[src[k]], h):
+                            ties[nties] = j
+                            nties += 1
+                    _share_tied(tr_bar[src[k]], ties, nties, kink, t_bar)
                 k += n
             # bodies first hit in this phase: V = v + (t + h/2) acc replaced their v*
             for i in range(nb):
@@ -730,31 +759,18 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                 Wb[i, :] = 0.0
                 Vp[i, :] = Vstar[i]
                 Wp[i, :] = Wstar[i]
-            # t_i = min over the phase's contacts on body i of their times. Contacts tied with
-            # the min (a level capsule's two ends: equal up to rounding) are a kink: the mean of
-            # their derivatives, or the first / last of them (kink left / right)
+            # t_i = min over the phase's contacts on body i of their times (tied ones shared)
             for i in range(nb):
                 if body_phase[i] != phase or toi_bar[i] == 0.0:
                     continue
-                nties, first, last = 0, -1, -1
+                nties = 0
                 for s in range(ns):
                     k = sel[s]
                     if (d.con_body[k, 0] == i or d.con_body[k, 1] == i) and \
                             tied(d.con_toi[k], d.body_toi[i], h):
+                        ties[nties] = k
                         nties += 1
-                        last = k
-                        if first < 0:
-                            first = k
-                for s in range(ns):
-                    k = sel[s]
-                    if (d.con_body[k, 0] == i or d.con_body[k, 1] == i) and \
-                            tied(d.con_toi[k], d.body_toi[i], h):
-                        if kink == KINK_LEFT:
-                            t_bar[k] += toi_bar[i] if k == first else 0.0
-                        elif kink == KINK_RIGHT:
-                            t_bar[k] += toi_bar[i] if k == last else 0.0
-                        else:
-                            t_bar[k] += toi_bar[i] / nties
+                _share_tied(toi_bar[i], ties, nties, kink, t_bar)
             for s in range(ns):
                 k = sel[s]
                 if t_bar[k] == 0.0 or d.con_phase[k] != phase:  # (its time: its first phase)
@@ -800,6 +816,22 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             ka, kb = d.con_body[k, 0], d.con_body[k, 1]
             contact_jacobian(m, d, k, d.pos[ka], d.xmat[ka], d.pos[kb], d.xmat[kb])
     scatter_pose_bars(d, a, nc, cx_bar, cR_bar)
+
+
+@jit(inline="always")
+def _share_tied(cot, ties, nties, kink, t_bar):
+    # the cotangent cot of the earliest of several impact times, into t_bar of the contacts
+    # ties[:nties] tied with it (equal up to rounding, as a level capsule's two ends): a kink,
+    # taken as the mean of their derivatives, or the first / last of them (kink left / right)
+    if nties == 0:
+        return
+    if kink == KINK_LEFT:
+        t_bar[ties[0]] += cot
+    elif kink == KINK_RIGHT:
+        t_bar[ties[nties - 1]] += cot
+    else:
+        for j in range(nties):
+            t_bar[ties[j]] += cot / nties
 
 
 @jit

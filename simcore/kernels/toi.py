@@ -2,9 +2,9 @@
 
 A contact that closes inside the step at t* = phi / (-u_n) splits its bodies' motion: free
 velocity until t*, post-contact velocity for the rest of the step (step.py integrates the split).
-For an impact between two moving bodies, the pair's contact geometry (normals, points, gaps) is
-taken at the poses of its earliest impact time, when the pair has as many contacts there, each
-nearest to the one it replaces (refresh_at_impact). Impact times closer than TIE of the step
+For an impact of a pair without a kinematic body, the pair's contact geometry (normals, points,
+gaps) is taken at the poses of its earliest impact time, when the pair has as many contacts there,
+each nearest to the one it replaces (refresh_at_impact). Impact times closer than TIE of the step
 are a tie: a kink of the step map, taken by the kink convention in the vjp.
 """
 import numpy as np
@@ -266,19 +266,24 @@ def refresh_vjp(m, d, a, k0, n, h, kink, geom0, P, acc_v, acc_w, acc_vb, acc_wb,
                     Rb[s, j, c] += cR_bar[k, s, j, c]
             cx_bar[k, s] = 0.0
             cR_bar[k, s] = 0.0
-        # x' = x + t v_pre
-        for j in range(3):
-            a.pos_bar[i, j] += xb[s, j]
-            t_bar[src] += xb[s, j] * d.vel_pre[i, j]
-            vb[j] = t * xb[s, j]
-        # R' = Exp(t w_pre) R
         rot_bar_to_twist(cR[k0, s], Rb[s], th)
-        for j in range(3):
-            t_bar[src] += th[j] * d.ang_vel_pre[i, j]
-        quat_integrate_vjp(d.ang_vel_pre[i], t, th, wb)
-        for j in range(3):
-            a.th_bar[i, j] += th[j]
-        vel_pre_vjp(m, d, a, i, h, vb, wb, acc_v, acc_w, acc_vb, acc_wb, toi_bar)
+        if m.body_kind[i] != BODY_DYNAMIC:  # (a static body: its pose at t is its pose)
+            for j in range(3):
+                a.pos_bar[i, j] += xb[s, j]
+                a.th_bar[i, j] += th[j]
+        else:
+            # x' = x + t v_pre
+            for j in range(3):
+                a.pos_bar[i, j] += xb[s, j]
+                t_bar[src] += xb[s, j] * d.vel_pre[i, j]
+                vb[j] = t * xb[s, j]
+            # R' = Exp(t w_pre) R
+            for j in range(3):
+                t_bar[src] += th[j] * d.ang_vel_pre[i, j]
+            quat_integrate_vjp(d.ang_vel_pre[i], t, th, wb)
+            for j in range(3):
+                a.th_bar[i, j] += th[j]
+            vel_pre_vjp(m, d, a, i, h, vb, wb, acc_v, acc_w, acc_vb, acc_wb, toi_bar)
         for k in range(k0, k0 + n):
             cx[k, s] = d.pos[i]
             cR[k, s] = d.xmat[i]

@@ -225,7 +225,8 @@ def test_elastic_impact_of_a_spinning_slender_box_keeps_its_energy(spin, toi):
         model = scene.build(contact=sc.HardContact(toi=toi))
         traj = sc.rollout(model, model.initial_state(), 150)
         T = kinetic_energy(model, traj, 1)
-        assert np.sum(np.abs(np.diff(T)) > 1e-9 * T[0]) >= 2  # the two impacts
+        # the two impacts (no gravity: only contacts change the velocity)
+        assert np.sum(np.abs(np.diff(traj.vel[:, 1], axis=0)).max(axis=1) > 1e-3) >= 2
         assert abs(T[-1] / T[0] - 1.0) < 1e-7, (z0, T[-1] / T[0] - 1.0)
 
 
