@@ -199,9 +199,11 @@ def audit_scene(job):
     """Every entry of one scene under one model: a list of row dicts (or one error row)."""
     name, seed, n_controls = job
     base = dict(model=name, seed=seed)
-    # (a solve that does not converge is counted per scene, not warned about per rollout; set
-    # here, where each process or Dask worker that runs scenes passes)
+    # (a solve that does not converge is counted per scene, not warned about per rollout; every
+    # model gets the same scenes, restitution and all; set here, where each process or Dask
+    # worker that runs scenes passes)
     warnings.filterwarnings("ignore", message="the contact solver did not converge")
+    warnings.filterwarnings("ignore", message=r"Scene\.build: bodies .* have restitution")
     try:
         model, steps, loss, probs = problems(name, seed)
         rows = []

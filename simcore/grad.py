@@ -129,8 +129,18 @@ def _check_cotangent(cot, steps, n):
     return out
 
 
+def health_message(amplification, window):
+    """What value_and_grad warns when the state's cotangent grew by ``amplification`` (more
+    than AMPLIFICATION_WARN) over the steps ``window``."""
+    return (f"value_and_grad: the state's cotangent grew by {amplification:.3g} over steps "
+            f"{window[0]}..{window[1]}: this gradient is the exact derivative of an "
+            f"ill-conditioned step map there (a stiff spring holding a body that stuck, a "
+            f"chaotic pile), which reflects the discretisation more than the physics. Check it "
+            f"against differences of several step sizes (sc.gradcheck) before trusting it")
+
+
 def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="mean",
-                   progress=None):
+                   progress=None, warn=True):
     """The loss of a rollout and its gradient by the adjoint (reverse) method.
 
     Args:
@@ -146,6 +156,8 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
             exactly zero gap, equal restitutions): "mean" of the one-sided derivatives (agrees
             with central differences), "left" or "right".
         progress: as for ``rollout`` (the reverse sweep shows its own bar).
+        warn: whether to warn when ``Gradient.amplification`` exceeds ``AMPLIFICATION_WARN``
+            (``Problem`` warns once for all its evaluations instead).
 
     Returns:
         (value, Gradient).
@@ -220,14 +232,8 @@ def value_and_grad(model, state, steps, loss, controls=None, params=(), kink="me
     for i in range(n):
         twist_to_quat_bar(state.quat[i], adj.th_bar[i], grad_quat[i])
     amplification, window = _amplification(gain)
-    if amplification > AMPLIFICATION_WARN:
-        warnings.warn(
-            f"value_and_grad: the state's cotangent grew by {amplification:.3g} over steps "
-            f"{window[0]}..{window[1]}: this gradient is the exact derivative of an "
-            f"ill-conditioned step map there (a stiff spring holding a body that stuck, a "
-            f"chaotic pile), which reflects the discretisation more than the physics. Check it "
-            f"against differences of several step sizes (sc.gradcheck) before trusting it",
-            RuntimeWarning, stacklevel=2)
+    if warn and amplification > AMPLIFICATION_WARN:
+        warnings.warn(health_message(amplification, window), RuntimeWarning, stacklevel=2)
     margin, step, bodies = traj.smallest_margin()
     grad = Gradient(pos=adj.pos_bar.copy(), quat=grad_quat,
                     vel=grad_vel, ang_vel=grad_ang_vel, controls=ctrl_bar, params=param_grads,

@@ -1,9 +1,10 @@
 """Flat-vector view of chosen rollout inputs, for ``scipy.optimize.minimize(..., jac=True)``."""
 import dataclasses
+import warnings
 
 import numpy as np
 
-from simcore.grad import value_and_grad
+from simcore.grad import AMPLIFICATION_WARN, health_message, value_and_grad
 from simcore.kernels import consts
 from simcore.params import PARAMS, check_applies
 from simcore.rollout import check_controls, check_model, check_state, check_steps
@@ -26,6 +27,10 @@ class Problem:
             model's scalars ("stiffness", "damping" for PenaltyContact).
         bodies: the bodies whose entries are variables (default: every non-static body).
         kink: as for ``value_and_grad``.
+
+    An optimiser evaluates many times: where a gradient's ``amplification`` exceeds
+    ``AMPLIFICATION_WARN``, the Problem warns the first time, and ``ill_conditioned`` counts
+    the evaluations that did.
 
     Example:
         >>> prob = Problem(model, state, 300, loss, variables=("vel",), bodies=[1])
@@ -62,6 +67,7 @@ class Problem:
         if "mass" in self.variables and np.any(model.body_kind[self.bodies] != consts.BODY_DYNAMIC):
             raise ValueError("mass is a variable only of dynamic bodies: pass bodies=")
         self.params = tuple(v for v in self.variables if v in PARAMS)
+        self.ill_conditioned = 0
         self.x0 = self._pack(model, self.state, self.controls)
         #: per-entry (low, high) limits of x, for minimize(..., bounds=prob.bounds)
         self.bounds = [PARAMS[name].bounds if name in PARAMS else (None, None)
@@ -130,7 +136,13 @@ class Problem:
         contact margins and mode switches."""
         model, state, controls = self.unpack(x)
         value, grad = value_and_grad(model, state, self.steps, self.loss, controls=controls,
-                                     params=self.params, kink=self.kink)
+                                     params=self.params, kink=self.kink, warn=False)
+        if grad.amplification > AMPLIFICATION_WARN:
+            self.ill_conditioned += 1
+            if self.ill_conditioned == 1:
+                warnings.warn(health_message(grad.amplification, grad.amplification_window)
+                              + " (this Problem warns once; Problem.ill_conditioned counts the "
+                              "evaluations)", RuntimeWarning, stacklevel=3)
         b = self.bodies
         parts = []
         for name in self.variables:

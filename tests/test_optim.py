@@ -80,3 +80,27 @@ def test_bad_variables_and_values():
     prob = sc.Problem(model, model.initial_state(), 5, loss, variables=("friction",))
     with pytest.raises(ValueError, match="bounds"):
         prob(-prob.x0)
+
+
+def test_an_ill_conditioned_problem_warns_once():
+    # the box sliding to rest on a fixed spring without damping (benchmarks/gradient_health.py):
+    # every evaluation's gradient comes from an ill-conditioned map, and an optimiser evaluates
+    # many times: one warning, and the count of evaluations
+    import warnings
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane(friction=0.5)
+    scene.add_box((0.1, 0.1, 0.1), pos=(0, 0, 0.1), vel=(3.0, 0, 0), friction=0.5)
+    model = scene.build(contact=sc.PenaltyContact(stiffness=1e5, damping=0.0))
+
+    def loss(traj):
+        cot = np.zeros_like(traj.pos)
+        cot[-1, 1, 0] = 1.0
+        return traj.pos[-1, 1, 0], {"pos": cot}
+    prob = sc.Problem(model, model.initial_state(), 900, loss, variables=("vel",), bodies=[1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for dv in (0.0, 0.01, 0.02):
+            prob(prob.x0 + dv)
+    assert [str(w.message).split(":")[0] for w in caught] == ["value_and_grad"]
+    assert "this Problem warns once" in str(caught[0].message)
+    assert prob.ill_conditioned == 3
