@@ -106,3 +106,15 @@ def test_pile_rest_smoke_run(capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| simcore")]
     assert [r.split("|")[2].strip() for r in rows] == ["0", "0.002"]
     assert all(r.split("|")[-2].strip() == "0" for r in rows)  # no failed solve
+
+
+def test_loss_jumps_finds_a_step_and_not_a_kink(capsys):
+    bench = load_benchmark("loss_jumps")
+    x = np.linspace(0.0, 1.0, 201)
+    smooth = np.sin(3.0 * x) + x ** 2
+    # (second differences of the smooth part: about 1e-4) a step of 0.1 between samples 120
+    # and 121 is found there; a kink whose slope change, 1e-3 per sample, is ten of them is not
+    assert list(bench.jumps(smooth + 0.1 * (np.arange(201) > 120), 300.0)) == [120]
+    assert len(bench.jumps(smooth + 0.2 * np.maximum(x - 0.6, 0.0), 300.0)) == 0
+    assert bench.main(["--n", "5", "--e", "0.5"]) == 0
+    assert "restitution 0.5:" in capsys.readouterr().out
