@@ -1,4 +1,5 @@
-"""Narrow phase (simcore/kernels/collision.py) against brute-force references.
+"""Narrow phase (simcore/kernels/collision.py and its pair families, collision_*.py) against
+brute-force references.
 
 Reference signed distance of convex A, B: max over unit d of [min_{x in A} d.x - max_{y in B} d.y]
 from analytic support functions, maximised over a Fibonacci sphere plus the zonotope face normals
