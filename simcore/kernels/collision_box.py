@@ -6,6 +6,7 @@ breakpoints use small local arrays.
 import numpy as np
 
 from simcore._jit import jit
+from simcore.kernels.consts import KINK_MEAN
 from simcore.kernels.collision_common import (_abs_slope, _add, _add_col, _add_outer, _axis, _axpy,
                                               _bars, _clamp, _col, _cross, _dot, _emit, _mid, _norm,
                                               _scale, _seg_closest, _seg_closest_vjp, _setk, _sgn,
@@ -194,6 +195,112 @@ def _capsule_sat_axis_vjp(i, u, L_bar, u_bar):
         _add(u_bar, ub)
 
 
+@jit
+def _box_capsule_features(h, r, hl, c, u, t, d):
+    """The case analysis of box h against the capsule (radius r, segment c + t u, |t| <= hl) in
+    the box frame, shared by collide_box_capsule and its vjp; t, d: the segment's closest parameter
+    and distance to the box (_seg_box). Outside the box (d > 1e-10) the closest-point direction is
+    exact ((box - segment) + ball). Touching it: separating axes over the 3 face normals and the
+    3 crosses u x e_i, exact for the segment's penetration; the contact axis's normal
+    n = nsg L(axis) (face axes win near-ties: resting capsules), and its points: on a face axis the
+    segment end deepest along n against that face (xa0 before the clamp to the face), on an edge
+    axis the closest points of the segment and the box edge supporting -n (ec, the edge's centre).
+    The gap is the minimum depth over all axes (imin, its side smin), whichever axis the bias
+    picks. Returns (outside, axis, nsg, imin, smin, g, n, t, x, xa0, xa, xb, ec)."""
+    z = (0.0, 0.0, 0.0)
+    if d > 1e-10:
+        x = _axpy(t, u, c)
+        xa = (_clamp(x[0], -h[0], h[0]), _clamp(x[1], -h[1], h[1]), _clamp(x[2], -h[2], h[2]))
+        n = _scale(1.0 / d, _sub(xa, x))
+        return True, 0, 1.0, 0, 1.0, d - r, n, t, x, xa, xa, _axpy(r, n, x), z
+    best = np.inf
+    dmin = np.inf
+    axis = imin = 0
+    smin = nsg = 1.0
+    for i in range(6):
+        L, ln = _capsule_sat_axis(i, u)
+        if i < 3:
+            thr = best
+        else:
+            if ln < 1e-6:  # segment parallel to this box axis: the face axes cover it
+                continue
+            thr = best - 1e-4 * abs(best) - 1e-12
+        rho = h[0] * abs(L[0]) + h[1] * abs(L[1]) + h[2] * abs(L[2])
+        cen = _dot(L, c)
+        ext = hl * abs(_dot(L, u))
+        dp = rho + ext - cen  # push the segment along +L to separate
+        dm = rho + ext + cen  # push it along -L
+        if min(dp, dm) < dmin:
+            imin = i
+            smin = -1.0 if dp <= dm else 1.0
+        dmin = min(dmin, dp, dm)
+        if min(dp, dm) < thr:
+            best = min(dp, dm)
+            axis = i
+            nsg = -1.0 if dp <= dm else 1.0  # the box moves opposite to the segment
+    n = _scale(nsg, _capsule_sat_axis(axis, u)[0])
+    if axis < 3:
+        t = hl if _dot(n, u) > 0.0 else -hl
+        x = _axpy(t, u, c)
+        xa0 = _setk(x, axis, -_sgn(n[axis]) * h[axis])
+        xa = (_clamp(xa0[0], -h[0], h[0]), _clamp(xa0[1], -h[1], h[1]),
+              _clamp(xa0[2], -h[2], h[2]))
+        ec = z
+    else:
+        i = axis - 3
+        ec = (0.0 if i == 0 else -_sgn(n[0]) * h[0], 0.0 if i == 1 else -_sgn(n[1]) * h[1],
+              0.0 if i == 2 else -_sgn(n[2]) * h[2])
+        rr = _sub(c, ec)
+        t, te = _seg_closest(u[i], _dot(u, rr), rr[i], hl, h[i])
+        x = _axpy(t, u, c)
+        xa = _setk(ec, i, te)
+        xa0 = xa
+    return False, axis, nsg, imin, smin, -dmin - r, n, t, x, xa0, xa, _axpy(r, n, x), ec
+
+
+@jit
+def _segment_on_face(h, hl, c, u, k, kink, w):
+    """The segment c + t u (|t| <= hl) clipped to the box face rectangle of axis k: (t0, t1),
+    empty when t1 <= t0. For the vjp, w (4, 3): per coordinate m, the weight of its face crossing
+    in t0 (a nested max; w[0]) and in t1 (a min; w[1]) under the kink convention, and those
+    crossings (w[2], w[3])."""
+    w[:, :] = 0.0
+    t0 = -hl
+    t1 = hl
+    for m in range(3):
+        if m == k:
+            continue
+        if abs(u[m]) > 1e-12:
+            ta = (-h[m] - c[m]) / u[m]
+            tb = (h[m] - c[m]) / u[m]
+            lo_m = min(ta, tb)
+            hi_m = max(ta, tb)
+            wn = ramp_slope(lo_m - t0, kink)
+            for q in range(3):
+                w[0, q] *= 1.0 - wn
+            w[0, m] = wn
+            w[2, m] = lo_m
+            wn = ramp_slope(t1 - hi_m, kink)
+            for q in range(3):
+                w[1, q] *= 1.0 - wn
+            w[1, m] = wn
+            w[3, m] = hi_m
+            t0 = max(t0, lo_m)
+            t1 = min(t1, hi_m)
+        elif abs(c[m]) > h[m]:
+            t1 = t0 - 1.0
+    return t0, t1
+
+
+@jit(inline="always")
+def _line_ends(h, sg, c, u, k, t, t0, t1):
+    # a line contact's ends' heights over the face sg e_k, and whether end t0 is the near one
+    # (the one that takes the exact gap): the closest point's side, else the lower end
+    H0 = sg * (c[k] + t0 * u[k]) - h[k]
+    H1 = sg * (c[k] + t1 * u[k]) - h[k]
+    return H0, H1, t < t0 - 1e-9 or (t <= t1 + 1e-9 and H0 <= H1)
+
+
 @jit(entry=True)
 def collide_box_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Box a vs capsule b, in the box frame. Segment outside the box: exact segment-box distance.
@@ -209,56 +316,8 @@ def collide_box_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out
     d = np.sqrt(f2)
     if d - r >= margin:
         return 0
-    if d > 1e-10:
-        # segment outside the box: the closest-point direction is exact ((box - segment) + ball)
-        x = _axpy(t, u, c)
-        xa = (_clamp(x[0], -h[0], h[0]), _clamp(x[1], -h[1], h[1]), _clamp(x[2], -h[2], h[2]))
-        n = _scale(1.0 / d, _sub(xa, x))
-        g = d - r
-        xb = _axpy(r, n, x)
-    else:
-        best = np.inf
-        dmin = np.inf  # unbiased minimum: the exact depth, whichever axis the bias picks
-        axis = 0
-        n = (0.0, 0.0, 1.0)
-        for i in range(6):
-            if i < 3:
-                L = _axis(i, 1.0)
-                thr = best
-            else:
-                L = _cross(u, _axis(i - 3, 1.0))
-                ln = _norm(L)
-                if ln < 1e-6:  # segment parallel to this box axis: the face axes cover it
-                    continue
-                L = _scale(1.0 / ln, L)
-                thr = best - 1e-4 * abs(best) - 1e-12  # face axes win near-ties (resting capsules)
-            rho = h[0] * abs(L[0]) + h[1] * abs(L[1]) + h[2] * abs(L[2])
-            cen = _dot(L, c)
-            ext = hl * abs(_dot(L, u))
-            dp = rho + ext - cen  # push the segment along +L to separate
-            dm = rho + ext + cen  # push it along -L
-            dmin = min(dmin, dp, dm)
-            if min(dp, dm) < thr:
-                best = min(dp, dm)
-                axis = i
-                n = _scale(-1.0 if dp <= dm else 1.0, L)  # the box moves opposite to the segment
-        g = -dmin - r
-        if axis < 3:
-            # face axis: the segment end deepest along n, against that face
-            t = hl if _dot(n, u) > 0.0 else -hl
-            x = _axpy(t, u, c)
-            xa = _setk(x, axis, -_sgn(n[axis]) * h[axis])
-            xa = (_clamp(xa[0], -h[0], h[0]), _clamp(xa[1], -h[1], h[1]), _clamp(xa[2], -h[2], h[2]))
-        else:
-            # edge axis: closest points between the segment and the box edge supporting -n
-            i = axis - 3
-            ec = (0.0 if i == 0 else -_sgn(n[0]) * h[0], 0.0 if i == 1 else -_sgn(n[1]) * h[1],
-                  0.0 if i == 2 else -_sgn(n[2]) * h[2])
-            rr = _sub(c, ec)
-            t, te = _seg_closest(u[i], _dot(u, rr), rr[i], hl, h[i])
-            x = _axpy(t, u, c)
-            xa = _setk(ec, i, te)
-        xb = _axpy(r, n, x)
+    outside, axis, nsg, imin, smin, g, n, t, x, xa0, xa, xb, ec = _box_capsule_features(
+        h, r, hl, c, u, t, d)
     nw = _toworld(Ra, n)
     # contact face: outward normal sg e_k most opposed to n (n points from the capsule to the box)
     k = 0
@@ -267,24 +326,12 @@ def collide_box_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out
             k = j
     sg = -_sgn(n[k])
     if abs(u[k]) < 0.02 and hl > 0.0:
-        t0 = -hl
-        t1 = hl
-        for m in range(3):  # clip the segment to the face rectangle
-            if m == k:
-                continue
-            if abs(u[m]) > 1e-12:
-                ta = (-h[m] - c[m]) / u[m]
-                tb = (h[m] - c[m]) / u[m]
-                t0 = max(t0, min(ta, tb))
-                t1 = min(t1, max(ta, tb))
-            elif abs(c[m]) > h[m]:
-                t1 = t0 - 1.0
+        w = np.empty((4, 3))
+        t0, t1 = _segment_on_face(h, hl, c, u, k, KINK_MEAN, w)
         if t1 - t0 > 1e-9:
             # line contact at the clipped ends: the deeper end gets the exact gap g (and the exact
             # closest points if they lie beyond the clipped part), the other its height over the face
-            H0 = sg * (c[k] + t0 * u[k]) - h[k]
-            H1 = sg * (c[k] + t1 * u[k]) - h[k]
-            near0 = t < t0 - 1e-9 or (t <= t1 + 1e-9 and H0 <= H1)
+            H0, H1, near0 = _line_ends(h, sg, c, u, k, t, t0, t1)
             cnt = 0
             for e in range(2):
                 te = t0 if e == 0 else t1
@@ -319,59 +366,8 @@ def collide_box_capsule_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal
     d = np.sqrt(f2)
     if d - r >= margin:
         return 0
-    outside = d > 1e-10
-    axis = 0
-    imin = 0
-    smin = 1.0
-    nsg = 1.0
-    if outside:
-        x = _axpy(t, u, c)
-        xa = (_clamp(x[0], -h[0], h[0]), _clamp(x[1], -h[1], h[1]), _clamp(x[2], -h[2], h[2]))
-        n = _scale(1.0 / d, _sub(xa, x))
-        g = d - r
-        xb = _axpy(r, n, x)
-    else:
-        best = np.inf
-        dmin = np.inf
-        n = (0.0, 0.0, 1.0)
-        for i in range(6):
-            L, ln = _capsule_sat_axis(i, u)
-            if i < 3:
-                thr = best
-            else:
-                if ln < 1e-6:
-                    continue
-                thr = best - 1e-4 * abs(best) - 1e-12
-            rho = h[0] * abs(L[0]) + h[1] * abs(L[1]) + h[2] * abs(L[2])
-            cen = _dot(L, c)
-            ext = hl * abs(_dot(L, u))
-            dp = rho + ext - cen
-            dm = rho + ext + cen
-            if min(dp, dm) < dmin:  # the minimum depth: axis imin, dp (smin = -1) or dm (+1)
-                imin = i
-                smin = -1.0 if dp <= dm else 1.0
-            dmin = min(dmin, dp, dm)
-            if min(dp, dm) < thr:
-                best = min(dp, dm)
-                axis = i
-                nsg = -1.0 if dp <= dm else 1.0
-                n = _scale(nsg, L)
-        g = -dmin - r
-        if axis < 3:
-            t = hl if _dot(n, u) > 0.0 else -hl
-            x = _axpy(t, u, c)
-            xa0 = _setk(x, axis, -_sgn(n[axis]) * h[axis])
-            xa = (_clamp(xa0[0], -h[0], h[0]), _clamp(xa0[1], -h[1], h[1]),
-                  _clamp(xa0[2], -h[2], h[2]))
-        else:
-            i = axis - 3
-            ec = (0.0 if i == 0 else -_sgn(n[0]) * h[0], 0.0 if i == 1 else -_sgn(n[1]) * h[1],
-                  0.0 if i == 2 else -_sgn(n[2]) * h[2])
-            rr = _sub(c, ec)
-            t, te = _seg_closest(u[i], _dot(u, rr), rr[i], hl, h[i])
-            x = _axpy(t, u, c)
-            xa = _setk(ec, i, te)
-        xb = _axpy(r, n, x)
+    outside, axis, nsg, imin, smin, g, n, t, x, xa0, xa, xb, ec = _box_capsule_features(
+        h, r, hl, c, u, t, d)
     k = 0
     for j in range(1, 3):
         if abs(n[j]) > abs(n[k]):
@@ -386,38 +382,13 @@ def collide_box_capsule_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal
     xb_bar = z
     cnt = -1
     if abs(u[k]) < 0.02 and hl > 0.0:
-        t0 = -hl
-        t1 = hl
-        w0 = np.zeros(3)  # weight of coordinate m's face crossing in t0 (nested max) / t1 (min)
-        w1 = np.zeros(3)
-        v0 = np.zeros(3)  # that crossing's value
-        v1 = np.zeros(3)
-        for m in range(3):
-            if m == k:
-                continue
-            if abs(u[m]) > 1e-12:
-                ta = (-h[m] - c[m]) / u[m]
-                tb = (h[m] - c[m]) / u[m]
-                lo_m = min(ta, tb)
-                hi_m = max(ta, tb)
-                wn = ramp_slope(lo_m - t0, kink)
-                for q in range(3):
-                    w0[q] *= 1.0 - wn
-                w0[m] = wn
-                v0[m] = lo_m
-                wn = ramp_slope(t1 - hi_m, kink)
-                for q in range(3):
-                    w1[q] *= 1.0 - wn
-                w1[m] = wn
-                v1[m] = hi_m
-                t0 = max(t0, lo_m)
-                t1 = min(t1, hi_m)
-            elif abs(c[m]) > h[m]:
-                t1 = t0 - 1.0
+        # (w: per coordinate m, the weight of its face crossing in t0 (nested max) and in t1
+        # (min), and that crossing's value)
+        w = np.empty((4, 3))
+        t0, t1 = _segment_on_face(h, hl, c, u, k, kink, w)
+        w0, w1, v0, v1 = w[0], w[1], w[2], w[3]
         if t1 - t0 > 1e-9:
-            H0 = sg * (c[k] + t0 * u[k]) - h[k]
-            H1 = sg * (c[k] + t1 * u[k]) - h[k]
-            near0 = t < t0 - 1e-9 or (t <= t1 + 1e-9 and H0 <= H1)
+            H0, H1, near0 = _line_ends(h, sg, c, u, k, t, t0, t1)
             t0b = 0.0
             t1b = 0.0
             cnt = 0
@@ -518,6 +489,8 @@ def collide_box_capsule_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal
             _add(u_bar, _scale(t, x_bar))
         else:
             # x = c + t u, xa = ec with xa_i = te; (t, te) = _seg_closest(u_i, u.rr, rr_i), rr = c - ec
+            i = axis - 3
+            rr = _sub(c, ec)
             _add(c_bar, x_bar)
             _add(u_bar, _scale(t, x_bar))
             bbb, ccb, ffb = _seg_closest_vjp(u[i], _dot(u, rr), rr[i], hl, h[i], _dot(u, x_bar),

@@ -59,48 +59,74 @@ def collide_capsule_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, nor
     return 1
 
 
-@jit(entry=True)
-def collide_capsule_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
-    """Capsule a vs capsule b: closest points of the segments; 2 contacts at the ends of the overlap
-    when the segments are nearly parallel (|ua x ub| < 0.02) and overlap along their length."""
+@jit
+def _capsules(pa, Ra, sa, pb, Rb, sb):
+    """The closest points of capsules a and b's segments and the normal, shared by
+    collide_capsule_capsule and its vjp. Returns (bb, cc, ff, s, t, x, y, L, g, w, sw, n):
+    _seg_closest's inputs and parameters, the closest points x (on a) and y, their distance L,
+    the gap g, w = ua x ub and |w|, and the normal: along x - y where they are apart, else the
+    common perpendicular of crossing axes (oriented from b to a), else a's body x axis
+    (coincident parallel axes: any perpendicular)."""
     ua = _col(Ra, 2)
     ub = _col(Rb, 2)
-    ra, hla, rb, hlb = sa[0], sa[1], sb[0], sb[1]
     r = _sub(pa, pb)
     bb = _dot(ua, ub)
     cc = _dot(ua, r)
     ff = _dot(ub, r)
-    s, t = _seg_closest(bb, cc, ff, hla, hlb)
+    s, t = _seg_closest(bb, cc, ff, sa[1], sb[1])
     x = _axpy(s, ua, pa)
     y = _axpy(t, ub, pb)
     dv = _sub(x, y)
     L = _norm(dv)
-    g = L - ra - rb
-    if g >= margin:
-        return 0
     w = _cross(ua, ub)
     sw = _norm(w)
     if L > 1e-12:
         n = _scale(1.0 / L, dv)
     elif sw > 1e-9:
-        # crossing axes: the common perpendicular, oriented from b to a where defined
         n = _scale(_sgn(_dot(w, r)) / sw, w)
     else:
-        n = _col(Ra, 0)  # coincident parallel axes: any perpendicular, the body x axis of a
+        n = _col(Ra, 0)
+    return bb, cc, ff, s, t, x, y, L, L - sa[0] - sb[0], w, sw, n
+
+
+@jit
+def _capsules_overlap(pa, Ra, sa, pb, Rb, sb, bb, cc, ff, s):
+    """Nearly parallel capsules (_capsules' bb, cc, ff, s): the overlap [lo, hi] of a's segment
+    along b's, its ends on a (x0, x1) and their partners on b (y0, y1 at the clamped parameters
+    a0, a1), the ends' distances D0, D1, and whether end 0 is the near one (the one that takes the
+    exact gap): the closest point's side, else the closer end. Empty when hi - lo <= 1e-9."""
+    ua = _col(Ra, 2)
+    ub = _col(Rb, 2)
+    hla, hlb = sa[1], sb[1]
+    ab = abs(bb)
+    lo = max(-hla, -cc - hlb * ab)
+    hi = min(hla, -cc + hlb * ab)
+    a0 = ff + bb * lo
+    a1 = ff + bb * hi
+    x0 = _axpy(lo, ua, pa)
+    x1 = _axpy(hi, ua, pa)
+    y0 = _axpy(_clamp(a0, -hlb, hlb), ub, pb)
+    y1 = _axpy(_clamp(a1, -hlb, hlb), ub, pb)
+    D0 = _norm(_sub(x0, y0))
+    D1 = _norm(_sub(x1, y1))
+    near0 = s < lo - 1e-9 or (s <= hi + 1e-9 and D0 <= D1)
+    return lo, hi, a0, a1, x0, x1, y0, y1, D0, D1, near0
+
+
+@jit(entry=True)
+def collide_capsule_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
+    """Capsule a vs capsule b: closest points of the segments; 2 contacts at the ends of the overlap
+    when the segments are nearly parallel (|ua x ub| < 0.02) and overlap along their length."""
+    ra, rb = sa[0], sb[0]
+    bb, cc, ff, s, t, x, y, L, g, w, sw, n = _capsules(pa, Ra, sa, pb, Rb, sb)
+    if g >= margin:
+        return 0
     if sw < 0.02:
-        ab = abs(bb)
-        lo = max(-hla, -cc - hlb * ab)
-        hi = min(hla, -cc + hlb * ab)
+        lo, hi, a0, a1, x0, x1, y0, y1, D0, D1, near0 = _capsules_overlap(pa, Ra, sa, pb, Rb, sb,
+                                                                          bb, cc, ff, s)
         if hi - lo > 1e-9:
             # line contact at the overlap ends: the nearer end gets the exact gap g (and the exact
             # closest points if they lie beyond the overlap), the other its own gap (at least g)
-            x0 = _axpy(lo, ua, pa)
-            x1 = _axpy(hi, ua, pa)
-            y0 = _axpy(_clamp(ff + bb * lo, -hlb, hlb), ub, pb)
-            y1 = _axpy(_clamp(ff + bb * hi, -hlb, hlb), ub, pb)
-            D0 = _norm(_sub(x0, y0))
-            D1 = _norm(_sub(x1, y1))
-            near0 = s < lo - 1e-9 or (s <= hi + 1e-9 and D0 <= D1)
             if near0:
                 if s < lo - 1e-9:
                     x0, y0, D0 = x, y, L
@@ -131,27 +157,12 @@ def collide_capsule_capsule_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, no
     ua = _col(Ra, 2)
     ub = _col(Rb, 2)
     ra, hla, rb, hlb = sa[0], sa[1], sb[0], sb[1]
-    r = _sub(pa, pb)
-    bb = _dot(ua, ub)
-    cc = _dot(ua, r)
-    ff = _dot(ub, r)
-    s, t = _seg_closest(bb, cc, ff, hla, hlb)
-    x = _axpy(s, ua, pa)
-    y = _axpy(t, ub, pb)
-    dv = _sub(x, y)
-    L = _norm(dv)
-    g = L - ra - rb
+    bb, cc, ff, s, t, x, y, L, g, w, sw, n = _capsules(pa, Ra, sa, pb, Rb, sb)
     if g >= margin:
         return 0
-    w = _cross(ua, ub)
-    sw = _norm(w)
+    r = _sub(pa, pb)
+    dv = _sub(x, y)
     sgw = _sgn(_dot(w, r))
-    if L > 1e-12:
-        n = _scale(1.0 / L, dv)
-    elif sw > 1e-9:
-        n = _scale(sgw / sw, w)
-    else:
-        n = _col(Ra, 0)
     z = (0.0, 0.0, 0.0)
     g_bar = 0.0
     n_bar = z
@@ -167,20 +178,11 @@ def collide_capsule_capsule_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, no
     cnt = -1
     if sw < 0.02:
         ab = abs(bb)
-        lo = max(-hla, -cc - hlb * ab)
-        hi = min(hla, -cc + hlb * ab)
+        lo, hi, a0, a1, x0, x1, y0, y1, D0, D1, near0 = _capsules_overlap(pa, Ra, sa, pb, Rb, sb,
+                                                                          bb, cc, ff, s)
         if hi - lo > 1e-9:
-            a0 = ff + bb * lo
-            a1 = ff + bb * hi
             tc0 = _clamp(a0, -hlb, hlb)
             tc1 = _clamp(a1, -hlb, hlb)
-            x0 = _axpy(lo, ua, pa)
-            x1 = _axpy(hi, ua, pa)
-            y0 = _axpy(tc0, ub, pb)
-            y1 = _axpy(tc1, ub, pb)
-            D0 = _norm(_sub(x0, y0))
-            D1 = _norm(_sub(x1, y1))
-            near0 = s < lo - 1e-9 or (s <= hi + 1e-9 and D0 <= D1)
             rep0 = near0 and s < lo - 1e-9  # end 0 is the exact closest pair (x, y)
             rep1 = (not near0) and s > hi + 1e-9
             if near0:
