@@ -196,23 +196,36 @@ def _capsule_sat_axis_vjp(i, u, L_bar, u_bar):
 
 
 @jit
-def _box_capsule_features(h, r, hl, c, u, t, d):
-    """The case analysis of box h against the capsule (radius r, segment c + t u, |t| <= hl) in
-    the box frame, shared by collide_box_capsule and its vjp; t, d: the segment's closest parameter
-    and distance to the box (_seg_box). Outside the box (d > 1e-10) the closest-point direction is
+def _box_capsule_features(pa, Ra, sa, pb, Rb, sb, margin):
+    """The case analysis of box a against capsule b, shared by collide_box_capsule and its vjp:
+    in the box frame (half extents h), the capsule's segment c + t u (|t| <= hl, radius r), its
+    closest parameter t and distance d to the box (_seg_box). Beyond the margin: found False.
+    Outside the box (d > 1e-10) the closest-point direction is
     exact ((box - segment) + ball). Touching it: separating axes over the 3 face normals and the
     3 crosses u x e_i, exact for the segment's penetration; the contact axis's normal
     n = nsg L(axis) (face axes win near-ties: resting capsules), and its points: on a face axis the
     segment end deepest along n against that face (xa0 before the clamp to the face), on an edge
     axis the closest points of the segment and the box edge supporting -n (ec, the edge's centre).
     The gap is the minimum depth over all axes (imin, its side smin), whichever axis the bias
-    picks. Returns (outside, axis, nsg, imin, smin, g, n, t, x, xa0, xa, xb, ec)."""
+    picks. The contact face: outward normal sg e_k most opposed to n (n points from the capsule
+    to the box). Returns (found, c, u, outside, axis, nsg, imin, smin, g, n, t, x, xa0, xa, xb,
+    ec, k, sg)."""
+    h = (sa[0], sa[1], sa[2])
+    r = sb[0]
+    hl = sb[1]
+    c = _tolocal(Ra, _sub(pb, pa))
+    u = _tolocal(Ra, _col(Rb, 2))
+    t, f2 = _seg_box(c, u, hl, h)
+    d = np.sqrt(f2)
     z = (0.0, 0.0, 0.0)
+    if d - r >= margin:
+        return False, c, u, False, 0, 1.0, 0, 1.0, d - r, z, t, z, z, z, z, z, 0, 1.0
     if d > 1e-10:
         x = _axpy(t, u, c)
         xa = (_clamp(x[0], -h[0], h[0]), _clamp(x[1], -h[1], h[1]), _clamp(x[2], -h[2], h[2]))
         n = _scale(1.0 / d, _sub(xa, x))
-        return True, 0, 1.0, 0, 1.0, d - r, n, t, x, xa, xa, _axpy(r, n, x), z
+        k, sg = _contact_face(n)
+        return True, c, u, True, 0, 1.0, 0, 1.0, d - r, n, t, x, xa, xa, _axpy(r, n, x), z, k, sg
     best = np.inf
     dmin = np.inf
     axis = imin = 0
@@ -255,7 +268,19 @@ def _box_capsule_features(h, r, hl, c, u, t, d):
         x = _axpy(t, u, c)
         xa = _setk(ec, i, te)
         xa0 = xa
-    return False, axis, nsg, imin, smin, -dmin - r, n, t, x, xa0, xa, _axpy(r, n, x), ec
+    k, sg = _contact_face(n)
+    return (True, c, u, False, axis, nsg, imin, smin, -dmin - r, n, t, x, xa0, xa, _axpy(r, n, x),
+            ec, k, sg)
+
+
+@jit(inline="always")
+def _contact_face(n):
+    # the box face (outward normal sg e_k) most opposed to n
+    k = 0
+    for j in range(1, 3):
+        if abs(n[j]) > abs(n[k]):
+            k = j
+    return k, -_sgn(n[k])
 
 
 @jit
@@ -310,21 +335,11 @@ def collide_box_capsule(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out
     h = (sa[0], sa[1], sa[2])
     r = sb[0]
     hl = sb[1]
-    c = _tolocal(Ra, _sub(pb, pa))
-    u = _tolocal(Ra, _col(Rb, 2))
-    t, f2 = _seg_box(c, u, hl, h)
-    d = np.sqrt(f2)
-    if d - r >= margin:
+    found, c, u, _, _, _, _, _, g, n, t, x, _, xa, xb, _, k, sg = _box_capsule_features(
+        pa, Ra, sa, pb, Rb, sb, margin)
+    if not found:
         return 0
-    outside, axis, nsg, imin, smin, g, n, t, x, xa0, xa, xb, ec = _box_capsule_features(
-        h, r, hl, c, u, t, d)
     nw = _toworld(Ra, n)
-    # contact face: outward normal sg e_k most opposed to n (n points from the capsule to the box)
-    k = 0
-    for j in range(1, 3):
-        if abs(n[j]) > abs(n[k]):
-            k = j
-    sg = -_sgn(n[k])
     if abs(u[k]) < 0.02 and hl > 0.0:
         w = np.empty((4, 3))
         t0, t1 = _segment_on_face(h, hl, c, u, k, KINK_MEAN, w)
@@ -360,19 +375,10 @@ def collide_box_capsule_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal
     h = (sa[0], sa[1], sa[2])
     r = sb[0]
     hl = sb[1]
-    c = _tolocal(Ra, _sub(pb, pa))
-    u = _tolocal(Ra, _col(Rb, 2))
-    t, f2 = _seg_box(c, u, hl, h)
-    d = np.sqrt(f2)
-    if d - r >= margin:
+    found, c, u, outside, axis, nsg, imin, smin, g, n, t, x, xa0, xa, xb, ec, k, sg = \
+        _box_capsule_features(pa, Ra, sa, pb, Rb, sb, margin)
+    if not found:
         return 0
-    outside, axis, nsg, imin, smin, g, n, t, x, xa0, xa, xb, ec = _box_capsule_features(
-        h, r, hl, c, u, t, d)
-    k = 0
-    for j in range(1, 3):
-        if abs(n[j]) > abs(n[k]):
-            k = j
-    sg = -_sgn(n[k])
     c_bar = np.zeros(3)
     u_bar = np.zeros(3)
     z = (0.0, 0.0, 0.0)

@@ -75,20 +75,25 @@ def collide_capsule_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, norm
     return cnt
 
 
+@jit(inline="always")  # per vertex
+def _box_vertex_height(pa, Ra, sa, pb, n, v):
+    # vertex v of box a (signs s0, s1, s2 of its half extents): its height above the plane
+    # (normal n through pb); shared by collide_box_plane and its vjp, so the same vertices pass
+    s0 = 1.0 if v & 1 else -1.0
+    s1 = 1.0 if v & 2 else -1.0
+    s2 = 1.0 if v & 4 else -1.0
+    c = (_dot(n, _sub(pa, pb)) + s0 * sa[0] * _dot(n, _col(Ra, 0))
+         + s1 * sa[1] * _dot(n, _col(Ra, 1)) + s2 * sa[2] * _dot(n, _col(Ra, 2)))
+    return c, s0, s1, s2
+
+
 @jit(entry=True)
 def collide_box_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Box a on half-space b: one contact per vertex within the margin (up to 8)."""
     n = _col(Rb, 2)
-    c0 = _dot(n, _sub(pa, pb))
-    q0 = sa[0] * _dot(n, _col(Ra, 0))
-    q1 = sa[1] * _dot(n, _col(Ra, 1))
-    q2 = sa[2] * _dot(n, _col(Ra, 2))
     cnt = 0
     for v in range(8):
-        s0 = 1.0 if v & 1 else -1.0
-        s1 = 1.0 if v & 2 else -1.0
-        s2 = 1.0 if v & 4 else -1.0
-        c = c0 + s0 * q0 + s1 * q1 + s2 * q2  # vertex height above the plane
+        c, s0, s1, s2 = _box_vertex_height(pa, Ra, sa, pb, n, v)
         if c < margin:
             x = _toworld(Ra, (s0 * sa[0], s1 * sa[1], s2 * sa[2]))
             x = (pa[0] + x[0] - 0.5 * c * n[0], pa[1] + x[1] - 0.5 * c * n[1],
@@ -102,16 +107,10 @@ def collide_box_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, 
 def collide_box_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
                           kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     n = _col(Rb, 2)
-    c0 = _dot(n, _sub(pa, pb))  # as the forward pass computes it, so the same contacts pass
-    q0 = sa[0] * _dot(n, _col(Ra, 0))
-    q1 = sa[1] * _dot(n, _col(Ra, 1))
-    q2 = sa[2] * _dot(n, _col(Ra, 2))
     cnt = 0
     for v in range(8):
-        s0 = 1.0 if v & 1 else -1.0
-        s1 = 1.0 if v & 2 else -1.0
-        s2 = 1.0 if v & 4 else -1.0
-        if c0 + s0 * q0 + s1 * q1 + s2 * q2 < margin:
+        c, s0, s1, s2 = _box_vertex_height(pa, Ra, sa, pb, n, v)
+        if c < margin:
             loc = (s0 * sa[0], s1 * sa[1], s2 * sa[2])
             X = _axpy(1.0, _toworld(Ra, loc), pa)
             db, nb, ptb = _bars(k0 + cnt, dist_bar, normal_bar, point_bar)

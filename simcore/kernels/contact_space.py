@@ -663,9 +663,11 @@ def impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar):
 
 
 @jit(entry=True, inline="always")  # per contact: no Data / Adjoint call overhead
-def tangent_scale_vjp(m, d, a, k, cx, cR, att_bar, tb, cx_bar, cR_bar):
-    """vjp of A_tt = (A_11 + A_22) / 2 of contact k, the mean tangent Delassus entry:
-    A_ii = sum over dynamic sides of invm + q^T I_w^-1 q, q = r x t_i."""
+def delassus_diagonal_vjp(m, d, a, k, cx, cR, w, tb, cx_bar, cR_bar):
+    """vjp of w_n A_nn + w_1 A_11 + w_2 A_22, weights w = (w_n, w_1, w_2) on contact k's Delassus
+    diagonal along its frame rows (n, t1, t2): A_ii = sum over dynamic sides of invm + g^T D g,
+    g = R^T (r x e_i), D = diag(1 / inertia), |e_i| = 1. The smoothed model's mean tangent entry
+    A_tt is w = (0, 1/2, 1/2) of it, the penalty spring's A_nn w = (1, 0, 0)."""
     q, g, gb, qb, r, r_bar = (np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3),
                               np.empty(3))
     for s in range(2):
@@ -674,25 +676,28 @@ def tangent_scale_vjp(m, d, a, k, cx, cR, att_bar, tb, cx_bar, cR_bar):
             continue
         R = cR[k, s]
         inertia = m.body_inertia[i]
-        a.invmass_bar[i] += att_bar
+        a.invmass_bar[i] += w[0] + w[1] + w[2]
         for j in range(3):
             r[j] = d.con_pos[k, j] - cx[k, s, j]
             r_bar[j] = 0.0
-        for col in range(1, 3):
-            t = d.con_t1[k] if col == 1 else d.con_t2[k]
-            q[0] = r[1] * t[2] - r[2] * t[1]
-            q[1] = r[2] * t[0] - r[0] * t[2]
-            q[2] = r[0] * t[1] - r[1] * t[0]
+        for row in range(3):
+            wr = w[row]
+            if wr == 0.0:
+                continue
+            e = d.con_normal[k] if row == 0 else (d.con_t1[k] if row == 1 else d.con_t2[k])
+            q[0] = r[1] * e[2] - r[2] * e[1]
+            q[1] = r[2] * e[0] - r[0] * e[2]
+            q[2] = r[0] * e[1] - r[1] * e[0]
             for j in range(3):
                 g[j] = R[0, j] * q[0] + R[1, j] * q[1] + R[2, j] * q[2]
-                gb[j] = att_bar * g[j] / inertia[j]
-                a.inertia_bar[i, j] -= 0.5 * att_bar * g[j] * g[j] / inertia[j] ** 2
+                gb[j] = 2.0 * wr * g[j] / inertia[j]
+                a.inertia_bar[i, j] -= wr * g[j] * g[j] / inertia[j] ** 2
             for j in range(3):
                 qb[j] = R[j, 0] * gb[0] + R[j, 1] * gb[1] + R[j, 2] * gb[2]
                 for c in range(3):
                     cR_bar[k, s, j, c] += q[j] * gb[c]
-            cross_add(t, qb, 1.0, r_bar)        # q = r x t
-            cross_add(qb, r, 1.0, tb[col])
+            cross_add(e, qb, 1.0, r_bar)        # q = r x e
+            cross_add(qb, r, 1.0, tb[row])
         for j in range(3):
             a.con_pos_bar[k, j] += r_bar[j]
             cx_bar[k, s, j] -= r_bar[j]

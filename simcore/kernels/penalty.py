@@ -16,8 +16,8 @@ from simcore.kernels.consts import (BODY_DYNAMIC, SLOT_DAMPING, SLOT_DAMPRATIO, 
 from simcore.kernels.body_space import affordable, solve as solve_bodies
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
                                            contact_poses, contact_velocity,
-                                           contact_velocity_vjp, cross_add, dense_delassus,
-                                           frame_to_normal, friction_rows,
+                                           contact_velocity_vjp, delassus_diagonal_vjp,
+                                           dense_delassus, frame_to_normal, friction_rows,
                                            friction_rows_jacobian, impulse_rhs, impulse_vjp,
                                            scatter_pose_bars, transposed_solve, undo_impulses)
 from simcore.kernels.dynamics import (apply_impulse, apply_impulse_vjp, point_velocity,
@@ -610,41 +610,6 @@ def penalty_impulses_vjp(m, d, a, h, kink):
             a.pos_bar[j, q] -= rb_bar[q]
 
 
-@jit(entry=True, inline="always")  # per contact: no Data / Adjoint call overhead
-def normal_scale_vjp(m, d, a, k, cx, cR, w_bar, tb, cx_bar, cR_bar):
-    """vjp of A_nn of contact k (its Delassus diagonal along the normal n):
-    sum over dynamic sides of invm + g^T D g, g = R^T (r x n), D = diag(1 / inertia)."""
-    q, g, gb, qb, r, r_bar = (np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3),
-                              np.empty(3))
-    n = d.con_normal[k]
-    for s in range(2):
-        i = d.con_body[k, s]
-        if m.body_kind[i] != BODY_DYNAMIC:
-            continue
-        R = cR[k, s]
-        inertia = m.body_inertia[i]
-        a.invmass_bar[i] += w_bar
-        for j in range(3):
-            r[j] = d.con_pos[k, j] - cx[k, s, j]
-        q[0] = r[1] * n[2] - r[2] * n[1]
-        q[1] = r[2] * n[0] - r[0] * n[2]
-        q[2] = r[0] * n[1] - r[1] * n[0]
-        for j in range(3):
-            g[j] = R[0, j] * q[0] + R[1, j] * q[1] + R[2, j] * q[2]
-            gb[j] = 2.0 * w_bar * g[j] / inertia[j]
-            a.inertia_bar[i, j] -= w_bar * g[j] * g[j] / inertia[j] ** 2
-        for j in range(3):
-            qb[j] = R[j, 0] * gb[0] + R[j, 1] * gb[1] + R[j, 2] * gb[2]
-            r_bar[j] = 0.0
-            for c in range(3):
-                cR_bar[k, s, j, c] += q[j] * gb[c]
-        cross_add(n, qb, 1.0, r_bar)        # q = r x n
-        cross_add(qb, r, 1.0, tb[0])
-        for j in range(3):
-            a.con_pos_bar[k, j] += r_bar[j]
-            cx_bar[k, s, j] -= r_bar[j]
-
-
 @jit
 def tc_contacts_vjp(m, d, a, h, kink):
     """vjp of tc_contacts, after the forward solve re-ran on this substep (d holds its solution:
@@ -742,7 +707,7 @@ def tc_contacts_vjp(m, d, a, h, kink):
         else:
             restitution_damping_ratio(max(m.body_restitution[i], m.body_restitution[j]), zb)
             a.con_e_bar[k] += zeta_bar * zb[1]
-        normal_scale_vjp(m, d, a, k, cx, cR, w_bar, tb[k], cx_bar, cR_bar)
+        delassus_diagonal_vjp(m, d, a, k, cx, cR, (w_bar, 0.0, 0.0), tb[k], cx_bar, cR_bar)
         contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb[k], cx_bar)
     impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar)
     for i in range(m.nbody):

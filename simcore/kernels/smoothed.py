@@ -22,11 +22,10 @@ from simcore.kernels.body_space import affordable, solve as solve_bodies
 from simcore.kernels.consts import SLOT_KAPPA
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
                                            contact_poses, contact_velocity,
-                                           contact_velocity_vjp, dense_delassus,
-                                           frame_to_normal, friction_rows,
+                                           contact_velocity_vjp, delassus_diagonal_vjp,
+                                           dense_delassus, frame_to_normal, friction_rows,
                                            friction_rows_jacobian, impulse_rhs, impulse_vjp,
-                                           scatter_pose_bars, tangent_scale_vjp,
-                                           transposed_solve, undo_impulses)
+                                           scatter_pose_bars, transposed_solve, undo_impulses)
 from simcore.kernels.memory import remember, warm_start
 from simcore.kernels.rolling import any_resistance, resistance, resistance_vjp
 from simcore.kernels.linalg import solve_dense
@@ -466,8 +465,9 @@ def smoothed_contacts_vjp(m, d, a, h, kink):
         a.scalar_bar[SLOT_KAPPA] -= c[0] * band_weight(d.con_dist[k], band)
         if vs[k] > 0.0:  # v = sqrt(kappa A_tt)
             a.scalar_bar[SLOT_KAPPA] += vs_bar * vs[k] / (2.0 * kappa)
-            tangent_scale_vjp(m, d, a, k, cx, cR, vs_bar * kappa / (2.0 * vs[k]), tb[k],
-                              cx_bar, cR_bar)
+            att_bar = vs_bar * kappa / (2.0 * vs[k])  # A_tt = (A_11 + A_22) / 2
+            delassus_diagonal_vjp(m, d, a, k, cx, cR, (0.0, 0.5 * att_bar, 0.5 * att_bar),
+                                  tb[k], cx_bar, cR_bar)
         contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb[k], cx_bar)
     impulse_vjp(m, d, a, sel, nc, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar)
     scatter_pose_bars(d, a, nc, cx_bar, cR_bar)

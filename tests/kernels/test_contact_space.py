@@ -16,7 +16,7 @@ from simcore.kernels.collision import tangent_frame
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_velocity,
                                            contact_velocity_vjp, delassus_trace_vjp,
-                                           frame_to_normal, tangent_scale_vjp)
+                                           delassus_diagonal_vjp, frame_to_normal)
 from simcore.kernels.hard import _cap_fraction
 from simcore.kernels.toi import impact_time, impact_time_vjp
 from simcore.kernels.rotation import quat_to_mat
@@ -308,13 +308,15 @@ def _moved(model, k, v, cx0, cR0):
 
 
 # ----------------------------------------------------------------------------------------------
-# tangent_scale_vjp
+# delassus_diagonal_vjp
 
 
 @pytest.mark.parametrize("k", range(NC))
 @pytest.mark.parametrize("frame_mode", ["rotated", "normal"])
-def test_tangent_scale_vjp(k, frame_mode, rng):
-    # A_tt = (A_11 + A_22) / 2 depends on t1, t2 only through t1 t1^T + t2 t2^T, invariant under a
+@pytest.mark.parametrize("entry", ["tangent", "normal"])
+def test_delassus_diagonal_vjp(k, frame_mode, entry, rng):
+    # entry "tangent": A_tt = (A_11 + A_22) / 2 (the smoothed model's), "normal": A_nn (the
+    # penalty spring's). A_tt depends on t1, t2 only through t1 t1^T + t2 t2^T, invariant under a
     # rotation about n: the normal's cotangent through frame_to_normal is exact ("normal").
     # "rotated" checks tb itself, along the frame's own rotations E = Exp(w) E0 (all three, so
     # also those about n, where A_tt is constant), not along its 9 free entries: the vjp takes
@@ -335,20 +337,29 @@ def test_tangent_scale_vjp(k, frame_mode, rng):
     def state(x):
         v = unpack(x)
         m, cx, cR = _moved(model, k, v, cx0, cR0)
-        frame = (rotvec_to_matrix(v["frame"]) @ E0.T).T if rotated else _frame(v["frame"])
+        if rotated:
+            frame = (rotvec_to_matrix(v["frame"]) @ E0.T).T
+        elif entry == "normal":  # (the vjp takes |n| = 1, as every caller's normal is)
+            frame = _frame(v["frame"] / np.linalg.norm(v["frame"]))
+        else:
+            frame = _frame(v["frame"])
         _set_contact(m, d, k, v["p"], frame, cx, cR)
         return m, cx, cR, frame
 
+    w = (0.0, 0.5, 0.5) if entry == "tangent" else (1.0, 0.0, 0.0)
+
     def fwd(x):
         state(x)
-        return np.array([0.5 * (d.con_A[k, 1, 1] + d.con_A[k, 2, 2])])
+        return np.array([sum(w[i] * d.con_A[k, i, i] for i in range(3))])
 
     def vjp(x, yb):
         m, cx, cR, frame = state(x)
         a = make_adjoint(nb, NCON_MAX)
         tb, cx_bar, cR_bar = np.zeros((3, 3)), np.zeros((NC, 2, 3)), np.zeros((NC, 2, 3, 3))
-        tangent_scale_vjp(m, d, a, k, cx, cR, float(yb[0]), tb, cx_bar, cR_bar)
-        assert not np.any(tb[0])            # A_tt does not depend on n directly
+        delassus_diagonal_vjp(m, d, a, k, cx, cR, (w[0] * yb[0], w[1] * yb[0], w[2] * yb[0]), tb,
+                              cx_bar, cR_bar)
+        for i in range(3):
+            assert w[i] or not np.any(tb[i])  # an entry depends on its own frame row only
         th_bar = [rot_bar_to_twist_np(cR[k, s], cR_bar[k, s]) for s in range(2)]
         if rotated:
             # the frame's rows are the columns of E^T: w_bar = sum_i e_i x e_i_bar
@@ -356,11 +367,14 @@ def test_tangent_scale_vjp(k, frame_mode, rng):
         else:
             frame_to_normal(d, a, k, tb)
             fb = a.con_normal_bar[k]
+            if entry == "normal":  # n = v / |v| at |v| = 1: the part across n
+                n = d.con_normal[k]
+                fb = fb - np.dot(fb, n) * n
         return np.concatenate([a.con_pos_bar[k], cx_bar[k].ravel(), np.ravel(th_bar),
                                a.invmass_bar[dyn], a.inertia_bar[dyn].ravel(), fb])
 
     err = check_vjp(fwd, vjp, x0, rng)
-    print(f"tangent_scale_vjp k={k} {frame_mode}: worst rel. error {err:.2e}")
+    print(f"delassus_diagonal_vjp k={k} {frame_mode} {entry}: worst rel. error {err:.2e}")
 
 
 # ----------------------------------------------------------------------------------------------
