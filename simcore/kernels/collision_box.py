@@ -783,12 +783,16 @@ def _box_face_vjp(pR, RR, hR, k, sR, pI, RI, hI, flip, sep, sep_on_face, margin,
 
 
 @jit
-def _box_sat(sa, sb, Q, C, margin, Ls):
-    """The separating-axis test of boxes a and b (Q[:, j] = b's axis j, C = b's centre, in a's
-    frame), shared by collide_box_box and its vjp: the 15 axes' separations, unit axes into Ls
-    (15, 3). Returns (kind, iax, smax): the manifold axis (-1: an axis separates them beyond the
-    margin), the first axis attaining the largest separation, and that separation, reported as
-    the pair's minimum gap (unbiased SAT: exact for penetration)."""
+def _box_sat(pa, Ra, sa, pb, Rb, sb, margin, Q, Ls):
+    """The separating-axis test of boxes a and b, shared by collide_box_box and its vjp: in a's
+    frame, b's axes into Q (Q[:, j] = b's axis j) and the 15 unit axes into Ls (15, 3). Returns
+    (kind, iax, smax, C): the manifold axis (-1: an axis separates them beyond the margin), the
+    first axis attaining the largest separation, that separation, reported as the pair's minimum
+    gap (unbiased SAT: exact for penetration), and b's centre C."""
+    for i in range(3):
+        for j in range(3):
+            Q[i, j] = Ra[0, i] * Rb[0, j] + Ra[1, i] * Rb[1, j] + Ra[2, i] * Rb[2, j]
+    C = _tolocal(Ra, _sub(pb, pa))
     S = np.empty(15)  # separation per axis (-inf: degenerate edge cross)
     for ax in range(15):
         L, ln = _box_axis(ax, Q)
@@ -803,7 +807,7 @@ def _box_sat(sa, sb, Q, C, margin, Ls):
               + sb[2] * abs(L[0] * Q[0, 2] + L[1] * Q[1, 2] + L[2] * Q[2, 2]))
         S[ax] = abs(_dot(L, C)) - rA - rB
         if S[ax] >= margin:
-            return -1, 0, 0.0
+            return -1, 0, 0.0, C
     smax = -np.inf
     iax = 0
     for ax in range(15):
@@ -826,7 +830,7 @@ def _box_sat(sa, sb, Q, C, margin, Ls):
     for ax in range(6, 15):
         if S[ax] > bar + 1e-3 * abs(bar) + 1e-12 and (ke < 0 or S[ax] > S[ke]):
             ke = ax
-    return (ke if ke >= 0 else kind), iax, smax
+    return (ke if ke >= 0 else kind), iax, smax, C
 
 
 @jit(entry=True)
@@ -836,13 +840,9 @@ def collide_box_box(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, po
     penetration. For separated boxes it can underestimate the true distance in vertex-edge and
     vertex-vertex configurations (conservative for speculative contacts); exact face-face and
     edge-edge."""
-    Q = np.empty((3, 3))  # Q[:, j] = b's axis j in a's frame
-    for i in range(3):
-        for j in range(3):
-            Q[i, j] = Ra[0, i] * Rb[0, j] + Ra[1, i] * Rb[1, j] + Ra[2, i] * Rb[2, j]
-    C = _tolocal(Ra, _sub(pb, pa))
-    Ls = np.empty((15, 3))  # unit axes in a's frame
-    kind, iax, smax = _box_sat(sa, sb, Q, C, margin, Ls)
+    Q = np.empty((3, 3))
+    Ls = np.empty((15, 3))
+    kind, iax, smax, C = _box_sat(pa, Ra, sa, pb, Rb, sb, margin, Q, Ls)
     if kind < 0:
         return 0  # a separating axis beyond the margin
     Lb = (Ls[kind, 0], Ls[kind, 1], Ls[kind, 2])
@@ -880,13 +880,9 @@ def collide_box_box_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar
                         kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     # Branches held fixed: the manifold axis (kind), the axis of the SAT maximum (the reported
     # minimum gap), and within a face manifold its features (see _box_face_vjp)
-    Q = np.empty((3, 3))  # Q[:, j] = b's axis j in a's frame
-    for i in range(3):
-        for j in range(3):
-            Q[i, j] = Ra[0, i] * Rb[0, j] + Ra[1, i] * Rb[1, j] + Ra[2, i] * Rb[2, j]
-    C = _tolocal(Ra, _sub(pb, pa))
-    Ls = np.empty((15, 3))  # unit axes in a's frame
-    kind, iax, smax = _box_sat(sa, sb, Q, C, margin, Ls)
+    Q = np.empty((3, 3))
+    Ls = np.empty((15, 3))
+    kind, iax, smax, C = _box_sat(pa, Ra, sa, pb, Rb, sb, margin, Q, Ls)
     if kind < 0:
         return 0  # a separating axis beyond the margin
     Lb = (Ls[kind, 0], Ls[kind, 1], Ls[kind, 2])

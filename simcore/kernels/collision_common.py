@@ -124,18 +124,27 @@ def tangent_frame(n, t1_out, t2_out):
 def _seg_closest(bb, cc, ff, hla, hlb):
     """Closest parameters (s, t) of segments pa + s ua (|s| <= hla) and pb + t ub (|t| <= hlb), unit
     directions; bb = ua.ub, cc = ua.(pa - pb), ff = ub.(pa - pb). Closed form (clamp, project, clamp)."""
+    s0, s1, t0, outside = _seg_closest_steps(bb, cc, ff, hla, hlb)
+    if outside:
+        t = _clamp(t0, -hlb, hlb)
+        return _clamp(bb * t - cc, -hla, hla), t
+    return s1, t0
+
+
+@jit(inline="always")
+def _seg_closest_steps(bb, cc, ff, hla, hlb):
+    # _seg_closest's steps, shared with its vjp: s0 the lines' closest parameter on a (parallel:
+    # every s of the overlap is optimal; the middle, continuous in the offset), s1 it clamped,
+    # t0 = ff + bb s1 the projection on b, and whether t0 falls outside b (then t is clamped
+    # and s projected back)
     den = 1.0 - bb * bb
     if den > 1e-12:
-        s = (bb * ff - cc) / den
+        s0 = (bb * ff - cc) / den
     else:
-        # parallel: every s of the overlap is optimal; take its middle (continuous in the offset)
-        s = 0.5 * (max(-hla, -cc - hlb) + min(hla, -cc + hlb))
-    s = _clamp(s, -hla, hla)
-    t = ff + bb * s
-    if t < -hlb or t > hlb:
-        t = _clamp(t, -hlb, hlb)
-        s = _clamp(bb * t - cc, -hla, hla)
-    return s, t
+        s0 = 0.5 * (max(-hla, -cc - hlb) + min(hla, -cc + hlb))
+    s1 = _clamp(s0, -hla, hla)
+    t0 = ff + bb * s1
+    return s0, s1, t0, t0 < -hlb or t0 > hlb
 
 
 @jit(inline="always")  # per pair or contact
@@ -225,14 +234,9 @@ def _unit_vjp(v, n_bar):
 def _seg_closest_vjp(bb, cc, ff, hla, hlb, s_bar, t_bar, kink):
     # vjp of _seg_closest: (s_bar, t_bar) -> (bb_bar, cc_bar, ff_bar). Its branch (t projected
     # inside, or clamped and s re-projected) is held fixed; the clamps follow the kink convention
+    s0, s1, t0, outside = _seg_closest_steps(bb, cc, ff, hla, hlb)
     den = 1.0 - bb * bb
-    if den > 1e-12:
-        s0 = (bb * ff - cc) / den
-    else:
-        s0 = 0.5 * (max(-hla, -cc - hlb) + min(hla, -cc + hlb))
-    s1 = _clamp(s0, -hla, hla)
-    t0 = ff + bb * s1
-    if t0 < -hlb or t0 > hlb:
+    if outside:
         # t = +-hlb (constant), s = clamp(bb t - cc)
         t = _clamp(t0, -hlb, hlb)
         a_bar = s_bar * clamp_slope(bb * t - cc, -hla, hla, kink)
