@@ -87,34 +87,37 @@ def _seg_box_t_vjp(c, u, t, h, hl, t_bar, c_bar, u_bar):
             u_bar[i] -= t_bar * (o + 2.0 * t * u[i]) / den
 
 
-@jit(entry=True)
-def collide_box_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
-    """Box a vs sphere b: closest box point; a centre inside leaves through the least-penetrated face."""
+@jit(inline="always")  # per pair
+def _box_sphere_features(pa, Ra, sa, pb, r):
+    """Box a against the sphere (centre pb, radius r), shared by collide_box_sphere and its vjp:
+    in the box frame the centre c, the closest box point xl, the normal nl (from the sphere's
+    centre to the box) and the gap d. A centre outside: the clamped point (i = -1, L its
+    distance); inside: it leaves through the least-penetrated face i, side sg (lowest index on
+    ties). Returns (c, L, i, sg, d, nl, xl)."""
     h = (sa[0], sa[1], sa[2])
-    r = sb[0]
     c = _tolocal(Ra, _sub(pb, pa))
     q = (_clamp(c[0], -h[0], h[0]), _clamp(c[1], -h[1], h[1]), _clamp(c[2], -h[2], h[2]))
     dv = _sub(q, c)
     L = _norm(dv)
     if L > 1e-12:
-        d = L - r
-        if d >= margin:
-            return 0
-        nl = _scale(1.0 / L, dv)  # from the sphere centre to the box
-        xa = q
-    else:
-        i = 0  # centre inside: face of least penetration, lowest index on ties
-        for j in range(1, 3):
-            if h[j] - abs(c[j]) < h[i] - abs(c[i]):
-                i = j
-        sg = _sgn(c[i])
-        d = abs(c[i]) - h[i] - r
-        if d >= margin:
-            return 0
-        nl = _axis(i, -sg)
-        xa = _setk(c, i, sg * h[i])
+        return c, L, -1, 1.0, L - r, _scale(1.0 / L, dv), q
+    i = 0
+    for j in range(1, 3):
+        if h[j] - abs(c[j]) < h[i] - abs(c[i]):
+            i = j
+    sg = _sgn(c[i])
+    return c, L, i, sg, abs(c[i]) - h[i] - r, _axis(i, -sg), _setk(c, i, sg * h[i])
+
+
+@jit(entry=True)
+def collide_box_sphere(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
+    """Box a vs sphere b: closest box point; a centre inside leaves through the least-penetrated face."""
+    r = sb[0]
+    _, _, _, _, d, nl, xl = _box_sphere_features(pa, Ra, sa, pb, r)
+    if d >= margin:
+        return 0
     n = _toworld(Ra, nl)
-    xa = _axpy(1.0, _toworld(Ra, xa), pa)
+    xa = _axpy(1.0, _toworld(Ra, xl), pa)
     _emit(k0, d, n, _mid(xa, _axpy(r, n, pb)), dist_out, normal_out, point_out)
     return 1
 
@@ -124,28 +127,10 @@ def collide_box_sphere_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_
                            kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
     h = (sa[0], sa[1], sa[2])
     r = sb[0]
-    c = _tolocal(Ra, _sub(pb, pa))
-    q = (_clamp(c[0], -h[0], h[0]), _clamp(c[1], -h[1], h[1]), _clamp(c[2], -h[2], h[2]))
-    dv = _sub(q, c)
-    L = _norm(dv)
-    outside = L > 1e-12
-    if outside:
-        d = L - r
-        nl = _scale(1.0 / L, dv)
-        xl = q
-        i = -1
-        sg = 1.0
-    else:
-        i = 0
-        for j in range(1, 3):
-            if h[j] - abs(c[j]) < h[i] - abs(c[i]):
-                i = j
-        sg = _sgn(c[i])
-        d = abs(c[i]) - h[i] - r
-        nl = _axis(i, -sg)
-        xl = _setk(c, i, sg * h[i])
+    c, L, i, sg, d, nl, xl = _box_sphere_features(pa, Ra, sa, pb, r)
     if d >= margin:
         return 0
+    outside = i < 0
     db, nb, ptb = _bars(k0, dist_bar, normal_bar, point_bar)
     # point = (xa + pb + r n) / 2, xa = pa + Ra xl, n = Ra nl
     xab = _scale(0.5, ptb)

@@ -31,6 +31,14 @@ def collide_sphere_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, norma
     return 1
 
 
+@jit(inline="always")  # per end
+def _capsule_end_height(pa, Ra, sa, pb, n, e):
+    # end e of capsule a's segment (sign sg): its height above the plane (normal n through pb);
+    # shared by collide_capsule_plane and its vjp, so the same ends pass
+    sg = 1.0 - 2.0 * e
+    return _dot(n, _sub(pa, pb)) + sg * (sa[1] * _dot(n, _col(Ra, 2))), sg
+
+
 @jit(entry=True)
 def collide_capsule_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, point_out):
     """Capsule a on half-space b: one contact per segment end within the margin."""
@@ -38,12 +46,9 @@ def collide_capsule_plane(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_o
     u = _col(Ra, 2)
     r = sa[0]
     hl = sa[1]
-    c0 = _dot(n, _sub(pa, pb))
-    cu = hl * _dot(n, u)
     cnt = 0
     for e in range(2 if hl > 0.0 else 1):  # a zero-length capsule is a sphere: one contact
-        sg = 1.0 - 2.0 * e
-        c = c0 + sg * cu
+        c, sg = _capsule_end_height(pa, Ra, sa, pb, n, e)
         if c - r < margin:
             x = _axpy(sg * hl, u, pa)
             _emit(k0 + cnt, c - r, n, _axpy(-0.5 * (r + c), n, x), dist_out, normal_out, point_out)
@@ -58,13 +63,11 @@ def collide_capsule_plane_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, norm
     u = _col(Ra, 2)
     r = sa[0]
     hl = sa[1]
-    c0 = _dot(n, _sub(pa, pb))  # as the forward pass computes it, so the same contacts pass
-    cu = hl * _dot(n, u)
     cnt = 0
     for e in range(2 if hl > 0.0 else 1):
-        sg = 1.0 - 2.0 * e
+        c, sg = _capsule_end_height(pa, Ra, sa, pb, n, e)
         x = _axpy(sg * hl, u, pa)
-        if c0 + sg * cu - r < margin:
+        if c - r < margin:
             db, nb, ptb = _bars(k0 + cnt, dist_bar, normal_bar, point_bar)
             Xb, nb, pbb = _point_plane_vjp(x, r, n, pb, db, nb, ptb)
             _add(pa_bar, Xb)
