@@ -97,11 +97,12 @@ def pile(kind, n):
     return scene
 
 
-def columns(kind, n):
+def columns(kind, n, gap=0.0):
     """A Scene with n spheres (radius 0.05) or cubes (half extent 0.05) of 0.1 kg in 8 x 8
-    columns COLUMN_PITCH apart, layers LAYER_PITCH apart, the first layer's centres at z = 0.2
-    (n = 1: one body there); friction 1 on the bodies and the ground, restitution 0. The bodies of
-    a layer touch their neighbours (the cubes face to face) and land on the ground together."""
+    columns COLUMN_PITCH + gap apart, layers LAYER_PITCH apart, the first layer's centres at
+    z = 0.2 (n = 1: one body there); friction 1 on the bodies and the ground, restitution 0. The
+    bodies of a layer touch their neighbours (the cubes face to face; gap > 0: that far apart)
+    and land on the ground together."""
     if kind not in ("sphere", "box"):
         raise ValueError(f"kind must be 'sphere' or 'box', got {kind!r}")
     scene = sc.Scene(dt=1e-3)
@@ -109,7 +110,8 @@ def columns(kind, n):
     for i in range(n):
         layer, rest = divmod(i, 64)
         row, col = divmod(rest, 8)
-        pos = ((col - 3.5) * COLUMN_PITCH, (row - 3.5) * COLUMN_PITCH, 0.2 + layer * LAYER_PITCH)
+        pitch = COLUMN_PITCH + gap
+        pos = ((col - 3.5) * pitch, (row - 3.5) * pitch, 0.2 + layer * LAYER_PITCH)
         if n == 1:
             pos = (0.0, 0.0, 0.2)
         if kind == "sphere":
@@ -119,13 +121,14 @@ def columns(kind, n):
     return scene
 
 
-def build_scene(layout, kind, n):
-    return pile(kind, n) if layout == "lattice" else columns(kind, n)
+def build_scene(layout, kind, n, gap=0.0):
+    return pile(kind, n) if layout == "lattice" else columns(kind, n, gap)
 
 
-def scene_name(layout, kind, n):
+def scene_name(layout, kind, n, gap=0.0):
     noun = kind + ("es" if kind == "box" else "s") if n > 1 else kind
-    return f"{'pile' if layout == 'lattice' else 'columns'} of {n} {noun}"
+    apart = f" {1e3 * gap:g} mm apart" if layout == "columns" and gap > 0.0 and n > 1 else ""
+    return f"{'pile' if layout == 'lattice' else 'columns'} of {n} {noun}{apart}"
 
 
 def n_dynamic(scene):
@@ -424,6 +427,9 @@ def main(argv=None):
                              "lattice piles or the touching columns")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure "
                         "(default 3, --quick 1)")
+    parser.add_argument("--column-gap", type=float, default=0.0,
+                        help="the columns' bodies this far apart (m) instead of touching "
+                             "(default 0)")
     args = parser.parse_args(argv)
     if args.steps is None:
         args.steps = QUICK_STEPS if args.quick else DEFAULT_STEPS
@@ -433,6 +439,8 @@ def main(argv=None):
         parser.error("--steps and --repeats must be at least 1")
     if not args.time_cap > 0:
         parser.error("--time-cap must be positive")
+    if not 0.0 <= args.column_gap < 1.0:
+        parser.error("--column-gap must be in [0, 1) m")
 
     mujoco = None
     if not args.no_mujoco:
@@ -450,9 +458,9 @@ def main(argv=None):
     for layout, kind, n in SCENES:
         if args.layout and layout not in args.layout:
             continue
-        scene = build_scene(layout, kind, n)
+        scene = build_scene(layout, kind, n, args.column_gap)
         nb = n_dynamic(scene)
-        name = scene_name(layout, kind, n)
+        name = scene_name(layout, kind, n, args.column_gap)
         mj = bench_mujoco(mujoco, scene, args.steps, args.repeats, args.time_cap) \
             if mujoco else None
         configs = contact_configs(args.contact)
