@@ -130,7 +130,10 @@ class HardContact:
         max_iter: Gauss-Seidel sweeps at most.
         polish_max_contacts: islands (contacts coupled through shared bodies; each solve
             splits into them) of at most this many contacts are finished by semismooth Newton,
-            to a residual near rounding.
+            to a residual near rounding. A larger island where Gauss-Seidel stalls gets the
+            same Newton with its steps solved through the island's bodies, when their banded
+            system is affordable (``simcore/kernels/body_space.py``), and Gauss-Seidel goes on
+            where that does not converge. 0: Gauss-Seidel only.
         depenetration_speed: the fastest (m/s) a penetration is corrected: Baumgarte's rate
             is capped there, so bodies that start deep in each other are pushed apart over
             several steps instead of launched.

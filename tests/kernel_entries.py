@@ -84,7 +84,7 @@ def smoothed_contacts(m, d, h):
 
 @jit(entry=True)
 def body_solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
-    return body_space.solve(m, d, sel, nsel, Fl, Fu, rhs, trans)
+    return body_space.solve(m, d, sel, nsel, Fl, Fu, rhs, trans, body_space.ACCEPT_TOL)
 
 
 @jit(entry=True)

@@ -1,7 +1,8 @@
 """One island's linear system K x = r (or K^T y = g), K = F_l + F_u A, solved through its bodies.
 
-The smoothed solver's global Newton step and the adjoints' transposed solve (contact_space) solve
-with K, where A = J M^-1 J^T couples the contacts through the bodies they share. A large solve
+The smoothed and penalty solvers' global Newton steps, the hard solver's Newton steps on large
+islands (hard_solver.py) and the adjoints' transposed solve (contact_space) solve with K, where
+A = J M^-1 J^T couples the contacts through the bodies they share. A large solve
 (the lattice pile of 64 cubes in benchmarks/throughput.py: about 650 contacts) is too large for a
 dense solve in contact space (3 unknowns per contact), but has few bodies. With
 X_k = F_l,k^-1 F_u,k per contact (3x3), x_k = F_l,k^-1 r_k - X_k J_k y where y = M^-1 J^T x is the
@@ -17,8 +18,10 @@ F_l = eps R with eps ~ 1e-9 of the Delassus scale, and on a layer of cubes face 
 ground (../shared/repros/cube_layer_stall.py) refinement stalls far above rounding in the
 adjoint's solves. There the same correction preconditions GMRES (from the refined solution),
 which does reach rounding (tests/kernels/test_body_space.py). solve() returns a solution only
-at a relative residual of ACCEPT_TOL, and otherwise says so; so it does where the band is beyond
-the budget or a factor is singular, and the caller keeps its own method.
+at the relative residual its caller accepts (ACCEPT_TOL for the adjoints and the smoothed and
+penalty Newton steps; the hard solver's Newton steps on large islands take a looser one), and
+otherwise says so; so it does where the band is beyond the budget or a factor is singular, and
+the caller keeps its own method.
 """
 import numpy as np
 
@@ -273,11 +276,12 @@ def _apply(d, sel, nsel, Fl, Fu, x, out, zb, trans):
 
 
 @jit
-def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
+def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
     """(ok, x) with K x = rhs (trans: K^T x = rhs) over one island's selected contacts, refined
     toward a relative residual of REFINE_TOL; ok False (x undefined) when the band exceeds the
     budget, an F_l block or the factorization is singular, or the best residual refinement
-    reaches is above ACCEPT_TOL."""
+    reaches is above accept (ACCEPT_TOL for a solve that must be exact; a Newton step of the
+    hard solver takes a looser one, NEWTON_ACCEPT in hard_solver.py)."""
     n3 = 3 * nsel
     x = np.zeros(n3)
     loc = np.full(m.nbody, -1, dtype=np.int64)
@@ -382,7 +386,7 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
                 x_best[:] = x
             if err <= REFINE_TOL * rnorm:
                 break
-    return best <= ACCEPT_TOL * rnorm, x_best
+    return best <= accept * rnorm, x_best
 
 
 @jit

@@ -18,7 +18,7 @@ the cotangents of (n, t1, t2) are carried to n as the minimal rotation's (frame_
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.body_space import solve as solve_bodies
+from simcore.kernels.body_space import ACCEPT_TOL, solve as solve_bodies
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.dynamics import apply_impulse_vjp
 from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, solve_dense,
@@ -490,7 +490,7 @@ def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
     """
     if nsel <= m.opt_polish_max_contacts:
         return _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
-    ok, y = solve_bodies(m, d, sel, nsel, Fl, Fu, g, True)
+    ok, y = solve_bodies(m, d, sel, nsel, Fl, Fu, g, True, ACCEPT_TOL)
     if not ok:
         ok, y = gmres_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
     if not ok:

@@ -9,13 +9,16 @@ positive diagonal (1 / A_nn for the normal; one scalar per contact for the tange
 keeps the disk projection equivalent to maximal dissipation). Each solve splits into islands
 (contacts coupled through dynamic bodies), solved one by one: projected Gauss-Seidel over body
 velocities (accelerated by nonsmooth nonlinear conjugate gradients), then, for an island that is
-small, semismooth Newton on the same fixed point, so the residual reaches rounding level. The
+small, semismooth Newton on the same fixed point, so the residual reaches rounding level; a large
+island where Gauss-Seidel stalls gets the same Newton with its steps solved through the bodies
+(body_space.py), and Gauss-Seidel goes on where that does not converge. The
 adjoint differentiates this fixed point (fixed_point_vjp). The model around the solves (impact
 phases, restitution, the resting solve) is hard.py.
 """
 import numpy as np
 
 from simcore._jit import jit
+from simcore.kernels.body_space import affordable, solve as solve_bodies
 from simcore.kernels.consts import KINK_LEFT, KINK_RIGHT
 from simcore.kernels.contact_space import (active_transposed_solve, add_impulse,
                                            apply_contact_impulse, contact_eps, contact_u,
@@ -26,9 +29,18 @@ from simcore.kernels.linalg import solve_dense
 
 NEWTON_STALL = 8  # full Newton steps without a new best before backtracking
 
+BODY_NEWTON_STALL = 2  # the same through the bodies, where Newton then stops (a step is dearer)
+
 EXTRA_SWEEPS = 8  # single Gauss-Seidel sweeps tried before Newton (see _sweep_island)
 
 CONTINUATION_REG = 1e-6  # the nearby problem a stalled polish is solved on first (_continuation)
+
+# the relative residual at which a Newton step solved through the bodies is taken (inexact
+# Newton: each step still cuts the residual by about this factor)
+NEWTON_ACCEPT = 1e-6
+
+PGS_CHUNK = 50  # on a large island, Gauss-Seidel sweeps between checks of its progress
+STALL_GAIN = 0.01  # a chunk that cuts the residual by less is a stall (_polish_large_island)
 
 PGS_STOP = 1e-14  # a relative residual that ends Gauss-Seidel (a decade below Newton's start)
 
@@ -226,7 +238,7 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W, reg):
     for p in range(nsel):
         lam0[p, :] = lam[sel[p]]
     res = _newton(m, d, sel, nsel, bias, lam, V, W, False, reg)
-    if res <= 1e-13:
+    if res <= 1e-13 or nsel > m.opt_polish_max_contacts:
         return res
     lam1 = np.empty((nsel, 3))
     for p in range(nsel):
@@ -242,12 +254,22 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W, reg):
 @jit
 def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg):
     # newton_polish's iteration; cones: project each iterate onto the friction cones. After
-    # NEWTON_STALL full steps without a new best, back to the best impulses and backtrack.
+    # NEWTON_STALL full steps without a new best, back to the best impulses and backtrack
+    # (through the bodies: BODY_NEWTON_STALL steps, then stop).
     n3 = 3 * nsel
-    A = np.empty((n3, n3))
-    dense_delassus(m, d, sel, nsel, A, reg)
+    # the Newton system JG = I - dP + dP R (A + eps I): dense up to m.opt_polish_max_contacts
+    # contacts, else per contact F_l = I - dP + eps dP R and F_u = dP R, solved through the
+    # island's bodies (body_space.solve)
+    dense = nsel <= m.opt_polish_max_contacts
+    stall_limit = NEWTON_STALL if dense else BODY_NEWTON_STALL
+    nd = n3 if dense else 0
+    A = np.empty((nd, nd))
+    JG = np.empty((nd, nd))
+    if dense:
+        dense_delassus(m, d, sel, nsel, A, reg)
+    Fl = np.empty((0 if dense else nsel, 3, 3))
+    Fu = np.empty((0 if dense else nsel, 3, 3))
     G = np.empty(n3)
-    JG = np.empty((n3, n3))
     u = np.empty(3)
     out = np.empty(6)
     dP = np.empty((3, 3))
@@ -261,7 +283,7 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg):
         lam_best[p, :] = lam[sel[p]]
     stall = 0
     for _ in range(40):
-        if res < 1e-15:
+        if res < (1e-15 if dense else 1e-14):  # (through the bodies a step is a factorization)
             break
         JG[:, :] = 0.0
         for p in range(nsel):
@@ -270,30 +292,39 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg):
             Ak = d.con_A[k]
             eps = contact_eps(reg, d.con_A, k)
             project(lam[k], u, Ak, eps, bias[k], d.con_mu[k], out)
-            for j in range(3):
-                G[3 * p + j] = lam[k, j] - out[j]
+            for j in range(3):  # -G, the Newton system's right-hand side
+                G[3 * p + j] = out[j] - lam[k, j]
             projection_jacobian(out[3:], d.con_mu[k], dP)
             rn = 1.0 / (Ak[0, 0] + eps)
             rt = 2.0 / (Ak[1, 1] + Ak[2, 2] + 2.0 * eps)
             # dz/dlam = I - R (A + eps I) (eps already on A's diagonal)
             for a in range(3):
                 r = rn if a == 0 else rt
+                if not dense:
+                    for b in range(3):
+                        Fu[p, b, a] = dP[b, a] * r
+                        Fl[p, b, a] = (1.0 if a == b else 0.0) - dP[b, a] * (1.0 - r * eps)
+                    continue
                 for col in range(n3):
                     dz = -r * A[3 * p + a, col]
                     if col == 3 * p + a:
                         dz += 1.0
                     for b in range(3):
                         JG[3 * p + b, col] -= dP[b, a] * dz
-            for b in range(3):
-                JG[3 * p + b, 3 * p + b] += 1.0
-        ok, step = solve_dense(JG, -G)
+            if dense:
+                for b in range(3):
+                    JG[3 * p + b, 3 * p + b] += 1.0
+        if dense:
+            ok, step = solve_dense(JG, G)
+        else:
+            ok, step = solve_bodies(m, d, sel, nsel, Fl, Fu, G, False, NEWTON_ACCEPT)
         if not ok:  # a singular Newton system: stop here (the residual says how far it got)
             break
         for p in range(nsel):
             lam_old[p, :] = lam[sel[p]]
         # full steps while they keep finding new bests; then halve until the residual drops
         alpha = 1.0
-        tries = 1 if stall < NEWTON_STALL else 12
+        tries = 1 if stall < stall_limit else 12
         improved = False
         for _ in range(tries):
             for p in range(nsel):
@@ -311,7 +342,7 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg):
                 improved = True
                 break
             alpha *= 0.5
-        if not improved and stall >= NEWTON_STALL:
+        if not improved and stall >= stall_limit:
             break
         res = new  # a full step is kept either way
         if res < best:
@@ -321,9 +352,11 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg):
                 lam_best[p, :] = lam[sel[p]]
         else:
             stall += 1
-            if stall == NEWTON_STALL:  # back to the best impulses, from there monotone
+            if stall == stall_limit:  # back to the best impulses, from there monotone
                 _set_impulses(d, sel, nsel, lam_best, lam, V, W)
                 res = best
+                if not dense:  # (through the bodies: Gauss-Seidel goes on from there)
+                    break
     # the impulses left are the last full step's or the last trial of a failed backtracking:
     # back to the best, so that the residual returned is theirs
     if fixed_point_residual(m, d, sel, nsel, bias, lam, V, W, reg) > best:
@@ -436,13 +469,18 @@ def _solve_islands(m, d, sel, nsel, bias, lam, V, W, fresh, res):
             continue
         # an island of at most m.opt_polish_max_contacts contacts: a few sweeps often converge;
         # else PGS has at least found the active set, and Newton finishes it (_polish_island).
-        # A larger island: PGS to tolerance
+        # A larger island: PGS to tolerance, with Newton through its bodies where PGS stalls and
+        # their band is affordable (_polish_large_island; not with polish_max_contacts 0)
         polish = n <= m.opt_polish_max_contacts
-        few = min(m.opt_max_iter, 50) if polish else m.opt_max_iter
-        r, sweeps = _sweep_island(m.hard_regularization, A, J, MJ, body, mu, polish, few,
-                                  m.hard_tol, sub, n, bias, lam, V, W)
+        large = (not polish and m.opt_polish_max_contacts > 0 and m.opt_max_iter > 2 * PGS_CHUNK
+                 and affordable(m, d, sub, n))
+        few = min(m.opt_max_iter, 50) if polish else PGS_CHUNK if large else m.opt_max_iter
+        r, sweeps = _sweep_island(m.hard_regularization, A, J, MJ, body, mu, polish or large,
+                                  few, m.hard_tol, sub, n, bias, lam, V, W)
         if polish and r > 1e-13:
             r = _polish_island(m, d, sub, n, bias, lam, V, W, sweeps < few)
+        elif large and r > 1e-13 and sweeps == few:
+            r = _polish_large_island(m, d, sub, n, bias, lam, V, W, r)
         for q in range(n):
             fresh[sub[q]] = False
             res[sub[q]] = r
@@ -478,6 +516,30 @@ def _polish_island(m, d, sel, nsel, bias, lam, V, W, converged):
     if res > 1e-13:
         res = _continuation(m, d, sel, nsel, bias, lam, V, W, res)
     return res
+
+
+@jit
+def _polish_large_island(m, d, sel, nsel, bias, lam, V, W, res):
+    # an island too large for a dense Newton step but whose bodies' band is affordable, left
+    # at the relative residual res by PGS_CHUNK sweeps. If the next PGS_CHUNK gain less than
+    # STALL_GAIN, Gauss-Seidel is stalling (a layer of cubes a little apart on the ground: each
+    # cube's four corners): Newton through the bodies, which finishes an island whose modes
+    # PGS has found. Where its full steps keep changing modes (the same layer face to face, the
+    # cubes pressed against each other: a step moves the impulses along the directions that eps
+    # alone decides, and hundreds of contacts change mode) it stops at BODY_NEWTON_STALL steps
+    # without a new best. Then, or if PGS was not stalling, PGS to tolerance from the best
+    # impulses. Returns the relative residual
+    reg = m.hard_regularization
+    sweeps = pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol, PGS_CHUNK)
+    new = fixed_point_residual(m, d, sel, nsel, bias, lam, V, W, reg)
+    if new <= 1e-13 or sweeps < PGS_CHUNK:
+        return new
+    if new > STALL_GAIN * res:
+        new = newton_polish(m, d, sel, nsel, bias, lam, V, W, reg)
+        if new <= 1e-13:
+            return new
+    pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol, max(m.opt_max_iter - 2 * PGS_CHUNK, 0))
+    return fixed_point_residual(m, d, sel, nsel, bias, lam, V, W, reg)
 
 
 @jit

@@ -13,7 +13,7 @@ import numpy as np
 from simcore._jit import jit
 from simcore.kernels.consts import (BODY_DYNAMIC, SLOT_DAMPING, SLOT_DAMPRATIO, SLOT_STIFFNESS,
                                     SLOT_TIMECONST)
-from simcore.kernels.body_space import affordable, solve as solve_bodies
+from simcore.kernels.body_space import ACCEPT_TOL, affordable, solve as solve_bodies
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
                                            contact_poses, contact_velocity,
                                            contact_velocity_vjp, delassus_diagonal_vjp,
@@ -390,7 +390,7 @@ def _tc_newton(m, d, sel, nsel, w, b, alpha, lam, V, W):
             rho, active = tc_residual(lam[k], u, w[p], b[p], alpha[p], d.con_mu[k], vs, dl)
             tc_jacobian(lam[k], u, w[p], alpha[p], d.con_mu[k], vs, active, Fl[p], Fu[p])
         if bodies:
-            ok, step = solve_bodies(m, d, sel, nsel, Fl, Fu, -F, False)
+            ok, step = solve_bodies(m, d, sel, nsel, Fl, Fu, -F, False, ACCEPT_TOL)
         else:
             K = np.empty((n3, n3))
             for p in range(nsel):

@@ -18,7 +18,7 @@ damped Newton on F. The adjoint differentiates F = 0.
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.body_space import affordable, solve as solve_bodies
+from simcore.kernels.body_space import ACCEPT_TOL, affordable, solve as solve_bodies
 from simcore.kernels.consts import SLOT_KAPPA
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
                                            contact_poses, contact_velocity,
@@ -260,7 +260,7 @@ def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
             for a in range(3):
                 merit += (D[3 * k + a] * F[3 * k + a]) ** 2
         if bodies:
-            ok, step = solve_bodies(m, d, sel, nc, Fl, Fu, -F, False)
+            ok, step = solve_bodies(m, d, sel, nc, Fl, Fu, -F, False, ACCEPT_TOL)
         else:
             ok, step = solve_dense(JF, -F)
         if not ok:  # singular: stop (the residual says how far it got)
