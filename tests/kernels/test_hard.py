@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import simcore as sc
-from tests.helpers import body_momentum, kinetic_energy
+from tests.helpers import body_momentum, kinetic_energy, load_benchmark
 
 G = 9.81
 
@@ -308,25 +308,6 @@ def test_bodies_apart_are_solved_apart_to_rounding():
     assert pgs_only.solver_residual.max() > 1e-11
 
 
-def _largest_island(traj, t, nbody):
-    # contacts in the largest set coupled through dynamic bodies at step t (body 0: the plane)
-    pairs, _, _ = traj.contacts(t)
-    parent = list(range(nbody))
-
-    def root(i):
-        while parent[i] != i:
-            i = parent[i]
-        return i
-    for a, b in pairs:
-        if a and b:
-            parent[root(a)] = root(b)
-    count = {}
-    for a, b in pairs:
-        r = root(a if a else b)
-        count[r] = count.get(r, 0) + 1
-    return max(count.values(), default=0)
-
-
 def test_large_island_where_gauss_seidel_stalls_is_finished_by_newton_through_the_bodies():
     # nine cubes landing flat 0.1 mm apart: their speculative side contacts tie them into one
     # island of about a hundred contacts, beyond the dense polish (32), and Gauss-Seidel stalls
@@ -339,7 +320,7 @@ def test_large_island_where_gauss_seidel_stalls_is_finished_by_newton_through_th
             scene.add_box((0.05, 0.05, 0.05), pos=(0.1001 * i, 0.1001 * j, 0.06), friction=0.5)
     state = scene.build().initial_state()
     traj = sc.rollout(scene.build(contact=sc.HardContact()), state, 300)
-    assert _largest_island(traj, 299, 10) > 32
+    assert load_benchmark("profile_pile").largest_island(traj, 299, 10) > 32
     assert traj.solver_residual.max() < 1e-12   # 7.1e-14 measured
     pgs_only = sc.rollout(scene.build(contact=sc.HardContact(polish_max_contacts=0)), state, 300)
     print(f"largest residual: {traj.solver_residual.max():.1e}, "
