@@ -5,7 +5,25 @@ from pathlib import Path
 
 import numpy as np
 
+import simcore as sc
 from simcore.kernels import consts
+
+G = 9.81
+
+
+def peaks(z):
+    """The local maxima of a sampled curve z (a plateau's last sample)."""
+    return np.array([z[i] for i in range(1, len(z) - 1) if z[i] >= z[i - 1] and z[i] > z[i + 1]])
+
+
+def drop(height, e, dt=1e-3, steps=None, toi=True):
+    """Rollout of a ball (radius 0.1) dropped from height above a plane, restitution e for both,
+    under HardContact(toi=toi)."""
+    scene = sc.Scene(dt=dt)
+    scene.add_plane(restitution=e)
+    scene.add_sphere(0.1, pos=(0, 0, 0.1 + height), restitution=e)
+    model = scene.build(contact=sc.HardContact(toi=toi))
+    return sc.rollout(model, model.initial_state(), steps)
 
 
 def body_momentum(model, traj, t):

@@ -1,4 +1,4 @@
-"""Contact space (simcore/kernels/contact_space.py) and the impact time (kernels/toi.py):
+"""Contact space (simcore/kernels/contact_space.py) and the hard model's impact-phase cap:
 reverse-mode kernels against central differences of their forward counterparts.
 
 Conventions checked here: every cotangent is accumulated (+=), so each vjp call gets fresh zeroed
@@ -18,7 +18,6 @@ from simcore.kernels.contact_space import (apply_contact_impulse, contact_veloci
                                            contact_velocity_vjp, delassus_trace_vjp,
                                            delassus_diagonal_vjp, frame_to_normal)
 from simcore.kernels.hard import _cap_fraction
-from simcore.kernels.toi import impact_time, impact_time_vjp
 from simcore.kernels.rotation import quat_to_mat
 from simcore.model import make_adjoint, make_data
 from tests.helpers import check_vjp, rot_bar_to_twist_np, rotvec_to_matrix
@@ -414,53 +413,6 @@ def test_delassus_trace_vjp(k, rng):
 
     err = check_vjp(fwd, vjp, x0, rng)
     print(f"delassus_trace_vjp k={k}: worst rel. error {err:.2e}")
-
-
-# ----------------------------------------------------------------------------------------------
-# impact_time_vjp
-
-
-def test_impact_time_vjp_interior_roots(rng):
-    h = 1e-3
-    # inputs scaled to O(1) (x = (phi / h, u0n, un), output t / h), so that one eps suits all
-    fwd = lambda x: np.array([impact_time(x[0] * h, x[1] + 0.5 * (x[2] - x[1]),
-                                          0.5 * (x[2] - x[1]) / h, h) / h])
-
-    def vjp(x, yb):
-        pb, u0b, unb = impact_time_vjp(x[0] * h, x[1], x[2], h, yb[0] / h)
-        return np.array([pb * h, u0b, unb])
-
-    cases = [(-1.0, -1.0, 0.4)]  # un == u0n: a2 = 0, impact_time's linear branch at x0
-    while len(cases) < 10:
-        u0n, un, tau = rng.uniform(-3.0, -0.2), rng.uniform(-3.0, 1.0), rng.uniform(0.05, 0.95)
-        cases.append((u0n, un, tau))
-    worst, checked = 0.0, 0
-    for u0n, un, tau in cases:
-        # phi for a root at tau h; keep it only if it is the earliest, with the gap closing there
-        an = (un - u0n) / h
-        b, a2 = u0n + 0.5 * an * h, 0.5 * an
-        phi = -(b * tau * h + a2 * (tau * h) ** 2)
-        if phi <= 0.0 or b + 2 * a2 * tau * h > -0.05:
-            continue
-        t = impact_time(phi, b, a2, h)
-        assert abs(t - tau * h) < 1e-12 * h, (u0n, un, tau, t / h)
-        worst = max(worst, check_vjp(fwd, vjp, np.array([phi / h, u0n, un]), rng))
-        checked += 1
-    assert checked >= 6
-    print(f"impact_time_vjp: {checked} cases, worst rel. error {worst:.2e}")
-
-
-def test_impact_time_vjp_zero_at_bounds():
-    h = 1e-3
-    for phi, u0n, un in [(1e-2, -1.0, -1.0),     # too far: t = h
-                         (1e-4, 0.5, 1.0),       # separating
-                         (2e-4, -2.0, 0.5),      # turns back before touching (disc < 0)
-                         (0.0, -1.0, -1.0),      # touching at the start: t = 0
-                         (-1e-4, -1.0, 0.5)]:    # penetrating
-        an = (un - u0n) / h
-        t = impact_time(phi, u0n + 0.5 * an * h, 0.5 * an, h)
-        assert t == (h if phi > 0.0 else 0.0)
-        assert impact_time_vjp(phi, u0n, un, h, 1.7) == (0.0, 0.0, 0.0)
 
 
 # ----------------------------------------------------------------------------------------------
