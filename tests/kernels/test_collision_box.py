@@ -13,12 +13,11 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from simcore.kernels.consts import GEOM_BOX, GEOM_CAPSULE, GEOM_PLANE, GEOM_SPHERE
-from tests.kernels.collision_refs import (check_against_reference, check_beyond_margin,
-                                          check_pair_vjp_random_poses)
-from tests.kernels.collision_refs import (I3, MARGIN, PAIRS, SIZES, TILT,
-                                          VJP_ROUTINES, Shape, _contacts, _pair_vjp_check,
-                                          call, candidate_axes, core_distance,
-                                          perp_tilt, proj_sep, random_shape, ref_dist, rx, ry, rz)
+from tests.kernels.collision_refs import (I3, MARGIN, PAIRS, SIZES, TILT, VJP_ROUTINES, Shape,
+                                          _contacts, _pair_vjp_check, call, candidate_axes,
+                                          check_against_reference, check_beyond_margin,
+                                          check_pair_vjp_random_poses, core_distance, perp_tilt,
+                                          proj_sep, random_shape, ref_dist, rx, ry, rz)
 
 BOX_PAIRS = [(ta, tb) for ta, tb in PAIRS if ta == GEOM_BOX and tb != GEOM_PLANE]
 BC, BB = (GEOM_BOX, GEOM_CAPSULE), (GEOM_BOX, GEOM_BOX)

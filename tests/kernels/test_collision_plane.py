@@ -9,9 +9,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from simcore.kernels.consts import GEOM_BOX, GEOM_CAPSULE, GEOM_PLANE, GEOM_SPHERE
-from tests.kernels.collision_refs import (check_against_reference, check_beyond_margin,
-                                          check_pair_vjp_random_poses)
-from tests.kernels.collision_refs import (I3, PAIRS, PLANE, VJP_ROUTINES, Shape, call, rx, ry)
+from tests.kernels.collision_refs import (I3, PAIRS, PLANE, VJP_ROUTINES, Shape, call,
+                                          check_against_reference, check_beyond_margin,
+                                          check_pair_vjp_random_poses, rx, ry)
 
 PLANE_PAIRS = [(ta, tb) for ta, tb in PAIRS if tb == GEOM_PLANE]
 

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from simcore.kernels.consts import GEOM_BOX, GEOM_CAPSULE, GEOM_PLANE
-from tests.kernels.collision_refs import (check_against_reference, check_beyond_margin,
-                                          check_pair_vjp_random_poses)
-from tests.kernels.collision_refs import (I3, MARGIN, PAIRS, TILT,
-                                          VJP_ROUTINES, Shape, _contacts, _pair_vjp_check,
-                                          call, perp_tilt, random_shape, ref_dist, rx, ry, rz)
+from tests.kernels.collision_refs import (I3, MARGIN, PAIRS, TILT, VJP_ROUTINES, Shape, _contacts,
+                                          _pair_vjp_check, call, check_against_reference,
+                                          check_beyond_margin, check_pair_vjp_random_poses,
+                                          perp_tilt, random_shape, ref_dist, rx, ry, rz)
 
 ROUND_PAIRS = [(ta, tb) for ta, tb in PAIRS if GEOM_BOX not in (ta, tb) and tb != GEOM_PLANE]
 CC = (GEOM_CAPSULE, GEOM_CAPSULE)
