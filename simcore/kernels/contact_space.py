@@ -339,7 +339,7 @@ def active_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
     if nsel == 0:
         return np.zeros(0)
     act = np.empty(nsel, dtype=np.int64)  # positions in sel of the contacts that couple
-    na = 0
+    na = np.int64(0)
     for p in range(nsel):
         ident = True
         for r in range(3):
@@ -490,7 +490,7 @@ def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
     """
     if nsel <= m.opt_polish_max_contacts:
         return _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
-    ok, y = solve_bodies(m, d, sel, nsel, Fl, Fu, g, True, ACCEPT_TOL)
+    ok, y = solve_bodies(m, d, sel, nsel, Fl, Fu, g, np.bool_(True), ACCEPT_TOL)
     if not ok:
         ok, y = gmres_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
     if not ok:

@@ -201,7 +201,7 @@ def hard_contacts(m, d, h):
     phase = 0
     while phase < max_phases:
         # select the contacts approaching faster than the threshold that close in this step
-        nsel = 0
+        nsel = np.int64(0)
         for k in range(nc):
             contact_velocity(d, k, V, W, u)
             phi = d.con_dist[k]
@@ -727,7 +727,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             ubar[0] = b_bar[k] * d.con_e[k] * _ramp_slope_at(u[0], 1.0, 0.0, kink)
             contact_velocity_vjp(d, a, k, cx, Vp, Wp, ubar, Vb, Wb, tb[k], cx_bar)
         if m.hard_toi:
-            k = 0
+            k = np.int64(0)
             while phase == 0 and k < nc:  # each refreshed pair, at its first contact
                 n = 1
                 while k + n < nc and src[k] >= 0 and src[k + n] == src[k]:

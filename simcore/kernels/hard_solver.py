@@ -193,7 +193,7 @@ def projection_jacobian(z, mu, dP):
     # dP (3, 3): derivative of the contact's projection P(z) at z (zn, z1, z2).
     # Convention at the kinks: the normal clamp counts as active only for zn > 0; the disk counts
     # as sliding only for |z_t| > radius (the one-sided derivative from the inside).
-    projection_jacobian_side(z, mu, False, dP)
+    projection_jacobian_side(z, mu, np.bool_(False), dP)
 
 
 @jit
@@ -237,14 +237,14 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W, reg):
     lam0 = np.empty((nsel, 3))
     for p in range(nsel):
         lam0[p, :] = lam[sel[p]]
-    res = _newton(m, d, sel, nsel, bias, lam, V, W, False, reg)
+    res = _newton(m, d, sel, nsel, bias, lam, V, W, np.bool_(False), reg)
     if res <= 1e-13 or nsel > m.opt_polish_max_contacts:
         return res
     lam1 = np.empty((nsel, 3))
     for p in range(nsel):
         lam1[p, :] = lam[sel[p]]
     _set_impulses(d, sel, nsel, lam0, lam, V, W)
-    res2 = _newton(m, d, sel, nsel, bias, lam, V, W, True, reg)
+    res2 = _newton(m, d, sel, nsel, bias, lam, V, W, np.bool_(True), reg)
     if res2 <= res:
         return res2
     _set_impulses(d, sel, nsel, lam1, lam, V, W)
@@ -317,7 +317,7 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg):
         if dense:
             ok, step = solve_dense(JG, G)
         else:
-            ok, step = solve_bodies(m, d, sel, nsel, Fl, Fu, G, False, NEWTON_ACCEPT)
+            ok, step = solve_bodies(m, d, sel, nsel, Fl, Fu, G, np.bool_(False), NEWTON_ACCEPT)
         if not ok:  # a singular Newton system: stop here (the residual says how far it got)
             break
         for p in range(nsel):
@@ -411,7 +411,7 @@ def solve(m, d, sel, nsel, bias, lam, V, W, npair_con):
     out = np.empty(nsel, dtype=np.int64)
     fresh = np.zeros(d.ncon[0], dtype=np.bool_)  # contacts whose island is not solved yet
     res = np.zeros(d.ncon[0])  # the relative residual of each contact's island
-    nact = nout = 0
+    nact = nout = np.int64(0)
     for p in range(nsel):
         k = sel[p]
         u0, u1, u2 = contact_u(d.con_J, d.con_body, k, V, W)
@@ -499,7 +499,7 @@ def _sweep_island(reg, A, J, MJ, body, mu, polish, few, tol, sel, nsel, bias, la
         for _ in range(EXTRA_SWEEPS):
             if res <= 1e-13:
                 break
-            _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, 0.0, 1)
+            _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, 0.0, np.int64(1))
             res = _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W)
     return res, sweeps
 
@@ -530,7 +530,7 @@ def _polish_large_island(m, d, sel, nsel, bias, lam, V, W, res):
     # without a new best. Then, or if PGS was not stalling, PGS to tolerance from the best
     # impulses. Returns the relative residual
     reg = m.hard_regularization
-    sweeps = pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol, PGS_CHUNK)
+    sweeps = pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol, np.int64(PGS_CHUNK))
     new = fixed_point_residual(m, d, sel, nsel, bias, lam, V, W, reg)
     if new <= 1e-13 or sweeps < PGS_CHUNK:
         return new
@@ -602,8 +602,8 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
         for j in range(3):
             zs[p, j] = out[3 + j]
         # the one-sided Jacobians; they differ only at a kink (weakly active, on the cone)
-        projection_jacobian_side(zs[p], mu, False, dP)
-        projection_jacobian_side(zs[p], mu, True, dP2)
+        projection_jacobian_side(zs[p], mu, np.bool_(False), dP)
+        projection_jacobian_side(zs[p], mu, np.bool_(True), dP2)
         w_out = 0.0 if kink == KINK_LEFT else (1.0 if kink == KINK_RIGHT else 0.5)
         zt = np.sqrt(zs[p, 1] ** 2 + zs[p, 2] ** 2)
         radius = mu * max(zs[p, 0], 0.0)

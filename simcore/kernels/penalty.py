@@ -390,7 +390,7 @@ def _tc_newton(m, d, sel, nsel, w, b, alpha, lam, V, W):
             rho, active = tc_residual(lam[k], u, w[p], b[p], alpha[p], d.con_mu[k], vs, dl)
             tc_jacobian(lam[k], u, w[p], alpha[p], d.con_mu[k], vs, active, Fl[p], Fu[p])
         if bodies:
-            ok, step = solve_bodies(m, d, sel, nsel, Fl, Fu, -F, False, ACCEPT_TOL)
+            ok, step = solve_bodies(m, d, sel, nsel, Fl, Fu, -F, np.bool_(False), ACCEPT_TOL)
         else:
             K = np.empty((n3, n3))
             for p in range(nsel):

@@ -260,7 +260,7 @@ def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
             for a in range(3):
                 merit += (D[3 * k + a] * F[3 * k + a]) ** 2
         if bodies:
-            ok, step = solve_bodies(m, d, sel, nc, Fl, Fu, -F, False, ACCEPT_TOL)
+            ok, step = solve_bodies(m, d, sel, nc, Fl, Fu, -F, np.bool_(False), ACCEPT_TOL)
         else:
             ok, step = solve_dense(JF, -F)
         if not ok:  # singular: stop (the residual says how far it got)

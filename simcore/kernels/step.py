@@ -105,7 +105,7 @@ def narrowphase_arrays(gtype, size, friction, restitution, margin0, pair, npair,
                        xmat, con_dist, con_normal, con_pos, con_t1, con_t2, con_body, con_mu,
                        con_e, con_lambda, ncon):
     # narrowphase on the arrays (the per-step path)
-    nc = 0
+    nc = np.int64(0)
     cap = con_dist.shape[0]
     for p in range(npair[0]):
         a, b = pair[p, 0], pair[p, 1]
@@ -473,7 +473,7 @@ def _zero_cotangents(dist_bar, normal_bar, pos_bar, mu_bar, e_bar, k0, k1):
 def collision_vjp(m, d, a, kink):
     # vjp of collision: a.con_{dist,normal,pos,mu,e}_bar -> a.pos_bar, a.R_bar, friction and
     # restitution.
-    k0 = 0
+    k0 = np.int64(0)
     for p in range(d.npair[0]):
         i, j = d.pair[p, 0], d.pair[p, 1]
         k1 = _pair_end(d.con_body, d.ncon[0], k0, i, j)

@@ -40,7 +40,7 @@ def refresh_at_impact(m, d, k0, n, t, xa, Ra, qa, xb, Rb, qb, buf_d, buf_n, buf_
     impact_pose(d, b, t, xb, qb, Rb)
     margin = m.opt_margin + d.body_spec[a] + d.body_spec[b]
     if collide(m.geom_type[a], m.geom_type[b], xa, Ra, m.geom_size[a], xb, Rb,
-               m.geom_size[b], margin, 0, buf_d, buf_n, buf_p) != n:
+               m.geom_size[b], margin, np.int64(0), buf_d, buf_n, buf_p) != n:
         return False
     for j in range(n):
         best, near = np.inf, -1
