@@ -18,6 +18,15 @@ first as the literal 0), is a type of its own: the callee and everything it call
 twice. So the kernels pass such values as ``np.int64(0)`` / ``np.bool_(True)`` (the first
 HardContact rollout and gradient compiled 17% faster, ``benchmarks/compile_time.py``).
 
+Reference counts: a compiled function taking the Model / Data tuples increments and decrements
+the count of every array they hold (about 90 atomic operations each way) on each call. That is
+noise once per step, but not inside a solver's sweep: the per-contact kernels called there
+(penalty's ``_tc_local``, smoothed's ``_local_newton``, ``_start``, ``contact_scales``) are
+inlined, ``jit(inline="always")`` (one to three call sites each; the first rollouts' compile
+measured the same), which made PenaltyContact's 64-sphere lattice pile 1.23 times and its
+64 cubes in columns 1.32 times faster, SmoothedContact's cubes in columns 1.14 times
+(``benchmarks/throughput.py``).
+
 Numba checks a cached function against its own file only, so editing a callee in another file
 (or upgrading simcore) can leave a cached caller stale. We therefore key the cache folder by a
 hash of the sources compiled code depends on (the kernels, this file, and model.py whose tuples

@@ -314,7 +314,7 @@ def tc_jacobian(lam, u, w, alpha, mu, vs, active, Fl, Fu):
         Fl[0, 0] = w
 
 
-@jit
+@jit(inline="always")
 def _tc_local(d, k, w, b, alpha, vs, lam_k, V, W):
     # contact k's three equations with the others' impulses fixed (u = u0 + A_kk dlam):
     # semismooth Newton, lambda_n kept >= 0

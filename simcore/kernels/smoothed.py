@@ -42,7 +42,7 @@ def band_weight(phi, band):
     return (1.0 - x * x) ** 2
 
 
-@jit
+@jit(inline="always")
 def contact_scales(m, d, k):
     # (kappa_k, v_k) of contact k, after contact_jacobian: kappa faded over the distance band
     # (the pair's collision margin), v_k = sqrt(kappa A_tt) with A_tt the mean tangent Delassus
@@ -69,7 +69,7 @@ def residual_jacobian(lam, u, bn, mu, vs, Fl_out, Fu_out):
     Fu_out[0, 0] = lam[0]
 
 
-@jit
+@jit(inline="always")
 def _local_newton(m, d, k, bn, kappa_k, vs, lam_k, V, W):
     # solve contact k's three equations with the other impulses fixed: u = u0 + A_kk dlam.
     # Keeps lambda_n > 0 and s_n > 0 (fraction to the boundary).
@@ -117,7 +117,7 @@ def _local_newton(m, d, k, bn, kappa_k, vs, lam_k, V, W):
         apply_contact_impulse(d, k, dl, V, W)
 
 
-@jit
+@jit(inline="always")
 def _start(d, k, bn, kappa_k, lam_k, V, W):
     # a strictly feasible start for contact k (whose impulse lam_k is applied to V, W): keep a
     # warm start with lambda_n > 0, else s_n > 0 and lambda_n s_n = kappa_k without friction
