@@ -17,10 +17,11 @@ other), raw exceptions by type (anything else escaping, e.g. numpy's LinAlgError
 returned non-finite with no error, results returned finite but absurd (a body faster than
 ABSURD_SPEED at the end) with no error, energy gains above 1% (scenes without overlap; mechanical
 energy over the run against the start's, no controls), scenes with a solver failure, and
-scenes ending with a penetration deeper than 1 cm; and the same for ``value_and_grad`` of a
-random linear loss on the final state (its non-finite gradients too). Overlap scenes report the
-largest speed a body gained. The table goes to stdout and ``DIR/fuzz.md``, one row per scene
-and model to ``DIR/scenes.csv``.
+scenes ending with a penetration deeper than 1 cm (and of them, those whose deepest pair is
+still moving: its bodies' relative speed above 0.1 m/s); and the same for
+``value_and_grad`` of a random linear loss on the final state (its non-finite gradients too).
+Overlap scenes report the largest speed a body gained. The table goes to stdout and
+``DIR/fuzz.md``, one row per scene and model to ``DIR/scenes.csv``.
 """
 import argparse
 import collections
@@ -50,6 +51,8 @@ OVERLAP_SEED = 1_000_000     # seeds from here on are scenes with initial overla
 ABSURD_SPEED = 100.0         # m/s: a body faster than this at the end is absurd
 ENERGY_GAIN = 0.01           # a rise of the mechanical energy above this fraction is a gain
 DEEP = 0.01                  # m: a penetration deeper than this at the end is counted
+MOVING = 0.1                 # m/s: ... and counted as still moving when its pair's relative
+                             # speed is above this
 QUICK_SCENES, QUICK_OVERLAP = 30, 10
 
 
@@ -134,9 +137,10 @@ def mechanical_energy(model, pos, quat, vel, ang_vel):
     return np.sum(ke + pe, -1)
 
 
-def deepest_penetration(model, pos, quat):
+def deepest_penetration(model, pos, quat, vel=None):
     """The largest penetration depth (m) between any two bodies at the poses given (0 if none),
-    by the engine's own narrow phase."""
+    by the engine's own narrow phase; with ``vel`` (nbody, 3), (depth, the speed of that pair's
+    bodies relative to each other)."""
     from simcore.kernels.rotation import quat_to_mat
     n = model.nbody
     R = np.empty((n, 3, 3))
@@ -145,7 +149,7 @@ def deepest_penetration(model, pos, quat):
     dist = np.empty(consts.MAXCON_PAIR)
     normal = np.empty((consts.MAXCON_PAIR, 3))
     point = np.empty((consts.MAXCON_PAIR, 3))
-    deepest = 0.0
+    deepest, speed = 0.0, 0.0
     for a in range(n):
         for b in range(n):
             ta, tb = model.geom_type[a], model.geom_type[b]
@@ -157,9 +161,11 @@ def deepest_penetration(model, pos, quat):
             k = collide(ta, tb, np.ascontiguousarray(pos[a]), R[a], model.geom_size[a],
                         np.ascontiguousarray(pos[b]), R[b], model.geom_size[b], 0.0, 0, dist,
                         normal, point)
-            if k:
-                deepest = max(deepest, -float(dist[:k].min()))
-    return deepest
+            if k and -float(dist[:k].min()) > deepest:
+                deepest = -float(dist[:k].min())
+                if vel is not None:
+                    speed = float(np.linalg.norm(vel[a] - vel[b]))
+    return deepest if vel is None else (deepest, speed)
 
 
 def _classify_error(exc):
@@ -183,6 +189,7 @@ def run_scene(seed, name, grad=True):
     row = dict(seed=seed, model=name, bodies=model.nbody - 1, steps=steps, dt=model.opt_dt,
                overlap=seed >= OVERLAP_SEED, error="", error_message="", nonfinite=False,
                absurd=False, energy_gain=np.nan, solver_failures=0, deepest=np.nan,
+               deepest_speed=np.nan,
                speed_gained=np.nan, grad_error="", grad_nonfinite=False)
     try:
         traj = sc.rollout(model, state, steps, progress=False)
@@ -203,7 +210,8 @@ def run_scene(seed, name, grad=True):
     e = mechanical_energy(model, *arrays)
     row["energy_gain"] = float((e.max() - e[0]) / max(abs(e[0]), 1e-12))
     row["solver_failures"] = int(traj.solver_failures.sum())
-    row["deepest"] = deepest_penetration(model, traj.pos[-1], traj.quat[-1])
+    row["deepest"], row["deepest_speed"] = deepest_penetration(model, traj.pos[-1],
+                                                               traj.quat[-1], traj.vel[-1])
     if grad:
         rng = np.random.default_rng(seed + 17)
         wp, wv = rng.normal(size=traj.pos.shape[1:]), rng.normal(size=traj.vel.shape[1:])
@@ -248,6 +256,8 @@ def summarise(rows, name, overlap):
                                              f" of {len(ran)}") if not overlap else "",
         "solver failures": sum(r["solver_failures"] > 0 for r in ran),
         f"deeper than {DEEP * 100:g} cm": sum(r["deepest"] > DEEP for r in ran),
+        "of them moving": sum(r["deepest"] > DEEP and r["deepest_speed"] > MOVING
+                                    for r in ran),
         "grad errors": sum(v for k, v in grad_errors.items() if not k.startswith("raw")),
         "grad non-finite": sum(r["grad_nonfinite"] for r in rows),
         "largest speed gained (m/s)": (f"{max((r['speed_gained'] for r in ran), default=0):.3g}"

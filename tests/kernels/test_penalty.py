@@ -231,6 +231,26 @@ def test_slow_bounces_of_small_restitution_follow_e_squared(e, bounce):
     assert len(h) > bounce + 1 and h[bounce + 1] / h[bounce] / e ** 2 == pytest.approx(1, abs=0.05)
 
 
+def _rebound_without_gravity(e, dt):
+    # a ball striking the ground at 6.26 m/s (from 2 m) with no gravity: its rebound over e
+    scene = sc.Scene(dt=dt, gravity=(0, 0, 0))
+    scene.add_plane(restitution=e)
+    scene.add_sphere(0.1, pos=(0, 0, 0.1 + 6.26 * 0.0123), vel=(0, 0, -6.26), restitution=e)
+    model = scene.build(contact=sc.PenaltyContact())
+    return sc.rollout(model, model.initial_state(), int(0.2 / dt)).vel[-1, 1, 2] / 6.26 / e
+
+
+@pytest.mark.xfail(strict=True, reason="the step adds to the damper's restitution, by O(dt / "
+                   "tau): without gravity, at dt = tau / 5, e = 0.1 rebounds with 1.090 e (e = "
+                   "0.5: 1.033 e); at tau / 10, 1.055 e (docs/known-limits.md)")
+def test_rebound_without_gravity_is_the_restitution_at_a_coarse_step():
+    # (the slow small-e bounces above fall short although this one overshoots: gravity
+    # through the contact's duration takes more than the step adds)
+    fine, coarse = _rebound_without_gravity(0.1, 1e-4), _rebound_without_gravity(0.1, 1e-3)
+    assert fine == pytest.approx(1.0, abs=0.02)  # dt = tau / 50: measured 1.014
+    assert coarse == pytest.approx(1.0, abs=0.02), (fine, coarse)
+
+
 def test_elastic_drop_and_off_centre_collision_match_their_rigid_closed_forms():
     g = 9.81
     scene = sc.Scene(dt=1e-3)
