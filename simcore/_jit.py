@@ -19,13 +19,16 @@ twice. So the kernels pass such values as ``np.int64(0)`` / ``np.bool_(True)`` (
 HardContact rollout and gradient compiled 17% faster, ``benchmarks/compile_time.py``).
 
 Reference counts: a compiled function taking the Model / Data tuples increments and decrements
-the count of every array they hold (about 90 atomic operations each way) on each call. That is
-noise once per step, but not inside a solver's sweep: the per-contact kernels called there
-(penalty's ``_tc_local``, smoothed's ``_local_newton``, ``_start``, ``contact_scales``) are
-inlined, ``jit(inline="always")`` (one to three call sites each; the first rollouts' compile
-measured the same), which made PenaltyContact's 64-sphere lattice pile 1.23 times and its
-64 cubes in columns 1.32 times faster, SmoothedContact's cubes in columns 1.14 times
-(``benchmarks/throughput.py``).
+the count of every array they hold (about 90 atomic operations each way) on each call: a third
+of a one-sphere step's time (``perf``). Inside a solver's sweep that is paid per contact, so the
+per-contact kernels called there (penalty's ``_tc_local``, smoothed's ``_local_newton``,
+``_start``, ``contact_scales``) are inlined, ``jit(inline="always")``: one to three call sites
+each, the first rollouts' compile measured the same, and PenaltyContact's 64-sphere lattice
+pile ran 1.23 times and its 64 cubes in columns 1.32 times faster, SmoothedContact's cubes in
+columns 1.14 times (``benchmarks/throughput.py``; one body: ``benchmarks/step_overhead.py``).
+Inline with care: inlining the once-per-step stages and the vjp's (``step``, the contact
+model's dispatch, ``collision_vjp``, ...) changed the gradients (41 tests failed), so they are
+compiled calls.
 
 Numba checks a cached function against its own file only, so editing a callee in another file
 (or upgrading simcore) can leave a cached caller stale. We therefore key the cache folder by a

@@ -90,6 +90,16 @@ def test_transition_cost_smoke_run(capsys):
     assert all(r.split(" | ")[5].strip(" |") == "0" for r in rows)  # no failed solve
 
 
+def test_step_overhead_smoke_run(capsys):
+    bench = load_benchmark("step_overhead")
+    assert bench.main(["--steps", "100", "--repeats", "1", "--no-mujoco"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [r.split(" | ")[0] for r in rows[1:]] == ["| " + s for s in bench.SCENES]
+    assert all(float(x) > 0 for r in rows[1:] for x in r.strip(" |").split(" | ")[1:])
+    assert "Jacobians" in out and "; 2 steps timed)" in out
+
+
 def test_sweep_scaling_smoke_run_gets_the_loop_s_rows_on_every_executor(capsys):
     pytest.importorskip("dask.distributed")
     bench = load_benchmark("sweep_scaling")
