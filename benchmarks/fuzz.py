@@ -257,7 +257,7 @@ def summarise(rows, name, overlap):
         "solver failures": sum(r["solver_failures"] > 0 for r in ran),
         f"deeper than {DEEP * 100:g} cm": sum(r["deepest"] > DEEP for r in ran),
         "of them moving": sum(r["deepest"] > DEEP and r["deepest_speed"] > MOVING
-                                    for r in ran),
+                              for r in ran),
         "grad errors": sum(v for k, v in grad_errors.items() if not k.startswith("raw")),
         "grad non-finite": sum(r["grad_nonfinite"] for r in rows),
         "largest speed gained (m/s)": (f"{max((r['speed_gained'] for r in ran), default=0):.3g}"

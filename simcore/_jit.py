@@ -27,8 +27,8 @@ each, the first rollouts' compile measured the same, and PenaltyContact's 64-sph
 pile ran 1.23 times and its 64 cubes in columns 1.32 times faster, SmoothedContact's cubes in
 columns 1.14 times (``benchmarks/throughput.py``; one body: ``benchmarks/step_overhead.py``).
 Inline with care: inlining the once-per-step stages and the vjp's (``step``, the contact
-model's dispatch, ``collision_vjp``, ...) changed the gradients (41 tests failed), so they are
-compiled calls.
+model's dispatch, ``collision_vjp``, ...) made the friction gradients wrong (41 tests failed),
+so they are compiled calls.
 
 Numba checks a cached function against its own file only, so editing a callee in another file
 (or upgrading simcore) can leave a cached caller stale. We therefore key the cache folder by a
