@@ -16,16 +16,15 @@ counts numba keeps for the Model / Data tuples at each call (simcore/_jit.py).
 import argparse
 import platform
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for p in (str(ROOT), str(ROOT / "benchmarks")):
+    if p not in sys.path:
+        sys.path.insert(0, p)
 
 import simcore as sc  # noqa: E402
+from throughput import best_time  # noqa: E402
 
 MODELS = {"hard": sc.HardContact, "penalty": sc.PenaltyContact, "smoothed": sc.SmoothedContact}
 SCENES = ("sphere, free flight", "sphere at rest", "cube at rest")
@@ -44,12 +43,7 @@ def scene(name):
 
 
 def best(run, repeats):
-    out = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        out = min(out, time.perf_counter() - t0)
-    return out
+    return best_time(run, repeats)[0]
 
 
 def mujoco_step(mujoco, s, steps, repeats):
