@@ -1,14 +1,17 @@
 """Model (static, after Scene.build), Data (per-rollout scratch) and the user-facing State and
 Trajectory. Model and Data are NamedTuples of float64 / int64 C-contiguous arrays and scalars, so
-every kernel compiles to one signature; they cross into compiled code once per rollout."""
+every kernel compiles to one signature; they cross into compiled code once per rollout, each as one
+reference (``@record``: simcore/_jit.py)."""
 import dataclasses
 from typing import NamedTuple
 
 import numpy as np
 
+from simcore._jit import record
 from simcore.kernels import consts
 
 
+@record
 class Model(NamedTuple):
     """Everything fixed after ``Scene.build()``. Use ``initial_state()`` for the scene's start.
 
@@ -175,6 +178,7 @@ def bounding_radius(gtype, size):
     return r
 
 
+@record
 class Data(NamedTuple):
     """Per-rollout scratch: current state, contacts of the current (sub)step, broad-phase pairs.
     Written by the stepper (kernels/step.py); capacities grow in Python on overflow."""
@@ -271,6 +275,7 @@ def make_data(model, state, ncon_max, npair_max):
         nlog=np.zeros(1, dtype=np.int64))
 
 
+@record
 class Adjoint(NamedTuple):
     """Reverse-sweep scratch (kernels/step.py: reverse_kernel). Orientation cotangents are
     world-frame twists (kernels/rotation.py), so every body's state cotangent is four 3-vectors."""
@@ -308,6 +313,7 @@ def make_adjoint(nbody, ncon_max):
                    rolling_friction_bar=z(n), scalar_bar=z(consts.NSLOT))
 
 
+@record
 class Tape(NamedTuple):
     """What the forward rollout records for the reverse sweep (kernels/step.py: rollout_kernel
     writes it, reverse_kernel reads it), per substep k of the rollout.
