@@ -27,65 +27,72 @@ from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update,
 
 @jit
 def contact_jacobians(m, d, nc):
-    # contact_jacobian of contacts 0 .. nc-1 at their bodies' poses, in one call: a compiled call
-    # taking the Model / Data tuples updates the reference count of each array they hold
+    # contact_jacobian of contacts 0 .. nc-1 at their bodies' poses, in one call (the record's
+    # arrays read once: a field read in a loop counts a reference each time)
+    body, pos, xmat = d.con_body, d.pos, d.xmat
+    kind, invmass, invinertia = m.body_kind, m.body_invmass, m.body_invinertia
+    cpos, normal, t1, t2 = d.con_pos, d.con_normal, d.con_t1, d.con_t2
+    J, MJ, A = d.con_J, d.con_MJ, d.con_A
     for k in range(nc):
-        a, b = d.con_body[k, 0], d.con_body[k, 1]
-        _jacobian(m, d, k, d.pos[a], d.xmat[a], d.pos[b], d.xmat[b])
+        a, b = body[k, 0], body[k, 1]
+        _jacobian(kind, invmass, invinertia, body, cpos, normal, t1, t2, J, MJ, A, k, pos[a],
+                  xmat[a], pos[b], xmat[b])
 
 
 @jit
 def contact_jacobian(m, d, k, xa, Ra, xb, Rb):
     # contact k's, at the poses (xa, Ra) of its body a and (xb, Rb) of b (see _jacobian)
-    _jacobian(m, d, k, xa, Ra, xb, Rb)
+    _jacobian(m.body_kind, m.body_invmass, m.body_invinertia, d.con_body, d.con_pos,
+              d.con_normal, d.con_t1, d.con_t2, d.con_J, d.con_MJ, d.con_A, k, xa, Ra, xb, Rb)
 
 
 @jit(inline="always")
-def _jacobian(m, d, k, xa, Ra, xb, Rb):
-    # d.con_J[k, s] (3, 6): rows (n, t1, t2) -> (linear, angular) of side s (a: +, b: -);
-    # d.con_MJ[k, s] (6, 3) = M^-1 J^T (zero for static/kinematic bodies);
-    # d.con_A[k] (3, 3) = sum_s J M^-1 J^T, the contact's diagonal Delassus block.
+def _jacobian(kind, invmass, invinertia, body, cpos, normal, t1, t2, J, MJ, A, k, xa, Ra, xb,
+              Rb):
+    # J[k, s] (3, 6) (d.con_J): rows (n, t1, t2) -> (linear, angular) of side s (a: +, b: -);
+    # MJ[k, s] (6, 3) = M^-1 J^T (zero for static/kinematic bodies);
+    # A[k] (3, 3) = sum_s J M^-1 J^T, the contact's diagonal Delassus block.
     for s in range(2):
-        i = d.con_body[k, s]
+        i = body[k, s]
         sign = 1.0 if s == 0 else -1.0
         x = xa if s == 0 else xb
         R = Ra if s == 0 else Rb
-        r0, r1, r2 = d.con_pos[k, 0] - x[0], d.con_pos[k, 1] - x[1], d.con_pos[k, 2] - x[2]
-        dyn = m.body_kind[i] == BODY_DYNAMIC
+        r0, r1, r2 = cpos[k, 0] - x[0], cpos[k, 1] - x[1], cpos[k, 2] - x[2]
+        dyn = kind[i] == BODY_DYNAMIC
         for row in range(3):
             if row == 0:
-                dv = d.con_normal[k]
+                dv = normal[k]
             elif row == 1:
-                dv = d.con_t1[k]
+                dv = t1[k]
             else:
-                dv = d.con_t2[k]
+                dv = t2[k]
             c0 = r1 * dv[2] - r2 * dv[1]
             c1 = r2 * dv[0] - r0 * dv[2]
             c2 = r0 * dv[1] - r1 * dv[0]
-            d.con_J[k, s, row, 0] = sign * dv[0]
-            d.con_J[k, s, row, 1] = sign * dv[1]
-            d.con_J[k, s, row, 2] = sign * dv[2]
-            d.con_J[k, s, row, 3] = sign * c0
-            d.con_J[k, s, row, 4] = sign * c1
-            d.con_J[k, s, row, 5] = sign * c2
+            J[k, s, row, 0] = sign * dv[0]
+            J[k, s, row, 1] = sign * dv[1]
+            J[k, s, row, 2] = sign * dv[2]
+            J[k, s, row, 3] = sign * c0
+            J[k, s, row, 4] = sign * c1
+            J[k, s, row, 5] = sign * c2
             if not dyn:
-                d.con_MJ[k, s, :, row] = 0.0
+                MJ[k, s, :, row] = 0.0
                 continue
-            im = m.body_invmass[i]
-            Iv = m.body_invinertia[i]
+            im = invmass[i]
+            Iv = invinertia[i]
             b0 = (R[0, 0] * c0 + R[1, 0] * c1 + R[2, 0] * c2) * Iv[0]
             b1 = (R[0, 1] * c0 + R[1, 1] * c1 + R[2, 1] * c2) * Iv[1]
             b2 = (R[0, 2] * c0 + R[1, 2] * c1 + R[2, 2] * c2) * Iv[2]
             for j in range(3):
-                d.con_MJ[k, s, j, row] = sign * im * dv[j]
-                d.con_MJ[k, s, 3 + j, row] = sign * (R[j, 0] * b0 + R[j, 1] * b1 + R[j, 2] * b2)
+                MJ[k, s, j, row] = sign * im * dv[j]
+                MJ[k, s, 3 + j, row] = sign * (R[j, 0] * b0 + R[j, 1] * b1 + R[j, 2] * b2)
     for p in range(3):
         for q in range(3):
             acc = 0.0
             for s in range(2):
                 for j in range(6):
-                    acc += d.con_J[k, s, p, j] * d.con_MJ[k, s, j, q]
-            d.con_A[k, p, q] = acc
+                    acc += J[k, s, p, j] * MJ[k, s, j, q]
+            A[k, p, q] = acc
 
 @jit(inline="always")
 def contact_u(J, body, k, V, W):
@@ -108,13 +115,19 @@ def contact_u(J, body, k, V, W):
 @jit(entry=True, inline="always")  # per contact: a compiled call would count references to all of d
 def contact_velocity(d, k, V, W, u_out):
     # u_out (3,) = J_k [V; W]: velocity of a relative to b at contact k, in its frame
+    velocity(d.con_J, d.con_body, k, V, W, u_out)
+
+
+@jit(inline="always")
+def velocity(J, body, k, V, W, u_out):
+    # contact_velocity from the arrays con_J, con_body (a loop over contacts reads them once)
     for row in range(3):
         acc = 0.0
         for s in range(2):
-            i = d.con_body[k, s]
-            acc += (d.con_J[k, s, row, 0] * V[i, 0] + d.con_J[k, s, row, 1] * V[i, 1]
-                    + d.con_J[k, s, row, 2] * V[i, 2] + d.con_J[k, s, row, 3] * W[i, 0]
-                    + d.con_J[k, s, row, 4] * W[i, 1] + d.con_J[k, s, row, 5] * W[i, 2])
+            i = body[k, s]
+            acc += (J[k, s, row, 0] * V[i, 0] + J[k, s, row, 1] * V[i, 1]
+                    + J[k, s, row, 2] * V[i, 2] + J[k, s, row, 3] * W[i, 0]
+                    + J[k, s, row, 4] * W[i, 1] + J[k, s, row, 5] * W[i, 2])
         u_out[row] = acc
 
 
@@ -567,23 +580,28 @@ def contact_poses(d, nc):
     zeroed cotangents of the same shapes."""
     cx = np.empty((nc, 2, 3))
     cR = np.empty((nc, 2, 3, 3))
+    body, pos, xmat = d.con_body, d.pos, d.xmat  # (read once; and no views in the loop)
     for k in range(nc):
         for s in range(2):
-            cx[k, s] = d.pos[d.con_body[k, s]]
-            cR[k, s] = d.xmat[d.con_body[k, s]]
+            i = body[k, s]
+            for j in range(3):
+                cx[k, s, j] = pos[i, j]
+                for c in range(3):
+                    cR[k, s, j, c] = xmat[i, j, c]
     return cx, cR, np.zeros((nc, 2, 3)), np.zeros((nc, 2, 3, 3))
 
 
 @jit
 def scatter_pose_bars(d, a, nc, cx_bar, cR_bar):
     # the contacts' pose cotangents onto their bodies' (a.pos_bar, a.R_bar)
+    body, pos_bar, R_bar = d.con_body, a.pos_bar, a.R_bar
     for k in range(nc):
         for s in range(2):
-            i = d.con_body[k, s]
+            i = body[k, s]
             for j in range(3):
-                a.pos_bar[i, j] += cx_bar[k, s, j]
+                pos_bar[i, j] += cx_bar[k, s, j]
                 for c in range(3):
-                    a.R_bar[i, j, c] += cR_bar[k, s, j, c]
+                    R_bar[i, j, c] += cR_bar[k, s, j, c]
 
 
 @jit(entry=True, inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays

@@ -7,20 +7,21 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.consts import MAXCON_PAIR
-from simcore.kernels.contact_space import apply_contact_impulse
+from simcore.kernels.contact_space import add_impulse
 
 
 @jit
 def _contact_keys(m, d, nc, keys):
     # identify a contact across steps by its body pair and its rank among the pair's contacts
+    # (a record's field read once: in the loop it would count a reference each time)
+    body = d.con_body
     rank = 0
     for k in range(nc):
-        if k > 0 and d.con_body[k, 0] == d.con_body[k - 1, 0] and \
-                d.con_body[k, 1] == d.con_body[k - 1, 1]:
+        if k > 0 and body[k, 0] == body[k - 1, 0] and body[k, 1] == body[k - 1, 1]:
             rank += 1
         else:
             rank = 0
-        keys[k] = (d.con_body[k, 0] * m.nbody + d.con_body[k, 1]) * MAXCON_PAIR + rank
+        keys[k] = (body[k, 0] * m.nbody + body[k, 1]) * MAXCON_PAIR + rank
 
 
 @jit
@@ -30,18 +31,20 @@ def warm_start(m, d, nc, keys, lam, V, W):
     _contact_keys(m, d, nc, keys)
     order = np.argsort(d.prev_key[:d.nprev[0]])
     sorted_keys = d.prev_key[:d.nprev[0]][order]
+    prev_lam, MJ, body = d.prev_lam, d.con_MJ, d.con_body
     for k in range(nc):
         lam[k, :] = 0.0
         pos = np.searchsorted(sorted_keys, keys[k])
         if pos < sorted_keys.shape[0] and sorted_keys[pos] == keys[k]:
-            lam[k, :] = d.prev_lam[order[pos]]
-            apply_contact_impulse(d, k, lam[k], V, W)
+            lam[k, :] = prev_lam[order[pos]]
+            add_impulse(MJ, body, k, lam[k, 0], lam[k, 1], lam[k, 2], V, W)
 
 
 @jit
 def remember(d, nc, keys, lam):
     # keep this solve's impulses for the next step's warm start
+    prev_key, prev_lam = d.prev_key, d.prev_lam
     for k in range(nc):
-        d.prev_key[k] = keys[k]
-        d.prev_lam[k, :] = lam[k]
+        prev_key[k] = keys[k]
+        prev_lam[k, :] = lam[k]
     d.nprev[0] = nc

@@ -15,7 +15,7 @@ from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, B
                                     MODE_WEAK, STATUS_ABSURD, STATUS_CONTACT_OVERFLOW,
                                     STATUS_NONFINITE, STATUS_OK, STATUS_RECORD_OVERFLOW,
                                     STATUS_ROTATION, WEAK_MARGIN)
-from simcore.kernels.contact_space import nonzero3, contact_velocity
+from simcore.kernels.contact_space import nonzero3, velocity
 from simcore.kernels.dynamics import (SPIN_TOL_FAIL, end_angular_velocity,
                                       end_angular_velocity_vjp, integrate_pose, point_velocity,
                                       segment_rate, segment_rate_vjp, spin_step, spin_step_vjp)
@@ -473,37 +473,46 @@ def _zero_cotangents(dist_bar, normal_bar, pos_bar, mu_bar, e_bar, k0, k1):
 def collision_vjp(m, d, a, kink):
     # vjp of collision: a.con_{dist,normal,pos,mu,e}_bar -> a.pos_bar, a.R_bar, friction and
     # restitution.
+    # (the records' arrays read once: a field read in the loop counts a reference each time)
+    dist_bar, normal_bar, pos_bar = a.con_dist_bar, a.con_normal_bar, a.con_pos_bar
+    mu_bar, e_bar = a.con_mu_bar, a.con_e_bar
+    friction_bar, restitution_bar = a.friction_bar, a.restitution_bar
+    pos, xmat, con_mu = d.pos, d.xmat, d.con_mu
+    gtype, gsize, spec = m.geom_type, m.geom_size, d.body_spec
+    pair, body, nc = d.pair, d.con_body, d.ncon[0]
     k0 = np.int64(0)
     for p in range(d.npair[0]):
-        i, j = d.pair[p, 0], d.pair[p, 1]
-        k1 = _pair_end(d.con_body, d.ncon[0], k0, i, j)
-        if _zero_cotangents(a.con_dist_bar, a.con_normal_bar, a.con_pos_bar, a.con_mu_bar,
-                            a.con_e_bar, k0, k1):  # the vjp is linear in them: nothing to pass back
-            k0 = k1
+        i, j = pair[p, 0], pair[p, 1]
+        k1 = _pair_end(body, nc, k0, i, j)
+        if _zero_cotangents(dist_bar, normal_bar, pos_bar, mu_bar, e_bar, k0, k1):
+            k0 = k1  # (the vjp is linear in them: nothing to pass back)
             continue
-        margin = m.opt_margin + d.body_spec[i] + d.body_spec[j]
-        n = collide_vjp(m.geom_type[i], m.geom_type[j], d.pos[i], d.xmat[i], m.geom_size[i],
-                        d.pos[j], d.xmat[j], m.geom_size[j], margin, k0, a.con_dist_bar,
-                        a.con_normal_bar, a.con_pos_bar, kink, a.pos_bar[i], a.R_bar[i],
-                        a.pos_bar[j], a.R_bar[j])
+        margin = m.opt_margin + spec[i] + spec[j]
+        n = collide_vjp(gtype[i], gtype[j], pos[i], xmat[i], gsize[i], pos[j], xmat[j], gsize[j],
+                        margin, k0, dist_bar, normal_bar, pos_bar, kink, a.pos_bar[i],
+                        a.R_bar[i], a.pos_bar[j], a.R_bar[j])
         fi, fj = m.body_friction[i], m.body_friction[j]
         ei, ej = m.body_restitution[i], m.body_restitution[j]
         for k in range(k0, k0 + n):
-            mu = d.con_mu[k]
+            mu = con_mu[k]
             if mu > 0.0:  # mu = sqrt(fi fj); at mu = 0 the slope is infinite: reported as 0
-                a.friction_bar[i] += a.con_mu_bar[k] * 0.5 * mu / fi
-                a.friction_bar[j] += a.con_mu_bar[k] * 0.5 * mu / fj
+                friction_bar[i] += mu_bar[k] * 0.5 * mu / fi
+                friction_bar[j] += mu_bar[k] * 0.5 * mu / fj
             w = ramp_slope(ei - ej, kink)  # e = max(ei, ej)
-            a.restitution_bar[i] += a.con_e_bar[k] * w
-            a.restitution_bar[j] += a.con_e_bar[k] * (1.0 - w)
+            restitution_bar[i] += e_bar[k] * w
+            restitution_bar[j] += e_bar[k] * (1.0 - w)
         k0 += n
     return STATUS_OK
 
 
 @jit(inline="always")
-def _zero_state_cotangent(a, i):
-    return not (nonzero3(a.pos_bar[i]) or nonzero3(a.th_bar[i]) or nonzero3(a.vel_bar[i])
-                or nonzero3(a.ang_vel_bar[i]))
+def _zero_state_cotangent(pos_bar, th_bar, vel_bar, ang_vel_bar, i):
+    # (on the arrays, without views: per body and per row of transition_kernel)
+    for q in range(3):
+        if pos_bar[i, q] != 0.0 or th_bar[i, q] != 0.0 or vel_bar[i, q] != 0.0 \
+                or ang_vel_bar[i, q] != 0.0:
+            return False
+    return True
 
 
 @jit
@@ -544,6 +553,14 @@ def step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar, Wstar, geom
     call on the same replay needs them put back first (_save_contacts / _restore_contacts)."""
     nb = m.nbody
     nc = d.ncon[0]
+    # (the records' arrays read once: a field read in the loops counts a reference each time)
+    body_kind = m.body_kind
+    ang_mom_offset, ang_vel_free, ang_vel_post = d.ang_mom_offset, d.ang_vel_free, d.ang_vel_post
+    ang_vel_pre, body_toi, quat, vel_post = d.ang_vel_pre, d.body_toi, d.quat, d.vel_post
+    vel_pre, xmat = d.vel_pre, d.xmat
+    R_bar, ang_vel_bar, inertia_bar = a.R_bar, a.ang_vel_bar, a.inertia_bar
+    offset_bar, pos_bar, th_bar, vel_bar = a.offset_bar, a.pos_bar, a.th_bar, a.vel_bar
+    vfree_bar, wfree_bar = a.vfree_bar, a.wfree_bar
     split = m.opt_contact == CONTACT_HARD and m.hard_toi == 1
     # cotangents of the split step's mean velocities before / after the impact and its time
     vpre_bar, wpre_bar = np.zeros((nb, 3)), np.zeros((nb, 3))
@@ -562,67 +579,69 @@ def step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar, Wstar, geom
     Rt, Rt_bar = np.empty((3, 3)), np.empty((3, 3))
     Ib = m.body_inertia
     for i in range(nb):
-        if m.body_kind[i] == BODY_STATIC or _zero_state_cotangent(a, i):
+        if body_kind[i] == BODY_STATIC or _zero_state_cotangent(pos_bar, th_bar, vel_bar,
+                                                                ang_vel_bar, i):
             # (a static body; or, all linear in it, a body whose cotangent is zero: a row of
             # transition_kernel away from its island)
-            a.vfree_bar[i, :] = 0.0
-            a.wfree_bar[i, :] = 0.0
-            a.offset_bar[i, :] = 0.0
+            for q in range(3):
+                vfree_bar[i, q] = 0.0
+                wfree_bar[i, q] = 0.0
+                offset_bar[i, q] = 0.0
             continue
         for q in range(3):
-            a.vfree_bar[i, q] = a.vel_bar[i, q]
-        aniso = m.body_kind[i] == BODY_DYNAMIC and not (Ib[i, 0] == Ib[i, 1] == Ib[i, 2])
-        hit = split and d.body_toi[i] >= 0.0
+            vfree_bar[i, q] = vel_bar[i, q]
+        aniso = body_kind[i] == BODY_DYNAMIC and not (Ib[i, 0] == Ib[i, 1] == Ib[i, 2])
+        hit = split and body_toi[i] >= 0.0
         if aniso:
             # the end's angular velocity I(R1)^-1 (I(R0) w+ + offset), R1 the end rotation
             if hit:
-                t = d.body_toi[i]
-                quat_integrate(d.quat[i], d.ang_vel_pre[i], t, qt)
+                t = body_toi[i]
+                quat_integrate(quat[i], ang_vel_pre[i], t, qt)
                 quat_to_mat(qt, Rt)
-                segment_rate(d.xmat[i], Rt, Ib[i], d.ang_vel_free[i], d.ang_mom_offset[i], 1.0,
-                             ctrl[i, 3:], 0.5 * t, h - t, d.ang_vel_post[i])
-                quat_integrate(qt, d.ang_vel_post[i], h - t, q1)
+                segment_rate(xmat[i], Rt, Ib[i], ang_vel_free[i], ang_mom_offset[i], 1.0,
+                             ctrl[i, 3:], 0.5 * t, h - t, ang_vel_post[i])
+                quat_integrate(qt, ang_vel_post[i], h - t, q1)
             else:
-                quat_integrate(d.quat[i], d.ang_vel_free[i], h, q1)
+                quat_integrate(quat[i], ang_vel_free[i], h, q1)
             quat_to_mat(q1, R1)
-            a.wfree_bar[i, :] = 0.0
-            a.offset_bar[i, :] = 0.0
+            wfree_bar[i, :] = 0.0
+            offset_bar[i, :] = 0.0
             R1_bar[:, :] = 0.0
-            end_angular_velocity_vjp(d.xmat[i], R1, m.body_inertia[i], d.ang_vel_free[i],
-                                     d.ang_mom_offset[i], a.ang_vel_bar[i], a.R_bar[i], R1_bar,
-                                     a.wfree_bar[i], a.offset_bar[i], a.inertia_bar[i])
-            rot_bar_to_twist(R1, R1_bar, a.th_bar[i])
+            end_angular_velocity_vjp(xmat[i], R1, Ib[i], ang_vel_free[i],
+                                     ang_mom_offset[i], ang_vel_bar[i], R_bar[i], R1_bar,
+                                     wfree_bar[i], offset_bar[i], inertia_bar[i])
+            rot_bar_to_twist(R1, R1_bar, th_bar[i])
         else:
             for q in range(3):
-                a.wfree_bar[i, q] = a.ang_vel_bar[i, q]
+                wfree_bar[i, q] = ang_vel_bar[i, q]
         if hit:
-            t = d.body_toi[i]
+            t = body_toi[i]
             for q in range(3):
-                vpre_bar[i, q] = t * a.pos_bar[i, q]
-                vpost_bar[i, q] = (h - t) * a.pos_bar[i, q]
-                toi_bar[i] += a.pos_bar[i, q] * (d.vel_pre[i, q] - d.vel_post[i, q])
-                toi_bar[i] -= a.th_bar[i, q] * d.ang_vel_post[i, q]  # d/dt Exp((h - t) w) R1
-            quat_integrate_vjp(d.ang_vel_post[i], h - t, a.th_bar[i], wpost_bar[i])
+                vpre_bar[i, q] = t * pos_bar[i, q]
+                vpost_bar[i, q] = (h - t) * pos_bar[i, q]
+                toi_bar[i] += pos_bar[i, q] * (vel_pre[i, q] - vel_post[i, q])
+                toi_bar[i] -= th_bar[i, q] * ang_vel_post[i, q]  # d/dt Exp((h - t) w) R1
+            quat_integrate_vjp(ang_vel_post[i], h - t, th_bar[i], wpost_bar[i])
             if aniso:  # w_post = segment_rate(R, R_t, ...), not the contact model's
                 Rt_bar[:, :] = 0.0
                 ok, _, ctau_bar, s_bar = segment_rate_vjp(
-                    d.xmat[i], Rt, Ib[i], d.ang_vel_free[i], d.ang_mom_offset[i], 1.0,
-                    ctrl[i, 3:], 0.5 * t, h - t, wpost_bar[i], a.R_bar[i], Rt_bar,
-                    a.wfree_bar[i], a.offset_bar[i], ctrl_bar[i, 3:], a.inertia_bar[i])
+                    xmat[i], Rt, Ib[i], ang_vel_free[i], ang_mom_offset[i], 1.0,
+                    ctrl[i, 3:], 0.5 * t, h - t, wpost_bar[i], R_bar[i], Rt_bar,
+                    wfree_bar[i], offset_bar[i], ctrl_bar[i, 3:], inertia_bar[i])
                 if not ok:
                     return STATUS_ROTATION
                 toi_bar[i] += 0.5 * ctau_bar - s_bar
                 wpost_bar[i, :] = 0.0
-                rot_bar_to_twist(Rt, Rt_bar, a.th_bar[i])
+                rot_bar_to_twist(Rt, Rt_bar, th_bar[i])
             for q in range(3):
-                toi_bar[i] += a.th_bar[i, q] * d.ang_vel_pre[i, q]
-            quat_integrate_vjp(d.ang_vel_pre[i], t, a.th_bar[i], wpre_bar[i])
+                toi_bar[i] += th_bar[i, q] * ang_vel_pre[i, q]
+            quat_integrate_vjp(ang_vel_pre[i], t, th_bar[i], wpre_bar[i])
         else:
             for q in range(3):
-                a.vfree_bar[i, q] += h * a.pos_bar[i, q]
-            quat_integrate_vjp(d.ang_vel_free[i], h, a.th_bar[i], a.wfree_bar[i])
-        a.vel_bar[i, :] = 0.0
-        a.ang_vel_bar[i, :] = 0.0
+                vfree_bar[i, q] += h * pos_bar[i, q]
+            quat_integrate_vjp(ang_vel_free[i], h, th_bar[i], wfree_bar[i])
+        vel_bar[i, :] = 0.0
+        ang_vel_bar[i, :] = 0.0
     contact_impulses_vjp(kind, m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                          vpost_bar, wpost_bar, toi_bar)
     collision_vjp(m, d, a, kink)
@@ -630,14 +649,14 @@ def step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar, Wstar, geom
     if status != STATUS_OK:
         return status
     for i in range(nb):
-        if m.body_kind[i] == BODY_STATIC:
-            a.pos_bar[i, :] = 0.0
-            a.th_bar[i, :] = 0.0
-            a.vel_bar[i, :] = 0.0
-            a.ang_vel_bar[i, :] = 0.0
+        if body_kind[i] == BODY_STATIC:
+            pos_bar[i, :] = 0.0
+            th_bar[i, :] = 0.0
+            vel_bar[i, :] = 0.0
+            ang_vel_bar[i, :] = 0.0
         else:
-            rot_bar_to_twist(d.xmat[i], a.R_bar[i], a.th_bar[i])
-        a.R_bar[i, :, :] = 0.0
+            rot_bar_to_twist(xmat[i], R_bar[i], th_bar[i])
+        R_bar[i, :, :] = 0.0
     return STATUS_OK
 
 
@@ -846,24 +865,27 @@ def contact_modes(m, d, h, mode_out, margin_out, bodies_out, start):
     friction smoothing); margin |phi| / h, the gap closed per step.
     """
     u, ra, rb, pa, pb = np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3)
+    # (the record's arrays read once: a field read in the loop counts a reference each time)
+    body, dist, A, J = d.con_body, d.con_dist, d.con_A, d.con_J
+    vfree, wfree = d.vel_free, d.ang_vel_free
     for k in range(d.ncon[0]):
-        a, b = d.con_body[k, 0], d.con_body[k, 1]
+        a, b = body[k, 0], body[k, 1]
         bodies_out[start + k, 0] = a
         bodies_out[start + k, 1] = b
-        phi = d.con_dist[k]
+        phi = dist[k]
         att = 0.0
         if m.opt_contact != CONTACT_PENALTY:  # (the Jacobian of the solve)
-            contact_velocity(d, k, d.vel_free, d.ang_vel_free, u)
-            att = 0.5 * (d.con_A[k, 1, 1] + d.con_A[k, 2, 2])
+            velocity(J, body, k, vfree, wfree, u)
+            att = 0.5 * (A[k, 1, 1] + A[k, 2, 2])
         if m.opt_contact == CONTACT_HARD:
             # an impact's contact is active in its step (its impulses summed over the phases)
             lam = d.con_lam_phase[k] if d.con_phase[k] == -1 else d.con_lambda[k]
             if lam[0] > 0.0:
                 mode, margin = _friction_mode(lam, u, d.con_mu[k], att)
-                margin = min(margin, lam[0] * d.con_A[k, 0, 0])
+                margin = min(margin, lam[0] * A[k, 0, 0])
             else:
                 mode, margin = MODE_SEPARATED, max(u[0] + d.con_bias[k], 0.0)
-            if lam[0] * d.con_A[k, 0, 0] <= WEAK_MARGIN and u[0] + d.con_bias[k] <= WEAK_MARGIN:
+            if lam[0] * A[k, 0, 0] <= WEAK_MARGIN and u[0] + d.con_bias[k] <= WEAK_MARGIN:
                 mode = MODE_WEAK
             margin = min(margin, d.con_cap_margin[k])
         elif m.opt_contact == CONTACT_SMOOTHED:
