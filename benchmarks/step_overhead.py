@@ -10,8 +10,7 @@ rollout of --steps steps (the best of --repeats), and MuJoCo's mj_step on the sc
 per second over MuJoCo's, as in throughput.py). Then HardContact's
 per-step Jacobians (``transition_jacobians``) of the resting sphere, one row per tangent
 coordinate (12), against its step. These are the costs every step and every Jacobian row pays
-before any physics: the calls between the stages, the arrays they allocate and the reference
-counts numba keeps for the Model / Data tuples at each call (simcore/_jit.py).
+before any physics: the calls between the stages and the arrays they allocate.
 """
 import argparse
 import platform

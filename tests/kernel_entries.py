@@ -1,10 +1,9 @@
 """Python entry points for the kernels the tests check one by one that take the Model / Data /
-Adjoint tuples.
+Adjoint records.
 
 Kernels are compiled without numba's Python wrapper unless Python calls them (simcore/_jit.py):
-for a kernel taking the tuples that wrapper unboxes every array they hold, compiled code only the
-tests would use. Each entry here calls its kernel from compiled code; it is compiled (and cached)
-in test sessions only.
+a wrapper is compiled code only the tests would use. Each entry here calls its kernel from
+compiled code; it is compiled (and cached) in test sessions only.
 """
 from simcore._jit import jit
 from simcore.kernels import body_space, contact_space, hard, rolling, smoothed

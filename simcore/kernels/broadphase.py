@@ -40,7 +40,7 @@ def _add_pair(gtype, pair, npair, i, j):
     return True
 
 
-@jit(entry=True, inline="always")  # a wrapper: no call taking the tuples
+@jit(entry=True, inline="always")  # a wrapper
 def broadphase(m, d):
     # in: d.pos, d.xmat, d.body_spec; out: d.pair, d.npair, d.aabb, d.order
     return broadphase_arrays(m.geom_type, m.geom_size, m.body_kind, m.opt_margin, d.pos, d.xmat,
@@ -49,8 +49,7 @@ def broadphase(m, d):
 
 @jit
 def broadphase_arrays(gtype, size, kind, margin, pos, xmat, spec, pair, npair, aabb, order):
-    # broadphase on the arrays (a compiled call taking the Model / Data tuples passes every
-    # array they hold)
+    # broadphase on the arrays
     nb = gtype.shape[0]
     npair[0] = 0
     half_margin = 0.5 * margin

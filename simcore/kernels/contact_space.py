@@ -112,7 +112,7 @@ def contact_u(J, body, k, V, W):
     return u0, u1, u2
 
 
-@jit(entry=True, inline="always")  # per contact: a compiled call would count references to all of d
+@jit(entry=True, inline="always")  # per contact
 def contact_velocity(d, k, V, W, u_out):
     # u_out (3,) = J_k [V; W]: velocity of a relative to b at contact k, in its frame
     velocity(d.con_J, d.con_body, k, V, W, u_out)
@@ -604,7 +604,7 @@ def scatter_pose_bars(d, a, nc, cx_bar, cR_bar):
                     R_bar[i, j, c] += cR_bar[k, s, j, c]
 
 
-@jit(entry=True, inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays
+@jit(entry=True, inline="always")  # per contact: inlined, and no temporary arrays
 def contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb, cx_bar):
     """vjp of u = J_k [V; W] = E^T (v_a(p) - v_b(p)), E = [n t1 t2], at the velocities V, W,
     with the bodies' origins cx[k]: into Vb, Wb, the contact point (a.con_pos_bar), the origins
@@ -680,7 +680,7 @@ def impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar):
                     tb[k, col, j] += sign * lam[k, col] * imp_bar[j]
 
 
-@jit(entry=True, inline="always")  # per contact: no Data / Adjoint call overhead
+@jit(entry=True, inline="always")  # per contact: inlined
 def delassus_diagonal_vjp(m, d, a, k, cx, cR, w, tb, cx_bar, cR_bar):
     """vjp of w_n A_nn + w_1 A_11 + w_2 A_22, weights w = (w_n, w_1, w_2) on contact k's Delassus
     diagonal along its frame rows (n, t1, t2): A_ii = sum over dynamic sides of invm + g^T D g,
@@ -721,7 +721,7 @@ def delassus_diagonal_vjp(m, d, a, k, cx, cR, w, tb, cx_bar, cR_bar):
             cx_bar[k, s, j] -= r_bar[j]
 
 
-@jit(entry=True, inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays
+@jit(entry=True, inline="always")  # per contact: inlined, and no temporary arrays
 def delassus_trace_vjp(m, d, a, k, cx, cR, tr_bar, cx_bar, cR_bar):
     """vjp of tr A_kk, the trace of contact k's Delassus block (frame-free, so no frame
     cotangent): per dynamic side, 3 invm + |r|^2 tr(D) - s^T D s with s = R^T r and
@@ -756,7 +756,7 @@ def delassus_trace_vjp(m, d, a, k, cx, cR, tr_bar, cx_bar, cR_bar):
             cx_bar[k, side, j] -= tr_bar * rb
 
 
-@jit(entry=True, inline="always")  # per contact: no Data / Adjoint call, and no temporary arrays
+@jit(entry=True, inline="always")  # per contact: inlined, and no temporary arrays
 def frame_to_normal(d, a, k, tb):
     # a.con_normal_bar[k] += n_bar + (t1 x t1_bar + t2 x t2_bar) x n, tb (3, 3) rows n, t1, t2
     t1, t2, n = d.con_t1, d.con_t2, d.con_normal

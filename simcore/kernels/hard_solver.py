@@ -94,12 +94,10 @@ def fixed_point_residual(m, d, sel, nsel, bias, lam, V, W, reg):
 @jit
 def _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W):
     # fixed_point_residual on the arrays it reads (reg = m.hard_regularization; A, J, body,
-    # mu = d.con_A, con_J, con_body, con_mu). Functions called per contact are inlined (a
-    # compiled call increments and decrements the reference count of every array it takes, and
-    # of every array a Model or Data tuple holds); this one and _pgs, called per island, are
-    # not: one compiled copy each instead of one per caller cut the first hard rollout's compile
-    # by a quarter (benchmarks/compile_time.py), and the piles' rates did not change
-    # (benchmarks/throughput.py)
+    # mu = d.con_A, con_J, con_body, con_mu). Functions called per contact are inlined; this
+    # one and _pgs, called per island, are not: one compiled copy each instead of one per
+    # caller cut the first hard rollout's compile by a quarter (benchmarks/compile_time.py),
+    # and the piles' rates did not change (benchmarks/throughput.py)
     worst = 0.0
     scale = 1e-9
     for s in range(nsel):

@@ -6,9 +6,7 @@ each type of its arguments, so the steps compiled for one model hold only that m
 and their vjp (``contact_impulses``, ``contact_impulses_vjp``): a first rollout with
 ``HardContact()`` compiles no penalty or smoothed code. The Model's own type is the same for
 every model, so the stages that do not depend on it (collision, free velocities, integration)
-compile once for all three. The price: these functions take the Model / Data tuples, and numba
-counts references to every array the tuples hold at each call (about a tenth of a one-sphere
-step; inlining them measured the same; docs/benchmarks.md#compile-time).
+compile once for all three.
 """
 from typing import NamedTuple
 

@@ -63,7 +63,7 @@ def normal_inv_mass(kind, invmass, invinertia, R, x, n, c):
     return w
 
 
-@jit(inline="always")  # a wrapper: no call taking the tuples
+@jit(inline="always")  # a wrapper
 def penalty_impulses(m, d, h):
     # in: d.con_*, d.vel, d.ang_vel (start of step); out: d.con_lambda, and impulses applied to
     # d.vel_free / d.ang_vel_free (which then hold the post-contact velocities).

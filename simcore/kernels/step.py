@@ -1,7 +1,8 @@
 """One step = free velocities -> collision -> contact model -> integrate; and the rollout loop.
 
-Stage functions take the Model / Data tuples (model.py). The whole rollout runs here, so Python
-crosses into compiled code once per rollout (or per chunk of steps when progress is shown).
+Stage functions take the Model / Data records (model.py, simcore/_jit.py). The whole rollout
+runs here, so Python crosses into compiled code once per rollout (or per chunk of steps when
+progress is shown).
 """
 import numpy as np
 
@@ -26,7 +27,7 @@ from simcore.kernels.rotation import (quat_bar_to_twist, quat_integrate, quat_in
 from simcore.kernels.smoothed import contact_scales
 
 
-@jit(entry=True, inline="always")  # a wrapper: no call taking the tuples
+@jit(entry=True, inline="always")  # a wrapper
 def update_xmat(m, d):
     _update_xmat(d.quat, d.xmat)
 
@@ -37,7 +38,7 @@ def _update_xmat(quat, xmat):
         quat_to_mat(quat[i], xmat[i])
 
 
-@jit(entry=True, inline="always")  # a wrapper: no call taking the tuples
+@jit(entry=True, inline="always")  # a wrapper
 def free_velocities(m, d, ctrl, h):
     return _free_velocities(m.body_kind, m.opt_gravity, m.body_invmass, m.body_inertia,
                             m.geom_rbound, d.xmat, d.vel, d.ang_vel, ctrl, h, d.vel_free,
@@ -91,7 +92,7 @@ def collision(m, d):
     return narrowphase(m, d)
 
 
-@jit(inline="always")  # a wrapper: no call taking the tuples
+@jit(inline="always")  # a wrapper
 def narrowphase(m, d):
     # the contacts of the pairs d.pair[:d.npair[0]], in pair order; returns a status
     return narrowphase_arrays(m.geom_type, m.geom_size, m.body_friction, m.body_restitution,
@@ -133,8 +134,7 @@ def step(kind, m, d, ctrl, h, stats):
     # one (sub)step of length h with controls ctrl (nbody, 6), contact model kind (models.py);
     # d.xmat must match d.quat.
     # stats (2,): largest solver residual and failed solves, accumulated
-    # (the parts are inlined wrappers calling compiled functions on the arrays they need: a
-    # compiled call taking the Model / Data tuples passes every array they hold)
+    # (the parts are inlined wrappers calling compiled functions on the arrays they need)
     status = free_velocities(m, d, ctrl, h)
     if status != STATUS_OK:
         return status
@@ -210,7 +210,7 @@ def _kinetic(mass, inertia, xmat, vel, ang_vel, i):
     return T
 
 
-@jit(inline="always")  # a wrapper: no call taking the tuples
+@jit(inline="always")  # a wrapper
 def start_bounds(m, d, bounds):
     _start_bounds(m.body_kind, m.body_mass, m.body_invmass, m.body_inertia, m.geom_rbound,
                   m.opt_gravity, d.xmat, d.pos, d.vel, d.ang_vel, bounds)
@@ -231,7 +231,7 @@ def _start_bounds(kind, mass, invmass, inertia, rbound, gravity, xmat, pos, vel,
             bounds[1] = max(bounds[1], _point_speed(vel, ang_vel, rbound, i))
 
 
-@jit(inline="always")  # a wrapper: no call taking the tuples
+@jit(inline="always")  # a wrapper
 def check_bounds(m, d, ctrl, h, pos0, bounds):
     # (the speed at which the contact model pushes overlapping bodies apart: the hard and
     # smoothed models' cap; for PenaltyContact's time-constant form pen / tau, the speed a
@@ -251,7 +251,7 @@ def check_bounds(m, d, ctrl, h, pos0, bounds):
                          d.quat, d.vel, d.ang_vel, ctrl, h, pos0, bounds)
 
 
-@jit(inline="always")  # once per step, inlined into rollout_kernel: no call's reference counts
+@jit(inline="always")  # once per step, inlined into rollout_kernel
 def _check_bounds(kind, mass, invmass, inertia, rbound, gravity, max_speed, vdep, xmat, pos,
                   quat, vel, ang_vel, ctrl, h, pos0, bounds):
     """Whether the state, after a step of length h with controls ctrl, is plausible:
