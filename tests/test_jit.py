@@ -36,6 +36,7 @@ def test_entry_kernels_take_the_records_as_one_reference_to_the_same_arrays():
     assert as_record(3) == 3 and as_record((1.0,)) == (1.0,)
     assert _advance(model, data) == 1
     assert _advance(model._replace(opt_dt=0.5), as_record(data)) == 1
-    assert data.pos[0, 0] == 0.0 + 0.004 + 0.5  # both calls wrote the caller's array
+    assert _advance(model, d=data) == 1  # (a record passed by keyword is converted too)
+    assert data.pos[0, 0] == 0.0 + 0.004 + 0.5 + 0.004  # every call wrote the caller's array
     (sig,) = _advance.signatures  # one compile, for records, whichever way they came
     assert all(isinstance(t, RecordRef) for t in sig)

@@ -27,8 +27,8 @@ from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update,
 
 @jit
 def contact_jacobians(m, d, nc):
-    # contact_jacobian of contacts 0 .. nc-1 at their bodies' poses, in one call (the record's
-    # arrays read once: a field read in a loop counts a reference each time)
+    # contact_jacobian of contacts 0 .. nc-1 at their bodies' poses, in one call (the records'
+    # arrays read before the loop: simcore/_jit.py, records)
     body, pos, xmat = d.con_body, d.pos, d.xmat
     kind, invmass, invinertia = m.body_kind, m.body_invmass, m.body_invinertia
     cpos, normal, t1, t2 = d.con_pos, d.con_normal, d.con_t1, d.con_t2
@@ -580,7 +580,7 @@ def contact_poses(d, nc):
     zeroed cotangents of the same shapes."""
     cx = np.empty((nc, 2, 3))
     cR = np.empty((nc, 2, 3, 3))
-    body, pos, xmat = d.con_body, d.pos, d.xmat  # (read once; and no views in the loop)
+    body, pos, xmat = d.con_body, d.pos, d.xmat  # (before the loop; and no views in it)
     for k in range(nc):
         for s in range(2):
             i = body[k, s]

@@ -13,7 +13,7 @@ from simcore.kernels.contact_space import add_impulse
 @jit
 def _contact_keys(m, d, nc, keys):
     # identify a contact across steps by its body pair and its rank among the pair's contacts
-    # (a record's field read once: in the loop it would count a reference each time)
+    # (the records' arrays read before the loops: simcore/_jit.py, records)
     body = d.con_body
     rank = 0
     for k in range(nc):

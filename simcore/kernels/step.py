@@ -473,7 +473,7 @@ def _zero_cotangents(dist_bar, normal_bar, pos_bar, mu_bar, e_bar, k0, k1):
 def collision_vjp(m, d, a, kink):
     # vjp of collision: a.con_{dist,normal,pos,mu,e}_bar -> a.pos_bar, a.R_bar, friction and
     # restitution.
-    # (the records' arrays read once: a field read in the loop counts a reference each time)
+    # (the records' arrays read before the loops: simcore/_jit.py, records)
     dist_bar, normal_bar, pos_bar = a.con_dist_bar, a.con_normal_bar, a.con_pos_bar
     mu_bar, e_bar = a.con_mu_bar, a.con_e_bar
     friction_bar, restitution_bar = a.friction_bar, a.restitution_bar
@@ -553,14 +553,14 @@ def step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar, Wstar, geom
     call on the same replay needs them put back first (_save_contacts / _restore_contacts)."""
     nb = m.nbody
     nc = d.ncon[0]
-    # (the records' arrays read once: a field read in the loops counts a reference each time)
+    # (the records' arrays read before the loops: simcore/_jit.py, records)
     body_kind = m.body_kind
     ang_mom_offset, ang_vel_free, ang_vel_post = d.ang_mom_offset, d.ang_vel_free, d.ang_vel_post
     ang_vel_pre, body_toi, quat, vel_post = d.ang_vel_pre, d.body_toi, d.quat, d.vel_post
     vel_pre, xmat = d.vel_pre, d.xmat
     R_bar, ang_vel_bar, inertia_bar = a.R_bar, a.ang_vel_bar, a.inertia_bar
     offset_bar, pos_bar, th_bar, vel_bar = a.offset_bar, a.pos_bar, a.th_bar, a.vel_bar
-    vfree_bar, wfree_bar = a.vfree_bar, a.wfree_bar
+    vfree_bar, wfree_bar, Ib = a.vfree_bar, a.wfree_bar, m.body_inertia
     split = m.opt_contact == CONTACT_HARD and m.hard_toi == 1
     # cotangents of the split step's mean velocities before / after the impact and its time
     vpre_bar, wpre_bar = np.zeros((nb, 3)), np.zeros((nb, 3))
@@ -577,7 +577,6 @@ def step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar, Wstar, geom
     q1, qt = np.empty(4), np.empty(4)
     R1, R1_bar = np.empty((3, 3)), np.empty((3, 3))
     Rt, Rt_bar = np.empty((3, 3)), np.empty((3, 3))
-    Ib = m.body_inertia
     for i in range(nb):
         if body_kind[i] == BODY_STATIC or _zero_state_cotangent(pos_bar, th_bar, vel_bar,
                                                                 ang_vel_bar, i):
@@ -865,7 +864,7 @@ def contact_modes(m, d, h, mode_out, margin_out, bodies_out, start):
     friction smoothing); margin |phi| / h, the gap closed per step.
     """
     u, ra, rb, pa, pb = np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3)
-    # (the record's arrays read once: a field read in the loop counts a reference each time)
+    # (the records' arrays read before the loops: simcore/_jit.py, records)
     body, dist, A, J = d.con_body, d.con_dist, d.con_A, d.con_J
     vfree, wfree = d.vel_free, d.ang_vel_free
     for k in range(d.ncon[0]):
