@@ -24,6 +24,11 @@ from simcore.rollout import (MEMORY_SHARE, _physical_memory, _Progress, check_co
                              real_array)
 from simcore.grad import KINKS, raise_reverse_status
 
+# in a step's last substep, a body whose end pose integrates its end velocities (equal moments,
+# no impact) has its pose rows combined from its velocity rows (kernels/step.py,
+# _derive_pose_rows), exactly up to rounding; False carries every row back (tests compare them)
+DERIVE_POSE_ROWS = True
+
 
 @dataclasses.dataclass
 class TransitionJacobians:
@@ -105,7 +110,8 @@ def transition_jacobians(model, state, steps, controls=None, kink="mean", progre
     while t < steps:
         t1 = min(steps, t + chunk)
         status, t_fail = transition_kernel(kind, model, data, adj, ctrl, tape, KINKS[kink],
-                                           A[t:t1], B[t:t1], ctrl_bar, t, t1)
+                                           A[t:t1], B[t:t1], ctrl_bar, t, t1,
+                                           DERIVE_POSE_ROWS)
         if status != consts.STATUS_OK:
             bar.close()
             raise_reverse_status("transition_jacobians", "the Jacobian", status, t_fail)

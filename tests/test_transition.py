@@ -11,6 +11,7 @@ import simcore as sc
 from scenarios.gradient_audit import random_scene
 from simcore.kernels import consts
 from simcore.kernels.rotation import quat_bar_to_twist, twist_to_quat_bar
+from tests.helpers import load_benchmark
 
 MODELS = {"hard": sc.HardContact, "penalty": sc.PenaltyContact,
           "smoothed": sc.SmoothedContact}
@@ -171,6 +172,35 @@ def test_chained_jacobians_on_random_scenes(name, seed):
         model = scene.build(contact=MODELS[name]())
     check_chain(model, model.initial_state(), min(steps, 80),
                 None if controls is None else controls[:min(steps, 80)], seed=seed)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_pose_rows_combined_from_velocity_rows_equal_the_rows_carried_back(name, monkeypatch):
+    # transition_kernel combines the end-pose rows of a body with equal moments and no impact
+    # from its velocity rows (the substep's vjp is linear); carrying every row back instead
+    # gives the same Jacobians. Scenes: the mixed one (a spinning box with unequal moments,
+    # spheres, a kinematic sphere, impacts), a random one, and a resting pile of cubes (its
+    # transposed solves are iterative: equal to their tolerance)
+    from simcore import transition
+    scene, steps, controls = random_scene(11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        random_model = scene.build(contact=MODELS[name]())
+    cubes = load_benchmark().pile("box", 8).build(contact=MODELS[name]())
+    settled = sc.rollout(cubes, cubes.initial_state(), 300).state(300)
+    cases = [(mixed_scene(MODELS[name]()), None, 60, 1e-15),
+             (random_model, None, 60, 1e-15), (cubes, settled, 5, 1e-9)]
+    if name == "penalty":
+        cases.append((mixed_scene(MODELS[name](substeps=3)), None, 30, 1e-15))
+    for model, state, n, tol in cases:
+        state = model.initial_state() if state is None else state
+        u = controls_for(model, n, seed=4)
+        monkeypatch.setattr(transition, "DERIVE_POSE_ROWS", True)
+        combined = sc.transition_jacobians(model, state, n, controls=u)
+        monkeypatch.setattr(transition, "DERIVE_POSE_ROWS", False)
+        carried = sc.transition_jacobians(model, state, n, controls=u)
+        for got, want in ((combined.A, carried.A), (combined.B, carried.B)):
+            assert np.max(np.abs(got - want)) <= tol * np.max(np.abs(want))
 
 
 def throw_scene(contact):

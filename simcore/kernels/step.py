@@ -759,8 +759,68 @@ def _restore_contacts(d, saved):
     d.con_A[:nc] = saved[7]
 
 
+@jit(inline="always")  # per body and substep
+def _integrates_simply(body_kind, inertia, body_toi, split, i):
+    # whether a body's end pose is x + h v+, Exp(h w+) R with v+, w+ its end velocities (a
+    # moving body with equal moments, without an impact in the substep): then the step's
+    # cotangents of its end pose are those of its end velocities, up to the pose's own
+    # pass-through (transition_kernel, _derive_pose_rows)
+    if body_kind[i] == BODY_STATIC or (split and body_toi[i] >= 0.0):
+        return False
+    return body_kind[i] != BODY_DYNAMIC or inertia[i, 0] == inertia[i, 1] == inertia[i, 2]
+
+
+@jit
+def _derive_pose_rows(At, Bt, i, h, w):
+    # rows 12 i + 0..5 (end position, end orientation) of a body that _integrates_simply,
+    # from its rows 12 i + 6..11 (end velocities), the substep's vjp being linear in its
+    # cotangent: x+ = x + h v+ gives row(x+_q) = e(x_q) + h row(v+_q); R+ = Exp(h w+) R gives
+    # row(th+_q) = (Exp(h w+)^T e_q at th) + sum_c (h J_l(h w+)^T e_q)_c row(w+_c)
+    # (quat_integrate_vjp). Only while the rows are still unit vectors (the last substep)
+    nr = At.shape[1]
+    nu = Bt.shape[1]
+    g = np.empty(3)
+    wb = np.empty(3)
+    for q in range(3):
+        rp, rv = 12 * i + q, 12 * i + 6 + q
+        for c in range(nr):
+            At[rp, c] = h * At[rv, c]
+        At[rp, rp] += 1.0
+        for c in range(nu):
+            Bt[rp, c] = h * Bt[rv, c]
+    for q in range(3):
+        g[:] = 0.0
+        g[q] = 1.0
+        wb[:] = 0.0
+        quat_integrate_vjp(w, h, g, wb)
+        rt, rw = 12 * i + 3 + q, 12 * i + 9
+        for c in range(nr):
+            At[rt, c] = wb[0] * At[rw, c] + wb[1] * At[rw + 1, c] + wb[2] * At[rw + 2, c]
+        for c in range(nu):
+            Bt[rt, c] = wb[0] * Bt[rw, c] + wb[1] * Bt[rw + 1, c] + wb[2] * Bt[rw + 2, c]
+        for c in range(3):
+            At[rt, 12 * i + 3 + c] += g[c]
+
+
+@jit
+def _vjp_moves_contacts(m, d):
+    # whether the substep's vjp moves contacts in d (HardContact, an impact: their geometry
+    # and Jacobians are taken back to the impact poses), so that a second vjp on the same
+    # replay needs them put back (_save_contacts / _restore_contacts)
+    if m.opt_contact != CONTACT_HARD:
+        return False
+    body_toi, src = d.body_toi, d.con_refresh_src
+    for i in range(m.nbody):
+        if body_toi[i] >= 0.0:
+            return True
+    for k in range(d.ncon[0]):
+        if src[k] >= 0:
+            return True
+    return False
+
+
 @jit(entry=True)
-def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t1):
+def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t1, derive):
     """Each step's Jacobians, for steps t0 .. t1-1, into A[t - t0] (12 nbody, 12 nbody) and
     B[t - t0] (12 nbody, 6 nbody). Per body the tangent coordinates are pos, the orientation as
     a world-frame twist, vel, ang_vel; static bodies' rows and columns stay zero.
@@ -768,18 +828,24 @@ def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t
     Row r of A[t] is the cotangent, before the step, of the r-th coordinate after it: each
     substep is re-run once from the tape (step_replay), then every row's cotangent is carried
     back through it (step_vjp_replayed, with the contacts it moves put back in between).
-    ctrl_bar: (nbody, 6) scratch. Returns (status, t): t is the step that failed, or t1.
+    derive: in the last substep, the pose rows of a body that _integrates_simply are combined
+    from its velocity rows (_derive_pose_rows: half the vjps); False carries every row back
+    (the tests compare the two). ctrl_bar: (nbody, 6) scratch. Returns (status, t): t is the
+    step that failed, or t1.
     """
     nb = m.nbody
     S = m.opt_substeps
     h = m.opt_dt / S
+    body_kind, inertia, body_toi = m.body_kind, m.body_inertia, d.body_toi
+    ang_vel_free = d.ang_vel_free
+    split = m.opt_contact == CONTACT_HARD and m.hard_toi == 1
     for t in range(t0, t1):
         At = A[t - t0]
         Bt = B[t - t0]
         At[:, :] = 0.0
         Bt[:, :] = 0.0
         for r in range(12 * nb):
-            if m.body_kind[r // 12] != BODY_STATIC:
+            if body_kind[r // 12] != BODY_STATIC:
                 At[r, r] = 1.0
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
         for s in range(S - 1, -1, -1):
@@ -787,33 +853,41 @@ def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t
             status, Vstar, Wstar, geom0 = step_replay(kind, m, d, ctrl, h)
             if status != STATUS_OK:
                 return status, t
-            saved = _save_contacts(d, d.ncon[0])
-            for r in range(12 * nb):
-                if m.body_kind[r // 12] == BODY_STATIC:
+            moves = _vjp_moves_contacts(m, d)
+            saved = _save_contacts(d, d.ncon[0] if moves else 0)
+            first = True
+            for i in range(nb):
+                if body_kind[i] == BODY_STATIC:
                     continue
-                if r > 0:
-                    _restore_contacts(d, saved)
-                for j in range(nb):
-                    for q in range(3):
-                        a.pos_bar[j, q] = At[r, 12 * j + q]
-                        a.th_bar[j, q] = At[r, 12 * j + 3 + q]
-                        a.vel_bar[j, q] = At[r, 12 * j + 6 + q]
-                        a.ang_vel_bar[j, q] = At[r, 12 * j + 9 + q]
-                ctrl_bar[:, :] = 0.0
-                status = step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar, Wstar,
-                                           geom0)
-                if status != STATUS_OK:
-                    return status, t
-                if not _finite_adjoint(m, a):
-                    return STATUS_NONFINITE, t
-                for j in range(nb):
-                    for q in range(3):
-                        At[r, 12 * j + q] = a.pos_bar[j, q]
-                        At[r, 12 * j + 3 + q] = a.th_bar[j, q]
-                        At[r, 12 * j + 6 + q] = a.vel_bar[j, q]
-                        At[r, 12 * j + 9 + q] = a.ang_vel_bar[j, q]
-                    for q in range(6):
-                        Bt[r, 6 * j + q] += ctrl_bar[j, q]
+                short = derive and s == S - 1 and _integrates_simply(body_kind, inertia,
+                                                                     body_toi, split, i)
+                for r in range(12 * i + (6 if short else 0), 12 * i + 12):
+                    if moves and not first:
+                        _restore_contacts(d, saved)
+                    first = False
+                    for j in range(nb):
+                        for q in range(3):
+                            a.pos_bar[j, q] = At[r, 12 * j + q]
+                            a.th_bar[j, q] = At[r, 12 * j + 3 + q]
+                            a.vel_bar[j, q] = At[r, 12 * j + 6 + q]
+                            a.ang_vel_bar[j, q] = At[r, 12 * j + 9 + q]
+                    ctrl_bar[:, :] = 0.0
+                    status = step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar,
+                                               Wstar, geom0)
+                    if status != STATUS_OK:
+                        return status, t
+                    if not _finite_adjoint(m, a):
+                        return STATUS_NONFINITE, t
+                    for j in range(nb):
+                        for q in range(3):
+                            At[r, 12 * j + q] = a.pos_bar[j, q]
+                            At[r, 12 * j + 3 + q] = a.th_bar[j, q]
+                            At[r, 12 * j + 6 + q] = a.vel_bar[j, q]
+                            At[r, 12 * j + 9 + q] = a.ang_vel_bar[j, q]
+                        for q in range(6):
+                            Bt[r, 6 * j + q] += ctrl_bar[j, q]
+                if short:
+                    _derive_pose_rows(At, Bt, i, h, ang_vel_free[i])
     return STATUS_OK, t1
 
 
