@@ -240,6 +240,18 @@ class Data(NamedTuple):
     log_alpha: np.ndarray   # (4 ncon_max,)
     log_lam0: np.ndarray    # (4 ncon_max, 3) the phase's plastic impulse (when log_alpha < 1)
     nlog: np.ndarray        # (1,) int
+    # factorizations kept while a caller solves with the same matrices again and again
+    # (kernels/factors.py): on while fac_on[0] is 1; entry e < fac_count[0] is a matrix of order
+    # fac_meta[e, 0], bandwidth fac_meta[e, 1] (-1: dense) and fac_meta[e, 4] entries, as
+    # assembled then factored at fac_float[fac_meta[e, 2]:], pivots at fac_int[fac_meta[e, 3]:]
+    fac_on: np.ndarray      # (1,) int
+    fac_count: np.ndarray   # (1,) int
+    fac_meta: np.ndarray    # (FACTOR_ENTRIES, 5) int
+    fac_float: np.ndarray   # grown by factors.factor_kept
+    fac_int: np.ndarray     # (int) grown by factors.factor_kept
+
+
+FACTOR_ENTRIES = 16  # factorizations kept at most (Data.fac_meta)
 
 
 def make_data(model, state, ncon_max, npair_max):
@@ -272,7 +284,10 @@ def make_data(model, state, ncon_max, npair_max):
         log_con=np.zeros(4 * ncon_max, dtype=np.int64),
         log_phase=np.zeros(4 * ncon_max, dtype=np.int64), log_lam=np.zeros((4 * ncon_max, 3)),
         log_alpha=np.ones(4 * ncon_max), log_lam0=np.zeros((4 * ncon_max, 3)),
-        nlog=np.zeros(1, dtype=np.int64))
+        nlog=np.zeros(1, dtype=np.int64), fac_on=np.zeros(1, dtype=np.int64),
+        fac_count=np.zeros(1, dtype=np.int64),
+        fac_meta=np.zeros((FACTOR_ENTRIES, 5), dtype=np.int64), fac_float=np.zeros(0),
+        fac_int=np.zeros(0, dtype=np.int64))
 
 
 @record

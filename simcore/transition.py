@@ -73,8 +73,10 @@ def transition_jacobians(model, state, steps, controls=None, kink="mean", progre
             is on, where differences of the single step straddle the switch
             (docs/gradients.md, per-step Jacobians).
 
-    Cost: per step, one re-run of each substep and 12 vjps through it per moving body; memory:
-    (steps, 12n, 18n) floats.
+    Cost: per step, one re-run of each substep and 12 vjps through it per moving body (6 in
+    the last substep for a body with equal moments and no impact: its pose rows are combined
+    from its velocity rows), the contact solves' factorizations shared by the rows (kernels/
+    factors.py); memory: (steps, 12n, 18n) floats.
 
     Raises:
         SimulationError: as for ``rollout``.

@@ -5,8 +5,10 @@ Kernels are compiled without numba's Python wrapper unless Python calls them (si
 a wrapper is compiled code only the tests would use. Each entry here calls its kernel from
 compiled code; it is compiled (and cached) in test sessions only.
 """
+import numpy as np
+
 from simcore._jit import jit
-from simcore.kernels import body_space, contact_space, hard, rolling, smoothed
+from simcore.kernels import body_space, contact_space, factors, hard, linalg, rolling, smoothed
 
 
 @jit(entry=True)
@@ -93,12 +95,12 @@ def island_order(m, d, sel, nsel, loc, bodies):
 
 @jit(entry=True)
 def band_factor(B, n, w, piv):
-    return body_space.band_factor(B, n, w, piv)
+    return linalg.band_factor(B, n, w, piv)
 
 
 @jit(entry=True)
 def band_solve(B, n, w, piv, x, trans):
-    body_space.band_solve(B, n, w, piv, x, trans)
+    linalg.band_solve(B, n, w, piv, x, trans)
 
 
 @jit(entry=True)
@@ -109,3 +111,22 @@ def resistance(m, d, lam, W):
 @jit(entry=True)
 def resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink):
     return rolling.resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink)
+
+
+@jit(entry=True)
+def factor_kept_each(d, Ms, n, w, piv, count):
+    # factors.factor_kept on Ms[0], Ms[1], ... in place, in one compiled call (its kept
+    # factorizations live in the call's record); piv[i] their pivots, count[i] d.fac_count
+    # after each; returns whether all succeeded
+    ok = True
+    for i in range(Ms.shape[0]):
+        M = Ms[i].copy()
+        ok = factors.factor_kept(d, M, n, w, piv[i]) and ok
+        Ms[i] = M
+        count[i] = d.fac_count[0]
+    return ok
+
+
+@jit(entry=True)
+def lu_factor(M, piv):
+    return linalg.lu_factor(M, piv)

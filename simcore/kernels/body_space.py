@@ -27,7 +27,8 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.consts import BODY_DYNAMIC
-from simcore.kernels.linalg import arnoldi_start, arnoldi_step, arnoldi_update
+from simcore.kernels.factors import factor_kept
+from simcore.kernels.linalg import arnoldi_start, arnoldi_step, arnoldi_update, band_solve
 
 BAND_BUDGET = 40000.0  # n w^2 of the banded LU per contact of the island (affordable())
 REFINE = 6  # refinement passes at most
@@ -155,74 +156,6 @@ def _inv3(F, out):
     return True
 
 
-@jit
-def band_factor(B, n, w, piv):
-    """LU with partial pivoting of the n x n matrix of lower and upper bandwidth w held in B
-    (n, 3w + 1): entry (i, j) at B[i, j - i + w], j - i in [-w, 2w] (the upper w for fill-in).
-    In place, LINPACK's layout: the multipliers of column c stay in its rows below the
-    diagonal, rows are swapped right of the diagonal only, piv[c] the row swapped with c.
-    Returns False at a zero or non-finite pivot."""
-    for c in range(n):
-        last = min(c + w, n - 1)
-        p = c
-        big = abs(B[c, w])
-        for r in range(c + 1, last + 1):
-            v = abs(B[r, c - r + w])
-            if v > big:
-                big, p = v, r
-        if big == 0.0 or not np.isfinite(big):
-            return False
-        piv[c] = p
-        right = min(c + 2 * w, n - 1)
-        if p != c:
-            for j in range(c, right + 1):
-                t = B[c, j - c + w]
-                B[c, j - c + w] = B[p, j - p + w]
-                B[p, j - p + w] = t
-        inv = 1.0 / B[c, w]
-        for r in range(c + 1, last + 1):
-            f = B[r, c - r + w] * inv
-            B[r, c - r + w] = f
-            if f != 0.0:
-                for j in range(c + 1, right + 1):
-                    B[r, j - r + w] -= f * B[c, j - c + w]
-    return True
-
-
-@jit
-def band_solve(B, n, w, piv, x, trans):
-    """x <- H^-1 x (trans: H^-T x) in place, with band_factor's factors of H."""
-    if not trans:
-        for c in range(n):
-            p = piv[c]
-            if p != c:
-                x[c], x[p] = x[p], x[c]
-            xc = x[c]
-            if xc != 0.0:
-                for r in range(c + 1, min(c + w, n - 1) + 1):
-                    x[r] -= B[r, c - r + w] * xc
-        for c in range(n - 1, -1, -1):
-            acc = x[c]
-            for j in range(c + 1, min(c + 2 * w, n - 1) + 1):
-                acc -= B[c, j - c + w] * x[j]
-            x[c] = acc / B[c, w]
-        return
-    # H = P_0 L_0 ... P_{n-1} L_{n-1} U: U^T first, then each L_c^T and P_c from the last
-    for c in range(n):
-        acc = x[c]
-        for i in range(max(0, c - 2 * w), c):
-            acc -= B[i, c - i + w] * x[i]
-        x[c] = acc / B[c, w]
-    for c in range(n - 1, -1, -1):
-        acc = x[c]
-        for r in range(c + 1, min(c + w, n - 1) + 1):
-            acc -= B[r, c - r + w] * x[r]
-        x[c] = acc
-        p = piv[c]
-        if p != c:
-            x[c], x[p] = x[p], x[c]
-
-
 @jit(inline="always")
 def _scatter(J, MJ, k, s, u, trans, z, base):
     # z[base:base + 6] += J_{k,s}^T u (trans: a force on side s's body) or MJ_{k,s} u (its
@@ -324,7 +257,7 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
                                                         + T[r, 1] * J[k, s2, 1, c]
                                                         + T[r, 2] * J[k, s2, 2, c])
     piv = np.empty(n, dtype=np.int64)
-    if not band_factor(B, n, w, piv):
+    if not factor_kept(d, B, n, w, piv):
         return False, x
     res = rhs.copy()
     kx = np.empty(n3)

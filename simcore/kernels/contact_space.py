@@ -21,8 +21,9 @@ from simcore._jit import jit
 from simcore.kernels.body_space import ACCEPT_TOL, solve as solve_bodies
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.dynamics import apply_impulse_vjp
-from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, solve_dense,
-                                    solve_or_lstsq)
+from simcore.kernels.factors import factor_kept
+from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, lu_solve,
+                                    solve_dense, solve_or_lstsq)
 
 
 @jit
@@ -261,6 +262,11 @@ def _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
                 for r in range(3):
                     acc += Fu[p, a, r] * A[3 * p + r, col]
                 KT[col, 3 * p + a] += acc
+    LU = KT.copy()
+    piv = np.empty(n3, dtype=np.int64)
+    y = g.copy()
+    if factor_kept(d, LU, n3, np.int64(-1), piv) and lu_solve(LU, piv, y):
+        return y
     return solve_or_lstsq(KT, g)
 
 

@@ -1,5 +1,7 @@
-"""Dense linear solves that report failure instead of raising (numpy's raise LinAlgError from
-compiled code, which would reach the user as a raw exception)."""
+"""Linear solves that report failure instead of raising (numpy's raise LinAlgError from
+compiled code, which would reach the user as a raw exception): dense and banded LU with partial
+pivoting (factor and solve apart, so that a factorization can be kept: factors.py), the least-
+squares fallback, and GMRES's steps."""
 import numpy as np
 
 from simcore._jit import jit
@@ -10,29 +12,56 @@ def solve_dense(A, b):
     # (ok, x) with A x = b by Gaussian elimination with partial pivoting; ok is False (x
     # undefined) when a pivot is exactly zero (as LAPACK's gesv) or anything is non-finite.
     # in: A (n, n), b (n,), neither modified
-    n = b.shape[0]
     M = A.copy()
     x = b.copy()
+    piv = np.empty(b.shape[0], dtype=np.int64)
+    if not lu_factor(M, piv):
+        return False, x
+    return lu_solve(M, piv, x), x
+
+
+@jit
+def lu_factor(M, piv):
+    """M = P L U in place by Gaussian elimination with partial pivoting, in band_factor's
+    layout (the multipliers of column c in its rows below the diagonal, rows swapped right of
+    the diagonal only, piv[c] the row swapped with c). False at an exactly zero pivot (as
+    LAPACK's getrf) or a non-finite entry."""
+    n = M.shape[0]
     for i in range(n):
         for j in range(n):
             if not np.isfinite(M[i, j]):
-                return False, x
+                return False
     for c in range(n):
         p = c
         for r in range(c + 1, n):
             if abs(M[r, c]) > abs(M[p, c]):
                 p = r
         if M[p, c] == 0.0:
-            return False, x
+            return False
+        piv[c] = p
         if p != c:
             for j in range(c, n):
                 M[c, j], M[p, j] = M[p, j], M[c, j]
-            x[c], x[p] = x[p], x[c]
         for r in range(c + 1, n):
             f = M[r, c] / M[c, c]
+            M[r, c] = f
             if f != 0.0:
                 for j in range(c + 1, n):
                     M[r, j] -= f * M[c, j]
+    return True
+
+
+@jit
+def lu_solve(M, piv, x):
+    """x <- A^-1 x in place with lu_factor's factors of A; False when x is not finite."""
+    n = x.shape[0]
+    for c in range(n):
+        p = piv[c]
+        if p != c:
+            x[c], x[p] = x[p], x[c]
+        for r in range(c + 1, n):
+            f = M[r, c]
+            if f != 0.0:
                 x[r] -= f * x[c]
     for c in range(n - 1, -1, -1):
         acc = x[c]
@@ -41,8 +70,8 @@ def solve_dense(A, b):
         x[c] = acc / M[c, c]
     for c in range(n):
         if not np.isfinite(x[c]):
-            return False, x
-    return True, x
+            return False
+    return True
 
 
 @jit(entry=True)
@@ -123,3 +152,71 @@ def arnoldi_update(Q, H, e, j_end, x):
     for i in range(j_end):
         for r in range(x.shape[0]):
             x[r] += coef[i] * Q[i, r]
+
+
+@jit
+def band_factor(B, n, w, piv):
+    """LU with partial pivoting of the n x n matrix of lower and upper bandwidth w held in B
+    (n, 3w + 1): entry (i, j) at B[i, j - i + w], j - i in [-w, 2w] (the upper w for fill-in).
+    In place, LINPACK's layout: the multipliers of column c stay in its rows below the
+    diagonal, rows are swapped right of the diagonal only, piv[c] the row swapped with c.
+    Returns False at a zero or non-finite pivot."""
+    for c in range(n):
+        last = min(c + w, n - 1)
+        p = c
+        big = abs(B[c, w])
+        for r in range(c + 1, last + 1):
+            v = abs(B[r, c - r + w])
+            if v > big:
+                big, p = v, r
+        if big == 0.0 or not np.isfinite(big):
+            return False
+        piv[c] = p
+        right = min(c + 2 * w, n - 1)
+        if p != c:
+            for j in range(c, right + 1):
+                t = B[c, j - c + w]
+                B[c, j - c + w] = B[p, j - p + w]
+                B[p, j - p + w] = t
+        inv = 1.0 / B[c, w]
+        for r in range(c + 1, last + 1):
+            f = B[r, c - r + w] * inv
+            B[r, c - r + w] = f
+            if f != 0.0:
+                for j in range(c + 1, right + 1):
+                    B[r, j - r + w] -= f * B[c, j - c + w]
+    return True
+
+
+@jit
+def band_solve(B, n, w, piv, x, trans):
+    """x <- H^-1 x (trans: H^-T x) in place, with band_factor's factors of H."""
+    if not trans:
+        for c in range(n):
+            p = piv[c]
+            if p != c:
+                x[c], x[p] = x[p], x[c]
+            xc = x[c]
+            if xc != 0.0:
+                for r in range(c + 1, min(c + w, n - 1) + 1):
+                    x[r] -= B[r, c - r + w] * xc
+        for c in range(n - 1, -1, -1):
+            acc = x[c]
+            for j in range(c + 1, min(c + 2 * w, n - 1) + 1):
+                acc -= B[c, j - c + w] * x[j]
+            x[c] = acc / B[c, w]
+        return
+    # H = P_0 L_0 ... P_{n-1} L_{n-1} U: U^T first, then each L_c^T and P_c from the last
+    for c in range(n):
+        acc = x[c]
+        for i in range(max(0, c - 2 * w), c):
+            acc -= B[i, c - i + w] * x[i]
+        x[c] = acc / B[c, w]
+    for c in range(n - 1, -1, -1):
+        acc = x[c]
+        for r in range(c + 1, min(c + w, n - 1) + 1):
+            acc -= B[r, c - r + w] * x[r]
+        x[c] = acc
+        p = piv[c]
+        if p != c:
+            x[c], x[p] = x[p], x[c]

@@ -856,6 +856,8 @@ def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t
             moves = _vjp_moves_contacts(m, d)
             saved = _save_contacts(d, d.ncon[0] if moves else 0)
             first = True
+            d.fac_on[0] = 1  # (every row solves with the same matrices: kernels/factors.py)
+            d.fac_count[0] = 0
             for i in range(nb):
                 if body_kind[i] == BODY_STATIC:
                     continue
@@ -874,10 +876,11 @@ def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t
                     ctrl_bar[:, :] = 0.0
                     status = step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar,
                                                Wstar, geom0)
+                    if status == STATUS_OK and not _finite_adjoint(m, a):
+                        status = STATUS_NONFINITE
                     if status != STATUS_OK:
+                        d.fac_on[0] = 0
                         return status, t
-                    if not _finite_adjoint(m, a):
-                        return STATUS_NONFINITE, t
                     for j in range(nb):
                         for q in range(3):
                             At[r, 12 * j + q] = a.pos_bar[j, q]
@@ -888,6 +891,7 @@ def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t
                             Bt[r, 6 * j + q] += ctrl_bar[j, q]
                 if short:
                     _derive_pose_rows(At, Bt, i, h, ang_vel_free[i])
+            d.fac_on[0] = 0
     return STATUS_OK, t1
 
 
