@@ -80,6 +80,15 @@ def test_profile_pile_smoke_run(capsys):
     assert out.count("full step:") == 2 and out.count("steps whose solve ended above") == 2
 
 
+def test_polish_limit_smoke_run(capsys):
+    assert load_benchmark("polish_limit").main(["--quick"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 8 ")]
+    assert len(rows) == 4  # two piles, two limits
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert all(np.isfinite(float(c)) for c in cells[2:])
+
+
 def test_transition_cost_smoke_run(capsys):
     bench = load_benchmark("transition_cost")
     assert bench.main(["--quick", "--no-mujoco"]) == 0
