@@ -4,8 +4,8 @@
 
 Islands of at most polish_max_contacts contacts are finished by dense semismooth Newton; larger
 ones by Gauss-Seidel, with Newton through their bodies where it stalls
-(docs/contact-models.md). For each limit and each of throughput.py's lattice piles (8 and 64
-spheres, 8, 27 and 64 cubes), two runs: from the drop (--steps steps from the initial state),
+(docs/contact-models.md). For each limit and each of throughput.py's lattice piles (8, 64 and
+512 spheres, 8, 27 and 64 cubes), two runs: from the drop (--steps steps from the initial state),
 and at rest (200 steps from the state after --settle steps). Per run: milliseconds per step,
 the median and largest relative residual of the solves, and the failed solves. Every figure is
 measured in the run that prints it (after one warm-up rollout).
@@ -26,7 +26,7 @@ for p in (str(ROOT), str(ROOT / "benchmarks")):
 import simcore as sc  # noqa: E402
 from throughput import pile  # noqa: E402
 
-PILES = [("sphere", 8), ("sphere", 64), ("box", 8), ("box", 27), ("box", 64)]
+PILES = [("sphere", 8), ("sphere", 64), ("sphere", 512), ("box", 8), ("box", 27), ("box", 64)]
 REST_STEPS = 200  # steps timed at rest
 
 

@@ -133,10 +133,7 @@ class HardContact:
             to a residual near rounding. A larger island where Gauss-Seidel stalls gets the
             same Newton with its steps solved through the island's bodies, when their banded
             system is affordable (``simcore/kernels/body_space.py``), and Gauss-Seidel goes on
-            where that does not converge. 0: Gauss-Seidel only. 64 (not 32 as before): a
-            resting pile of 8 cubes (50 contacts in one island) left to Gauss-Seidel ran its
-            2,000 sweeps every step and ended near 5e-12; dense Newton ends it at 1e-13 in a
-            twenty-fifth of the time (``benchmarks/polish_limit.py``).
+            where that does not converge. 0: Gauss-Seidel only.
         depenetration_speed: the fastest (m/s) a penetration is corrected: Baumgarte's rate
             is capped there, so bodies that start deep in each other are pushed apart over
             several steps instead of launched.
@@ -147,7 +144,7 @@ class HardContact:
     regularization: float = 1e-9
     tol: float = 1e-12
     max_iter: int = 2000
-    polish_max_contacts: int = 64
+    polish_max_contacts: int = 32
     depenetration_speed: float = 1.0
 
     def __post_init__(self):
