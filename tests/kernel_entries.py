@@ -5,8 +5,6 @@ Kernels are compiled without numba's Python wrapper unless Python calls them (si
 a wrapper is compiled code only the tests would use. Each entry here calls its kernel from
 compiled code; it is compiled (and cached) in test sessions only.
 """
-import numpy as np
-
 from simcore._jit import jit
 from simcore.kernels import body_space, contact_space, factors, hard, linalg, rolling, smoothed
 
