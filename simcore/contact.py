@@ -133,7 +133,9 @@ class HardContact:
             to a residual near rounding. A larger island where Gauss-Seidel stalls gets the
             same Newton with its steps solved through the island's bodies, when their banded
             system is affordable (``simcore/kernels/body_space.py``), and Gauss-Seidel goes on
-            where that does not converge. 0: Gauss-Seidel only.
+            where that does not converge. A larger island whose solve would still fail (above
+            the failure line, 1e-6) gets dense Newton from there, up to 512 contacts.
+            0: Gauss-Seidel only.
         depenetration_speed: the fastest (m/s) a penetration is corrected: Baumgarte's rate
             is capped there, so bodies that start deep in each other are pushed apart over
             several steps instead of launched.
@@ -144,7 +146,7 @@ class HardContact:
     regularization: float = 1e-9
     tol: float = 1e-12
     max_iter: int = 2000
-    polish_max_contacts: int = 32
+    polish_max_contacts: int = 64
     depenetration_speed: float = 1.0
 
     def __post_init__(self):

@@ -44,6 +44,10 @@ STALL_GAIN = 0.01  # a chunk that cuts the residual by less is a stall (_polish_
 
 PGS_STOP = 1e-14  # a relative residual that ends Gauss-Seidel (a decade below Newton's start)
 
+# a larger island whose solve would fail is given dense Newton up to this many contacts
+# (_rescue; a system of 3 x 512 unknowns)
+RESCUE_MAX_CONTACTS = 512
+
 
 @jit(inline="always")
 def _cone(zn, z1, z2, mu):
@@ -125,12 +129,12 @@ def pgs(m, d, sel, nsel, bias, lam, V, W, tol, maxit):
 def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
     # projected Gauss-Seidel over the selected contacts, impulses applied to V, W as they change,
     # until the largest impulse change of a sweep is below tol times the largest impulse or the
-    # relative residual below PGS_STOP, at most maxit sweeps; returns the sweeps done.
-    # Accelerated by nonsmooth nonlinear conjugate gradients (Silcowitz, Niebe, Erleben
-    # 2010): before each sweep the impulses move by beta p, with r the last sweep's change,
-    # p <- r + beta p and beta = |r|^2 / |r_prev|^2 (restart at 0 when beta > 1). The result is always a sweep's, so it lies in the cones;
-    # the fixed point is PGS's own. The sweep is written on scalars and whole arrays (arguments
-    # as for _residual, MJ = d.con_MJ): array views are slow in this inner loop.
+    # relative residual below PGS_STOP, at most maxit sweeps; returns the sweeps done. Accelerated
+    # by nonsmooth nonlinear conjugate gradients (Silcowitz, Niebe, Erleben 2010): before each sweep
+    # the impulses move by beta p, with r the last sweep's change, p <- r + beta p and beta = |r|^2
+    # / |r_prev|^2 (restart at 0 when beta > 1). The result is always a sweep's, so it lies in the
+    # cones; the fixed point is PGS's own. The sweep is written on scalars and whole arrays
+    # (arguments as for _residual, MJ = d.con_MJ): array views are slow in this inner loop.
     dl = np.empty(3)
     r = np.empty((nsel, 3))
     p = np.zeros((nsel, 3))
@@ -221,7 +225,7 @@ def projection_jacobian_side(z, mu, outside, dP):
 
 
 @jit
-def newton_polish(m, d, sel, nsel, bias, lam, V, W, reg):
+def newton_polish(m, d, sel, nsel, bias, lam, V, W, reg, dense_limit):
     # semismooth Newton on G(lam) = lam - P(lam - R (A lam + c)) over the selected contacts,
     # starting from the PGS solution; returns the relative residual and leaves the best impulses.
     # Full steps first, even where the residual grows: near a redundant contact set (a box face
@@ -232,17 +236,19 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W, reg):
     # sticking corners the steps' internal tangential impulses (set by eps alone, ~1e9 times the
     # residual) can make plain Newton cycle between two mode sets, which the projection breaks.
     # The better of the two is kept (benchmarks/solver_convergence.py counts what is left).
+    # Islands of at most dense_limit contacts take dense steps, larger ones steps through the
+    # bodies and no second start.
     lam0 = np.empty((nsel, 3))
     for p in range(nsel):
         lam0[p, :] = lam[sel[p]]
-    res = _newton(m, d, sel, nsel, bias, lam, V, W, np.bool_(False), reg)
-    if res <= 1e-13 or nsel > m.opt_polish_max_contacts:
+    res = _newton(m, d, sel, nsel, bias, lam, V, W, np.bool_(False), reg, dense_limit)
+    if res <= 1e-13 or nsel > dense_limit:
         return res
     lam1 = np.empty((nsel, 3))
     for p in range(nsel):
         lam1[p, :] = lam[sel[p]]
     _set_impulses(d, sel, nsel, lam0, lam, V, W)
-    res2 = _newton(m, d, sel, nsel, bias, lam, V, W, np.bool_(True), reg)
+    res2 = _newton(m, d, sel, nsel, bias, lam, V, W, np.bool_(True), reg, dense_limit)
     if res2 <= res:
         return res2
     _set_impulses(d, sel, nsel, lam1, lam, V, W)
@@ -250,15 +256,15 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W, reg):
 
 
 @jit
-def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg):
+def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg, dense_limit):
     # newton_polish's iteration; cones: project each iterate onto the friction cones. After
     # NEWTON_STALL full steps without a new best, back to the best impulses and backtrack
     # (through the bodies: BODY_NEWTON_STALL steps, then stop).
     n3 = 3 * nsel
-    # the Newton system JG = I - dP + dP R (A + eps I): dense up to m.opt_polish_max_contacts
-    # contacts, else per contact F_l = I - dP + eps dP R and F_u = dP R, solved through the
+    # the Newton system JG = I - dP + dP R (A + eps I): dense up to dense_limit contacts, else
+    # per contact F_l = I - dP + eps dP R and F_u = dP R, solved through the
     # island's bodies (body_space.solve)
-    dense = nsel <= m.opt_polish_max_contacts
+    dense = nsel <= dense_limit
     stall_limit = NEWTON_STALL if dense else BODY_NEWTON_STALL
     nd = n3 if dense else 0
     A = np.empty((nd, nd))
@@ -394,15 +400,15 @@ def _set_impulses(d, sel, nsel, target, lam, V, W):
 
 @jit
 def solve(m, d, sel, nsel, bias, lam, V, W, npair_con):
-    # one complementarity solve over the selected contacts; returns the largest relative
-    # residual. npair_con[k]: the contacts of contact k's body pair. A contact that starts
-    # separated (no impulse, u_n + b_n > 0) and is its pair's only contact is left out, as its solution is most often to stay so: it neither costs
-    # sweeps nor couples the islands of the others (a sphere pile's speculative contacts are
-    # about a third of its contacts, and tie it into one island). Once the others are solved,
-    # any of those it left out that they close (u_n + b_n < 0) is taken in and its island solved
-    # again; the ones left out have lam = 0 with u_n + b_n >= 0, a solution of their fixed point
-    # with no residual. (A pair with several contacts, a box's corners, keeps them all: leaving
-    # out its separated corners doubled the failed solves of the 64-box pile.)
+    # one complementarity solve over the selected contacts; returns the largest relative residual.
+    # npair_con[k]: the contacts of contact k's body pair. A contact that starts separated (no
+    # impulse, u_n + b_n > 0) and is its pair's only contact is left out, as its solution is most
+    # often to stay so: it neither costs sweeps nor couples the islands of the others (a sphere
+    # pile's speculative contacts are about a third of its contacts, and tie it into one island).
+    # Once the others are solved, any of those it left out that they close (u_n + b_n < 0) is taken
+    # in and its island solved again; the ones left out have lam = 0 with u_n + b_n >= 0, a solution
+    # of their fixed point with no residual. (A pair with several contacts, a box's corners, keeps
+    # them all: leaving out its separated corners doubled the failed solves of the 64-box pile.)
     if nsel == 0:
         return 0.0
     act = np.empty(nsel, dtype=np.int64)
@@ -479,6 +485,9 @@ def _solve_islands(m, d, sel, nsel, bias, lam, V, W, fresh, res):
             r = _polish_island(m, d, sub, n, bias, lam, V, W, sweeps < few)
         elif large and r > 1e-13 and sweeps == few:
             r = _polish_large_island(m, d, sub, n, bias, lam, V, W, r)
+        if (r > m.opt_tol_fail and m.opt_polish_max_contacts > 0
+                and m.opt_polish_max_contacts < n <= RESCUE_MAX_CONTACTS):
+            r = _rescue(m, d, sub, n, bias, lam, V, W, r)
         for q in range(n):
             fresh[sub[q]] = False
             res[sub[q]] = r
@@ -507,12 +516,14 @@ def _polish_island(m, d, sel, nsel, bias, lam, V, W, converged):
     # Newton from PGS's active set; if it stalls and PGS had not converged (by its impulse
     # change), PGS to tolerance and Newton again; if that stalls too, _continuation. Returns
     # the relative residual
-    res = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_regularization)
+    res = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_regularization,
+                        m.opt_polish_max_contacts)
     if res > 1e-13 and not converged:
         pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol, m.opt_max_iter)
-        res = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_regularization)
+        res = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_regularization,
+                        m.opt_polish_max_contacts)
     if res > 1e-13:
-        res = _continuation(m, d, sel, nsel, bias, lam, V, W, res)
+        res = _continuation(m, d, sel, nsel, bias, lam, V, W, res, m.opt_polish_max_contacts)
     return res
 
 
@@ -533,7 +544,7 @@ def _polish_large_island(m, d, sel, nsel, bias, lam, V, W, res):
     if new <= 1e-13 or sweeps < PGS_CHUNK:
         return new
     if new > STALL_GAIN * res:
-        new = newton_polish(m, d, sel, nsel, bias, lam, V, W, reg)
+        new = newton_polish(m, d, sel, nsel, bias, lam, V, W, reg, m.opt_polish_max_contacts)
         if new <= 1e-13:
             return new
     pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol, max(m.opt_max_iter - 2 * PGS_CHUNK, 0))
@@ -541,12 +552,34 @@ def _polish_large_island(m, d, sel, nsel, bias, lam, V, W, res):
 
 
 @jit
-def _continuation(m, d, sel, nsel, bias, lam, V, W, res):
+def _rescue(m, d, sel, nsel, bias, lam, V, W, res):
+    # an island larger than the dense polish whose solve would fail (relative residual res):
+    # dense Newton from where Gauss-Seidel left it, and if that fails too, its continuation.
+    # Measured: a 462-contact island of the 512-sphere lattice pile where Gauss-Seidel stalled
+    # at 8e-5 (still 5e-5 after 8,000 sweeps) ends at 2e-16 by Newton; on the 27-cube lattice
+    # pile, islands of 150 to 270 contacts where Newton does not move are brought from 2e-6 to
+    # 1e-7 by the continuation, others not below 1e-6. Keeps whichever impulses end lower
+    keep = np.empty((nsel, 3))
+    for p in range(nsel):
+        keep[p, :] = lam[sel[p]]
+    new = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_regularization,
+                        RESCUE_MAX_CONTACTS)
+    if new > m.opt_tol_fail:
+        new = _continuation(m, d, sel, nsel, bias, lam, V, W, new, RESCUE_MAX_CONTACTS)
+    if new < res:
+        return new
+    _set_impulses(d, sel, nsel, keep, lam, V, W)
+    return res
+
+
+@jit
+def _continuation(m, d, sel, nsel, bias, lam, V, W, res, limit):
     # A stalled polish (relative residual res), again from the solution of the same problem
     # regularised by CONTINUATION_REG: there Gauss-Seidel and Newton find the active set that
     # the tiny regularization makes ill-posed (a box landing flat on four sliding corners, one
     # of which lifts, stalled at 3.3e-6 with 2,000 sweeps and converged with 20,000), and its
-    # solution is close to the true one. Keeps whichever impulses end lower
+    # solution is close to the true one. Newton's steps are dense up to limit contacts. Keeps
+    # whichever impulses end lower
     if m.hard_regularization >= CONTINUATION_REG:
         return res
     keep = np.empty((nsel, 3))
@@ -554,8 +587,8 @@ def _continuation(m, d, sel, nsel, bias, lam, V, W, res):
         keep[p, :] = lam[sel[p]]
     _pgs(CONTINUATION_REG, d.con_A, d.con_J, d.con_MJ, d.con_body, d.con_mu, sel, nsel, bias,
          lam, V, W, m.hard_tol, m.opt_max_iter)
-    newton_polish(m, d, sel, nsel, bias, lam, V, W, CONTINUATION_REG)
-    new = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_regularization)
+    newton_polish(m, d, sel, nsel, bias, lam, V, W, CONTINUATION_REG, limit)
+    new = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_regularization, limit)
     if new < res:
         return new
     _set_impulses(d, sel, nsel, keep, lam, V, W)

@@ -43,6 +43,31 @@ def test_solver_reports_non_convergence():
     assert traj.solver_residual.max() > 1e-6
 
 
+def test_island_whose_solve_would_fail_gets_dense_newton():
+    # the stack of five boxes above with 20 sweeps: one island of about 20 contacts, above
+    # polish_max_contacts=4, and too few sweeps for Gauss-Seidel (or for a large island's Newton
+    # through the bodies, which starts after 100): without Newton solves fail, and
+    # hard_solver._rescue brings each below the failure line (1e-6) by dense Newton from
+    # Gauss-Seidel's impulses
+    scene = sc.Scene(dt=1e-3)
+    scene.add_plane()
+    for i in range(5):
+        scene.add_box((0.1, 0.1, 0.1), pos=(0, 0, 0.1 + 0.2 * i))
+    state = scene.build().initial_state()
+    model = scene.build(contact=sc.HardContact(max_iter=20, polish_max_contacts=4))
+    traj = sc.rollout(model, state, 300)
+    assert traj.ncon.max() > 4
+    assert traj.solver_failures.sum() == 0
+    assert traj.solver_residual.max() < 1e-9      # 2.5e-10 measured
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        pgs_only = sc.rollout(scene.build(contact=sc.HardContact(max_iter=20,
+                                                                 polish_max_contacts=0)),
+                              state, 300)
+    print(f"largest residual: {traj.solver_residual.max():.1e}, "
+          f"Gauss-Seidel alone {pgs_only.solver_residual.max():.1e}")
+    assert pgs_only.solver_failures.sum() > 0
+
+
 def test_bodies_apart_are_solved_apart_to_rounding():
     # eleven boxes landing on a face side by side, apart, some of them sliding: 44 corner
     # contacts, more than the Newton polish takes at once, but each box is an island of four
@@ -64,7 +89,7 @@ def test_bodies_apart_are_solved_apart_to_rounding():
 
 def test_large_island_where_gauss_seidel_stalls_is_finished_by_newton_through_the_bodies():
     # nine cubes landing flat 0.1 mm apart: their speculative side contacts tie them into one
-    # island of about a hundred contacts, beyond the dense polish (32), and Gauss-Seidel stalls
+    # island of about a hundred contacts, beyond the dense polish (64), and Gauss-Seidel stalls
     # on each cube's four redundant corners. Newton with its steps solved through the bodies
     # (hard_solver._polish_large_island) ends every solve at rounding
     scene = sc.Scene(dt=1e-3)
@@ -74,7 +99,7 @@ def test_large_island_where_gauss_seidel_stalls_is_finished_by_newton_through_th
             scene.add_box((0.05, 0.05, 0.05), pos=(0.1001 * i, 0.1001 * j, 0.06), friction=0.5)
     state = scene.build().initial_state()
     traj = sc.rollout(scene.build(contact=sc.HardContact()), state, 300)
-    assert load_benchmark("profile_pile").largest_island(traj, 299, 10) > 32
+    assert load_benchmark("profile_pile").largest_island(traj, 299, 10) > 64
     assert traj.solver_residual.max() < 1e-12   # 7.1e-14 measured
     pgs_only = sc.rollout(scene.build(contact=sc.HardContact(polish_max_contacts=0)), state, 300)
     print(f"largest residual: {traj.solver_residual.max():.1e}, "
