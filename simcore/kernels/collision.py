@@ -21,7 +21,7 @@ from simcore._jit import jit
 from simcore.kernels.collision_box import (collide_box_box, collide_box_box_vjp,
                                            collide_box_capsule, collide_box_capsule_vjp,
                                            collide_box_sphere, collide_box_sphere_vjp)
-from simcore.kernels.collision_common import tangent_frame
+from simcore.kernels.collision_common import tangent_frame, tangent_frame_row
 from simcore.kernels.collision_plane import (collide_box_plane, collide_box_plane_vjp,
                                              collide_capsule_plane, collide_capsule_plane_vjp,
                                              collide_sphere_plane, collide_sphere_plane_vjp)
@@ -30,7 +30,7 @@ from simcore.kernels.collision_round import (collide_capsule_capsule, collide_ca
                                              collide_sphere_sphere, collide_sphere_sphere_vjp)
 from simcore.kernels.consts import GEOM_BOX, GEOM_CAPSULE, GEOM_PLANE, GEOM_SPHERE
 
-__all__ = ["collide", "collide_vjp", "tangent_frame"]  # (tangent_frame: collision_common's)
+__all__ = ["collide", "collide_vjp", "tangent_frame", "tangent_frame_row"]  # (collision_common's)
 
 
 @jit(entry=True, inline="always")  # per pair or contact

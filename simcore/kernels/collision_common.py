@@ -104,6 +104,24 @@ def tangent_frame(n, t1_out, t2_out):
 
     Smooth in n except across the plane n_z = 0; a non-unit n is normalised, a zero one becomes +z.
     """
+    t1, t2 = _frame(n)
+    for i in range(3):
+        t1_out[i] = t1[i]
+        t2_out[i] = t2[i]
+
+
+@jit(inline="always")  # per contact
+def tangent_frame_row(normal, t1, t2, k):
+    # tangent_frame of row k of (normal, t1, t2) (n, 3) in place, on scalars: no array views
+    f1, f2 = _frame((normal[k, 0], normal[k, 1], normal[k, 2]))
+    for i in range(3):
+        t1[k, i] = f1[i]
+        t2[k, i] = f2[i]
+
+
+@jit(inline="always")
+def _frame(n):
+    # tangent_frame's (t1, t2) as tuples
     nn = _norm(n)
     if nn > 1e-12:
         x, y, z = n[0] / nn, n[1] / nn, n[2] / nn
@@ -112,12 +130,7 @@ def tangent_frame(n, t1_out, t2_out):
     s = _sgn(z)
     a = -1.0 / (s + z)  # |s + z| >= 1, never singular
     b = x * y * a
-    t1_out[0] = 1.0 + s * x * x * a
-    t1_out[1] = s * b
-    t1_out[2] = -s * x
-    t2_out[0] = b
-    t2_out[1] = s + y * y * a
-    t2_out[2] = -y
+    return (1.0 + s * x * x * a, s * b, -s * x), (b, s + y * y * a, -y)
 
 
 @jit

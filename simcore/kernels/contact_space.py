@@ -29,64 +29,34 @@ from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update,
 @jit
 def contact_jacobians(m, d, nc):
     # contact_jacobian of contacts 0 .. nc-1 at their bodies' poses, in one call (the records'
-    # arrays read before the loop: simcore/_jit.py, records)
+    # arrays read before the loop, and no array views in it: simcore/_jit.py, records)
     body, pos, xmat = d.con_body, d.pos, d.xmat
     kind, invmass, invinertia = m.body_kind, m.body_invmass, m.body_invinertia
     cpos, normal, t1, t2 = d.con_pos, d.con_normal, d.con_t1, d.con_t2
     J, MJ, A = d.con_J, d.con_MJ, d.con_A
     for k in range(nc):
-        a, b = body[k, 0], body[k, 1]
-        _jacobian(kind, invmass, invinertia, body, cpos, normal, t1, t2, J, MJ, A, k, pos[a],
-                  xmat[a], pos[b], xmat[b])
+        _jacobian(kind, invmass, invinertia, body, cpos, normal, t1, t2, J, MJ, A, k, pos, xmat,
+                  body[k, 0], pos, xmat, body[k, 1])
 
 
 @jit
 def contact_jacobian(m, d, k, xa, Ra, xb, Rb):
     # contact k's, at the poses (xa, Ra) of its body a and (xb, Rb) of b (see _jacobian)
     _jacobian(m.body_kind, m.body_invmass, m.body_invinertia, d.con_body, d.con_pos,
-              d.con_normal, d.con_t1, d.con_t2, d.con_J, d.con_MJ, d.con_A, k, xa, Ra, xb, Rb)
+              d.con_normal, d.con_t1, d.con_t2, d.con_J, d.con_MJ, d.con_A, k,
+              xa.reshape((1, 3)), Ra.reshape((1, 3, 3)), np.int64(0), xb.reshape((1, 3)),
+              Rb.reshape((1, 3, 3)), np.int64(0))
 
 
 @jit(inline="always")
-def _jacobian(kind, invmass, invinertia, body, cpos, normal, t1, t2, J, MJ, A, k, xa, Ra, xb,
-              Rb):
+def _jacobian(kind, invmass, invinertia, body, cpos, normal, t1, t2, J, MJ, A, k, Pa, Xa, ia,
+              Pb, Xb, ib):
     # J[k, s] (3, 6) (d.con_J): rows (n, t1, t2) -> (linear, angular) of side s (a: +, b: -);
     # MJ[k, s] (6, 3) = M^-1 J^T (zero for static/kinematic bodies);
     # A[k] (3, 3) = sum_s J M^-1 J^T, the contact's diagonal Delassus block.
-    for s in range(2):
-        i = body[k, s]
-        sign = 1.0 if s == 0 else -1.0
-        x = xa if s == 0 else xb
-        R = Ra if s == 0 else Rb
-        r0, r1, r2 = cpos[k, 0] - x[0], cpos[k, 1] - x[1], cpos[k, 2] - x[2]
-        dyn = kind[i] == BODY_DYNAMIC
-        for row in range(3):
-            if row == 0:
-                dv = normal[k]
-            elif row == 1:
-                dv = t1[k]
-            else:
-                dv = t2[k]
-            c0 = r1 * dv[2] - r2 * dv[1]
-            c1 = r2 * dv[0] - r0 * dv[2]
-            c2 = r0 * dv[1] - r1 * dv[0]
-            J[k, s, row, 0] = sign * dv[0]
-            J[k, s, row, 1] = sign * dv[1]
-            J[k, s, row, 2] = sign * dv[2]
-            J[k, s, row, 3] = sign * c0
-            J[k, s, row, 4] = sign * c1
-            J[k, s, row, 5] = sign * c2
-            if not dyn:
-                MJ[k, s, :, row] = 0.0
-                continue
-            im = invmass[i]
-            Iv = invinertia[i]
-            b0 = (R[0, 0] * c0 + R[1, 0] * c1 + R[2, 0] * c2) * Iv[0]
-            b1 = (R[0, 1] * c0 + R[1, 1] * c1 + R[2, 1] * c2) * Iv[1]
-            b2 = (R[0, 2] * c0 + R[1, 2] * c1 + R[2, 2] * c2) * Iv[2]
-            for j in range(3):
-                MJ[k, s, j, row] = sign * im * dv[j]
-                MJ[k, s, 3 + j, row] = sign * (R[j, 0] * b0 + R[j, 1] * b1 + R[j, 2] * b2)
+    # Side a's pose is (Pa[ia], Xa[ia]), b's (Pb[ib], Xb[ib]): read on scalars
+    _jacobian_side(kind, invmass, invinertia, body, cpos, normal, t1, t2, J, MJ, k, 0, Pa, Xa, ia)
+    _jacobian_side(kind, invmass, invinertia, body, cpos, normal, t1, t2, J, MJ, k, 1, Pb, Xb, ib)
     for p in range(3):
         for q in range(3):
             acc = 0.0
@@ -94,6 +64,45 @@ def _jacobian(kind, invmass, invinertia, body, cpos, normal, t1, t2, J, MJ, A, k
                 for j in range(6):
                     acc += J[k, s, p, j] * MJ[k, s, j, q]
             A[k, p, q] = acc
+
+
+@jit(inline="always")
+def _jacobian_side(kind, invmass, invinertia, body, cpos, normal, t1, t2, J, MJ, k, s, P, X, ix):
+    # _jacobian's rows of side s, its body's pose (P[ix], X[ix])
+    i = body[k, s]
+    sign = 1.0 if s == 0 else -1.0
+    r0, r1, r2 = cpos[k, 0] - P[ix, 0], cpos[k, 1] - P[ix, 1], cpos[k, 2] - P[ix, 2]
+    dyn = kind[i] == BODY_DYNAMIC
+    for row in range(3):
+        if row == 0:
+            d0, d1, d2 = normal[k, 0], normal[k, 1], normal[k, 2]
+        elif row == 1:
+            d0, d1, d2 = t1[k, 0], t1[k, 1], t1[k, 2]
+        else:
+            d0, d1, d2 = t2[k, 0], t2[k, 1], t2[k, 2]
+        c0 = r1 * d2 - r2 * d1
+        c1 = r2 * d0 - r0 * d2
+        c2 = r0 * d1 - r1 * d0
+        J[k, s, row, 0] = sign * d0
+        J[k, s, row, 1] = sign * d1
+        J[k, s, row, 2] = sign * d2
+        J[k, s, row, 3] = sign * c0
+        J[k, s, row, 4] = sign * c1
+        J[k, s, row, 5] = sign * c2
+        if not dyn:
+            for j in range(6):
+                MJ[k, s, j, row] = 0.0
+            continue
+        im = invmass[i]
+        b0 = (X[ix, 0, 0] * c0 + X[ix, 1, 0] * c1 + X[ix, 2, 0] * c2) * invinertia[i, 0]
+        b1 = (X[ix, 0, 1] * c0 + X[ix, 1, 1] * c1 + X[ix, 2, 1] * c2) * invinertia[i, 1]
+        b2 = (X[ix, 0, 2] * c0 + X[ix, 1, 2] * c1 + X[ix, 2, 2] * c2) * invinertia[i, 2]
+        MJ[k, s, 0, row] = sign * im * d0
+        MJ[k, s, 1, row] = sign * im * d1
+        MJ[k, s, 2, row] = sign * im * d2
+        for j in range(3):
+            MJ[k, s, 3 + j, row] = sign * (X[ix, j, 0] * b0 + X[ix, j, 1] * b1 + X[ix, j, 2] * b2)
+
 
 @jit(inline="always")
 def contact_u(J, body, k, V, W):

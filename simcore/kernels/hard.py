@@ -16,7 +16,7 @@ from simcore.kernels.consts import BODY_KINEMATIC, KINK_LEFT, KINK_RIGHT, MAXCON
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobian,
                                            contact_jacobians, contact_poses, contact_velocity,
                                            contact_velocity_vjp, frame_to_normal,
-                                           scatter_pose_bars, undo_impulses)
+                                           scatter_pose_bars, undo_impulses, velocity)
 from simcore.kernels.hard_solver import fixed_point_vjp, solve
 from simcore.kernels.memory import remember, warm_start
 from simcore.kernels.rolling import any_resistance, resistance, resistance_vjp
@@ -157,23 +157,30 @@ def hard_contacts(m, d, h):
     nc = d.ncon[0]
     nb = m.nbody
     V, W = d.vel_free, d.ang_vel_free
+    # (the records' arrays that per-contact and per-body loops use, read before them:
+    # simcore/_jit.py, records)
+    body, dist, J, cbias = d.con_body, d.con_dist, d.con_J, d.con_bias
+    clam, cphase, ctoi, csrc = d.con_lambda, d.con_phase, d.con_toi, d.con_refresh_src
+    btoi, vel, ang_vel = d.body_toi, d.vel, d.ang_vel
     acc_v = np.empty((nb, 3))  # free accelerations over the step
     acc_w = np.empty((nb, 3))
     for i in range(nb):
-        d.body_toi[i] = -1.0  # no impact
+        btoi[i] = -1.0  # no impact
         for j in range(3):
-            acc_v[i, j] = (V[i, j] - d.vel[i, j]) / h
-            acc_w[i, j] = (W[i, j] - d.ang_vel[i, j]) / h
+            acc_v[i, j] = (V[i, j] - vel[i, j]) / h
+            acc_w[i, j] = (W[i, j] - ang_vel[i, j]) / h
     hit = np.zeros(nb, dtype=np.bool_)
     Rt = np.empty((nb, 3, 3))  # (toi) the pose at the impact of a body with unequal moments
     turned = np.zeros(nc, dtype=np.bool_)  # contacts whose impact phases took Rt's inertia
     contact_jacobians(m, d, nc)
+    cap_margin = d.con_cap_margin
     for k in range(nc):
-        d.con_lambda[k, :] = 0.0
-        d.con_phase[k] = -1
-        d.con_toi[k] = 0.0
-        d.con_refresh_src[k] = -1
-        d.con_cap_margin[k] = np.inf
+        for j in range(3):
+            clam[k, j] = 0.0
+        cphase[k] = -1
+        ctoi[k] = 0.0
+        csrc[k] = -1
+        cap_margin[k] = np.inf
     d.nlog[0] = 0
     lam = d.con_lam_phase
     sel = d.con_sel
@@ -191,11 +198,11 @@ def hard_contacts(m, d, h):
     k = 0
     while k < nc:
         l = k + 1
-        while (l < nc and d.con_body[l, 0] == d.con_body[k, 0]
-               and d.con_body[l, 1] == d.con_body[k, 1]):
+        while l < nc and body[l, 0] == body[k, 0] and body[l, 1] == body[k, 1]:
             l += 1
-        npair_con[k:l] = l - k
-        pair0[k:l] = k
+        for q in range(k, l):
+            npair_con[q] = l - k
+            pair0[q] = k
         k = l
     max_phases = 2 * nc + 8
     phase = 0
@@ -203,8 +210,8 @@ def hard_contacts(m, d, h):
         # select the contacts approaching faster than the threshold that close in this step
         nsel = np.int64(0)
         for k in range(nc):
-            contact_velocity(d, k, V, W, u)
-            phi = d.con_dist[k]
+            velocity(J, body, k, V, W, u)
+            phi = dist[k]
             if not (phi + h * u[0] < 0.0):
                 continue
             a, b = d.con_body[k, 0], d.con_body[k, 1]
@@ -362,9 +369,9 @@ def hard_contacts(m, d, h):
             Wm[i, :] = d.ang_vel_pre[i]
     for k in range(nc):
         sel[k] = k
-        phi = d.con_dist[k]
-        d.con_bias[k] = phi / h if phi > 0.0 else penetration_bias(m, phi, h)
-        a, b = d.con_body[k, 0], d.con_body[k, 1]
+        phi = dist[k]
+        cbias[k] = phi / h if phi > 0.0 else penetration_bias(m, phi, h)
+        a, b = body[k, 0], body[k, 1]
         if hit[a] or hit[b]:
             # after an impact at t the pose moves with u_end + t a_n / 2 for the rest h - t of
             # the step, from the gap at t: keep that end gap non-negative. (The gap phi is the
@@ -389,7 +396,7 @@ def hard_contacts(m, d, h):
         failures += 1
     for k in range(nc):
         for j in range(3):
-            d.con_lambda[k, j] += lam[k, j]
+            clam[k, j] += lam[k, j]
     if any_resistance(m):  # rolling and torsional, bounded by the resting impulses
         resistance(m, d, lam, W)
     # mean velocity over [t, h] for the pose of bodies in an impact

@@ -32,11 +32,13 @@ def warm_start(m, d, nc, keys, lam, V, W):
     order = np.argsort(d.prev_key[:d.nprev[0]])
     sorted_keys = d.prev_key[:d.nprev[0]][order]
     prev_lam, MJ, body = d.prev_lam, d.con_MJ, d.con_body
-    for k in range(nc):
-        lam[k, :] = 0.0
+    for k in range(nc):  # (on scalars: no array views in the loop)
+        for j in range(3):
+            lam[k, j] = 0.0
         pos = np.searchsorted(sorted_keys, keys[k])
         if pos < sorted_keys.shape[0] and sorted_keys[pos] == keys[k]:
-            lam[k, :] = prev_lam[order[pos]]
+            for j in range(3):
+                lam[k, j] = prev_lam[order[pos], j]
             add_impulse(MJ, body, k, lam[k, 0], lam[k, 1], lam[k, 2], V, W)
 
 
@@ -46,5 +48,6 @@ def remember(d, nc, keys, lam):
     prev_key, prev_lam = d.prev_key, d.prev_lam
     for k in range(nc):
         prev_key[k] = keys[k]
-        prev_lam[k, :] = lam[k]
+        for j in range(3):
+            prev_lam[k, j] = lam[k, j]
     d.nprev[0] = nc

@@ -8,7 +8,7 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.broadphase import broadphase
-from simcore.kernels.collision import collide, collide_vjp, tangent_frame
+from simcore.kernels.collision import collide, collide_vjp, tangent_frame_row
 from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, BODY_KINEMATIC,
                                     BODY_STATIC, CONTACT_HARD, CONTACT_PENALTY,
                                     CONTACT_SMOOTHED, FLOOR_SPEED,
@@ -122,8 +122,9 @@ def narrowphase_arrays(gtype, size, friction, restitution, margin0, pair, npair,
             con_body[k, 1] = b
             con_mu[k] = mu
             con_e[k] = e
-            tangent_frame(con_normal[k], con_t1[k], con_t2[k])
-            con_lambda[k, :] = 0.0
+            tangent_frame_row(con_normal, con_t1, con_t2, k)
+            for j in range(3):
+                con_lambda[k, j] = 0.0
         nc += n
     ncon[0] = nc
     return STATUS_OK
@@ -145,14 +146,18 @@ def step(kind, m, d, ctrl, h, stats):
     if status != STATUS_OK:
         return status
     split = m.opt_contact == CONTACT_HARD and m.hard_toi == 1
-    Ib = m.body_inertia
+    Ib, bkind = m.body_inertia, m.body_kind
+    # (the records' arrays read before the loop: simcore/_jit.py, records)
+    vel, ang_vel, vfree, wfree, btoi = d.vel, d.ang_vel, d.vel_free, d.ang_vel_free, d.body_toi
+    pos, quat = d.pos, d.quat
     for i in range(m.nbody):
-        if m.body_kind[i] == BODY_STATIC:
+        if bkind[i] == BODY_STATIC:
             continue
-        d.vel[i, :] = d.vel_free[i]
-        d.ang_vel[i, :] = d.ang_vel_free[i]
-        aniso = m.body_kind[i] == BODY_DYNAMIC and not (Ib[i, 0] == Ib[i, 1] == Ib[i, 2])
-        if split and d.body_toi[i] >= 0.0:
+        for j in range(3):
+            vel[i, j] = vfree[i, j]
+            ang_vel[i, j] = wfree[i, j]
+        aniso = bkind[i] == BODY_DYNAMIC and not (Ib[i, 0] == Ib[i, 1] == Ib[i, 2])
+        if split and btoi[i] >= 0.0:
             # time of impact t: mean velocity before it over [0, t], after it over [t, h]
             # (for unequal moments the rotation step's, rerun from the pose at t)
             t = d.body_toi[i]
@@ -168,7 +173,7 @@ def step(kind, m, d, ctrl, h, stats):
             integrate_pose(d.pos[i], d.quat[i], d.vel_post[i], d.ang_vel_post[i], h - t,
                            d.pos[i], d.quat[i])
         else:
-            integrate_pose(d.pos[i], d.quat[i], d.vel[i], d.ang_vel[i], h, d.pos[i], d.quat[i])
+            integrate_pose(pos[i], quat[i], vel[i], ang_vel[i], h, pos[i], quat[i])
         if aniso:
             # the angular velocity at the end, from the momentum (isotropic: w+ itself)
             R1 = np.empty((3, 3))
@@ -945,6 +950,8 @@ def contact_modes(m, d, h, mode_out, margin_out, bodies_out, start):
     # (the records' arrays read before the loops: simcore/_jit.py, records)
     body, dist, A, J = d.con_body, d.con_dist, d.con_A, d.con_J
     vfree, wfree = d.vel_free, d.ang_vel_free
+    lam_phase, phase, lam_sum, mu = d.con_lam_phase, d.con_phase, d.con_lambda, d.con_mu
+    cbias, cap_margin = d.con_bias, d.con_cap_margin
     for k in range(d.ncon[0]):
         a, b = body[k, 0], body[k, 1]
         bodies_out[start + k, 0] = a
@@ -956,15 +963,15 @@ def contact_modes(m, d, h, mode_out, margin_out, bodies_out, start):
             att = 0.5 * (A[k, 1, 1] + A[k, 2, 2])
         if m.opt_contact == CONTACT_HARD:
             # an impact's contact is active in its step (its impulses summed over the phases)
-            lam = d.con_lam_phase[k] if d.con_phase[k] == -1 else d.con_lambda[k]
-            if lam[0] > 0.0:
-                mode, margin = _friction_mode(lam, u, d.con_mu[k], att)
-                margin = min(margin, lam[0] * A[k, 0, 0])
+            lam = lam_phase if phase[k] == -1 else lam_sum
+            if lam[k, 0] > 0.0:
+                mode, margin = _friction_mode(lam[k], u, mu[k], att)
+                margin = min(margin, lam[k, 0] * A[k, 0, 0])
             else:
-                mode, margin = MODE_SEPARATED, max(u[0] + d.con_bias[k], 0.0)
-            if lam[0] * A[k, 0, 0] <= WEAK_MARGIN and u[0] + d.con_bias[k] <= WEAK_MARGIN:
+                mode, margin = MODE_SEPARATED, max(u[0] + cbias[k], 0.0)
+            if lam[k, 0] * A[k, 0, 0] <= WEAK_MARGIN and u[0] + cbias[k] <= WEAK_MARGIN:
                 mode = MODE_WEAK
-            margin = min(margin, d.con_cap_margin[k])
+            margin = min(margin, cap_margin[k])
         elif m.opt_contact == CONTACT_SMOOTHED:
             band = m.opt_margin + d.body_spec[a] + d.body_spec[b]
             kap, vs = contact_scales(m, d, k)
