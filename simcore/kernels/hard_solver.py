@@ -521,7 +521,7 @@ def _polish_island(m, d, sel, nsel, bias, lam, V, W, converged):
     if res > 1e-13 and not converged:
         pgs(m, d, sel, nsel, bias, lam, V, W, m.hard_tol, m.opt_max_iter)
         res = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_regularization,
-                        m.opt_polish_max_contacts)
+                            m.opt_polish_max_contacts)
     if res > 1e-13:
         res = _continuation(m, d, sel, nsel, bias, lam, V, W, res, m.opt_polish_max_contacts)
     return res
