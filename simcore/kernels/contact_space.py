@@ -26,6 +26,15 @@ from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update,
                                     solve_dense, solve_or_lstsq)
 
 
+@jit(inline="always")
+def local_scratch():
+    """Scratch for a per-contact Newton solve run in an inner loop (smoothed.py's _local_newton,
+    penalty.py's _tc_local), allocated once per sweep rather than per contact: (u, F, dl, Fl,
+    Fu, Jk, M, x, piv), vectors of 3, 3 x 3 matrices, and the pivots of solve_dense_in."""
+    return (np.empty(3), np.empty(3), np.empty(3), np.empty((3, 3)), np.empty((3, 3)),
+            np.empty((3, 3)), np.empty((3, 3)), np.empty(3), np.empty(3, dtype=np.int64))
+
+
 @jit
 def contact_jacobians(m, d, nc):
     # contact_jacobian of contacts 0 .. nc-1 at their bodies' poses, in one call (the records'

@@ -20,6 +20,20 @@ def solve_dense(A, b):
     return lu_solve(M, piv, x), x
 
 
+@jit(inline="always")
+def solve_dense_in(A, M, x, piv):
+    """solve_dense into the caller's scratch, for small systems solved in inner loops: x holds b
+    on entry and A^-1 b on return, M (like A) and piv (n) are overwritten. The same arithmetic,
+    without allocating. Returns ok (False as solve_dense's)."""
+    n = x.shape[0]
+    for i in range(n):
+        for j in range(n):
+            M[i, j] = A[i, j]
+    if not lu_factor(M, piv):
+        return False
+    return lu_solve(M, piv, x)
+
+
 @jit
 def lu_factor(M, piv):
     """M = P L U in place by Gaussian elimination with partial pivoting, in band_factor's

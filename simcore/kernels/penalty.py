@@ -19,11 +19,12 @@ from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobi
                                            contact_velocity_vjp, delassus_diagonal_vjp,
                                            dense_delassus, frame_to_normal, friction_rows,
                                            friction_rows_jacobian, impulse_rhs, impulse_vjp,
+                                           local_scratch,
                                            scatter_pose_bars, transposed_solve, undo_impulses)
 from simcore.kernels.dynamics import (apply_impulse, apply_impulse_vjp, point_velocity,
                                       point_velocity_vjp)
 from simcore.kernels.kink import ramp_slope
-from simcore.kernels.linalg import solve_dense
+from simcore.kernels.linalg import solve_dense, solve_dense_in
 from simcore.kernels.rolling import any_resistance, resistance, resistance_vjp
 
 
@@ -315,11 +316,10 @@ def tc_jacobian(lam, u, w, alpha, mu, vs, active, Fl, Fu):
 
 
 @jit(inline="always")
-def _tc_local(d, k, w, b, alpha, vs, lam_k, V, W):
+def _tc_local(d, k, w, b, alpha, vs, lam_k, V, W, scratch):
     # contact k's three equations with the others' impulses fixed (u = u0 + A_kk dlam):
-    # semismooth Newton, lambda_n kept >= 0
-    u, F, dl = np.empty(3), np.empty(3), np.empty(3)
-    Fl, Fu, Jk = np.empty((3, 3)), np.empty((3, 3)), np.empty((3, 3))
+    # semismooth Newton, lambda_n kept >= 0. scratch: local_scratch()
+    u, F, dl, Fl, Fu, Jk, M3, step, piv = scratch
     A = d.con_A[k]
     mu = d.con_mu[k]
     for _ in range(30):
@@ -332,8 +332,9 @@ def _tc_local(d, k, w, b, alpha, vs, lam_k, V, W):
         for p in range(3):
             for q in range(3):
                 Jk[p, q] = Fl[p, q] + Fu[p, 0] * A[0, q] + Fu[p, 1] * A[1, q] + Fu[p, 2] * A[2, q]
-        ok, step = solve_dense(Jk, -F)
-        if not ok:
+        for j in range(3):
+            step[j] = -F[j]
+        if not solve_dense_in(Jk, M3, step, piv):
             break
         if lam_k[0] + step[0] < 0.0:
             step[0] = -lam_k[0]
@@ -463,9 +464,10 @@ def tc_contacts(m, d, h):
     polish = nsel <= m.opt_polish_max_contacts or affordable(m, d, sel, nsel)
     tol = 1e-4 if polish else 1e-12
     sweep = 0
+    scratch = local_scratch()
     while sweep < m.opt_max_iter:
         for p in range(nsel):
-            _tc_local(d, sel[p], w[p], b[p], alpha[p], vs, lam[sel[p]], V, W)
+            _tc_local(d, sel[p], w[p], b[p], alpha[p], vs, lam[sel[p]], V, W, scratch)
         sweep += 1
         res = tc_merit(d, sel, nsel, w, b, alpha, vs, lam, V, W, F, D)[1]
         if res < tol:

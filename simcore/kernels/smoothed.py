@@ -23,12 +23,13 @@ from simcore.kernels.consts import SLOT_KAPPA
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
                                            contact_poses, contact_velocity,
                                            contact_velocity_vjp, delassus_diagonal_vjp,
+                                           local_scratch,
                                            dense_delassus, frame_to_normal, friction_rows,
                                            friction_rows_jacobian, impulse_rhs, impulse_vjp,
                                            scatter_pose_bars, transposed_solve, undo_impulses)
 from simcore.kernels.memory import remember, warm_start
 from simcore.kernels.rolling import any_resistance, resistance, resistance_vjp
-from simcore.kernels.linalg import solve_dense
+from simcore.kernels.linalg import solve_dense, solve_dense_in
 
 
 @jit
@@ -70,15 +71,11 @@ def residual_jacobian(lam, u, bn, mu, vs, Fl_out, Fu_out):
 
 
 @jit(inline="always")
-def _local_newton(m, d, k, bn, kappa_k, vs, lam_k, V, W):
+def _local_newton(m, d, k, bn, kappa_k, vs, lam_k, V, W, scratch):
     # solve contact k's three equations with the other impulses fixed: u = u0 + A_kk dlam.
-    # Keeps lambda_n > 0 and s_n > 0 (fraction to the boundary).
-    u = np.empty(3)
-    F = np.empty(3)
-    Fl = np.empty((3, 3))
-    Fu = np.empty((3, 3))
-    Jk = np.empty((3, 3))
-    dl = np.zeros(3)
+    # Keeps lambda_n > 0 and s_n > 0 (fraction to the boundary). scratch: local_scratch()
+    u, F, dl, Fl, Fu, Jk, M3, step, piv = scratch
+    dl[:] = 0.0
     A = d.con_A[k]
     mu = d.con_mu[k]
     # other contacts' updates may have closed this one (s_n <= 0): push it open first
@@ -100,8 +97,9 @@ def _local_newton(m, d, k, bn, kappa_k, vs, lam_k, V, W):
                 for r in range(3):
                     acc += Fu[p, r] * A[r, q]
                 Jk[p, q] = acc
-        ok, step = solve_dense(Jk, -F)
-        if not ok:  # singular: leave this contact to the next sweep
+        for j in range(3):
+            step[j] = -F[j]
+        if not solve_dense_in(Jk, M3, step, piv):  # singular: leave it to the next sweep
             break
         # fraction to the boundary: lambda_n and s_n stay positive
         alpha = 1.0
@@ -321,10 +319,11 @@ def _sweeps(m, d, nc, kap, vs, lam, V, W, tol, sweep):
     # the residual every sweep, a large one every fourth. Returns (residual, sweeps done)
     small = nc <= m.opt_polish_max_contacts
     res = smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W)
+    scratch = local_scratch()
     while not res < tol and sweep < m.opt_max_iter:
         for k in range(nc):
             if kap[k] > 0.0:
-                _local_newton(m, d, k, d.con_bias[k], kap[k], vs[k], lam[k], V, W)
+                _local_newton(m, d, k, d.con_bias[k], kap[k], vs[k], lam[k], V, W, scratch)
         sweep += 1
         if small or sweep % 4 == 0:
             res = smoothed_residual(m, d, nc, d.con_bias, kap, vs, lam, V, W)
