@@ -131,7 +131,7 @@ class HardContact:
         polish_max_contacts: islands (contacts coupled through shared bodies; each solve
             splits into them) of at most this many contacts are finished by semismooth Newton,
             to a residual near rounding. A larger island where Gauss-Seidel stalls gets the
-            same Newton with its steps solved through the island's bodies, when their banded
+            same Newton with its steps solved through the island's bodies, when their
             system is affordable (``simcore/kernels/body_space.py``), and Gauss-Seidel goes on
             where that does not converge. A larger island whose solve would still fail (above
             the failure line, 1e-6) gets dense Newton from there, up to 512 contacts.

@@ -92,13 +92,32 @@ def island_order(m, d, sel, nsel, loc, bodies):
 
 
 @jit(entry=True)
-def band_factor(B, n, w, piv):
-    return linalg.band_factor(B, n, w, piv)
+def block_factor_of(nb, adj, blocks):
+    """block_factor of block_layout_of(nb, adj, blocks); returns (ok, factored layout)."""
+    H = block_layout_of(nb, adj, blocks)
+    return linalg.block_factor(H), H
 
 
 @jit(entry=True)
-def band_solve(B, n, w, piv, x, trans):
-    linalg.band_solve(B, n, w, piv, x, trans)
+def block_layout_of(nb, adj, blocks):
+    """block_order and block_layout of the matrix whose 6 x 6 blocks are blocks (nb, nb, 6, 6)
+    (zero off the graph adj), its blocks filled in."""
+    order, lstart, later = linalg.block_order(nb, adj)
+    H = linalg.block_layout(nb, order, lstart, later)
+    bid = linalg.block_ids(H)
+    for i in range(nb):
+        for j in range(nb):
+            if bid[i, j] >= 0:
+                o = linalg.block_start(H, bid[i, j])
+                for r in range(6):
+                    for c in range(6):
+                        H[0, o + 6 * r + c] = blocks[i, j, r, c]
+    return H
+
+
+@jit(entry=True)
+def block_solve(H, x, trans):
+    linalg.block_solve(H, x, trans)
 
 
 @jit(entry=True)

@@ -10,27 +10,31 @@ bodies' velocity change, so
     H y = sum_k MJ_k F_l,k^-1 r_k,   H = I + sum_k MJ_k X_k J_k   (6 per dynamic body),
     K^T y = g:  H^T q = sum_k J_k^T X_k^T g_k,   y_k = F_l,k^-T (g_k - MJ_k^T q),
 with MJ_k = M^-1 J_k^T as the solvers hold it (d.con_MJ), so that A is exactly theirs. H couples
-only bodies in contact: ordered by reverse Cuthill-McKee over the contact graph it is banded (that
-pile: a band of about 16 bodies), and a banded LU with partial pivoting factors it in O(n w^2).
-Iterative refinement against K applied through the bodies (exact up to rounding) removes what
-the elimination loses. It loses much where F_l is tiny: the hard model's sticking contacts have
-F_l = eps R with eps ~ 1e-9 of the Delassus scale, and on a layer of cubes face to face on the
-ground (../shared/repros/cube_layer_stall.py) refinement stalls far above rounding in the
-adjoint's solves. There the same correction preconditions GMRES (from the refined solution),
-which does reach rounding (tests/kernels/test_body_space.py). solve() returns a solution only
-at the relative residual its caller accepts (ACCEPT_TOL for the adjoints and the smoothed and
-penalty Newton steps; the hard solver's Newton steps on large islands take a looser one), and
-otherwise says so; so it does where the band is beyond the budget or a factor is singular, and
-the caller keeps its own method.
+only bodies in contact: it has a 6 x 6 block per body and per pair of bodies in contact, and a
+block-sparse LU factors it (linalg.block_factor: elimination in minimum-degree order over the
+contact graph, its fill included, pivoting within the diagonal blocks). Iterative refinement
+against K applied through the bodies (exact up to rounding) removes what the elimination loses.
+It loses much where F_l is tiny: the hard model's sticking contacts have F_l = eps R with
+eps ~ 1e-9 of the Delassus scale, and on a layer of cubes face to face on the ground
+(../shared/repros/cube_layer_stall.py) refinement stalls far above rounding in the adjoint's
+solves. There the same correction preconditions GMRES (from the refined solution), which does
+reach rounding (tests/kernels/test_body_space.py). solve() returns a solution only at the
+relative residual its caller accepts (ACCEPT_TOL for the adjoints and the smoothed and penalty
+Newton steps; the hard solver's Newton steps on large islands take a looser one), and otherwise
+says so; so it does where the island is too wide for the budget (affordable()) or a factor is
+singular, and the caller keeps its own method.
 """
 import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.consts import BODY_DYNAMIC
-from simcore.kernels.factors import factor_kept
-from simcore.kernels.linalg import arnoldi_start, arnoldi_step, arnoldi_update, band_solve
+from simcore.kernels.factors import BLOCK_SPARSE, factor_kept
+from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, block_ids,
+                                    block_layout, block_order, block_solve, block_start)
 
-BAND_BUDGET = 40000.0  # n w^2 of the banded LU per contact of the island (affordable())
+# affordable(): the widest island taken through its bodies, n w^2 per contact (n = 6 per body, w
+# its bandwidth in reverse Cuthill-McKee order)
+BAND_BUDGET = 40000.0
 REFINE = 6  # refinement passes at most
 REFINE_TOL = 1e-14  # relative residual |r - K x| / |r| that ends refinement
 ACCEPT_TOL = 1e-12  # the largest relative residual of a solution returned as ok
@@ -117,8 +121,8 @@ def island_order(m, d, sel, nsel, loc, bodies):
 @jit
 def _banded(m, d, sel, nsel, loc):
     # (n, w, fits): the island's system size (6 per dynamic body), its bandwidth in that order
-    # and whether its banded LU fits BAND_BUDGET (n w^2 <= BAND_BUDGET per contact; no bodies:
-    # nothing to factor). loc as for island_order
+    # and whether it is within BAND_BUDGET (n w^2 <= BAND_BUDGET per contact; no bodies: nothing
+    # to factor). loc as for island_order
     nb, band = island_order(m, d, sel, nsel, loc, np.empty(m.nbody, dtype=np.int64))
     n = 6 * nb
     w = min(6 * band + 5, n - 1)
@@ -128,10 +132,10 @@ def _banded(m, d, sel, nsel, loc):
 @jit
 def affordable(m, d, sel, nsel):
     # whether solve() will factor the island's bodies' system. BAND_BUDGET was set on the
-    # lattice piles of benchmarks/throughput.py with SmoothedContact(): the 64-body piles are
-    # within it (their global Newton through the bodies converges to rounding, the cubes' at
-    # 1.7 times the rate of Gauss-Seidel), the 512-sphere pile is not (its band is a layer of
-    # the pile wide: a factorization would cost more than the sweeps) and keeps Gauss-Seidel.
+    # lattice piles of benchmarks/throughput.py with SmoothedContact() for the banded LU that
+    # block_factor replaced: the 64-body piles are within it (their global Newton through the
+    # bodies converges to rounding, the cubes' at 1.7 times the rate of Gauss-Seidel), the
+    # 512-sphere pile is not (its band is a layer of the pile wide) and keeps Gauss-Seidel.
     return _banded(m, d, sel, nsel, np.full(m.nbody, -1, dtype=np.int64))[2]
 
 
@@ -211,14 +215,14 @@ def _apply(d, sel, nsel, Fl, Fu, x, out, zb, trans):
 @jit
 def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
     """(ok, x) with K x = rhs (trans: K^T x = rhs) over one island's selected contacts, refined
-    toward a relative residual of REFINE_TOL; ok False (x undefined) when the band exceeds the
-    budget, an F_l block or the factorization is singular, or the best residual refinement
-    reaches is above accept (ACCEPT_TOL for a solve that must be exact; a Newton step of the
-    hard solver takes a looser one, NEWTON_ACCEPT in hard_solver.py)."""
+    toward a relative residual of REFINE_TOL; ok False (x undefined) when the island is beyond
+    the budget (affordable()), an F_l block or the factorization is singular, or the best
+    residual refinement reaches is above accept (ACCEPT_TOL for a solve that must be exact; a
+    Newton step of the hard solver takes a looser one, NEWTON_ACCEPT in hard_solver.py)."""
     n3 = 3 * nsel
     x = np.zeros(n3)
     loc = np.full(m.nbody, -1, dtype=np.int64)
-    n, w, fits = _banded(m, d, sel, nsel, loc)
+    n, _, fits = _banded(m, d, sel, nsel, loc)
     if not fits:
         return False, x
     Li = np.empty((nsel, 3, 3))  # F_l^-1
@@ -230,11 +234,23 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
             for c in range(3):
                 X[p, r, c] = Li[p, r, 0] * Fu[p, 0, c] + Li[p, r, 1] * Fu[p, 1, c] \
                     + Li[p, r, 2] * Fu[p, 2, c]
-    # H = I + sum_k MJ_k X_k J_k over the dynamic sides, banded
+    # H = I + sum_k MJ_k X_k J_k over the dynamic sides, block-sparse over the bodies in contact
     J, MJ = d.con_J, d.con_MJ
-    B = np.zeros((n, 3 * w + 1))
-    for r in range(n):
-        B[r, w] = 1.0
+    nb = n // 6
+    adj = np.zeros((nb, nb), dtype=np.bool_)
+    for p in range(nsel):
+        i, j = loc[d.con_body[sel[p], 0]], loc[d.con_body[sel[p], 1]]
+        if i >= 0 and j >= 0 and i != j:
+            adj[i, j] = True
+            adj[j, i] = True
+    order, lstart, later = block_order(nb, adj)
+    Hs = block_layout(nb, order, lstart, later)
+    bid = block_ids(Hs)
+    Hf = Hs[0]
+    for i in range(nb):
+        o = block_start(Hs, i)
+        for r in range(6):
+            Hf[o + 7 * r] = 1.0
     T = np.empty((6, 3))
     for p in range(nsel):
         k = sel[p]
@@ -250,14 +266,12 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
                 j = loc[d.con_body[k, s2]]
                 if j < 0:
                     continue
+                o = block_start(Hs, bid[i, j])
                 for r in range(6):
-                    row = 6 * i + r
                     for c in range(6):
-                        B[row, 6 * j + c - row + w] += (T[r, 0] * J[k, s2, 0, c]
-                                                        + T[r, 1] * J[k, s2, 1, c]
-                                                        + T[r, 2] * J[k, s2, 2, c])
-    piv = np.empty(n, dtype=np.int64)
-    if not factor_kept(d, B, n, w, piv):
+                        Hf[o + 6 * r + c] += (T[r, 0] * J[k, s2, 0, c] + T[r, 1] * J[k, s2, 1, c]
+                                              + T[r, 2] * J[k, s2, 2, c])
+    if not factor_kept(d, Hs, np.int64(0), np.int64(BLOCK_SPARSE), np.empty(0, dtype=np.int64)):
         return False, x
     res = rhs.copy()
     kx = np.empty(n3)
@@ -274,7 +288,7 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
     dx = np.empty(n3)
     for _ in range(REFINE):
         # a correction for the residual res through the bodies, then the true residual
-        _correct(d, sel, nsel, loc, Li, X, B, n, w, piv, res, dx, z, sk, trans)
+        _correct(d, sel, nsel, loc, Li, X, Hs, res, dx, z, sk, trans)
         for r in range(n3):
             x[r] += dx[r]
         err = _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res)
@@ -300,7 +314,7 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
                 break
             j_end = 0
             for j in range(KRYLOV):
-                _correct(d, sel, nsel, loc, Li, X, B, n, w, piv, Q[j], dx, z, sk, trans)
+                _correct(d, sel, nsel, loc, Li, X, Hs, Q[j], dx, z, sk, trans)
                 _apply(d, sel, nsel, Fl, Fu, dx, v, zb, trans)
                 resid = arnoldi_step(Q, H, cs, sn, e, j, v)
                 j_end = j + 1
@@ -308,7 +322,7 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
                     break
             v[:] = 0.0
             arnoldi_update(Q, H, e, j_end, v)
-            _correct(d, sel, nsel, loc, Li, X, B, n, w, piv, v, dx, z, sk, trans)
+            _correct(d, sel, nsel, loc, Li, X, Hs, v, dx, z, sk, trans)
             for r in range(n3):
                 x[r] += dx[r]
             err = _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res)
@@ -334,7 +348,7 @@ def _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res):
 
 
 @jit
-def _correct(d, sel, nsel, loc, Li, X, B, n, w, piv, res, dx, z, sk, trans):
+def _correct(d, sel, nsel, loc, Li, X, H, res, dx, z, sk, trans):
     # dx: the solution of K dx = res (trans: K^T) through the bodies' factored H (exact up to
     # what the elimination loses)
     J, MJ = d.con_J, d.con_MJ
@@ -352,7 +366,7 @@ def _correct(d, sel, nsel, loc, Li, X, B, n, w, piv, res, dx, z, sk, trans):
             i = loc[d.con_body[k, s]]
             if i >= 0:
                 _scatter(J, MJ, k, s, sk, trans, z, 6 * i)
-    band_solve(B, n, w, piv, z, trans)
+    block_solve(H, z, trans)
     for p in range(nsel):
         k = sel[p]
         for r in range(3):  # trans: MJ_k^T q; else J_k y

@@ -21,7 +21,7 @@ from simcore._jit import jit
 from simcore.kernels.body_space import ACCEPT_TOL, solve as solve_bodies
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.dynamics import apply_impulse_vjp
-from simcore.kernels.factors import factor_kept
+from simcore.kernels.factors import DENSE, factor_kept
 from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, lu_solve,
                                     solve_dense, solve_or_lstsq)
 
@@ -283,7 +283,7 @@ def _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
     LU = KT.copy()
     piv = np.empty(n3, dtype=np.int64)
     y = g.copy()
-    if factor_kept(d, LU, n3, np.int64(-1), piv) and lu_solve(LU, piv, y):
+    if factor_kept(d, LU, n3, np.int64(DENSE), piv) and lu_solve(LU, piv, y):
         return y
     return solve_or_lstsq(KT, g)
 

@@ -1,5 +1,6 @@
-"""body_space.py: the banded LU, the bodies' ordering, and K x = r / K^T y = g solved through
-the bodies, against dense numpy solves; and the solvers that use it against their dense paths."""
+"""body_space.py: the block-sparse LU, the bodies' ordering, and K x = r /
+K^T y = g solved through the bodies, against dense numpy solves; and the solvers that use it
+against their dense paths."""
 import dataclasses
 
 import numpy as np
@@ -8,45 +9,65 @@ import pytest
 import simcore as sc
 from simcore.kernels.collision import tangent_frame
 from simcore.model import make_data
-from tests.kernel_entries import (band_factor, band_solve, body_solve, contact_jacobian,
+from tests.kernel_entries import (block_factor_of, block_solve, body_solve, contact_jacobian,
                                   dense_delassus, island_order)
 from tests.kernels.test_contact_space import _random_system, _regroup, _setup
 from tests.test_grad import _linear_loss
 
 
-def _banded(rng, n, w, diag):
-    """A random n x n matrix of bandwidth w (diagonal shifted by diag) and its band storage."""
-    H = np.zeros((n, n))
-    for i in range(n):
-        for j in range(max(0, i - w), min(n, i + w + 1)):
-            H[i, j] = rng.normal() + (diag if i == j else 0.0)
-    B = np.zeros((n, 3 * w + 1))
-    for i in range(n):
-        for j in range(max(0, i - w), min(n, i + w + 1)):
-            B[i, j - i + w] = H[i, j]
-    return H, B
+def _graph(kind, nb, rng):
+    """A symmetric adjacency (nb, nb) without diagonal: a grid (a layer of bodies side by
+    side), a random sparse graph with isolated nodes, or a complete graph."""
+    adj = np.zeros((nb, nb), dtype=np.bool_)
+    if kind == "grid":
+        side = int(round(np.sqrt(nb)))
+        for i in range(nb):
+            for j in (i + 1, i + side):
+                if j < nb and (j == i + side or j % side):
+                    adj[i, j] = adj[j, i] = True
+    elif kind == "random":
+        for _ in range(2 * nb):
+            i, j = rng.integers(0, nb - 3, size=2)  # the last three nodes stay isolated
+            if i != j:
+                adj[i, j] = adj[j, i] = True
+    else:
+        adj[:, :] = True
+        np.fill_diagonal(adj, False)
+    return adj
 
 
-@pytest.mark.parametrize("n, w, diag", [(1, 0, 1.0), (12, 2, 5.0), (30, 7, 0.0), (40, 39, 0.0)])
-def test_band_lu_solves_like_numpy(n, w, diag, rng):
-    # diag 0: pivots must be searched (a plain elimination would meet small ones)
-    H, B = _banded(rng, n, w, diag)
-    piv = np.empty(n, dtype=np.int64)
-    assert band_factor(B, n, w, piv)
-    if diag == 0.0 and n > 1:
-        assert np.any(piv != np.arange(n))  # rows were swapped
-    b = rng.normal(size=n)
+@pytest.mark.parametrize("kind, nb", [("grid", 64), ("random", 40), ("complete", 5), ("grid", 1)])
+def test_block_lu_solves_like_numpy(kind, nb, rng):
+    # blocks of 6 on the graph's pattern, diagonal blocks near the identity (as H's): the
+    # factors, fill included, solve H x = b and H^T y = b
+    adj = _graph(kind, nb, rng)
+    blocks = np.zeros((nb, nb, 6, 6))
+    for i in range(nb):
+        blocks[i, i] = np.eye(6) + 0.3 * rng.normal(size=(6, 6))
+        for j in range(nb):
+            if adj[i, j]:
+                blocks[i, j] = 0.3 * rng.normal(size=(6, 6))
+    H = blocks.transpose(0, 2, 1, 3).reshape(6 * nb, 6 * nb)
+    ok, F = block_factor_of(nb, adj, blocks)
+    assert ok
+    b = rng.normal(size=6 * nb)
     for trans in (False, True):
         x = b.copy()
-        band_solve(B, n, w, piv, x, trans)
+        block_solve(F, x, trans)
         ref = np.linalg.solve(H.T if trans else H, b)
-        assert np.abs(x - ref).max() <= 1e-12 * np.abs(ref).max()
+        assert np.abs(x - ref).max() <= 1e-11 * np.abs(ref).max()
 
 
-def test_band_lu_reports_a_singular_matrix(rng):
-    H, B = _banded(rng, 10, 2, 3.0)
-    B[:, :] = 0.0  # a zero column: no pivot
-    assert not band_factor(B, 10, 2, np.empty(10, dtype=np.int64))
+def test_block_lu_reports_a_singular_block(rng):
+    adj = _graph("grid", 9, rng)
+    blocks = np.zeros((9, 9, 6, 6))
+    for i in range(9):
+        blocks[i, i] = np.eye(6)
+    blocks[4, 4, 2, :] = 0.0  # a zero row in a block no neighbour fills
+    assert not block_factor_of(9, adj, blocks)[0]
+    blocks[4, 4] = np.eye(6)
+    blocks[7, 7, 0, 0] = np.inf
+    assert not block_factor_of(9, adj, blocks)[0]
 
 
 def _chain_model(nb):

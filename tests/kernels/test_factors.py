@@ -3,8 +3,9 @@ the same matrix, bit for bit, and only while the caller turns keeping on."""
 import numpy as np
 
 import simcore as sc
+from simcore.kernels.factors import BLOCK_SPARSE, DENSE
 from simcore.model import FACTOR_ENTRIES, make_data
-from tests.kernel_entries import band_factor, factor_kept_each, lu_factor
+from tests.kernel_entries import block_factor_of, block_layout_of, factor_kept_each, lu_factor
 
 
 def _data():
@@ -23,11 +24,10 @@ def _kept(d, Ms, n, w):
     return ok, Ms, piv, count
 
 
-def _direct(M, n, w):
+def _direct(M, n):
     M = M.copy()
     piv = np.zeros(n, dtype=np.int64)
-    ok = band_factor(M, n, w, piv) if w >= 0 else lu_factor(M, piv)
-    return ok, M, piv
+    return lu_factor(M, piv), M, piv
 
 
 def test_a_kept_factorization_is_reused_only_for_the_same_matrix(rng):
@@ -37,45 +37,57 @@ def test_a_kept_factorization_is_reused_only_for_the_same_matrix(rng):
     other[4, 2] = np.nextafter(other[4, 2], np.inf)  # one entry one ulp away
     d = _data()
     d.fac_on[0] = 1
-    ok, F, piv, count = _kept(d, np.stack([M, M, other, M]), n, -1)
+    ok, F, piv, count = _kept(d, np.stack([M, M, other, M]), n, DENSE)
     assert ok and list(count) == [1, 1, 2, 2]  # the same matrix again: nothing new kept
     for i, want in enumerate((M, M, other, M)):
-        ok_w, F_w, piv_w = _direct(want, n, -1)
+        ok_w, F_w, piv_w = _direct(want, n)
         assert ok_w and np.array_equal(F[i], F_w) and np.array_equal(piv[i], piv_w)
     assert not np.array_equal(F[2], F[0])
 
 
-def test_banded_and_dense_factorizations_are_kept_apart_and_bounded(rng):
-    n, w = 12, 2
-    B = np.zeros((n, 3 * w + 1))
-    for r in range(n):  # a banded matrix in band_factor's layout
-        for c in range(max(0, r - w), min(n, r + w + 1)):
-            B[r, c - r + w] = rng.normal() + (4.0 if r == c else 0.0)
+def test_block_sparse_and_dense_factorizations_are_kept_apart_and_bounded(rng):
+    # block_layout's array carries its structure: the same structure and blocks reuse the kept
+    # factors (equal to a direct factorization), other blocks do not
+    nb = 4
+    adj = np.zeros((nb, nb), dtype=np.bool_)
+    for i in range(nb - 1):
+        adj[i, i + 1] = adj[i + 1, i] = True
+    blocks = np.zeros((nb, nb, 6, 6))
+    for i in range(nb):
+        blocks[i, i] = np.eye(6) + 0.2 * rng.normal(size=(6, 6))
+        for j in range(nb):
+            if adj[i, j]:
+                blocks[i, j] = 0.2 * rng.normal(size=(6, 6))
+    other = blocks.copy()
+    other[1, 2, 3, 4] += 1e-3
+    layouts = [block_layout_of(nb, adj, b) for b in (blocks, blocks, other)]
     d = _data()
     d.fac_on[0] = 1
-    ok, F, piv, count = _kept(d, np.stack([B, B]), n, w)
-    ok_w, F_w, piv_w = _direct(B, n, w)
-    assert ok and ok_w and list(count) == [1, 1]
-    assert np.array_equal(F[1], F_w) and np.array_equal(piv[1], piv_w)
+    ok, F, _, count = _kept(d, np.stack(layouts), 0, BLOCK_SPARSE)
+    ok_w, F_w = block_factor_of(nb, adj, blocks)
+    assert ok and ok_w and list(count) == [1, 1, 2]
+    assert np.array_equal(F[0], F_w) and np.array_equal(F[1], F_w)
+    assert not np.array_equal(F[2], F_w)
     # more distinct matrices than there is room for: the extra ones are factored, not kept
     Ms = rng.normal(size=(FACTOR_ENTRIES + 3, 5, 5))
-    ok, F, piv, count = _kept(d, Ms, 5, -1)
+    ok, F, piv, count = _kept(d, Ms, 5, DENSE)
     assert ok and count[-1] == FACTOR_ENTRIES
     for i in range(Ms.shape[0]):
-        assert np.array_equal(F[i], _direct(Ms[i], 5, -1)[1])
+        assert np.array_equal(F[i], _direct(Ms[i], 5)[1])
 
 
 def test_nothing_is_kept_unless_the_caller_turns_keeping_on(rng):
     M = rng.normal(size=(6, 6))
     d = _data()
-    ok, F, _, count = _kept(d, np.stack([M, M]), 6, -1)
+    ok, F, _, count = _kept(d, np.stack([M, M]), 6, DENSE)
     assert ok and list(count) == [0, 0]
-    assert np.array_equal(F[1], _direct(M, 6, -1)[1])
+    assert np.array_equal(F[1], _direct(M, 6)[1])
 
 
 def test_a_failed_factorization_is_not_kept():
     d = _data()
     d.fac_on[0] = 1
     singular = np.array([[1.0, 2.0], [2.0, 4.0]])
-    ok, _, _, count = _kept(d, np.stack([singular]), 2, -1)
+    ok, _, _, count = _kept(d, np.stack([singular]), 2, DENSE)
     assert not ok and count[0] == 0
+
