@@ -87,6 +87,11 @@ def body_solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
 
 
 @jit(entry=True)
+def affordable(m, d, sel, nsel):
+    return body_space.affordable(m, d, sel, nsel)
+
+
+@jit(entry=True)
 def island_order(m, d, sel, nsel, loc, bodies):
     return body_space.island_order(m, d, sel, nsel, loc, bodies)
 

@@ -35,6 +35,9 @@ from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update,
 # affordable(): the widest island taken through its bodies, n w^2 per contact (n = 6 per body, w
 # its bandwidth in reverse Cuthill-McKee order)
 BAND_BUDGET = 40000.0
+# affordable(): the most bodies an island taken through them may have (block_factor's order and
+# block map take nb^2 memory and time)
+BLOCK_MAX_BODIES = 512
 REFINE = 6  # refinement passes at most
 REFINE_TOL = 1e-14  # relative residual |r - K x| / |r| that ends refinement
 ACCEPT_TOL = 1e-12  # the largest relative residual of a solution returned as ok
@@ -121,12 +124,12 @@ def island_order(m, d, sel, nsel, loc, bodies):
 @jit
 def _banded(m, d, sel, nsel, loc):
     # (n, w, fits): the island's system size (6 per dynamic body), its bandwidth in that order
-    # and whether it is within BAND_BUDGET (n w^2 <= BAND_BUDGET per contact; no bodies: nothing
-    # to factor). loc as for island_order
+    # and whether it is within budget (n w^2 <= BAND_BUDGET per contact, at most
+    # BLOCK_MAX_BODIES bodies; no bodies: nothing to factor). loc as for island_order
     nb, band = island_order(m, d, sel, nsel, loc, np.empty(m.nbody, dtype=np.int64))
     n = 6 * nb
     w = min(6 * band + 5, n - 1)
-    return n, w, n > 0 and n * w * w <= BAND_BUDGET * nsel
+    return n, w, 0 < nb <= BLOCK_MAX_BODIES and n * w * w <= BAND_BUDGET * nsel
 
 
 @jit

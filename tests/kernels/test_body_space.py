@@ -9,8 +9,9 @@ import pytest
 import simcore as sc
 from simcore.kernels.collision import tangent_frame
 from simcore.model import make_data
-from tests.kernel_entries import (block_factor_of, block_solve, body_solve, contact_jacobian,
-                                  dense_delassus, island_order)
+from simcore.kernels.body_space import BLOCK_MAX_BODIES
+from tests.kernel_entries import (affordable, block_factor_of, block_solve, body_solve,
+                                  contact_jacobian, dense_delassus, island_order)
 from tests.kernels.test_contact_space import _random_system, _regroup, _setup
 from tests.test_grad import _linear_loss
 
@@ -108,6 +109,16 @@ def test_island_order_is_a_permutation_with_a_narrow_band(graph, rng):
     assert np.array_equal(loc[bodies[:n]], np.arange(n)) and loc[0] == -1
     assert band == max(abs(loc[a] - loc[b]) for a, b in edges if b != 0)
     assert band <= (1 if graph == "path" else 2 * side)
+
+
+def test_a_chain_is_taken_through_its_bodies_up_to_the_body_limit():
+    # a path of bodies has bandwidth 1, so only the body limit (the block map's nb^2) refuses it
+    for nb in (BLOCK_MAX_BODIES, BLOCK_MAX_BODIES + 1):
+        model, d = _chain_model(nb)
+        for k in range(nb - 1):
+            d.con_body[k] = (k + 1, k + 2)
+        sel = np.arange(nb - 1, dtype=np.int64)
+        assert affordable(model, d, sel, nb - 1) == (nb <= BLOCK_MAX_BODIES)
 
 
 def test_solve_through_the_bodies_matches_dense(rng):
