@@ -97,6 +97,16 @@ def island_order(m, d, sel, nsel, loc, bodies):
 
 
 @jit(entry=True)
+def band_factor(B, n, w, piv):
+    return linalg.band_factor(B, n, w, piv)
+
+
+@jit(entry=True)
+def band_solve(B, n, w, piv, x, trans):
+    linalg.band_solve(B, n, w, piv, x, trans)
+
+
+@jit(entry=True)
 def block_factor_of(nb, adj, blocks):
     """block_factor of block_layout_of(nb, adj, blocks); returns (ok, factored layout)."""
     H = block_layout_of(nb, adj, blocks)

@@ -10,12 +10,19 @@ bodies' velocity change, so
     H y = sum_k MJ_k F_l,k^-1 r_k,   H = I + sum_k MJ_k X_k J_k   (6 per dynamic body),
     K^T y = g:  H^T q = sum_k J_k^T X_k^T g_k,   y_k = F_l,k^-T (g_k - MJ_k^T q),
 with MJ_k = M^-1 J_k^T as the solvers hold it (d.con_MJ), so that A is exactly theirs. H couples
-only bodies in contact: it has a 6 x 6 block per body and per pair of bodies in contact, and a
-block-sparse LU factors it (linalg.block_factor: elimination in minimum-degree order over the
-contact graph, its fill included, pivoting within the diagonal blocks). Iterative refinement
-against K applied through the bodies (exact up to rounding) removes what the elimination loses.
-It loses much where F_l is tiny: the hard model's sticking contacts have F_l = eps R with
-eps ~ 1e-9 of the Delassus scale, and on a layer of cubes face to face on the ground
+only bodies in contact: it has a 6 x 6 block per body and per pair of bodies in contact. Under
+SmoothedContact and PenaltyContact a block-sparse LU factors it (linalg.block_factor: elimination
+in minimum-degree order over the contact graph, its fill included, pivoting within the diagonal
+blocks); their F_l are regularised, and the diagonal blocks carry the elimination. Under
+HardContact, whose sticking and sliding contacts make F_l nearly singular (below), pivots must be
+sought across bodies: H is ordered by reverse Cuthill-McKee, where it is banded (the 64-cube pile:
+a band of about 16 bodies), and a banded LU with partial pivoting factors it in O(n w^2).
+(`python benchmarks/transition_cost.py --contact hard`: with the block LU the settled 64-cube
+lattice pile's per-step Jacobians, whose adjoint solves go through its bodies, took 49 s, where
+the banded LU's take under 1 s.) Iterative refinement against K
+applied through the bodies (exact up to rounding) removes what the elimination loses. It loses
+much where F_l is tiny: the hard model's sticking contacts have F_l = eps R with eps ~ 1e-9 of
+the Delassus scale, and on a layer of cubes face to face on the ground
 (../shared/repros/cube_layer_stall.py) refinement stalls far above rounding in the adjoint's
 solves. There the same correction preconditions GMRES (from the refined solution), which does
 reach rounding (tests/kernels/test_body_space.py). solve() returns a solution only at the
@@ -27,10 +34,11 @@ singular, and the caller keeps its own method.
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.consts import BODY_DYNAMIC
+from simcore.kernels.consts import BODY_DYNAMIC, CONTACT_HARD
 from simcore.kernels.factors import BLOCK_SPARSE, factor_kept
-from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, block_ids,
-                                    block_layout, block_order, block_solve, block_start)
+from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, band_solve,
+                                    block_ids, block_layout, block_order, block_solve,
+                                    block_start)
 
 # affordable(): the widest island taken through its bodies, n w^2 per contact (n = 6 per body, w
 # its bandwidth in reverse Cuthill-McKee order)
@@ -225,7 +233,7 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
     n3 = 3 * nsel
     x = np.zeros(n3)
     loc = np.full(m.nbody, -1, dtype=np.int64)
-    n, _, fits = _banded(m, d, sel, nsel, loc)
+    n, w, fits = _banded(m, d, sel, nsel, loc)
     if not fits:
         return False, x
     Li = np.empty((nsel, 3, 3))  # F_l^-1
@@ -237,23 +245,32 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
             for c in range(3):
                 X[p, r, c] = Li[p, r, 0] * Fu[p, 0, c] + Li[p, r, 1] * Fu[p, 1, c] \
                     + Li[p, r, 2] * Fu[p, 2, c]
-    # H = I + sum_k MJ_k X_k J_k over the dynamic sides, block-sparse over the bodies in contact
+    # H = I + sum_k MJ_k X_k J_k over the dynamic sides: banded under HardContact, else
+    # block-sparse (module docstring)
     J, MJ = d.con_J, d.con_MJ
     nb = n // 6
-    adj = np.zeros((nb, nb), dtype=np.bool_)
-    for p in range(nsel):
-        i, j = loc[d.con_body[sel[p], 0]], loc[d.con_body[sel[p], 1]]
-        if i >= 0 and j >= 0 and i != j:
-            adj[i, j] = True
-            adj[j, i] = True
-    order, lstart, later = block_order(nb, adj)
-    Hs = block_layout(nb, order, lstart, later)
-    bid = block_ids(Hs)
-    Hf = Hs[0]
-    for i in range(nb):
-        o = block_start(Hs, i)
-        for r in range(6):
-            Hf[o + 7 * r] = 1.0
+    if m.opt_contact == CONTACT_HARD:
+        Hf = np.zeros((n, 3 * w + 1))
+        for r in range(n):
+            Hf[r, w] = 1.0
+        bid = np.empty((0, 0), dtype=np.int64)
+        piv = np.empty(n, dtype=np.int64)
+    else:
+        adj = np.zeros((nb, nb), dtype=np.bool_)
+        for p in range(nsel):
+            i, j = loc[d.con_body[sel[p], 0]], loc[d.con_body[sel[p], 1]]
+            if i >= 0 and j >= 0 and i != j:
+                adj[i, j] = True
+                adj[j, i] = True
+        order, lstart, later = block_order(nb, adj)
+        Hf = block_layout(nb, order, lstart, later)
+        bid = block_ids(Hf)
+        for i in range(nb):
+            o = block_start(Hf, i)
+            for r in range(6):
+                Hf[0, o + 7 * r] = 1.0
+        n, w = np.int64(0), np.int64(BLOCK_SPARSE)
+        piv = np.empty(0, dtype=np.int64)
     T = np.empty((6, 3))
     for p in range(nsel):
         k = sel[p]
@@ -269,13 +286,18 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
                 j = loc[d.con_body[k, s2]]
                 if j < 0:
                     continue
-                o = block_start(Hs, bid[i, j])
                 for r in range(6):
+                    # where row 6 i + r's entries of block (i, j) are
+                    if w == BLOCK_SPARSE:
+                        row, o = 0, block_start(Hf, bid[i, j]) + 6 * r
+                    else:
+                        row, o = 6 * i + r, 6 * j - 6 * i - r + w
                     for c in range(6):
-                        Hf[o + 6 * r + c] += (T[r, 0] * J[k, s2, 0, c] + T[r, 1] * J[k, s2, 1, c]
-                                              + T[r, 2] * J[k, s2, 2, c])
-    if not factor_kept(d, Hs, np.int64(0), np.int64(BLOCK_SPARSE), np.empty(0, dtype=np.int64)):
+                        Hf[row, o + c] += (T[r, 0] * J[k, s2, 0, c] + T[r, 1] * J[k, s2, 1, c]
+                                          + T[r, 2] * J[k, s2, 2, c])
+    if not factor_kept(d, Hf, n, w, piv):
         return False, x
+    n = 6 * nb
     res = rhs.copy()
     kx = np.empty(n3)
     z = np.empty(n)
@@ -291,7 +313,7 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
     dx = np.empty(n3)
     for _ in range(REFINE):
         # a correction for the residual res through the bodies, then the true residual
-        _correct(d, sel, nsel, loc, Li, X, Hs, res, dx, z, sk, trans)
+        _correct(d, sel, nsel, loc, Li, X, Hf, n, w, piv, res, dx, z, sk, trans)
         for r in range(n3):
             x[r] += dx[r]
         err = _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res)
@@ -317,7 +339,7 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
                 break
             j_end = 0
             for j in range(KRYLOV):
-                _correct(d, sel, nsel, loc, Li, X, Hs, Q[j], dx, z, sk, trans)
+                _correct(d, sel, nsel, loc, Li, X, Hf, n, w, piv, Q[j], dx, z, sk, trans)
                 _apply(d, sel, nsel, Fl, Fu, dx, v, zb, trans)
                 resid = arnoldi_step(Q, H, cs, sn, e, j, v)
                 j_end = j + 1
@@ -325,7 +347,7 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
                     break
             v[:] = 0.0
             arnoldi_update(Q, H, e, j_end, v)
-            _correct(d, sel, nsel, loc, Li, X, Hs, v, dx, z, sk, trans)
+            _correct(d, sel, nsel, loc, Li, X, Hf, n, w, piv, v, dx, z, sk, trans)
             for r in range(n3):
                 x[r] += dx[r]
             err = _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res)
@@ -351,7 +373,7 @@ def _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res):
 
 
 @jit
-def _correct(d, sel, nsel, loc, Li, X, H, res, dx, z, sk, trans):
+def _correct(d, sel, nsel, loc, Li, X, H, n, w, piv, res, dx, z, sk, trans):
     # dx: the solution of K dx = res (trans: K^T) through the bodies' factored H (exact up to
     # what the elimination loses)
     J, MJ = d.con_J, d.con_MJ
@@ -369,7 +391,10 @@ def _correct(d, sel, nsel, loc, Li, X, H, res, dx, z, sk, trans):
             i = loc[d.con_body[k, s]]
             if i >= 0:
                 _scatter(J, MJ, k, s, sk, trans, z, 6 * i)
-    block_solve(H, z, trans)
+    if w == BLOCK_SPARSE:
+        block_solve(H, z, trans)
+    else:
+        band_solve(H, n, w, piv, z, trans)
     for p in range(nsel):
         k = sel[p]
         for r in range(3):  # trans: MJ_k^T q; else J_k y

@@ -11,24 +11,28 @@ to the bit. transition_kernel turns this on for its rows and clears the entries 
 import numpy as np
 
 from simcore._jit import jit
-from simcore.kernels.linalg import block_factor, lu_factor
+from simcore.kernels.linalg import band_factor, block_factor, lu_factor
 
 
-DENSE = -1  # factor_kept's kinds of matrix: dense (n, n), or linalg.block_layout's array
+# factor_kept's kinds of matrix besides a band (w >= 0): dense (n, n), or linalg.block_layout's
+DENSE = -1
 BLOCK_SPARSE = -2
 
 
 @jit(inline="always")
 def _factor(M, n, w, piv):
-    return block_factor(M) if w == BLOCK_SPARSE else lu_factor(M, piv)
+    if w == BLOCK_SPARSE:
+        return block_factor(M)
+    return band_factor(M, n, w, piv) if w >= 0 else lu_factor(M, piv)
 
 
 @jit
 def factor_kept(d, M, n, w, piv):
-    """lu_factor(M, piv) (w = DENSE: M (n, n)) or block_factor(M) (w = BLOCK_SPARSE:
-    block_layout's array; n = 0, piv unused), in place; while d.fac_on[0], the kept factors of
-    exactly the same M if there are any, else factored and kept while d.fac_meta has room.
-    False where the factorization fails (nothing is kept then)."""
+    """band_factor(M, n, w, piv) (w >= 0: M banded, (n, 3 w + 1)), lu_factor(M, piv) (w = DENSE:
+    M (n, n)) or block_factor(M) (w = BLOCK_SPARSE: block_layout's array; n = 0, piv unused),
+    in place; while d.fac_on[0], the kept factors of exactly the same M if there are any, else
+    factored and kept while d.fac_meta has room. False where the factorization fails (nothing
+    is kept then)."""
     if d.fac_on[0] == 0:
         return _factor(M, n, w, piv)
     size = M.shape[0] * M.shape[1]

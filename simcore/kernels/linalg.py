@@ -1,7 +1,7 @@
 """Linear solves that report failure instead of raising (numpy's raise LinAlgError from
-compiled code, which would reach the user as a raw exception): dense LU with partial pivoting and
-block-sparse LU (factor and solve apart, so that a factorization can be kept: factors.py), the
-least-squares fallback, and GMRES's steps."""
+compiled code, which would reach the user as a raw exception): dense and banded LU with partial
+pivoting and block-sparse LU (factor and solve apart, so that a factorization can be kept:
+factors.py), the least-squares fallback, and GMRES's steps."""
 import numpy as np
 
 from simcore._jit import jit
@@ -36,8 +36,8 @@ def solve_dense_in(A, M, x, piv):
 
 @jit
 def lu_factor(M, piv):
-    """M = P L U in place by Gaussian elimination with partial pivoting, in LINPACK's layout
-    (the multipliers of column c in its rows below the diagonal, rows swapped right of
+    """M = P L U in place by Gaussian elimination with partial pivoting, in band_factor's
+    layout (the multipliers of column c in its rows below the diagonal, rows swapped right of
     the diagonal only, piv[c] the row swapped with c). False at an exactly zero pivot (as
     LAPACK's getrf) or a non-finite entry."""
     n = M.shape[0]
@@ -166,6 +166,88 @@ def arnoldi_update(Q, H, e, j_end, x):
     for i in range(j_end):
         for r in range(x.shape[0]):
             x[r] += coef[i] * Q[i, r]
+
+
+@jit
+def band_factor(B, n, w, piv):
+    """LU with partial pivoting of the n x n matrix of lower and upper bandwidth w held in B
+    (n, 3w + 1): entry (i, j) at B[i, j - i + w], j - i in [-w, 2w] (the upper w for fill-in).
+    In place, LINPACK's layout: the multipliers of column c stay in its rows below the
+    diagonal, rows are swapped right of the diagonal only, piv[c] the row swapped with c.
+    Returns False at a zero or non-finite pivot. The fill reaches past the upper band only
+    where rows were swapped (ju, as LINPACK's dgbfa tracks it), and each row's update runs on
+    a copy of the pivot row, which lets the compiler vectorise it (the arithmetic is the same
+    as updating in place)."""
+    ju = 0  # the rightmost column a pivot row reaches
+    row = np.empty(2 * w + 1)
+    for c in range(n):
+        last = min(c + w, n - 1)
+        p = c
+        big = abs(B[c, w])
+        for r in range(c + 1, last + 1):
+            v = abs(B[r, c - r + w])
+            if v > big:
+                big, p = v, r
+        if big == 0.0 or not np.isfinite(big):
+            return False
+        piv[c] = p
+        ju = max(ju, p + w)
+        right = min(ju, n - 1)
+        if p != c:
+            for j in range(c, right + 1):
+                t = B[c, j - c + w]
+                B[c, j - c + w] = B[p, j - p + w]
+                B[p, j - p + w] = t
+        inv = 1.0 / B[c, w]
+        width = right - c
+        for j in range(width):
+            row[j] = B[c, w + 1 + j]
+        for r in range(c + 1, last + 1):
+            f = B[r, c - r + w] * inv
+            B[r, c - r + w] = f
+            if f != 0.0:
+                o = c + 1 - r + w
+                for j in range(width):
+                    B[r, o + j] -= f * row[j]
+    return True
+
+
+@jit
+def band_solve(B, n, w, piv, x, trans):
+    """x <- H^-1 x (trans: H^-T x) in place, with band_factor's factors of H."""
+    # U's upper bandwidth: w, and up to w more where rows were swapped (band_factor's ju)
+    wu = w
+    for c in range(n):
+        wu = max(wu, piv[c] - c + w)
+    if not trans:
+        for c in range(n):
+            p = piv[c]
+            if p != c:
+                x[c], x[p] = x[p], x[c]
+            xc = x[c]
+            if xc != 0.0:
+                for r in range(c + 1, min(c + w, n - 1) + 1):
+                    x[r] -= B[r, c - r + w] * xc
+        for c in range(n - 1, -1, -1):
+            acc = x[c]
+            for j in range(c + 1, min(c + wu, n - 1) + 1):
+                acc -= B[c, j - c + w] * x[j]
+            x[c] = acc / B[c, w]
+        return
+    # H = P_0 L_0 ... P_{n-1} L_{n-1} U: U^T first, then each L_c^T and P_c from the last
+    for c in range(n):
+        acc = x[c]
+        for i in range(max(0, c - wu), c):
+            acc -= B[i, c - i + w] * x[i]
+        x[c] = acc / B[c, w]
+    for c in range(n - 1, -1, -1):
+        acc = x[c]
+        for r in range(c + 1, min(c + w, n - 1) + 1):
+            acc -= B[r, c - r + w] * x[r]
+        x[c] = acc
+        p = piv[c]
+        if p != c:
+            x[c], x[p] = x[p], x[c]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""body_space.py: the block-sparse LU, the bodies' ordering, and K x = r /
+"""body_space.py: the banded and the block-sparse LU, the bodies' ordering, and K x = r /
 K^T y = g solved through the bodies, against dense numpy solves; and the solvers that use it
 against their dense paths."""
 import dataclasses
@@ -10,10 +10,46 @@ import simcore as sc
 from simcore.kernels.collision import tangent_frame
 from simcore.model import make_data
 from simcore.kernels.body_space import BLOCK_MAX_BODIES
-from tests.kernel_entries import (affordable, block_factor_of, block_solve, body_solve,
-                                  contact_jacobian, dense_delassus, island_order)
+from tests.kernel_entries import (affordable, band_factor, band_solve, block_factor_of,
+                                  block_solve, body_solve, contact_jacobian, dense_delassus,
+                                  island_order)
 from tests.kernels.test_contact_space import _random_system, _regroup, _setup
 from tests.test_grad import _linear_loss
+
+
+def _banded(rng, n, w, diag):
+    """A random n x n matrix of bandwidth w (diagonal shifted by diag) and its band storage."""
+    H = np.zeros((n, n))
+    for i in range(n):
+        for j in range(max(0, i - w), min(n, i + w + 1)):
+            H[i, j] = rng.normal() + (diag if i == j else 0.0)
+    B = np.zeros((n, 3 * w + 1))
+    for i in range(n):
+        for j in range(max(0, i - w), min(n, i + w + 1)):
+            B[i, j - i + w] = H[i, j]
+    return H, B
+
+
+@pytest.mark.parametrize("n, w, diag", [(1, 0, 1.0), (12, 2, 5.0), (30, 7, 0.0), (40, 39, 0.0)])
+def test_band_lu_solves_like_numpy(n, w, diag, rng):
+    # diag 0: pivots must be searched (a plain elimination would meet small ones)
+    H, B = _banded(rng, n, w, diag)
+    piv = np.empty(n, dtype=np.int64)
+    assert band_factor(B, n, w, piv)
+    if diag == 0.0 and n > 1:
+        assert np.any(piv != np.arange(n))  # rows were swapped
+    b = rng.normal(size=n)
+    for trans in (False, True):
+        x = b.copy()
+        band_solve(B, n, w, piv, x, trans)
+        ref = np.linalg.solve(H.T if trans else H, b)
+        assert np.abs(x - ref).max() <= 1e-12 * np.abs(ref).max()
+
+
+def test_band_lu_reports_a_singular_matrix(rng):
+    H, B = _banded(rng, 10, 2, 3.0)
+    B[:, :] = 0.0  # a zero column: no pivot
+    assert not band_factor(B, 10, 2, np.empty(10, dtype=np.int64))
 
 
 def _graph(kind, nb, rng):

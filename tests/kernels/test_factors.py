@@ -5,7 +5,8 @@ import numpy as np
 import simcore as sc
 from simcore.kernels.factors import BLOCK_SPARSE, DENSE
 from simcore.model import FACTOR_ENTRIES, make_data
-from tests.kernel_entries import block_factor_of, block_layout_of, factor_kept_each, lu_factor
+from tests.kernel_entries import (band_factor, block_factor_of, block_layout_of, factor_kept_each,
+                                  lu_factor)
 
 
 def _data():
@@ -24,10 +25,10 @@ def _kept(d, Ms, n, w):
     return ok, Ms, piv, count
 
 
-def _direct(M, n):
+def _direct(M, n, w=DENSE):
     M = M.copy()
     piv = np.zeros(n, dtype=np.int64)
-    return lu_factor(M, piv), M, piv
+    return (band_factor(M, n, w, piv) if w >= 0 else lu_factor(M, piv)), M, piv
 
 
 def test_a_kept_factorization_is_reused_only_for_the_same_matrix(rng):
@@ -43,6 +44,20 @@ def test_a_kept_factorization_is_reused_only_for_the_same_matrix(rng):
         ok_w, F_w, piv_w = _direct(want, n)
         assert ok_w and np.array_equal(F[i], F_w) and np.array_equal(piv[i], piv_w)
     assert not np.array_equal(F[2], F[0])
+
+
+def test_a_banded_factorization_is_kept_like_the_others(rng):
+    n, w = 12, 2
+    B = np.zeros((n, 3 * w + 1))
+    for r in range(n):  # a banded matrix in band_factor's layout
+        for c in range(max(0, r - w), min(n, r + w + 1)):
+            B[r, c - r + w] = rng.normal() + (4.0 if r == c else 0.0)
+    d = _data()
+    d.fac_on[0] = 1
+    ok, F, piv, count = _kept(d, np.stack([B, B]), n, w)
+    ok_w, F_w, piv_w = _direct(B, n, w)
+    assert ok and ok_w and list(count) == [1, 1]
+    assert np.array_equal(F[1], F_w) and np.array_equal(piv[1], piv_w)
 
 
 def test_block_sparse_and_dense_factorizations_are_kept_apart_and_bounded(rng):
