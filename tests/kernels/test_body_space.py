@@ -73,17 +73,25 @@ def _graph(kind, nb, rng):
     return adj
 
 
+def random_blocks(adj, scale, rng):
+    """Blocks (nb, nb, 6, 6) on the pattern of adj: I + scale N(0, 1) on the diagonal (as H's),
+    scale N(0, 1) off it."""
+    nb = adj.shape[0]
+    blocks = np.zeros((nb, nb, 6, 6))
+    for i in range(nb):
+        blocks[i, i] = np.eye(6) + scale * rng.normal(size=(6, 6))
+        for j in range(nb):
+            if adj[i, j]:
+                blocks[i, j] = scale * rng.normal(size=(6, 6))
+    return blocks
+
+
 @pytest.mark.parametrize("kind, nb", [("grid", 64), ("random", 40), ("complete", 5), ("grid", 1)])
 def test_block_lu_solves_like_numpy(kind, nb, rng):
     # blocks of 6 on the graph's pattern, diagonal blocks near the identity (as H's): the
     # factors, fill included, solve H x = b and H^T y = b
     adj = _graph(kind, nb, rng)
-    blocks = np.zeros((nb, nb, 6, 6))
-    for i in range(nb):
-        blocks[i, i] = np.eye(6) + 0.3 * rng.normal(size=(6, 6))
-        for j in range(nb):
-            if adj[i, j]:
-                blocks[i, j] = 0.3 * rng.normal(size=(6, 6))
+    blocks = random_blocks(adj, 0.3, rng)
     H = blocks.transpose(0, 2, 1, 3).reshape(6 * nb, 6 * nb)
     ok, F = block_factor_of(nb, adj, blocks)
     assert ok

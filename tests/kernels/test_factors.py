@@ -7,6 +7,7 @@ from simcore.kernels.factors import BLOCK_SPARSE, DENSE
 from simcore.model import FACTOR_ENTRIES, make_data
 from tests.kernel_entries import (band_factor, block_factor_of, block_layout_of, factor_kept_each,
                                   lu_factor)
+from tests.kernels.test_body_space import random_blocks
 
 
 def _data():
@@ -67,12 +68,7 @@ def test_block_sparse_and_dense_factorizations_are_kept_apart_and_bounded(rng):
     adj = np.zeros((nb, nb), dtype=np.bool_)
     for i in range(nb - 1):
         adj[i, i + 1] = adj[i + 1, i] = True
-    blocks = np.zeros((nb, nb, 6, 6))
-    for i in range(nb):
-        blocks[i, i] = np.eye(6) + 0.2 * rng.normal(size=(6, 6))
-        for j in range(nb):
-            if adj[i, j]:
-                blocks[i, j] = 0.2 * rng.normal(size=(6, 6))
+    blocks = random_blocks(adj, 0.2, rng)
     other = blocks.copy()
     other[1, 2, 3, 4] += 1e-3
     layouts = [block_layout_of(nb, adj, b) for b in (blocks, blocks, other)]
