@@ -196,7 +196,7 @@ class Data(NamedTuple):
     order: np.ndarray       # (nbody,) int scratch for the sweep
     pair: np.ndarray        # (npair_max, 2) int, by broadphase: (a, b), type(a) >= type(b)
     npair: np.ndarray       # (1,) int
-    con_body: np.ndarray    # (ncon_max, 2) int (a, b); normal points from b to a
+    con_body: np.ndarray    # (nrow_max, 2) int (a, b); normal points from b to a (nrow_max: below)
     con_dist: np.ndarray    # (ncon_max,) signed gap, negative = penetration
     con_normal: np.ndarray  # (ncon_max, 3)
     con_t1: np.ndarray      # (ncon_max, 3) tangent frame (normal, t1, t2) right-handed
@@ -205,13 +205,18 @@ class Data(NamedTuple):
     con_mu: np.ndarray      # (ncon_max,) pair friction
     con_e: np.ndarray       # (ncon_max,) pair restitution
     con_lambda: np.ndarray  # (ncon_max, 3) impulse on a in the contact frame (n, t1, t2)
-    con_torque: np.ndarray  # (ncon_max, 3) rolling / torsional torque impulse on a, world
+    con_torque: np.ndarray  # (ncon_max, 3) torque impulse on a, world (rolling.py's stage)
     ncon: np.ndarray        # (1,) int
-    # hard contact (kernels/hard.py)
-    con_J: np.ndarray       # (ncon_max, 2, 3, 6) Jacobian rows per side (a: +, b: -)
-    con_MJ: np.ndarray      # (ncon_max, 2, 6, 3) M^-1 J^T per side
-    con_A: np.ndarray       # (ncon_max, 3, 3) diagonal Delassus block
-    con_bias: np.ndarray    # (ncon_max,) normal bias b_n of the latest solve
+    # hard contact (kernels/hard.py). Arrays of nrow_max = ncon_max entries, 2 ncon_max when
+    # HardContact has rolling or torsional friction: its resting solve then holds, after the
+    # ncon contacts, ntorque[0] blocks of torque rows (kernels/rolling.py, torque_rows)
+    con_J: np.ndarray       # (nrow_max, 2, 3, 6) Jacobian rows per side (a: +, b: -)
+    con_MJ: np.ndarray      # (nrow_max, 2, 6, 3) M^-1 J^T per side
+    con_A: np.ndarray       # (nrow_max, 3, 3) diagonal Delassus block
+    con_bias: np.ndarray    # (nrow_max,) normal bias b_n of the latest solve
+    con_parent: np.ndarray  # (nrow_max,) int: a torque block's contact, -1 for a contact
+    con_resist: np.ndarray  # (nrow_max, 2) a torque block's (torsional, rolling) friction, m
+    ntorque: np.ndarray     # (1,) int torque blocks of the latest resting solve
     con_phase: np.ndarray   # (ncon_max,) int first impact phase, -1 when not an impact
     con_toi: np.ndarray     # (ncon_max,) time of impact within the step (its first phase)
     con_toi_root: np.ndarray  # (ncon_max,) the root of its gap's parabola then (con_toi is
@@ -220,15 +225,15 @@ class Data(NamedTuple):
     #                              impact time (hard, toi) the pair's geometry was taken
     con_cap_margin: np.ndarray  # (ncon_max,) how far its impact phases were from the switch
     #                             of their work cap (m/s; hard.hard_contacts), inf: no impact
-    con_lam_phase: np.ndarray  # (ncon_max, 3) impulses of the current solve
-    con_sel: np.ndarray     # (ncon_max,) int contacts of the current solve
+    con_lam_phase: np.ndarray  # (nrow_max, 3) impulses of the current solve
+    con_sel: np.ndarray     # (nrow_max,) int contacts of the current solve
     vel_pre: np.ndarray     # (nbody, 3) mean velocity before the impact (hard.hard_contacts)
     ang_vel_pre: np.ndarray  # (nbody, 3)
     vel_post: np.ndarray    # (nbody, 3) mean velocity after the impact, to the end of the step
     ang_vel_post: np.ndarray  # (nbody, 3)
     body_toi: np.ndarray    # (nbody,) impact time within the step, -1 for none (hard, toi)
-    prev_key: np.ndarray    # (ncon_max,) int contact identities of the previous resting solve
-    prev_lam: np.ndarray    # (ncon_max, 3) its impulses (warm start)
+    prev_key: np.ndarray    # (nrow_max,) int contact identities of the previous resting solve
+    prev_lam: np.ndarray    # (nrow_max, 3) its impulses (warm start)
     nprev: np.ndarray       # (1,) int
     # the impact phases of the latest hard step, in order (for the adjoint): entry e is contact
     # log_con[e] in phase log_phase[e] with Newton's impulse log_lam[e] (the impulse applied:
@@ -256,6 +261,10 @@ FACTOR_ENTRIES = 16  # factorizations kept at most (Data.fac_meta)
 
 def make_data(model, state, ncon_max, npair_max):
     n = model.nbody
+    nr = ncon_max  # the hard solves' entries: contacts, and torque blocks where there are some
+    if model.opt_contact == consts.CONTACT_HARD and (np.any(model.body_torsional_friction > 0.0)
+                                                     or np.any(model.body_rolling_friction > 0.0)):
+        nr = 2 * ncon_max
     z3 = lambda: np.zeros((n, 3))
     return Data(
         pos=np.array(state.pos, dtype=np.float64, order="C"),
@@ -265,21 +274,23 @@ def make_data(model, state, ncon_max, npair_max):
         xmat=np.zeros((n, 3, 3)), vel_free=z3(), ang_vel_free=z3(), ang_mom_offset=z3(),
         body_spec=np.zeros(n), aabb=np.zeros((n, 6)), order=np.zeros(n, dtype=np.int64),
         pair=np.zeros((npair_max, 2), dtype=np.int64), npair=np.zeros(1, dtype=np.int64),
-        con_body=np.zeros((ncon_max, 2), dtype=np.int64), con_dist=np.zeros(ncon_max),
+        con_body=np.zeros((nr, 2), dtype=np.int64), con_dist=np.zeros(ncon_max),
         con_normal=np.zeros((ncon_max, 3)), con_t1=np.zeros((ncon_max, 3)),
         con_t2=np.zeros((ncon_max, 3)), con_pos=np.zeros((ncon_max, 3)),
         con_mu=np.zeros(ncon_max), con_e=np.zeros(ncon_max), con_lambda=np.zeros((ncon_max, 3)),
         con_torque=np.zeros((ncon_max, 3)), ncon=np.zeros(1, dtype=np.int64),
-        con_J=np.zeros((ncon_max, 2, 3, 6)), con_MJ=np.zeros((ncon_max, 2, 6, 3)),
-        con_A=np.zeros((ncon_max, 3, 3)), con_bias=np.zeros(ncon_max),
+        con_J=np.zeros((nr, 2, 3, 6)), con_MJ=np.zeros((nr, 2, 6, 3)),
+        con_A=np.zeros((nr, 3, 3)), con_bias=np.zeros(nr),
+        con_parent=np.full(nr, -1, dtype=np.int64), con_resist=np.zeros((nr, 2)),
+        ntorque=np.zeros(1, dtype=np.int64),
         con_phase=np.zeros(ncon_max, dtype=np.int64), con_toi=np.zeros(ncon_max),
         con_toi_root=np.zeros(ncon_max),
         con_refresh_src=np.full(ncon_max, -1, dtype=np.int64),
-        con_cap_margin=np.full(ncon_max, np.inf), con_lam_phase=np.zeros((ncon_max, 3)),
-        con_sel=np.zeros(ncon_max, dtype=np.int64),
+        con_cap_margin=np.full(ncon_max, np.inf), con_lam_phase=np.zeros((nr, 3)),
+        con_sel=np.zeros(nr, dtype=np.int64),
         vel_pre=z3(), ang_vel_pre=z3(), vel_post=z3(), ang_vel_post=z3(),
         body_toi=np.zeros(n),
-        prev_key=np.zeros(ncon_max, dtype=np.int64), prev_lam=np.zeros((ncon_max, 3)),
+        prev_key=np.zeros(nr, dtype=np.int64), prev_lam=np.zeros((nr, 3)),
         nprev=np.zeros(1, dtype=np.int64),
         log_con=np.zeros(4 * ncon_max, dtype=np.int64),
         log_phase=np.zeros(4 * ncon_max, dtype=np.int64), log_lam=np.zeros((4 * ncon_max, 3)),

@@ -162,3 +162,33 @@ def factor_kept_each(d, Ms, n, w, piv, count):
 @jit(entry=True)
 def lu_factor(M, piv):
     return linalg.lu_factor(M, piv)
+
+
+@jit(entry=True)
+def torque_rows(m, d, nc):
+    return rolling.torque_rows(m, d, nc)
+
+
+@jit(entry=True)
+def torque_box(z0, z1, z2, bt, br):
+    return rolling.torque_box(z0, z1, z2, bt, br)
+
+
+@jit(entry=True)
+def torque_box_jacobian_side(z, bt, br, outside, dP, db):
+    rolling.torque_box_jacobian_side(z, bt, br, outside, dP, db)
+
+
+@jit(entry=True)
+def torque_velocity_vjp(d, e, W, ubar, Wb, tb):
+    rolling.torque_velocity_vjp(d, e, W, ubar, Wb, tb)
+
+
+@jit(entry=True)
+def torque_impulse_vjp(m, d, a, e, tau, Wb, tb):
+    rolling.torque_impulse_vjp(m, d, a, e, tau, Wb, tb)
+
+
+@jit(entry=True)
+def torque_trace_vjp(m, d, a, e, tr_bar):
+    rolling.torque_trace_vjp(m, d, a, e, tr_bar)

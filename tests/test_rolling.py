@@ -48,6 +48,29 @@ def test_rolling_ball_stops_at_the_closed_form_distance(model):
     assert sc.rollout(m0, m0.initial_state(), 500).vel[-1, 1, 0] > 0.99 * V0
 
 
+def test_a_push_that_rolling_friction_holds_leaves_the_ball_at_rest():
+    # a horizontal push F at the centre of a ball on the ground: rolling friction holds it while
+    # F R <= mu_r m g (HardContact solves the torque with the contact's impulses; a stage after
+    # the solve would let it creep at about 5 F h / (2 m)), and rolls it past that
+    mu_r, F, steps = 0.005, 0.3, 1000  # F R = 0.03 N m against mu_r m g = 0.049 N m
+    m = _rolling_ball(mu_r).build(sc.HardContact())
+    state = m.initial_state()
+    state.vel[1] = 0.0
+    state.ang_vel[1] = 0.0
+    push = np.zeros((steps, 2, 6))
+    push[:, 1, 0] = F
+    traj = sc.rollout(m, state, steps, controls=push)
+    print(f"held: moved {traj.pos[-1, 1, 0]:.3e} m, speed {traj.vel[-1, 1, 0]:.3e} m/s")
+    # (what moves is the torque rows' regularisation, their compliance: 7.5e-10 m/s measured)
+    assert abs(traj.pos[-1, 1, 0]) < 1e-8 and np.all(np.abs(traj.vel[-1, 1]) < 1e-8)
+    assert np.all(np.abs(traj.ang_vel[-1, 1]) < 1e-8)
+    # twice the push rolls it: (F - mu_r m g / R) / (m + I / R^2) = (0.6 - 0.49) / 1.4 m/s^2
+    traj = sc.rollout(m, state, steps, controls=2 * push)
+    a = (2 * F - mu_r * G / R) / 1.4
+    print(f"rolled: speed {traj.vel[-1, 1, 0]:.6f} m/s, closed form {a * steps * m.opt_dt:.6f}")
+    assert abs(traj.vel[-1, 1, 0] / (a * steps * m.opt_dt) - 1) < 0.01
+
+
 @pytest.mark.parametrize("model", sorted(CONTACTS))
 def test_spinning_ball_stops_at_the_closed_form_angle(model):
     # torque mu_t m g about the normal: a spin w0 stops after the angle w0^2 I / (2 mu_t m g)

@@ -24,6 +24,15 @@ from simcore.kernels.dynamics import apply_impulse_vjp
 from simcore.kernels.factors import DENSE, factor_kept
 from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, lu_solve,
                                     solve_dense, solve_or_lstsq)
+from simcore.kernels.rolling import torque_impulse_vjp
+
+# the regularisation of torque blocks (contact_eps), at least: in a pile a body's rotation is held
+# by the blocks of all its contacts and by their friction, so the split between them is left to
+# the regularisation, which the solves settle slowly at the contacts' 1e-9 (benchmarks/
+# pile_rest.py's 64 spheres with 2 mm of rolling friction, at rest: 230 s per simulated second
+# at 1e-9, 0.2 to 0.5 s at 1e-6). Its price is compliance: a block holding a steady push turns
+# at 1e-6 of the rate the push gives in one step
+TORQUE_REG = 1e-6
 
 
 @jit(inline="always")
@@ -205,10 +214,24 @@ def friction_rows_jacobian(lam, u, mu, vs, Fl_out, Fu_out):
 
 
 @jit(inline="always")
-def contact_eps(reg, A, k):
+def contact_eps(reg, A, parent, k):
     # the hard model's regularisation eps_k = reg tr(A_kk) / 3, relative to the contact's own
-    # Delassus scale (reg: m.hard_regularization, or _continuation's nearby problem; A: d.con_A)
+    # Delassus scale (reg: m.hard_regularization, or _continuation's nearby problem; A: d.con_A);
+    # a torque block's (parent[k] >= 0: rolling.torque_rows) at least TORQUE_REG
+    if parent[k] >= 0:
+        reg = max(reg, TORQUE_REG)
     return reg * (A[k, 0, 0] + A[k, 1, 1] + A[k, 2, 2]) / 3.0
+
+@jit(inline="always")
+def contacts_in(d, sel, nsel):
+    # the selected entries that are contacts (not HardContact's torque blocks, rolling.py): the
+    # hard solver's size limits count these, a contact and its block being one dense problem
+    n = 0
+    for p in range(nsel):
+        if d.con_parent[sel[p]] < 0:
+            n += 1
+    return n
+
 
 @jit
 def dense_delassus(m, d, sel, nsel, A_out, reg):
@@ -232,7 +255,7 @@ def dense_delassus(m, d, sel, nsel, A_out, reg):
                                 acc += d.con_J[k, sk, a, j] * d.con_MJ[l, sl, j, b]
                             A_out[3 * p + a, 3 * q + b] += acc
         if reg > 0.0:  # the hard model's eps_k on the diagonal
-            eps = contact_eps(reg, d.con_A, k)
+            eps = contact_eps(reg, d.con_A, d.con_parent, k)
             for a in range(3):
                 A_out[3 * p + a, 3 * p + a] += eps
 
@@ -265,8 +288,8 @@ def impulse_rhs(d, sel, nsel, Vb, Wb, g):
 
 
 @jit
-def _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
-    # y with K^T y = g, K = F_l + F_u A assembled densely
+def dense_transposed(m, d, sel, nsel, Fl, Fu):
+    # K^T, K = F_l + F_u A over the selected contacts, assembled densely
     n3 = 3 * nsel
     A = np.empty((n3, n3))
     dense_delassus(m, d, sel, nsel, A, 0.0)
@@ -280,6 +303,14 @@ def _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
                 for r in range(3):
                     acc += Fu[p, a, r] * A[3 * p + r, col]
                 KT[col, 3 * p + a] += acc
+    return KT
+
+
+@jit
+def _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
+    # y with K^T y = g, K = F_l + F_u A assembled densely
+    n3 = 3 * nsel
+    KT = dense_transposed(m, d, sel, nsel, Fl, Fu)
     LU = KT.copy()
     piv = np.empty(n3, dtype=np.int64)
     y = g.copy()
@@ -525,7 +556,7 @@ def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
     inverse transposed 3x3 diagonal blocks of K, to a relative residual of 1e-13, else (not
     reached in 20 restarts) the dense solve after all: exact, only slower.
     """
-    if nsel <= m.opt_polish_max_contacts:
+    if contacts_in(d, sel, nsel) <= m.opt_polish_max_contacts:
         return _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
     ok, y = solve_bodies(m, d, sel, nsel, Fl, Fu, g, np.bool_(True), ACCEPT_TOL)
     if not ok:
@@ -682,6 +713,10 @@ def impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar):
                                   np.empty(1))
     for p in range(nsel):
         k = sel[p]
+        if d.con_parent[k] >= 0:  # a torque block (its own geometry, rolling.py)
+            q = d.con_parent[k]
+            torque_impulse_vjp(m, d, a, k, lam[k], Wb, tb[q])
+            continue
         for s in range(2):
             i = d.con_body[k, s]
             if m.body_kind[i] != BODY_DYNAMIC or not (nonzero3(Vb[i]) or nonzero3(Wb[i])):

@@ -19,7 +19,7 @@ from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobi
                                            scatter_pose_bars, undo_impulses, velocity)
 from simcore.kernels.hard_solver import fixed_point_vjp, solve
 from simcore.kernels.memory import remember, warm_start
-from simcore.kernels.rolling import any_resistance, resistance, resistance_vjp
+from simcore.kernels.rolling import torque_rows
 from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_to_mat,
                                       rot_bar_to_twist)
 from simcore.kernels.toi import (impact_pose, impact_rate, impact_rate_inverse,
@@ -174,7 +174,9 @@ def hard_contacts(m, d, h):
     turned = np.zeros(nc, dtype=np.bool_)  # contacts whose impact phases took Rt's inertia
     contact_jacobians(m, d, nc)
     cap_margin = d.con_cap_margin
+    parent = d.con_parent
     for k in range(nc):
+        parent[k] = -1  # (torque blocks come only with the resting solve, after the contacts)
         for j in range(3):
             clam[k, j] = 0.0
         cphase[k] = -1
@@ -387,18 +389,29 @@ def hard_contacts(m, d, h):
             rest = max(h - tc, 1e-12 * h)
             d.con_bias[k] = (gap / rest if gap >= -_gap_tol(u[0], h) else
                              penetration_bias(m, gap, h)) + 0.5 * tc * u0[0]
-    keys = np.empty(nc, dtype=np.int64)
-    warm_start(m, d, nc, keys, lam, V, W)
-    res = solve(m, d, sel, nc, d.con_bias, lam, V, W, npair_con)
-    remember(d, nc, keys, lam)
+    # rolling and torsional friction: a block of torque rows per contact that has them, after
+    # the contacts (bounded by their normal impulses in this solve). Their contacts and they
+    # are always solved (npair 0: not set aside while separated, solve())
+    nt = torque_rows(m, d, nc)
+    n = nc + nt
+    npair = npair_con
+    if nt > 0:
+        npair = np.empty(n, dtype=np.int64)
+        npair[:nc] = npair_con
+        for e in range(nc, n):
+            sel[e] = e
+            npair[e] = 0
+            npair[parent[e]] = 0
+    keys = np.empty(n, dtype=np.int64)
+    warm_start(m, d, n, keys, lam, V, W)
+    res = solve(m, d, sel, n, d.con_bias, lam, V, W, npair)
+    remember(d, n, keys, lam)
     worst = max(worst, res)
     if not res <= m.opt_tol_fail:
         failures += 1
     for k in range(nc):
         for j in range(3):
             clam[k, j] += lam[k, j]
-    if any_resistance(m):  # rolling and torsional, bounded by the resting impulses
-        resistance(m, d, lam, W)
     # mean velocity over [t, h] for the pose of bodies in an impact
     for i in range(nb):
         if hit[i]:
@@ -570,20 +583,18 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             _add_scaled(i, 0.5 * t, vpost_bar, wpost_bar, acc_vb, acc_wb)
             vel_pre_vjp(m, d, a, i, h, vpre_bar[i], wpre_bar[i], acc_v, acc_w, acc_vb, acc_wb,
                          toi_bar)
-    b_bar = np.zeros(nc)
+    n = nc + d.ntorque[0]  # the resting solve's entries: contacts, then torque blocks
+    b_bar = np.zeros(n)
     t_bar = np.zeros(nc)  # cotangents of the contacts' impact times d.con_toi
     tr_bar = np.zeros(nc)  # those of the refresh times (indexed by the source contact)
     ties = np.empty(nc, dtype=np.int64)  # contacts whose impact times tie
-    sel = np.arange(nc)
+    sel = np.arange(n)
     lam = d.con_lam_phase
     # resting solve: b = phi / h (gap) or beta phi / h (penetration); after an impact at t,
     # b = f(gap) / (h - tc) + tc a_n / 2 with gap = phi + tc u_n(mean velocity before it)
-    rest_lam_bar = np.zeros((nc, 3))
-    if any_resistance(m):
-        resistance_vjp(m, d, a, lam, W, Wb, rest_lam_bar, tb, kink)
-    fixed_point_vjp(m, d, a, sel, nc, d.con_bias, lam, V, W, Vb, Wb, rest_lam_bar, kink, P,
+    fixed_point_vjp(m, d, a, sel, n, d.con_bias, lam, V, W, Vb, Wb, np.zeros((n, 3)), kink, P,
                     b_bar)
-    undo_impulses(d, sel, nc, lam, V, W)
+    undo_impulses(d, sel, n, lam, V, W)
     Vm = V.copy()
     Wm = W.copy()
     Vmb = np.zeros((nb, 3))

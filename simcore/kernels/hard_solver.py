@@ -20,12 +20,15 @@ import numpy as np
 from simcore._jit import jit
 from simcore.kernels.body_space import affordable, solve as solve_bodies
 from simcore.kernels.consts import KINK_LEFT, KINK_RIGHT
-from simcore.kernels.contact_space import (active_transposed_solve, add_impulse,
+from simcore.kernels.contact_space import (TORQUE_REG, active_transposed_solve, add_impulse,
                                            apply_contact_impulse, contact_eps, contact_u,
-                                           contact_velocity, contact_velocity_vjp,
-                                           delassus_trace_vjp, dense_delassus, impulse_rhs,
-                                           impulse_vjp, islands)
-from simcore.kernels.linalg import solve_dense
+                                           contact_velocity, contact_velocity_vjp, contacts_in,
+                                           delassus_trace_vjp, dense_delassus, dense_transposed,
+                                           impulse_rhs, impulse_vjp, islands)
+from simcore.kernels.linalg import solve_dense, solve_or_lstsq
+from simcore.kernels.rolling import (torque_box, torque_box_jacobian_side,
+                                     torque_coefficients_vjp, torque_trace_vjp,
+                                     torque_velocity_vjp)
 
 NEWTON_STALL = 8  # full Newton steps without a new best before backtracking
 
@@ -47,6 +50,8 @@ PGS_STOP = 1e-14  # a relative residual that ends Gauss-Seidel (a decade below N
 # a larger island whose solve would fail is given dense Newton up to this many contacts
 # (_rescue; a system of 3 x 512 unknowns)
 RESCUE_MAX_CONTACTS = 512
+
+MAX_COUPLED = 100  # passes of _coupled_transposed_solve at most
 
 
 @jit(inline="always")
@@ -77,10 +82,40 @@ def project(lam, u, A, eps, bn, mu, out):
 
 
 @jit(inline="always")
-def _project_scalars(l0, l1, l2, u0, u1, u2, rn, rt, ep, bn, mu):
-    # project() on scalars: P(lam - R (u + eps lam + b)) of one contact
-    return _cone(l0 - rn * (u0 + ep * l0 + bn), l1 - rt * (u1 + ep * l1),
-                 l2 - rt * (u2 + ep * l2), mu)
+def _project_scalars(lam, k, u0, u1, u2, rn, rt, ep, bias, mu, parent, resist):
+    # project() on scalars: P(lam - R (u + eps lam + b)) of entry k, a contact or a torque
+    # block (parent[k] its contact; its bounds from that contact's normal impulse in lam)
+    l0, l1, l2 = lam[k, 0], lam[k, 1], lam[k, 2]
+    z0 = l0 - rn * (u0 + ep * l0 + bias[k])
+    z1 = l1 - rt * (u1 + ep * l1)
+    z2 = l2 - rt * (u2 + ep * l2)
+    q = parent[k]
+    if q < 0:
+        return _cone(z0, z1, z2, mu[k])
+    ln = max(lam[q, 0], 0.0)
+    return torque_box(z0, z1, z2, resist[k, 0] * ln, resist[k, 1] * ln)
+
+
+@jit(inline="always")
+def _bounds(d, lam, k):
+    # torque block k's bounds (mu_t lambda_n, mu_r lambda_n) and their contact's normal impulse
+    q = d.con_parent[k]
+    ln = max(lam[q, 0], 0.0)
+    return d.con_resist[k, 0] * ln, d.con_resist[k, 1] * ln, ln
+
+
+@jit
+def _project_torque(lam, u, A, eps, bt, br, out):
+    # project() of a torque block with bounds bt, br
+    rn = 1.0 / (A[0, 0] + eps)
+    rt = 2.0 / (A[1, 1] + A[2, 2] + 2.0 * eps)
+    zn = lam[0] - rn * (u[0] + eps * lam[0])
+    z1 = lam[1] - rt * (u[1] + eps * lam[1])
+    z2 = lam[2] - rt * (u[2] + eps * lam[2])
+    out[0], out[1], out[2] = torque_box(zn, z1, z2, bt, br)
+    out[3] = zn
+    out[4] = z1
+    out[5] = z2
 
 
 @jit(inline="always")
@@ -92,11 +127,12 @@ def fixed_point_residual(m, d, sel, nsel, bias, lam, V, W, reg):
     # 1 / eps) while the velocities are not.
     # (reg: the regularization, m.hard_regularization but where _continuation solves a nearby
     # problem)
-    return _residual(reg, d.con_A, d.con_J, d.con_body, d.con_mu, sel, nsel, bias, lam, V, W)
+    return _residual(reg, d.con_A, d.con_J, d.con_body, d.con_mu, d.con_parent, d.con_resist, sel,
+                     nsel, bias, lam, V, W)
 
 
 @jit
-def _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W):
+def _residual(reg, A, J, body, mu, parent, resist, sel, nsel, bias, lam, V, W):
     # fixed_point_residual on the arrays it reads (reg = m.hard_regularization; A, J, body,
     # mu = d.con_A, con_J, con_body, con_mu). Functions called per contact are inlined; this
     # one and _pgs, called per island, are not: one compiled copy each instead of one per
@@ -107,12 +143,12 @@ def _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W):
     for s in range(nsel):
         k = sel[s]
         u0, u1, u2 = contact_u(J, body, k, V, W)
-        eps = contact_eps(reg, A, k)
+        eps = contact_eps(reg, A, parent, k)
         an = A[k, 0, 0] + eps
         at = 0.5 * (A[k, 1, 1] + A[k, 2, 2]) + eps
         l0, l1, l2 = lam[k, 0], lam[k, 1], lam[k, 2]
-        p0, p1, p2 = _project_scalars(l0, l1, l2, u0, u1, u2, 1.0 / an, 1.0 / at, eps, bias[k],
-                                      mu[k])
+        p0, p1, p2 = _project_scalars(lam, k, u0, u1, u2, 1.0 / an, 1.0 / at, eps, bias, mu,
+                                      parent, resist)
         worst = max(worst, abs(l0 - p0) * an, abs(l1 - p1) * at, abs(l2 - p2) * at)
         scale = max(scale, abs(u0) + abs(bias[k]), abs(u1), abs(u2), an * abs(l0),
                     at * abs(l1), at * abs(l2))
@@ -121,12 +157,12 @@ def _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W):
 
 @jit(inline="always")
 def pgs(m, d, sel, nsel, bias, lam, V, W, tol, maxit):
-    return _pgs(m.hard_regularization, d.con_A, d.con_J, d.con_MJ, d.con_body, d.con_mu, sel,
-                nsel, bias, lam, V, W, tol, maxit)
+    return _pgs(m.hard_regularization, d.con_A, d.con_J, d.con_MJ, d.con_body, d.con_mu,
+                d.con_parent, d.con_resist, sel, nsel, bias, lam, V, W, tol, maxit)
 
 
 @jit
-def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
+def _pgs(reg, A, J, MJ, body, mu, parent, resist, sel, nsel, bias, lam, V, W, tol, maxit):
     # projected Gauss-Seidel over the selected contacts, impulses applied to V, W as they change,
     # until the largest impulse change of a sweep is below tol times the largest impulse or the
     # relative residual below PGS_STOP, at most maxit sweeps; returns the sweeps done. Accelerated
@@ -143,7 +179,7 @@ def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
     ep = np.empty(nsel)
     for s in range(nsel):
         k = sel[s]
-        ep[s] = contact_eps(reg, A, k)
+        ep[s] = contact_eps(reg, A, parent, k)
         rn[s] = 1.0 / (A[k, 0, 0] + ep[s])
         rt[s] = 2.0 / (A[k, 1, 1] + A[k, 2, 2] + 2.0 * ep[s])
     r2_prev = 0.0
@@ -163,8 +199,8 @@ def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
             k = sel[s]
             u0, u1, u2 = contact_u(J, body, k, V, W)
             l0, l1, l2 = lam[k, 0], lam[k, 1], lam[k, 2]
-            pn, z1, z2 = _project_scalars(l0, l1, l2, u0, u1, u2, rn[s], rt[s], ep[s], bias[k],
-                                          mu[k])
+            pn, z1, z2 = _project_scalars(lam, k, u0, u1, u2, rn[s], rt[s], ep[s], bias, mu,
+                                          parent, resist)
             d0, d1, d2 = pn - l0, z1 - l1, z2 - l2
             lam[k, 0], lam[k, 1], lam[k, 2] = pn, z1, z2
             r[s, 0], r[s, 1], r[s, 2] = d0, d1, d2
@@ -177,8 +213,8 @@ def _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, maxit):
         # at sweeps 1, 2, 4, 8, ...: the fixed point's own residual (velocity units) may be at
         # rounding while the impulse change is not small against impulses near zero (bodies
         # touching in free fall)
-        if (it + 1) & it == 0 and _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V,
-                                            W) <= PGS_STOP:
+        if (it + 1) & it == 0 and _residual(reg, A, J, body, mu, parent, resist, sel, nsel,
+                                            bias, lam, V, W) <= PGS_STOP:
             return it + 1
         beta = r2 / r2_prev if r2_prev > 0.0 else 0.0
         if beta > 1.0:
@@ -242,7 +278,7 @@ def newton_polish(m, d, sel, nsel, bias, lam, V, W, reg, dense_limit):
     for p in range(nsel):
         lam0[p, :] = lam[sel[p]]
     res = _newton(m, d, sel, nsel, bias, lam, V, W, np.bool_(False), reg, dense_limit)
-    if res <= 1e-13 or nsel > dense_limit:
+    if res <= 1e-13 or contacts_in(d, sel, nsel) > dense_limit:
         return res
     lam1 = np.empty((nsel, 3))
     for p in range(nsel):
@@ -264,7 +300,7 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg, dense_limit):
     # the Newton system JG = I - dP + dP R (A + eps I): dense up to dense_limit contacts, else
     # per contact F_l = I - dP + eps dP R and F_u = dP R, solved through the
     # island's bodies (body_space.solve)
-    dense = nsel <= dense_limit
+    dense = contacts_in(d, sel, nsel) <= dense_limit
     stall_limit = NEWTON_STALL if dense else BODY_NEWTON_STALL
     nd = n3 if dense else 0
     A = np.empty((nd, nd))
@@ -281,6 +317,17 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg, dense_limit):
     trial = np.empty(3)
     lam_old = np.empty((nsel, 3))
     lam_best = np.empty((nsel, 3))
+    # torque blocks: their bounds move with their contact's normal impulse, a column of JG
+    # outside their block (where[k]: entry k's position in sel; through the bodies that column
+    # is left out, an inexact Newton step)
+    db = np.empty(3)
+    where = np.empty(0, dtype=np.int64)
+    for p in range(nsel):
+        if d.con_parent[sel[p]] >= 0:
+            where = np.full(lam.shape[0], -1, dtype=np.int64)
+            for q in range(nsel):
+                where[sel[q]] = q
+            break
     res = fixed_point_residual(m, d, sel, nsel, bias, lam, V, W, reg)
     best = res
     for p in range(nsel):
@@ -294,11 +341,20 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg, dense_limit):
             k = sel[p]
             contact_velocity(d, k, V, W, u)
             Ak = d.con_A[k]
-            eps = contact_eps(reg, d.con_A, k)
-            project(lam[k], u, Ak, eps, bias[k], d.con_mu[k], out)
+            eps = contact_eps(reg, d.con_A, d.con_parent, k)
+            q = d.con_parent[k]
+            if q < 0:
+                project(lam[k], u, Ak, eps, bias[k], d.con_mu[k], out)
+                projection_jacobian(out[3:], d.con_mu[k], dP)
+            else:
+                bt, br, _ = _bounds(d, lam, k)
+                _project_torque(lam[k], u, Ak, eps, bt, br, out)
+                torque_box_jacobian_side(out[3:], bt, br, np.bool_(False), dP, db)
+                if dense and where[q] >= 0 and lam[q, 0] > 0.0:  # G_k = lam_k - P(z_k; b(lam_q))
+                    for b in range(3):
+                        JG[3 * p + b, 3 * where[q]] -= db[b] * d.con_resist[k, min(b, 1)]
             for j in range(3):  # -G, the Newton system's right-hand side
                 G[3 * p + j] = out[j] - lam[k, j]
-            projection_jacobian(out[3:], d.con_mu[k], dP)
             rn = 1.0 / (Ak[0, 0] + eps)
             rt = 2.0 / (Ak[1, 1] + Ak[2, 2] + 2.0 * eps)
             # dz/dlam = I - R (A + eps I) (eps already on A's diagonal)
@@ -335,8 +391,12 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg, dense_limit):
                 k = sel[p]
                 for j in range(3):
                     trial[j] = lam_old[p, j] + alpha * step[3 * p + j]
-                if cones:
+                if cones and d.con_parent[k] < 0:
                     _project_cone(trial, d.con_mu[k])
+                elif cones:  # (its contact's trial impulse is set: it comes first in sel)
+                    bt, br, _ = _bounds(d, lam, k)
+                    trial[0], trial[1], trial[2] = torque_box(trial[0], trial[1], trial[2], bt,
+                                                              br)
                 for j in range(3):
                     dl[j] = trial[j] - lam[k, j]
                     lam[k, j] = trial[j]
@@ -413,8 +473,8 @@ def solve(m, d, sel, nsel, bias, lam, V, W, npair_con):
         return 0.0
     act = np.empty(nsel, dtype=np.int64)
     out = np.empty(nsel, dtype=np.int64)
-    fresh = np.zeros(d.ncon[0], dtype=np.bool_)  # contacts whose island is not solved yet
-    res = np.zeros(d.ncon[0])  # the relative residual of each contact's island
+    fresh = np.zeros(lam.shape[0], dtype=np.bool_)  # contacts whose island is not solved yet
+    res = np.zeros(lam.shape[0])  # the relative residual of each contact's island
     nact = nout = np.int64(0)
     for p in range(nsel):
         k = sel[p]
@@ -462,6 +522,7 @@ def _solve_islands(m, d, sel, nsel, bias, lam, V, W, fresh, res):
     nis = islands(m, d, sel, nsel, order, start)
     sub = np.empty(nsel, dtype=np.int64)
     A, J, MJ, body, mu = d.con_A, d.con_J, d.con_MJ, d.con_body, d.con_mu
+    parent, resist = d.con_parent, d.con_resist
     for j in range(nis):
         n = start[j + 1] - start[j]
         todo = False
@@ -475,39 +536,60 @@ def _solve_islands(m, d, sel, nsel, bias, lam, V, W, fresh, res):
         # else PGS has at least found the active set, and Newton finishes it (_polish_island).
         # A larger island: PGS to tolerance, with Newton through its bodies where PGS stalls and
         # their band is affordable (_polish_large_island; not with polish_max_contacts 0)
-        polish = n <= m.opt_polish_max_contacts
+        ncon = contacts_in(d, sub, n)
+        polish = ncon <= m.opt_polish_max_contacts
         large = (not polish and m.opt_polish_max_contacts > 0 and m.opt_max_iter > 2 * PGS_CHUNK
                  and affordable(m, d, sub, n))
         few = min(m.opt_max_iter, 50) if polish else PGS_CHUNK if large else m.opt_max_iter
-        r, sweeps = _sweep_island(m.hard_regularization, A, J, MJ, body, mu, polish or large,
-                                  few, m.hard_tol, sub, n, bias, lam, V, W)
-        if polish and r > 1e-13:
-            r = _polish_island(m, d, sub, n, bias, lam, V, W, sweeps < few)
-        elif large and r > 1e-13 and sweeps == few:
-            r = _polish_large_island(m, d, sub, n, bias, lam, V, W, r)
-        if (r > m.opt_tol_fail and m.opt_polish_max_contacts > 0
-                and m.opt_polish_max_contacts < n <= RESCUE_MAX_CONTACTS):
-            r = _rescue(m, d, sub, n, bias, lam, V, W, r)
+        # from the impulses it has (the warm start); where that fails, once more from rest, and
+        # the better of the two is kept (a ball held by its rolling resistance against a leaning
+        # box: Newton stalled at 4e-6 from the previous step's impulses, reached 1e-16 from rest)
+        keep = np.empty((0, 3))
+        r = np.inf
+        for attempt in range(2):
+            if attempt == 1:
+                keep = np.empty((n, 3))
+                for q in range(n):
+                    keep[q, :] = lam[sub[q]]
+                _set_impulses(d, sub, n, np.zeros((n, 3)), lam, V, W)
+            r_try, sweeps = _sweep_island(m.hard_regularization, A, J, MJ, body, mu, parent,
+                                          resist, polish or large, few, m.hard_tol, sub, n, bias,
+                                          lam, V, W)
+            if polish and r_try > 1e-13:
+                r_try = _polish_island(m, d, sub, n, bias, lam, V, W, sweeps < few)
+            elif large and r_try > 1e-13 and sweeps == few:
+                r_try = _polish_large_island(m, d, sub, n, bias, lam, V, W, r_try)
+            if (r_try > m.opt_tol_fail and m.opt_polish_max_contacts > 0
+                    and m.opt_polish_max_contacts < ncon <= RESCUE_MAX_CONTACTS):
+                r_try = _rescue(m, d, sub, n, bias, lam, V, W, r_try)
+            if attempt == 1 and not r_try < r:
+                _set_impulses(d, sub, n, keep, lam, V, W)
+                break
+            r = r_try
+            if r <= m.opt_tol_fail:
+                break
         for q in range(n):
             fresh[sub[q]] = False
             res[sub[q]] = r
 
 
 @jit(inline="always")
-def _sweep_island(reg, A, J, MJ, body, mu, polish, few, tol, sel, nsel, bias, lam, V, W):
+def _sweep_island(reg, A, J, MJ, body, mu, parent, resist, polish, few, tol, sel, nsel, bias,
+                  lam, V, W):
     # PGS over an island to tol, at most `few` sweeps (arrays as for _pgs); returns (relative
     # residual, sweeps). An island to be polished that PGS converged by its impulse change, the
     # residual a little above rounding, gets a few single sweeps more: they usually end it, at
     # a fraction of a Newton step's dense factorisation. On arrays: a Model / Data tuple
     # argument can have every array it holds reference-counted
-    sweeps = _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, tol, few)
-    res = _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W)
+    sweeps = _pgs(reg, A, J, MJ, body, mu, parent, resist, sel, nsel, bias, lam, V, W, tol, few)
+    res = _residual(reg, A, J, body, mu, parent, resist, sel, nsel, bias, lam, V, W)
     if polish and sweeps < few:
         for _ in range(EXTRA_SWEEPS):
             if res <= 1e-13:
                 break
-            _pgs(reg, A, J, MJ, body, mu, sel, nsel, bias, lam, V, W, 0.0, np.int64(1))
-            res = _residual(reg, A, J, body, mu, sel, nsel, bias, lam, V, W)
+            _pgs(reg, A, J, MJ, body, mu, parent, resist, sel, nsel, bias, lam, V, W, 0.0,
+                 np.int64(1))
+            res = _residual(reg, A, J, body, mu, parent, resist, sel, nsel, bias, lam, V, W)
     return res, sweeps
 
 
@@ -585,8 +667,8 @@ def _continuation(m, d, sel, nsel, bias, lam, V, W, res, limit):
     keep = np.empty((nsel, 3))
     for p in range(nsel):
         keep[p, :] = lam[sel[p]]
-    _pgs(CONTINUATION_REG, d.con_A, d.con_J, d.con_MJ, d.con_body, d.con_mu, sel, nsel, bias,
-         lam, V, W, m.hard_tol, m.opt_max_iter)
+    _pgs(CONTINUATION_REG, d.con_A, d.con_J, d.con_MJ, d.con_body, d.con_mu, d.con_parent,
+         d.con_resist, sel, nsel, bias, lam, V, W, m.hard_tol, m.opt_max_iter)
     newton_polish(m, d, sel, nsel, bias, lam, V, W, CONTINUATION_REG, limit)
     new = newton_polish(m, d, sel, nsel, bias, lam, V, W, m.hard_regularization, limit)
     if new < res:
@@ -611,7 +693,9 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
     (where they are used beside the velocities); out: the pre-solve velocities' (in place).
     Accumulates the geometry (a.con_*_bar, the contact poses' and frames' cotangents in
     P = (cx, cR, cx_bar, cR_bar, tb)), a.con_mu_bar and the masses;
-    b_bar[k] = the cotangent of the bias b_n of each selected contact.
+    b_bar[k] = the cotangent of the bias b_n of each selected contact. A torque block among them
+    (rolling.torque_rows) adds its frame's cotangent to its contact's tb, and its coefficients',
+    its orientations' and its inertias' to a.
     """
     cx, cR, cx_bar, cR_bar, tb = P
     Fl = np.zeros((nsel, 3, 3))
@@ -623,25 +707,42 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
     dP = np.empty((3, 3))
     dP2 = np.empty((3, 3))
     Rd = np.empty(3)
+    w_out = 0.0 if kink == KINK_LEFT else (1.0 if kink == KINK_RIGHT else 0.5)
+    # torque blocks (rolling.torque_rows): the derivative of each row in its own bound (db),
+    # which their contact's normal impulse sets
+    db = np.zeros((nsel, 3))
+    db1 = np.empty(3)
+    db2 = np.empty(3)
+    coupled = False
     for p in range(nsel):
         k = sel[p]
         contact_velocity(d, k, V, W, u)
         A = d.con_A[k]
-        eps = contact_eps(m.hard_regularization, d.con_A, k)
-        mu = d.con_mu[k]
-        project(lam[k], u, A, eps, bias[k], mu, out)
-        for j in range(3):
-            zs[p, j] = out[3 + j]
-        # the one-sided Jacobians; they differ only at a kink (weakly active, on the cone)
-        projection_jacobian_side(zs[p], mu, np.bool_(False), dP)
-        projection_jacobian_side(zs[p], mu, np.bool_(True), dP2)
-        w_out = 0.0 if kink == KINK_LEFT else (1.0 if kink == KINK_RIGHT else 0.5)
-        zt = np.sqrt(zs[p, 1] ** 2 + zs[p, 2] ** 2)
-        radius = mu * max(zs[p, 0], 0.0)
-        if zt > 0.0 and zt > radius:
-            wslide[p] = 1.0
-        elif zt > 0.0 and zt == radius:
-            wslide[p] = w_out
+        eps = contact_eps(m.hard_regularization, d.con_A, d.con_parent, k)
+        if d.con_parent[k] >= 0:
+            bt, br, _ = _bounds(d, lam, k)
+            _project_torque(lam[k], u, A, eps, bt, br, out)
+            for j in range(3):
+                zs[p, j] = out[3 + j]
+            torque_box_jacobian_side(zs[p], bt, br, np.bool_(False), dP, db1)
+            torque_box_jacobian_side(zs[p], bt, br, np.bool_(True), dP2, db2)
+            for j in range(3):
+                db[p, j] = (1.0 - w_out) * db1[j] + w_out * db2[j]
+                coupled = coupled or db[p, j] != 0.0
+        else:
+            mu = d.con_mu[k]
+            project(lam[k], u, A, eps, bias[k], mu, out)
+            for j in range(3):
+                zs[p, j] = out[3 + j]
+            # the one-sided Jacobians; they differ only at a kink (weakly active, on the cone)
+            projection_jacobian_side(zs[p], mu, np.bool_(False), dP)
+            projection_jacobian_side(zs[p], mu, np.bool_(True), dP2)
+            zt = np.sqrt(zs[p, 1] ** 2 + zs[p, 2] ** 2)
+            radius = mu * max(zs[p, 0], 0.0)
+            if zt > 0.0 and zt > radius:
+                wslide[p] = 1.0
+            elif zt > 0.0 and zt == radius:
+                wslide[p] = w_out
         Rd[0] = 1.0 / (A[0, 0] + eps)
         Rd[1] = 2.0 / (A[1, 1] + A[2, 2] + 2.0 * eps)
         Rd[2] = Rd[1]
@@ -655,7 +756,10 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
     for p in range(nsel):
         for j in range(3):
             g[3 * p + j] += lam_bar[sel[p], j]
-    y = active_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+    if coupled:
+        y = _coupled_transposed_solve(m, d, sel, nsel, lam, Fl, Fu, g, db)
+    else:
+        y = active_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
     c = np.empty(3)
     ubar = np.empty(3)
     for p in range(nsel):
@@ -664,9 +768,20 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
             c[j] = -y[3 * p + j]
         for j in range(3):
             ubar[j] = Fu[p, 0, j] * c[0] + Fu[p, 1, j] * c[1] + Fu[p, 2, j] * c[2]
-        b_bar[k] = ubar[0]  # b enters z like u_n
         if c[0] == 0.0 and c[1] == 0.0 and c[2] == 0.0:
+            if d.con_parent[k] < 0:
+                b_bar[k] = 0.0
             continue  # (everything below is linear in c: nothing to pass back)
+        q = d.con_parent[k]
+        if q >= 0:  # a torque block: eps from its trace, its bounds, its rows' velocity
+            torque_trace_vjp(m, d, a, k, max(m.hard_regularization, TORQUE_REG) * (
+                ubar[0] * lam[k, 0] + ubar[1] * lam[k, 1] + ubar[2] * lam[k, 2]) / 3.0)
+            ln = max(lam[q, 0], 0.0)
+            torque_coefficients_vjp(m, d, a, k, -c[0] * db[p, 0] * ln,
+                                    -(c[1] * db[p, 1] + c[2] * db[p, 2]) * ln, kink)
+            torque_velocity_vjp(d, k, W, ubar, Wb, tb[q])
+            continue
+        b_bar[k] = ubar[0]  # b enters z like u_n
         # eps lam enters z like u: eps_k = hard_regularization tr(A_kk) / 3 moves with the geometry
         eps_bar = ubar[0] * lam[k, 0] + ubar[1] * lam[k, 1] + ubar[2] * lam[k, 2]
         delassus_trace_vjp(m, d, a, k, cx, cR, m.hard_regularization * eps_bar / 3.0, cx_bar,
@@ -677,3 +792,51 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
                                 * (c[1] * zs[p, 1] + c[2] * zs[p, 2]) / zt)
         contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb[k], cx_bar)
     impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar)
+
+
+@jit
+def _coupled_transposed_solve(m, d, sel, nsel, lam, Fl, Fu, g, db):
+    """y with K^T y = g where torque blocks' bounds couple them to their contacts' normal impulses:
+    K = K0 + C, K0 = F_l + F_u A (active_transposed_solve's), C[p, q_n] = -db_p mu_p for a torque
+    block p at its bound and its contact q. Solved by iterating K0^T y = g - C^T y (exact at its
+    fixed point, reached in one pass where the torques do not move the normal impulses, a ball
+    on the ground, and converging at about mu_r / r per pass otherwise); where that does not
+    reach rounding in MAX_COUPLED passes, K^T assembled densely."""
+    pos = np.full(lam.shape[0], -1, dtype=np.int64)
+    for p in range(nsel):
+        pos[sel[p]] = p
+    rhs = g.copy()
+    y = active_transposed_solve(m, d, sel, nsel, Fl, Fu, rhs)
+    for _ in range(MAX_COUPLED):
+        for r in range(3 * nsel):
+            rhs[r] = g[r]
+        _coupling_add(d, sel, nsel, lam, db, pos, y, rhs, 1.0)
+        y_new = active_transposed_solve(m, d, sel, nsel, Fl, Fu, rhs)
+        change = 0.0
+        size = 0.0
+        for r in range(3 * nsel):
+            change = max(change, abs(y_new[r] - y[r]))
+            size = max(size, abs(y_new[r]))
+        y = y_new
+        if change <= 1e-15 * size:
+            return y
+    KT = dense_transposed(m, d, sel, nsel, Fl, Fu)
+    eye = np.zeros(3 * nsel)
+    for r in range(3 * nsel):  # C^T's columns, one per row of the torque blocks
+        eye[r] = 1.0
+        _coupling_add(d, sel, nsel, lam, db, pos, eye, KT[:, r], -1.0)
+        eye[r] = 0.0
+    return solve_or_lstsq(KT, g)
+
+
+@jit
+def _coupling_add(d, sel, nsel, lam, db, pos, y, out, s):
+    # out += s (-C^T y): each torque block's rows in their bounds, on its contact's normal row
+    for p in range(nsel):
+        k = sel[p]
+        q = d.con_parent[k]
+        if q < 0 or pos[q] < 0 or not lam[q, 0] > 0.0:
+            continue
+        out[3 * pos[q]] += s * (db[p, 0] * d.con_resist[k, 0] * y[3 * p]
+                                + d.con_resist[k, 1] * (db[p, 1] * y[3 * p + 1]
+                                                        + db[p, 2] * y[3 * p + 2]))

@@ -12,11 +12,15 @@ from simcore.kernels.contact_space import add_impulse
 
 @jit
 def _contact_keys(m, d, nc, keys):
-    # identify a contact across steps by its body pair and its rank among the pair's contacts
-    # (the records' arrays read before the loops: simcore/_jit.py, records)
-    body = d.con_body
+    # identify a contact across steps by its body pair and its rank among the pair's contacts,
+    # a torque block (HardContact's, after the contacts: rolling.torque_rows) by its contact's
+    # key, negated (the records' arrays read before the loops: simcore/_jit.py, records)
+    body, parent = d.con_body, d.con_parent
     rank = 0
     for k in range(nc):
+        if parent[k] >= 0:
+            keys[k] = -1 - keys[parent[k]]
+            continue
         if k > 0 and body[k, 0] == body[k - 1, 0] and body[k, 1] == body[k - 1, 1]:
             rank += 1
         else:
@@ -26,8 +30,9 @@ def _contact_keys(m, d, nc, keys):
 
 @jit
 def warm_start(m, d, nc, keys, lam, V, W):
-    # lam[k] = the impulse the same contact had at the end of the previous solve (applied to
-    # V, W), else zero; keys (nc,) is filled for remember()
+    # lam[k] = the impulse the same contact (or torque block) had at the end of the previous
+    # solve (applied to V, W), else zero, for entries 0 .. nc-1; keys (nc,) is filled for
+    # remember()
     _contact_keys(m, d, nc, keys)
     order = np.argsort(d.prev_key[:d.nprev[0]])
     sorted_keys = d.prev_key[:d.nprev[0]][order]

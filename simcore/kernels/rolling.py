@@ -1,11 +1,12 @@
 """Rolling and torsional resistance: torque impulses at each contact, bounded by its normal impulse.
 
-Every contact model ends its step's contact solve with this stage (hard.py, smoothed.py,
-penalty.py), so the three models share one law. Per contact k between bodies a and b, with
-normal impulse lambda_n >= 0 (the model's own: the resting solve's for HardContact), the
-pair's coefficients mu_t = max(torsional_a, torsional_b) and mu_r = max(rolling_a, rolling_b)
-(lengths, m: MuJoCo's torsional and rolling friction, combined as MuJoCo combines them), and
-K = I_a^-1 + I_b^-1 the pair's world inverse inertia at the step start (static sides: 0):
+PenaltyContact and SmoothedContact end their step's contact solve with the stage below
+(penalty.py, smoothed.py); HardContact solves the same bounded torques as unknowns of its
+resting solve instead (torque_rows, at the end of this file). Per contact k between bodies a
+and b, with normal impulse lambda_n >= 0 (the model's own), the pair's coefficients
+mu_t = max(torsional_a, torsional_b) and mu_r = max(rolling_a, rolling_b) (lengths, m:
+MuJoCo's torsional and rolling friction, combined as MuJoCo combines them), and K = I_a^-1
++ I_b^-1 the pair's world inverse inertia at the step start (static sides: 0):
 
 1. torsion, about the normal n: s = n . (w_a - w_b), the impulse that stops it
    tau_n* = -s / (n^T K n), applied clamped: tau_n = clamp(tau_n*, -mu_t lambda_n, mu_t lambda_n);
@@ -303,3 +304,187 @@ def resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink):
                 a.torsional_friction_bar[b_] += lk * bound_bar * (1.0 - w)
         _inverse_inertia_vjp(m, d, a, a_, Kab)
         _inverse_inertia_vjp(m, d, a, b_, Kbb)
+
+
+# ----------------------------------------------------------------------------------------------
+# HardContact: the resisting torques as unknowns of its resting solve. Each contact with
+# torsional or rolling friction gets a block of three torque rows in the solve, after the
+# contacts: rows (n, t1, t2) of its frame on the relative angular velocity w_a - w_b, torque
+# impulse tau on a (its opposite on b), projected onto |tau_0| <= mu_t lambda_n (torsion) and
+# |(tau_1, tau_2)| <= mu_r lambda_n (rolling), lambda_n the contact's normal impulse in the same
+# solve (hard_solver.py). A ball that only rolling resistance holds then stays at rest: the
+# friction and the normal impulses are solved with the torque that holds it, which the stage
+# above, run after the solve, cannot do.
+
+
+@jit
+def torque_rows(m, d, nc):
+    """Appends the torque blocks of contacts 0 .. nc-1 (each with torsional or rolling friction
+    and a dynamic side) at entries nc, nc + 1, ... of the solve's arrays: con_parent (their
+    contact; -1 is set for the contacts), con_resist (mu_t, mu_r), con_body, con_bias (0), and
+    J, MJ, A as a contact's (pure rotation rows; the inverse inertias at the step start, as the
+    stage's). Returns their number, also in d.ntorque[0]."""
+    parent, resist, body = d.con_parent, d.con_resist, d.con_body
+    J, MJ, A, bias = d.con_J, d.con_MJ, d.con_A, d.con_bias
+    for k in range(nc):
+        parent[k] = -1
+    nt = 0
+    if not any_resistance(m):
+        d.ntorque[0] = 0
+        return 0
+    E = np.empty((3, 3))
+    Ka, Kb = np.empty((3, 3)), np.empty((3, 3))
+    for k in range(nc):
+        a, b = body[k, 0], body[k, 1]
+        mu_t, mu_r = _coefficients(m, a, b)
+        if not (mu_t > 0.0 or mu_r > 0.0) or not (
+                m.body_kind[a] == BODY_DYNAMIC or m.body_kind[b] == BODY_DYNAMIC):
+            continue
+        e = nc + nt
+        if e >= J.shape[0]:  # (make_data gives them room when the model has these frictions)
+            raise ValueError("torque_rows: no room for the torque blocks; make the Data with "
+                             "this model (make_data)")
+        nt += 1
+        parent[e] = k
+        resist[e, 0] = mu_t
+        resist[e, 1] = mu_r
+        body[e, 0] = a
+        body[e, 1] = b
+        bias[e] = 0.0
+        _frame(d, k, E)
+        _inverse_inertia(m, d, a, Ka)
+        _inverse_inertia(m, d, b, Kb)
+        for s in range(2):
+            sign = 1.0 if s == 0 else -1.0
+            K = Ka if s == 0 else Kb
+            for row in range(3):
+                for j in range(3):
+                    J[e, s, row, j] = 0.0
+                    J[e, s, row, 3 + j] = sign * E[row, j]
+                    MJ[e, s, j, row] = 0.0
+                    acc = 0.0
+                    for q in range(3):
+                        acc += K[j, q] * E[row, q]
+                    MJ[e, s, 3 + j, row] = sign * acc
+        for p in range(3):
+            for q in range(3):
+                acc = 0.0
+                for j in range(3):
+                    for c in range(3):
+                        acc += E[p, j] * (Ka[j, c] + Kb[j, c]) * E[q, c]
+                A[e, p, q] = acc
+    d.ntorque[0] = nt
+    return nt
+
+
+@jit(inline="always")
+def torque_box(z0, z1, z2, bt, br):
+    # a torque block's projection: torsion clamped to [-bt, bt], rolling onto the disc of
+    # radius br (bt = mu_t lambda_n, br = mu_r lambda_n)
+    p0 = min(max(z0, -bt), bt)
+    zt = np.sqrt(z1 * z1 + z2 * z2)
+    if zt > br:
+        scale = br / zt if zt > 0.0 else 0.0
+        return p0, z1 * scale, z2 * scale
+    return p0, z1, z2
+
+
+@jit
+def torque_box_jacobian_side(z, bt, br, outside, dP, db):
+    """dP (3, 3) = d torque_box / dz at z and db (3,) its derivative in each row's own bound
+    (row 0 in bt, rows 1, 2 in br). At the switch (|z_0| = bt, |z_t| = br) the slope from the
+    inside (outside False) or the outside, as the cone's (hard_solver.projection_jacobian_side);
+    a bound of 0 makes its rows 0 all around."""
+    dP[:, :] = 0.0
+    db[:] = 0.0
+    z0 = z[0]
+    if bt > 0.0 and (abs(z0) < bt or (abs(z0) == bt and not outside)):
+        dP[0, 0] = 1.0
+    elif z0 != 0.0:
+        db[0] = 1.0 if z0 > 0.0 else -1.0
+    z1, z2 = z[1], z[2]
+    zt = np.sqrt(z1 * z1 + z2 * z2)
+    if br > 0.0 and (zt < br or (zt == br and not outside)):
+        dP[1, 1] = 1.0
+        dP[2, 2] = 1.0
+    elif zt > 0.0:
+        e1, e2 = z1 / zt, z2 / zt
+        c = br / zt
+        dP[1, 1] = c * (1.0 - e1 * e1)
+        dP[1, 2] = -c * e1 * e2
+        dP[2, 1] = -c * e2 * e1
+        dP[2, 2] = c * (1.0 - e2 * e2)
+        db[1] = e1
+        db[2] = e2
+
+
+@jit
+def torque_velocity_vjp(d, e, W, ubar, Wb, tb):
+    # vjp of u = E (w_a - w_b) of torque block e at the angular velocities W: into Wb and its
+    # contact's frame rows' cotangent tb (3, 3) (rows n, t1, t2)
+    k = d.con_parent[e]
+    a, b = d.con_body[e, 0], d.con_body[e, 1]
+    for j in range(3):
+        g = (ubar[0] * d.con_normal[k, j] + ubar[1] * d.con_t1[k, j]
+             + ubar[2] * d.con_t2[k, j])
+        Wb[a, j] += g
+        Wb[b, j] -= g
+        for row in range(3):
+            tb[row, j] += ubar[row] * (W[a, j] - W[b, j])
+
+
+@jit
+def torque_impulse_vjp(m, d, adj, e, tau, Wb, tb):
+    """vjp of W_a += I_a^-1 E^T tau, W_b -= I_b^-1 E^T tau (torque block e, impulse tau (3,)) at
+    fixed tau: into its contact's frame rows' cotangent tb (3, 3), adj.R_bar and
+    adj.inertia_bar (the inverse inertias at the step start); Wb passes through."""
+    k = d.con_parent[e]
+    a, b = d.con_body[e, 0], d.con_body[e, 1]
+    E = np.empty((3, 3))
+    _frame(d, k, E)
+    Ka, Kb = np.empty((3, 3)), np.empty((3, 3))
+    _inverse_inertia(m, d, a, Ka)
+    _inverse_inertia(m, d, b, Kb)
+    g = np.zeros(3)  # the world torque impulse E^T tau
+    for row in range(3):
+        for j in range(3):
+            g[j] += tau[row] * E[row, j]
+    for j in range(3):
+        s = 0.0
+        for q in range(3):
+            s += Ka[j, q] * Wb[a, q] - Kb[j, q] * Wb[b, q]
+        for row in range(3):
+            tb[row, j] += tau[row] * s
+    Kbar = np.empty((3, 3))
+    for p in range(3):
+        for q in range(3):
+            Kbar[p, q] = Wb[a, p] * g[q]
+    _inverse_inertia_vjp(m, d, adj, a, Kbar)
+    for p in range(3):
+        for q in range(3):
+            Kbar[p, q] = -Wb[b, p] * g[q]
+    _inverse_inertia_vjp(m, d, adj, b, Kbar)
+
+
+@jit
+def torque_trace_vjp(m, d, adj, e, tr_bar):
+    # vjp of tr A_ee = tr(I_a^-1) + tr(I_b^-1) (frame and orientation free): adj.inertia_bar
+    for s in range(2):
+        i = d.con_body[e, s]
+        if m.body_kind[i] != BODY_DYNAMIC:
+            continue
+        for j in range(3):
+            adj.inertia_bar[i, j] -= tr_bar / m.body_inertia[i, j] ** 2
+
+
+@jit
+def torque_coefficients_vjp(m, d, adj, e, mu_t_bar, mu_r_bar, kink):
+    # the cotangents of torque block e's (mu_t, mu_r) onto its bodies' torsional and rolling
+    # friction (a pair takes the larger; ties shared by the kink convention)
+    a, b = d.con_body[e, 0], d.con_body[e, 1]
+    w = ramp_slope(m.body_torsional_friction[a] - m.body_torsional_friction[b], kink)
+    adj.torsional_friction_bar[a] += mu_t_bar * w
+    adj.torsional_friction_bar[b] += mu_t_bar * (1.0 - w)
+    w = ramp_slope(m.body_rolling_friction[a] - m.body_rolling_friction[b], kink)
+    adj.rolling_friction_bar[a] += mu_r_bar * w
+    adj.rolling_friction_bar[b] += mu_r_bar * (1.0 - w)

@@ -374,7 +374,7 @@ def rollout_kernel(kind, m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang
     penalty = m.opt_contact == CONTACT_PENALTY
     for t in range(t0, t1):
         if con_off[t] + d.con_dist.shape[0] > con_mode.shape[0] or (
-                taping and tape.woff[t * S] + S * d.con_dist.shape[0] > tape.wkey.shape[0]):
+                taping and tape.woff[t * S] + S * d.prev_key.shape[0] > tape.wkey.shape[0]):
             return STATUS_RECORD_OVERFLOW, t  # before the step: resumable as it is
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
         stats[:] = 0.0
