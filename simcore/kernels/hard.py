@@ -19,7 +19,7 @@ from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobi
                                            scatter_pose_bars, undo_impulses, velocity)
 from simcore.kernels.hard_solver import fixed_point_vjp, solve
 from simcore.kernels.memory import remember, warm_start
-from simcore.kernels.rolling import torque_rows
+from simcore.kernels.rolling import any_resistance, resistance, resistance_vjp, torque_rows
 from simcore.kernels.rotation import (quat_integrate, quat_integrate_vjp, quat_to_mat,
                                       rot_bar_to_twist)
 from simcore.kernels.toi import (impact_pose, impact_rate, impact_rate_inverse,
@@ -389,9 +389,10 @@ def hard_contacts(m, d, h):
             rest = max(h - tc, 1e-12 * h)
             d.con_bias[k] = (gap / rest if gap >= -_gap_tol(u[0], h) else
                              penetration_bias(m, gap, h)) + 0.5 * tc * u0[0]
-    # rolling and torsional friction: a block of torque rows per contact that has them, after
-    # the contacts (bounded by their normal impulses in this solve). Their contacts and they
-    # are always solved (npair 0: not set aside while separated, solve())
+    # rolling and torsional friction: a block of torque rows, after the contacts, for each body
+    # pair touching at one contact that has them (bounded by its normal impulse in this solve;
+    # it and its block are always solved: npair 0, not set aside while separated, solve()); the
+    # stage after the solve for pairs held by several contacts (rolling.py)
     nt = torque_rows(m, d, nc)
     n = nc + nt
     npair = npair_con
@@ -412,6 +413,8 @@ def hard_contacts(m, d, h):
     for k in range(nc):
         for j in range(3):
             clam[k, j] += lam[k, j]
+    if any_resistance(m):
+        resistance(m, d, lam, W)
     # mean velocity over [t, h] for the pose of bodies in an impact
     for i in range(nb):
         if hit[i]:
@@ -592,7 +595,10 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     lam = d.con_lam_phase
     # resting solve: b = phi / h (gap) or beta phi / h (penetration); after an impact at t,
     # b = f(gap) / (h - tc) + tc a_n / 2 with gap = phi + tc u_n(mean velocity before it)
-    fixed_point_vjp(m, d, a, sel, n, d.con_bias, lam, V, W, Vb, Wb, np.zeros((n, 3)), kink, P,
+    rest_lam_bar = np.zeros((n, 3))
+    if any_resistance(m):
+        resistance_vjp(m, d, a, lam, W, Wb, rest_lam_bar, tb, kink)
+    fixed_point_vjp(m, d, a, sel, n, d.con_bias, lam, V, W, Vb, Wb, rest_lam_bar, kink, P,
                     b_bar)
     undo_impulses(d, sel, n, lam, V, W)
     Vm = V.copy()

@@ -26,7 +26,7 @@ from simcore.kernels.contact_space import (TORQUE_REG, active_transposed_solve, 
                                            delassus_trace_vjp, dense_delassus, dense_transposed,
                                            impulse_rhs, impulse_vjp, islands)
 from simcore.kernels.linalg import solve_dense, solve_or_lstsq
-from simcore.kernels.rolling import (torque_box, torque_box_jacobian_side,
+from simcore.kernels.rolling import (disc, torque_box, torque_box_jacobian_side,
                                      torque_coefficients_vjp, torque_trace_vjp,
                                      torque_velocity_vjp)
 
@@ -58,33 +58,33 @@ MAX_COUPLED = 100  # passes of _coupled_transposed_solve at most
 def _cone(zn, z1, z2, mu):
     # P(z): z projected onto the friction cone (normal clamped at zero, tangent at mu P_n)
     pn = zn if zn > 0.0 else 0.0
-    radius = mu * pn
-    zt = np.sqrt(z1 * z1 + z2 * z2)
-    if zt > radius:
-        scale = radius / zt if zt > 0.0 else 0.0
-        return pn, z1 * scale, z2 * scale
-    return pn, z1, z2
+    t1, t2 = disc(z1, z2, mu * pn)
+    return pn, t1, t2
+
+
+@jit(inline="always")
+def _fixed_point_z(lam, u, A, eps, bn, out):
+    # out[3:6] = z = lam - R (u + eps lam + b) of one entry, given its current velocity u
+    # (= A lam + u*, without eps)
+    rn = 1.0 / (A[0, 0] + eps)
+    rt = 2.0 / (A[1, 1] + A[2, 2] + 2.0 * eps)
+    out[3] = lam[0] - rn * (u[0] + eps * lam[0] + bn)
+    out[4] = lam[1] - rt * (u[1] + eps * lam[1])
+    out[5] = lam[2] - rt * (u[2] + eps * lam[2])
 
 
 @jit
 def project(lam, u, A, eps, bn, mu, out):
     # out = P(lam - R (u + eps lam + b)): the fixed-point map of one contact, given its current
     # velocity u (= A lam + u*, without eps). Returns z (3,) through out[3:6] for the Jacobian.
-    rn = 1.0 / (A[0, 0] + eps)
-    rt = 2.0 / (A[1, 1] + A[2, 2] + 2.0 * eps)
-    zn = lam[0] - rn * (u[0] + eps * lam[0] + bn)
-    z1 = lam[1] - rt * (u[1] + eps * lam[1])
-    z2 = lam[2] - rt * (u[2] + eps * lam[2])
-    out[0], out[1], out[2] = _cone(zn, z1, z2, mu)
-    out[3] = zn
-    out[4] = z1
-    out[5] = z2
+    _fixed_point_z(lam, u, A, eps, bn, out)
+    out[0], out[1], out[2] = _cone(out[3], out[4], out[5], mu)
 
 
 @jit(inline="always")
 def _project_scalars(lam, k, u0, u1, u2, rn, rt, ep, bias, mu, parent, resist):
     # project() on scalars: P(lam - R (u + eps lam + b)) of entry k, a contact or a torque
-    # block (parent[k] its contact; its bounds from that contact's normal impulse in lam)
+    # block (parent[k] >= 0 its contact; its bounds from that contact's normal impulse)
     l0, l1, l2 = lam[k, 0], lam[k, 1], lam[k, 2]
     z0 = l0 - rn * (u0 + ep * l0 + bias[k])
     z1 = l1 - rt * (u1 + ep * l1)
@@ -98,24 +98,17 @@ def _project_scalars(lam, k, u0, u1, u2, rn, rt, ep, bias, mu, parent, resist):
 
 @jit(inline="always")
 def _bounds(d, lam, k):
-    # torque block k's bounds (mu_t lambda_n, mu_r lambda_n) and their contact's normal impulse
-    q = d.con_parent[k]
-    ln = max(lam[q, 0], 0.0)
-    return d.con_resist[k, 0] * ln, d.con_resist[k, 1] * ln, ln
+    # torque block k's bounds (mu_t lambda_n, mu_r lambda_n), lambda_n its contact's normal
+    # impulse
+    ln = max(lam[d.con_parent[k], 0], 0.0)
+    return d.con_resist[k, 0] * ln, d.con_resist[k, 1] * ln
 
 
 @jit
 def _project_torque(lam, u, A, eps, bt, br, out):
-    # project() of a torque block with bounds bt, br
-    rn = 1.0 / (A[0, 0] + eps)
-    rt = 2.0 / (A[1, 1] + A[2, 2] + 2.0 * eps)
-    zn = lam[0] - rn * (u[0] + eps * lam[0])
-    z1 = lam[1] - rt * (u[1] + eps * lam[1])
-    z2 = lam[2] - rt * (u[2] + eps * lam[2])
-    out[0], out[1], out[2] = torque_box(zn, z1, z2, bt, br)
-    out[3] = zn
-    out[4] = z1
-    out[5] = z2
+    # project() of a torque block with bounds bt, br (no bias)
+    _fixed_point_z(lam, u, A, eps, 0.0, out)
+    out[0], out[1], out[2] = torque_box(out[3], out[4], out[5], bt, br)
 
 
 @jit(inline="always")
@@ -347,7 +340,7 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg, dense_limit):
                 project(lam[k], u, Ak, eps, bias[k], d.con_mu[k], out)
                 projection_jacobian(out[3:], d.con_mu[k], dP)
             else:
-                bt, br, _ = _bounds(d, lam, k)
+                bt, br = _bounds(d, lam, k)
                 _project_torque(lam[k], u, Ak, eps, bt, br, out)
                 torque_box_jacobian_side(out[3:], bt, br, np.bool_(False), dP, db)
                 if dense and where[q] >= 0 and lam[q, 0] > 0.0:  # G_k = lam_k - P(z_k; b(lam_q))
@@ -394,7 +387,7 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg, dense_limit):
                 if cones and d.con_parent[k] < 0:
                     _project_cone(trial, d.con_mu[k])
                 elif cones:  # (its contact's trial impulse is set: it comes first in sel)
-                    bt, br, _ = _bounds(d, lam, k)
+                    bt, br = _bounds(d, lam, k)
                     trial[0], trial[1], trial[2] = torque_box(trial[0], trial[1], trial[2], bt,
                                                               br)
                 for j in range(3):
@@ -720,7 +713,7 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
         A = d.con_A[k]
         eps = contact_eps(m.hard_regularization, d.con_A, d.con_parent, k)
         if d.con_parent[k] >= 0:
-            bt, br, _ = _bounds(d, lam, k)
+            bt, br = _bounds(d, lam, k)
             _project_torque(lam[k], u, A, eps, bt, br, out)
             for j in range(3):
                 zs[p, j] = out[3 + j]
@@ -796,12 +789,12 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
 
 @jit
 def _coupled_transposed_solve(m, d, sel, nsel, lam, Fl, Fu, g, db):
-    """y with K^T y = g where torque blocks' bounds couple them to their contacts' normal impulses:
-    K = K0 + C, K0 = F_l + F_u A (active_transposed_solve's), C[p, q_n] = -db_p mu_p for a torque
-    block p at its bound and its contact q. Solved by iterating K0^T y = g - C^T y (exact at its
-    fixed point, reached in one pass where the torques do not move the normal impulses, a ball
-    on the ground, and converging at about mu_r / r per pass otherwise); where that does not
-    reach rounding in MAX_COUPLED passes, K^T assembled densely."""
+    """y with K^T y = g where torque blocks' bounds couple them to their contacts' normal
+    impulses: K = K0 + C, K0 = F_l + F_u A (active_transposed_solve's), C[p, q_n] = -db_p mu_p
+    for a torque block p at its bound and its contact q. Solved by iterating K0^T y = g - C^T y
+    (exact at its fixed point, reached in one pass where the torques do not move the normal
+    impulses, a ball on the ground, and converging at about mu_r / r per pass otherwise); where
+    that does not reach rounding in MAX_COUPLED passes, K^T assembled densely."""
     pos = np.full(lam.shape[0], -1, dtype=np.int64)
     for p in range(nsel):
         pos[sel[p]] = p

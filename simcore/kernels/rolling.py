@@ -2,8 +2,9 @@
 
 PenaltyContact and SmoothedContact end their step's contact solve with the stage below
 (penalty.py, smoothed.py); HardContact solves the same bounded torques as unknowns of its
-resting solve instead (torque_rows, at the end of this file). Per contact k between bodies a
-and b, with normal impulse lambda_n >= 0 (the model's own), the pair's coefficients
+resting solve where a body pair touches at one contact (torque_rows, at the end of this file),
+and ends that solve with the stage for pairs held by several contacts. Per contact k between
+bodies a and b, with normal impulse lambda_n >= 0 (the model's own), the pair's coefficients
 mu_t = max(torsional_a, torsional_b) and mu_r = max(rolling_a, rolling_b) (lengths, m:
 MuJoCo's torsional and rolling friction, combined as MuJoCo combines them), and K = I_a^-1
 + I_b^-1 the pair's world inverse inertia at the step start (static sides: 0):
@@ -75,12 +76,14 @@ def _frame(d, k, E):
 @jit
 def _setup(m, d, lam, k, Ka, Kb, K, E):
     """Contact k's coefficients (mu_t, mu_r) and whether the stage acts on it (a normal
-    impulse, a coefficient, a dynamic side); where it does, its bodies' inverse inertias Ka,
-    Kb, their sum K and its frame E."""
+    impulse, a coefficient, a dynamic side, and no torque block of HardContact's solve, which
+    then carries its torques: con_parent[k] <= -2, torque_rows); where it does, its bodies'
+    inverse inertias Ka, Kb, their sum K and its frame E."""
     a, b = d.con_body[k, 0], d.con_body[k, 1]
     mu_t, mu_r = _coefficients(m, a, b)
     if not (lam[k, 0] > 0.0 and (mu_t > 0.0 or mu_r > 0.0)) or not (
-            m.body_kind[a] == BODY_DYNAMIC or m.body_kind[b] == BODY_DYNAMIC):
+            m.body_kind[a] == BODY_DYNAMIC or m.body_kind[b] == BODY_DYNAMIC) or (
+            d.con_parent[k] <= -2):
         return False, mu_t, mu_r
     _inverse_inertia(m, d, a, Ka)
     _inverse_inertia(m, d, b, Kb)
@@ -307,23 +310,28 @@ def resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink):
 
 
 # ----------------------------------------------------------------------------------------------
-# HardContact: the resisting torques as unknowns of its resting solve. Each contact with
-# torsional or rolling friction gets a block of three torque rows in the solve, after the
-# contacts: rows (n, t1, t2) of its frame on the relative angular velocity w_a - w_b, torque
-# impulse tau on a (its opposite on b), projected onto |tau_0| <= mu_t lambda_n (torsion) and
+# HardContact: the resisting torques as unknowns of its resting solve. Each body pair that
+# touches at one contact (a sphere, a capsule's end, a corner) with torsional or rolling
+# friction gets a block of three torque rows in the solve, after the contacts: rows (n, t1, t2)
+# of the contact's frame on the relative angular velocity w_a - w_b, torque impulse tau on a
+# (its opposite on b), projected onto |tau_0| <= mu_t lambda_n (torsion) and
 # |(tau_1, tau_2)| <= mu_r lambda_n (rolling), lambda_n the contact's normal impulse in the same
 # solve (hard_solver.py). A ball that only rolling resistance holds then stays at rest: the
 # friction and the normal impulses are solved with the torque that holds it, which the stage
-# above, run after the solve, cannot do.
+# above, run after the solve, cannot do. A pair held by several contacts (a box on its face, a
+# capsule lying down) keeps the stage: there the contacts already hold some of the turning, so
+# the blocks' rows repeat theirs, and the split between them was left to the regularisation
+# alone (a box sliding and spinning on its face had per-step derivatives off by 8 to 16%).
 
 
 @jit
 def torque_rows(m, d, nc):
-    """Appends the torque blocks of contacts 0 .. nc-1 (each with torsional or rolling friction
-    and a dynamic side) at entries nc, nc + 1, ... of the solve's arrays: con_parent (their
-    contact; -1 is set for the contacts), con_resist (mu_t, mu_r), con_body, con_bias (0), and
-    J, MJ, A as a contact's (pure rotation rows; the inverse inertias at the step start, as the
-    stage's). Returns their number, also in d.ntorque[0]."""
+    """Appends the torque blocks of the body pairs that touch at one of the contacts 0 .. nc-1
+    (with torsional or rolling friction and a dynamic side) at entries nc, nc + 1, ... of the
+    solve's arrays: con_parent (the block's contact; for the contacts -1, and -2 - e for a
+    contact whose block is entry e, which the stage then leaves alone), con_resist (mu_t,
+    mu_r), con_body, con_bias (0), and J, MJ, A as a contact's (pure rotation rows; the inverse
+    inertias at the step start, as the stage's). Returns their number, also in d.ntorque[0]."""
     parent, resist, body = d.con_parent, d.con_resist, d.con_body
     J, MJ, A, bias = d.con_J, d.con_MJ, d.con_A, d.con_bias
     for k in range(nc):
@@ -334,10 +342,14 @@ def torque_rows(m, d, nc):
         return 0
     E = np.empty((3, 3))
     Ka, Kb = np.empty((3, 3)), np.empty((3, 3))
-    for k in range(nc):
+    k = 0
+    while k < nc:
+        k0 = k
         a, b = body[k, 0], body[k, 1]
+        while k < nc and body[k, 0] == a and body[k, 1] == b:
+            k += 1
         mu_t, mu_r = _coefficients(m, a, b)
-        if not (mu_t > 0.0 or mu_r > 0.0) or not (
+        if k - k0 > 1 or not (mu_t > 0.0 or mu_r > 0.0) or not (
                 m.body_kind[a] == BODY_DYNAMIC or m.body_kind[b] == BODY_DYNAMIC):
             continue
         e = nc + nt
@@ -345,13 +357,14 @@ def torque_rows(m, d, nc):
             raise ValueError("torque_rows: no room for the torque blocks; make the Data with "
                              "this model (make_data)")
         nt += 1
-        parent[e] = k
+        parent[e] = k0
+        parent[k0] = -2 - e
         resist[e, 0] = mu_t
         resist[e, 1] = mu_r
         body[e, 0] = a
         body[e, 1] = b
         bias[e] = 0.0
-        _frame(d, k, E)
+        _frame(d, k0, E)
         _inverse_inertia(m, d, a, Ka)
         _inverse_inertia(m, d, b, Kb)
         for s in range(2):
@@ -378,15 +391,22 @@ def torque_rows(m, d, nc):
 
 
 @jit(inline="always")
+def disc(z1, z2, radius):
+    # (z1, z2) scaled onto the disc of the radius where it lies outside (the friction cone's
+    # tangent part, hard_solver._cone, and the rolling part of a torque block)
+    zt = np.sqrt(z1 * z1 + z2 * z2)
+    if zt > radius:
+        scale = radius / zt if zt > 0.0 else 0.0
+        return z1 * scale, z2 * scale
+    return z1, z2
+
+
+@jit(inline="always")
 def torque_box(z0, z1, z2, bt, br):
     # a torque block's projection: torsion clamped to [-bt, bt], rolling onto the disc of
     # radius br (bt = mu_t lambda_n, br = mu_r lambda_n)
-    p0 = min(max(z0, -bt), bt)
-    zt = np.sqrt(z1 * z1 + z2 * z2)
-    if zt > br:
-        scale = br / zt if zt > 0.0 else 0.0
-        return p0, z1 * scale, z2 * scale
-    return p0, z1, z2
+    p1, p2 = disc(z1, z2, br)
+    return min(max(z0, -bt), bt), p1, p2
 
 
 @jit

@@ -28,6 +28,7 @@ from simcore.model import make_adjoint, make_data
 from tests.helpers import check_vjp, rot_bar_to_twist_np, rotvec_to_matrix
 from tests.kernel_entries import (torque_box, torque_box_jacobian_side, torque_impulse_vjp,
                                   torque_rows, torque_trace_vjp, torque_velocity_vjp)
+from tests.kernels.test_rolling import CONTACTS, NC, _scene
 
 
 def _frame(n):
@@ -58,8 +59,10 @@ ROLLING = [0.0, 0.0, 0.1, 0.0, 0.4, 0.05]
 # the sphere (both from a), box on the capsule, capsule on the static box (both from b),
 # kinematic sphere on the plane (none), sphere on the kinematic sphere (mu_r only, from b), box
 # on the static box (mu_t from a, mu_r from b), the sphere on the plane again
-CONTACTS_ROWS = [(1, 0), (3, 1), (4, 0), (2, 1), (2, 3), (3, 4), (5, 0), (1, 5), (2, 4), (1, 0)]
-BLOCKS_ROWS = [0, 3, 4, 5, 7, 8, 9]
+# (the box on the sphere twice in a row: a pair held by two contacts, left to the stage)
+CONTACTS_ROWS = [(1, 0), (3, 1), (4, 0), (2, 1), (2, 1), (2, 3), (3, 4), (5, 0), (1, 5), (2, 4),
+                 (1, 0)]
+BLOCKS_ROWS = [0, 5, 6, 8, 9, 10]
 
 
 def _rows_scene(rng, coefficients=True):
@@ -118,7 +121,10 @@ def test_torque_rows(rng):
     nt = torque_rows(m, d, nc)
 
     assert nt == len(BLOCKS_ROWS) and d.ntorque[0] == nt
-    assert np.all(d.con_parent[:nc] == -1)
+    # a contact with a block is marked -2 - its entry (the stage leaves it alone), the others -1
+    marks = np.full(nc, -1)
+    marks[BLOCKS_ROWS] = -2 - (nc + np.arange(nt))
+    assert np.array_equal(d.con_parent[:nc], marks)
     assert np.all(d.con_parent[nc:nc + nt] == BLOCKS_ROWS)
     # nothing past the blocks, nor the contacts' own rows, is written
     assert np.all(d.con_parent[nc + nt:] == 99) and np.all(d.con_body[nc + nt:] == 99)
@@ -285,10 +291,8 @@ def test_torque_box_jacobian_zero_bounds(rng):
 # ----------------------------------------------------------------------------------------------
 # torque_velocity_vjp, torque_impulse_vjp, torque_trace_vjp
 
-# (a, b) per contact: sphere on the plane, box on the sphere, box on the capsule, capsule on the
-# plane, the sphere on the plane again (a body in several contacts, static sides)
-CONTACTS = [(1, 0), (2, 1), (2, 3), (3, 0), (1, 0)]
-NC = len(CONTACTS)
+# test_rolling's scene and contacts: sphere on the plane, box on the sphere, box on the capsule,
+# capsule on the plane, the sphere on the plane again (a body in several contacts, static sides)
 
 
 class _Case:
@@ -299,17 +303,10 @@ class _Case:
     (t1, t2) = tangent_frame(n)) or "rotated" (E = Exp(w) E0, w per contact)."""
 
     def __init__(self, rng, mode, with_w=True):
-        scene = sc.Scene(dt=1e-3)
-        scene.add_plane()
-        scene.add_sphere(0.1, pos=(0, 0, 0.1))
-        scene.add_box((0.1, 0.2, 0.05), pos=(0.4, 0, 0.3), mass=2.0)
-        scene.add_capsule(0.05, 0.1, pos=(-0.3, 0, 0.3))
-        model = scene.build(contact=sc.HardContact())
-        nb = model.nbody
-        self.model = model._replace(body_torsional_friction=rng.uniform(0.1, 1.0, nb),
-                                    body_rolling_friction=rng.uniform(0.1, 1.0, nb))
+        self.model = _scene(rng)  # test_rolling's: plane, sphere, box, capsule, coefficients
+        nb = self.model.nbody
         self.nb, self.mode, self.with_w = nb, mode, with_w
-        self.dyn = np.flatnonzero(model.body_kind == BODY_DYNAMIC)
+        self.dyn = np.flatnonzero(self.model.body_kind == BODY_DYNAMIC)
         assert list(self.dyn) == [1, 2, 3]
         self.d = make_data(self.model, self.model.initial_state(), NC, 8)
         self.d.ncon[0] = NC
