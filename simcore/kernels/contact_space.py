@@ -29,9 +29,9 @@ from simcore.kernels.rolling import torque_impulse_vjp
 # the regularisation of torque blocks (contact_eps), at least: in a pile a body's rotation is held
 # by the blocks of all its contacts and by their friction, so the split between them is left to
 # the regularisation, which the solves settle slowly at the contacts' 1e-9 (benchmarks/
-# pile_rest.py's 64 spheres with 2 mm of rolling friction, at rest: 230 s per simulated second
-# at 1e-9, 0.2 to 0.5 s at 1e-6). Its price is compliance: a block holding a steady push turns
-# at 1e-6 of the rate the push gives in one step
+# pile_rest.py's 64 spheres with 2 mm of rolling friction: at 1e-9 its first 5 simulated seconds
+# took 785 s, in runs of 1 s; at 1e-6 its 20 s take 10.4 s). Its price is compliance: a block
+# holding a steady push turns at 1e-6 of the rate the push gives in one step
 TORQUE_REG = 1e-6
 
 
