@@ -247,13 +247,14 @@ class Data(NamedTuple):
     nlog: np.ndarray        # (1,) int
     # factorizations kept while a caller solves with the same matrices again and again
     # (kernels/factors.py): on while fac_on[0] is 1; entry e < fac_count[0] is a matrix of order
-    # fac_meta[e, 0], bandwidth fac_meta[e, 1] (-1: dense) and fac_meta[e, 4] entries, as
-    # assembled then factored at fac_float[fac_meta[e, 2]:], pivots at fac_int[fac_meta[e, 3]:]
+    # fac_meta[e, 0], bandwidth fac_meta[e, 1] (-1: dense) and fac_meta[e, 4] entries: its key
+    # (fac_meta[e, 5] entries) then its factors at fac_float[fac_meta[e, 2]:], its pivots at
+    # fac_int[fac_meta[e, 3]:]
     fac_on: np.ndarray      # (1,) int
     fac_count: np.ndarray   # (1,) int
-    fac_meta: np.ndarray    # (FACTOR_ENTRIES, 5) int
-    fac_float: np.ndarray   # grown by factors.factor_kept
-    fac_int: np.ndarray     # (int) grown by factors.factor_kept
+    fac_meta: np.ndarray    # (FACTOR_ENTRIES, 6) int
+    fac_float: np.ndarray   # grown by factors.keep
+    fac_int: np.ndarray     # (int) grown by factors.keep
 
 
 FACTOR_ENTRIES = 16  # factorizations kept at most (Data.fac_meta)
@@ -297,7 +298,7 @@ def make_data(model, state, ncon_max, npair_max):
         log_alpha=np.ones(4 * ncon_max), log_lam0=np.zeros((4 * ncon_max, 3)),
         nlog=np.zeros(1, dtype=np.int64), fac_on=np.zeros(1, dtype=np.int64),
         fac_count=np.zeros(1, dtype=np.int64),
-        fac_meta=np.zeros((FACTOR_ENTRIES, 5), dtype=np.int64), fac_float=np.zeros(0),
+        fac_meta=np.zeros((FACTOR_ENTRIES, 6), dtype=np.int64), fac_float=np.zeros(0),
         fac_int=np.zeros(0, dtype=np.int64))
 
 

@@ -147,16 +147,45 @@ def resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink):
 
 @jit(entry=True)
 def factor_kept_each(d, Ms, n, w, piv, count):
-    # factors.factor_kept on Ms[0], Ms[1], ... in place, in one compiled call (its kept
-    # factorizations live in the call's record); piv[i] their pivots, count[i] d.fac_count
-    # after each; returns whether all succeeded
+    # Ms[0], Ms[1], ... factored in place, in one compiled call (its kept factorizations live
+    # in the call's record), each keyed by itself: the kept factors of exactly the same matrix
+    # if there are any (factors.find_kept, kept_factors), else factored and kept
+    # (factors.keep); piv[i] their pivots, count[i] d.fac_count after each; returns whether all
+    # succeeded
     ok = True
     for i in range(Ms.shape[0]):
         M = Ms[i].copy()
-        ok = factors.factor_kept(d, M, n, w, piv[i]) and ok
+        key = M.reshape(M.size).copy()
+        e = factors.find_kept(d, key, n, w)
+        if e >= 0:
+            F, p = factors.kept_factors(d, e, M.shape[0], M.shape[1])
+            M[:, :] = F
+            piv[i, :n] = p
+        elif factors.factor_of_kind(M, n, w, piv[i]):
+            factors.keep(d, key, M, n, w, piv[i])
+        else:
+            ok = False
         Ms[i] = M
         count[i] = d.fac_count[0]
     return ok
+
+
+@jit(entry=True)
+def keyed_lookups(d, sel, Fls, Fus, Js, Ms, n, w, piv, found):
+    # for each i, in one compiled call: d.con_J = Js[i], then the kept factors of the key
+    # factors.system_key(d, sel, .., Fls[i], Fus[i]) into Ms[i] (found[i] = their entry), or
+    # Ms[i] factored and kept under that key (found[i] = -1)
+    for i in range(Ms.shape[0]):
+        d.con_J[:] = Js[i]
+        key = factors.system_key(d, sel, sel.shape[0], Fls[i], Fus[i])
+        e = factors.find_kept(d, key, n, w)
+        found[i] = e
+        if e >= 0:
+            F, p = factors.kept_factors(d, e, n, n)
+            Ms[i] = F
+            piv[i] = p
+        elif factors.factor_of_kind(Ms[i], n, w, piv[i]):
+            factors.keep(d, key, Ms[i], n, w, piv[i])
 
 
 @jit(entry=True)

@@ -35,7 +35,8 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.consts import BODY_DYNAMIC, CONTACT_HARD
-from simcore.kernels.factors import BLOCK_SPARSE, factor_kept
+from simcore.kernels.factors import (BLOCK_SPARSE, factor_of_kind, find_kept, keep, kept_factors,
+                                     system_key)
 from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, band_solve,
                                     block_ids, block_layout, block_order, block_solve,
                                     block_start)
@@ -246,58 +247,22 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
                 X[p, r, c] = Li[p, r, 0] * Fu[p, 0, c] + Li[p, r, 1] * Fu[p, 1, c] \
                     + Li[p, r, 2] * Fu[p, 2, c]
     # H = I + sum_k MJ_k X_k J_k over the dynamic sides: banded under HardContact, else
-    # block-sparse (module docstring)
-    J, MJ = d.con_J, d.con_MJ
-    nb = n // 6
-    if m.opt_contact == CONTACT_HARD:
-        Hf = np.zeros((n, 3 * w + 1))
-        for r in range(n):
-            Hf[r, w] = 1.0
-        bid = np.empty((0, 0), dtype=np.int64)
-        piv = np.empty(n, dtype=np.int64)
+    # block-sparse (module docstring); while d.fac_on, its factors are kept by what it is made
+    # of (factors.system_key): a row of transition_kernel finding them skips the assembly
+    hard = m.opt_contact == CONTACT_HARD
+    kn, kw = (n, w) if hard else (np.int64(0), np.int64(BLOCK_SPARSE))
+    key = system_key(d, sel, nsel, Fl, Fu) if d.fac_on[0] else np.empty(0)
+    kept = find_kept(d, key, kn, kw)
+    if kept >= 0:
+        Hf, piv = kept_factors(d, kept, n, 3 * w + 1) if hard else \
+            kept_factors(d, kept, 1, d.fac_meta[kept, 4])
     else:
-        adj = np.zeros((nb, nb), dtype=np.bool_)
-        for p in range(nsel):
-            i, j = loc[d.con_body[sel[p], 0]], loc[d.con_body[sel[p], 1]]
-            if i >= 0 and j >= 0 and i != j:
-                adj[i, j] = True
-                adj[j, i] = True
-        order, lstart, later = block_order(nb, adj)
-        Hf = block_layout(nb, order, lstart, later)
-        bid = block_ids(Hf)
-        for i in range(nb):
-            o = block_start(Hf, i)
-            for r in range(6):
-                Hf[0, o + 7 * r] = 1.0
-        n, w = np.int64(0), np.int64(BLOCK_SPARSE)
-        piv = np.empty(0, dtype=np.int64)
-    T = np.empty((6, 3))
-    for p in range(nsel):
-        k = sel[p]
-        for s in range(2):
-            i = loc[d.con_body[k, s]]
-            if i < 0:
-                continue
-            for r in range(6):
-                for c in range(3):
-                    T[r, c] = (MJ[k, s, r, 0] * X[p, 0, c] + MJ[k, s, r, 1] * X[p, 1, c]
-                               + MJ[k, s, r, 2] * X[p, 2, c])
-            for s2 in range(2):
-                j = loc[d.con_body[k, s2]]
-                if j < 0:
-                    continue
-                for r in range(6):
-                    # where row 6 i + r's entries of block (i, j) are
-                    if w == BLOCK_SPARSE:
-                        row, o = 0, block_start(Hf, bid[i, j]) + 6 * r
-                    else:
-                        row, o = 6 * i + r, 6 * j - 6 * i - r + w
-                    for c in range(6):
-                        Hf[row, o + c] += (T[r, 0] * J[k, s2, 0, c] + T[r, 1] * J[k, s2, 1, c]
-                                          + T[r, 2] * J[k, s2, 2, c])
-    if not factor_kept(d, Hf, n, w, piv):
-        return False, x
-    n = 6 * nb
+        Hf = _assemble(m, d, sel, nsel, loc, X, n, w)
+        piv = np.empty(n if hard else 0, dtype=np.int64)
+        if not factor_of_kind(Hf, kn, kw, piv):
+            return False, x
+        keep(d, key, Hf, kn, kw, piv)
+    w = kw
     res = rhs.copy()
     kx = np.empty(n3)
     z = np.empty(n)
@@ -359,6 +324,59 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
             if err <= REFINE_TOL * rnorm:
                 break
     return best <= accept * rnorm, x_best
+
+
+@jit
+def _assemble(m, d, sel, nsel, loc, X, n, w):
+    # H = I + sum_k MJ_k X_k J_k over the selected contacts' dynamic sides (loc: their bodies'
+    # positions): banded (n, 3 w + 1) under HardContact, else block_layout's array
+    J, MJ = d.con_J, d.con_MJ
+    nb = n // 6
+    if m.opt_contact == CONTACT_HARD:
+        Hf = np.zeros((n, 3 * w + 1))
+        for r in range(n):
+            Hf[r, w] = 1.0
+        bid = np.empty((0, 0), dtype=np.int64)
+    else:
+        adj = np.zeros((nb, nb), dtype=np.bool_)
+        for p in range(nsel):
+            i, j = loc[d.con_body[sel[p], 0]], loc[d.con_body[sel[p], 1]]
+            if i >= 0 and j >= 0 and i != j:
+                adj[i, j] = True
+                adj[j, i] = True
+        order, lstart, later = block_order(nb, adj)
+        Hf = block_layout(nb, order, lstart, later)
+        bid = block_ids(Hf)
+        for i in range(nb):
+            o = block_start(Hf, i)
+            for r in range(6):
+                Hf[0, o + 7 * r] = 1.0
+        w = np.int64(BLOCK_SPARSE)
+    T = np.empty((6, 3))
+    for p in range(nsel):
+        k = sel[p]
+        for s in range(2):
+            i = loc[d.con_body[k, s]]
+            if i < 0:
+                continue
+            for r in range(6):
+                for c in range(3):
+                    T[r, c] = (MJ[k, s, r, 0] * X[p, 0, c] + MJ[k, s, r, 1] * X[p, 1, c]
+                               + MJ[k, s, r, 2] * X[p, 2, c])
+            for s2 in range(2):
+                j = loc[d.con_body[k, s2]]
+                if j < 0:
+                    continue
+                for r in range(6):
+                    # where row 6 i + r's entries of block (i, j) are
+                    if w == BLOCK_SPARSE:
+                        row, o = 0, block_start(Hf, bid[i, j]) + 6 * r
+                    else:
+                        row, o = 6 * i + r, 6 * j - 6 * i - r + w
+                    for c in range(6):
+                        Hf[row, o + c] += (T[r, 0] * J[k, s2, 0, c] + T[r, 1] * J[k, s2, 1, c]
+                                          + T[r, 2] * J[k, s2, 2, c])
+    return Hf
 
 
 @jit

@@ -21,8 +21,9 @@ from simcore._jit import jit
 from simcore.kernels.body_space import ACCEPT_TOL, solve as solve_bodies
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.dynamics import apply_impulse_vjp
-from simcore.kernels.factors import DENSE, factor_kept
-from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, lu_solve,
+from simcore.kernels.factors import DENSE, find_kept, keep, kept_factors, system_key
+from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, lu_factor,
+                                    lu_solve,
                                     solve_dense, solve_or_lstsq)
 from simcore.kernels.rolling import torque_impulse_vjp
 
@@ -308,14 +309,24 @@ def dense_transposed(m, d, sel, nsel, Fl, Fu):
 
 @jit
 def _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
-    # y with K^T y = g, K = F_l + F_u A assembled densely
+    # y with K^T y = g, K = F_l + F_u A assembled densely (while d.fac_on, factors kept by
+    # what K is made of: a row of transition_kernel finding them skips the assembly)
     n3 = 3 * nsel
+    y = g.copy()
+    key = system_key(d, sel, nsel, Fl, Fu) if d.fac_on[0] else np.empty(0)
+    e = find_kept(d, key, n3, np.int64(DENSE))
+    if e >= 0:
+        LU, piv = kept_factors(d, e, n3, n3)
+        if lu_solve(LU, piv, y):
+            return y
+        return solve_or_lstsq(dense_transposed(m, d, sel, nsel, Fl, Fu), g)
     KT = dense_transposed(m, d, sel, nsel, Fl, Fu)
     LU = KT.copy()
     piv = np.empty(n3, dtype=np.int64)
-    y = g.copy()
-    if factor_kept(d, LU, n3, np.int64(DENSE), piv) and lu_solve(LU, piv, y):
-        return y
+    if lu_factor(LU, piv):
+        keep(d, key, LU, n3, np.int64(DENSE), piv)
+        if lu_solve(LU, piv, y):
+            return y
     return solve_or_lstsq(KT, g)
 
 

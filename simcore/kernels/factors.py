@@ -2,11 +2,13 @@
 
 transition_kernel (step.py) carries every row of a step's Jacobians back through the same
 substep: each row's adjoint solves with the same matrices (the contact solves' transposed
-systems, dense or through the bodies), which the rows would otherwise factor anew. While
-Data.fac_on[0] is 1, factor_kept keeps each factorization beside a copy of the matrix it was
-taken of, and a later call on exactly the same matrix (compared entry by entry, so a row can
-never get another matrix's factors) copies them instead of factoring: the result is the same
-to the bit. transition_kernel turns this on for its rows and clears the entries per substep.
+systems, dense or through the bodies), which the rows would otherwise assemble and factor
+anew. While Data.fac_on[0] is 1, each factorization is kept (keep) under a key, what its matrix
+is assembled from (system_key: the selected contacts, their F_l, F_u and Jacobians), and a
+later solve with exactly the same key (find_kept: compared entry by entry, so a row can never
+get another matrix's factors) solves with the kept factors (kept_factors), skipping the
+assembly and the factorization: the result is the same to the bit. transition_kernel turns
+this on for its rows and clears the entries per substep.
 """
 import numpy as np
 
@@ -14,53 +16,98 @@ from simcore._jit import jit
 from simcore.kernels.linalg import band_factor, block_factor, lu_factor
 
 
-# factor_kept's kinds of matrix besides a band (w >= 0): dense (n, n), or linalg.block_layout's
+# the kinds of matrix kept besides a band (w >= 0): dense (n, n), or linalg.block_layout's
 DENSE = -1
 BLOCK_SPARSE = -2
 
 
 @jit(inline="always")
-def _factor(M, n, w, piv):
+def factor_of_kind(M, n, w, piv):
+    # band_factor (w >= 0), lu_factor (DENSE) or block_factor (BLOCK_SPARSE) of M, in place
     if w == BLOCK_SPARSE:
         return block_factor(M)
     return band_factor(M, n, w, piv) if w >= 0 else lu_factor(M, piv)
 
 
 @jit
-def factor_kept(d, M, n, w, piv):
-    """band_factor(M, n, w, piv) (w >= 0: M banded, (n, 3 w + 1)), lu_factor(M, piv) (w = DENSE:
-    M (n, n)) or block_factor(M) (w = BLOCK_SPARSE: block_layout's array; n = 0, piv unused),
-    in place; while d.fac_on[0], the kept factors of exactly the same M if there are any, else
-    factored and kept while d.fac_meta has room. False where the factorization fails (nothing
-    is kept then)."""
+def system_key(d, sel, nsel, Fl, Fu):
+    """Everything K = F_l + F_u J M^-1 J^T over the selected contacts is made of, as one array:
+    per contact its index, its bodies, F_l, F_u, J and M^-1 J^T (d.con_J, d.con_MJ). Two solves
+    with equal keys (entry by entry) assemble the same matrix, bit for bit, whatever path
+    (dense or through the bodies) they take; its callers key their kept factors by it, and
+    skip the assembly on a match."""
+    per = 3 + 18 + 72
+    key = np.empty(nsel * per)
+    J, MJ, body = d.con_J, d.con_MJ, d.con_body
+    for p in range(nsel):
+        k = sel[p]
+        o = p * per
+        key[o] = k
+        key[o + 1] = body[k, 0]
+        key[o + 2] = body[k, 1]
+        o += 3
+        for r in range(3):
+            for c in range(3):
+                key[o] = Fl[p, r, c]
+                key[o + 1] = Fu[p, r, c]
+                o += 2
+        for s in range(2):
+            for r in range(3):
+                for c in range(6):
+                    key[o] = J[k, s, r, c]
+                    key[o + 1] = MJ[k, s, c, r]
+                    o += 2
+    return key
+
+
+@jit
+def find_kept(d, key, n, w):
+    """The kept entry of order n and kind w (band_factor's band w >= 0, DENSE or BLOCK_SPARSE)
+    whose key equals key entry by entry, or -1 (always -1 while keeping is off)."""
     if d.fac_on[0] == 0:
-        return _factor(M, n, w, piv)
-    size = M.shape[0] * M.shape[1]
-    meta, store, ints = d.fac_meta, d.fac_float, d.fac_int
-    flat = M.reshape(size)
-    count = d.fac_count[0]
-    if count > 0 and (meta[count - 1, 2] + 2 * meta[count - 1, 4] > store.shape[0]
-                      or meta[count - 1, 3] + meta[count - 1, 0] > ints.shape[0]):
-        count = 0  # (the grown stores belong to an earlier compiled call's record: gone)
+        return -1
+    meta, store = d.fac_meta, d.fac_float
+    count = _live(d)
+    ksize = key.shape[0]
     for e in range(count):
-        if meta[e, 0] != n or meta[e, 1] != w or meta[e, 4] != size:
+        if meta[e, 0] != n or meta[e, 1] != w or meta[e, 5] != ksize:
             continue
         f0 = meta[e, 2]
         same = True
-        for r in range(size):
-            if store[f0 + r] != flat[r]:
+        for r in range(ksize):
+            if store[f0 + r] != key[r]:
                 same = False
                 break
         if same:
-            flat[:] = store[f0 + size:f0 + 2 * size]
-            piv[:n] = ints[meta[e, 3]:meta[e, 3] + n]
-            return True
+            return e
+    return -1
+
+
+@jit
+def kept_factors(d, e, rows, cols):
+    """Entry e's factors, shaped (rows, cols) as they were kept, and its pivots: views of the
+    store, to be read only (a later keep may move the store, not change them)."""
+    meta = d.fac_meta
+    f0, size, i0 = meta[e, 2] + meta[e, 5], meta[e, 4], meta[e, 3]
+    return d.fac_float[f0:f0 + size].reshape((rows, cols)), d.fac_int[i0:i0 + meta[e, 0]]
+
+
+@jit
+def keep(d, key, M, n, w, piv):
+    """Keep M's factors (M factored in place, piv its pivots) under key while keeping is on and
+    d.fac_meta has room; otherwise nothing."""
+    if d.fac_on[0] == 0:
+        return
+    meta = d.fac_meta
+    count = _live(d)
     if count == meta.shape[0]:
-        return _factor(M, n, w, piv)
-    f0 = meta[count - 1, 2] + 2 * meta[count - 1, 4] if count > 0 else 0
+        return
+    size, ksize = M.shape[0] * M.shape[1], key.shape[0]
+    f0 = meta[count - 1, 2] + meta[count - 1, 5] + meta[count - 1, 4] if count > 0 else 0
     i0 = meta[count - 1, 3] + meta[count - 1, 0] if count > 0 else 0
-    if store.shape[0] < f0 + 2 * size:
-        grown = np.zeros(max(2 * store.shape[0], f0 + 2 * size))
+    store, ints = d.fac_float, d.fac_int
+    if store.shape[0] < f0 + ksize + size:
+        grown = np.zeros(max(2 * store.shape[0], f0 + ksize + size))
         grown[:f0] = store[:f0]
         d.fac_float = grown
         store = grown
@@ -69,12 +116,22 @@ def factor_kept(d, M, n, w, piv):
         grown_int[:i0] = ints[:i0]
         d.fac_int = grown_int
         ints = grown_int
-    store[f0:f0 + size] = flat
-    if not _factor(M, n, w, piv):
-        return False
-    store[f0 + size:f0 + 2 * size] = flat
+    store[f0:f0 + ksize] = key
+    store[f0 + ksize:f0 + ksize + size] = M.reshape(size)
     ints[i0:i0 + n] = piv[:n]
     meta[count, 0], meta[count, 1], meta[count, 2] = n, w, f0
-    meta[count, 3], meta[count, 4] = i0, size
+    meta[count, 3], meta[count, 4], meta[count, 5] = i0, size, ksize
     d.fac_count[0] = count + 1
-    return True
+
+
+@jit(inline="always")
+def _live(d):
+    # the entries kept in this compiled call's stores (an earlier call's grown stores are gone
+    # with its record, and its count with them)
+    meta, count = d.fac_meta, d.fac_count[0]
+    if count > 0 and (meta[count - 1, 2] + meta[count - 1, 5] + meta[count - 1, 4]
+                      > d.fac_float.shape[0]
+                      or meta[count - 1, 3] + meta[count - 1, 0] > d.fac_int.shape[0]):
+        d.fac_count[0] = 0
+        return 0
+    return count

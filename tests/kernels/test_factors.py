@@ -6,7 +6,7 @@ import simcore as sc
 from simcore.kernels.factors import BLOCK_SPARSE, DENSE
 from simcore.model import FACTOR_ENTRIES, make_data
 from tests.kernel_entries import (band_factor, block_factor_of, block_layout_of, factor_kept_each,
-                                  lu_factor)
+                                  keyed_lookups, lu_factor)
 from tests.kernels.test_body_space import random_blocks
 
 
@@ -14,6 +14,7 @@ def _data():
     scene = sc.Scene()
     scene.add_plane()
     scene.add_sphere(0.1, pos=(0, 0, 0.1))
+    scene.add_sphere(0.1, pos=(0, 0, 0.3))
     model = scene.build()
     return make_data(model, model.initial_state(), 4, 4)
 
@@ -102,3 +103,35 @@ def test_a_failed_factorization_is_not_kept():
     ok, _, _, count = _kept(d, np.stack([singular]), 2, DENSE)
     assert not ok and count[0] == 0
 
+
+
+def test_factors_kept_by_what_the_system_is_made_of_are_found_only_for_the_same_contacts(rng):
+    # factors.system_key: the selected contacts, their bodies, F_l, F_u and Jacobians; one ulp
+    # in any of them is another system (the solves through it factor anew)
+    d = _data()
+    d.fac_on[0] = 1
+    sel = np.array([0, 2])
+    d.con_body[:] = [[0, 1], [0, 2], [1, 2], [0, 2]]
+    d.con_MJ[:] = rng.normal(size=d.con_MJ.shape)
+    J = rng.normal(size=d.con_J.shape)
+    Fl, Fu = rng.normal(size=(2, 3, 3)), rng.normal(size=(2, 3, 3))
+    Fl_ulp, Fu_ulp, J_ulp = Fl.copy(), Fu.copy(), J.copy()
+    Fl_ulp[1, 2, 0] = np.nextafter(Fl[1, 2, 0], np.inf)
+    Fu_ulp[0, 0, 1] = np.nextafter(Fu[0, 0, 1], -np.inf)
+    J_ulp[2, 1, 2, 5] = np.nextafter(J[2, 1, 2, 5], np.inf)
+    J_other = J.copy()
+    J_other[1] += 1.0  # a contact not selected: the same system
+    cases = [(Fl, Fu, J), (Fl, Fu, J), (Fl_ulp, Fu, J), (Fl, Fu_ulp, J), (Fl, Fu, J_ulp),
+             (Fl, Fu, J_other), (Fl_ulp, Fu, J)]
+    n = 6
+    M = rng.normal(size=(n, n))
+    Ms = np.stack([M] * len(cases))
+    piv = np.zeros((len(cases), n), dtype=np.int64)
+    found = np.zeros(len(cases), dtype=np.int64)
+    keyed_lookups(d, sel, np.stack([c[0] for c in cases]), np.stack([c[1] for c in cases]),
+                  np.stack([c[2] for c in cases]), Ms, n, DENSE, piv, found)
+    assert list(found) == [-1, 0, -1, -1, -1, 0, 1]
+    ok, F, p = _direct(M, n)
+    assert ok
+    for i in range(len(cases)):
+        assert np.array_equal(Ms[i], F) and np.array_equal(piv[i], p)
