@@ -26,7 +26,7 @@ from simcore.kernels.contact_space import (TORQUE_REG, active_transposed_solve, 
                                            delassus_trace_vjp, dense_delassus, dense_transposed,
                                            impulse_rhs, impulse_vjp, islands)
 from simcore.kernels.linalg import solve_dense, solve_or_lstsq
-from simcore.kernels.rolling import (disc, torque_box, torque_box_jacobian_side,
+from simcore.kernels.rolling import (disc, disc_slope, torque_box, torque_box_jacobian_side,
                                      torque_coefficients_vjp, torque_trace_vjp,
                                      torque_velocity_vjp)
 
@@ -240,12 +240,7 @@ def projection_jacobian_side(z, mu, outside, dP):
     radius = mu * max(zn, 0.0)
     zt = np.sqrt(z1 * z1 + z2 * z2)
     if (zt > radius or (outside and zt == radius)) and zt > 0.0:
-        e1, e2 = z1 / zt, z2 / zt
-        c = radius / zt
-        dP[1, 1] = c * (1.0 - e1 * e1)
-        dP[1, 2] = -c * e1 * e2
-        dP[2, 1] = -c * e2 * e1
-        dP[2, 2] = c * (1.0 - e2 * e2)
+        e1, e2 = disc_slope(z1, z2, zt, radius, dP)
         dP[1, 0] = mu * dn * e1
         dP[2, 0] = mu * dn * e2
     else:

@@ -402,6 +402,19 @@ def disc(z1, z2, radius):
 
 
 @jit(inline="always")
+def disc_slope(z1, z2, zt, radius, dP):
+    # disc's Jacobian at (z1, z2) outside the disc, zt = |(z1, z2)| > 0: into dP[1:3, 1:3];
+    # returns the direction (e1, e2) = (z1, z2) / zt (the slope in the radius)
+    e1, e2 = z1 / zt, z2 / zt
+    c = radius / zt
+    dP[1, 1] = c * (1.0 - e1 * e1)
+    dP[1, 2] = -c * e1 * e2
+    dP[2, 1] = -c * e2 * e1
+    dP[2, 2] = c * (1.0 - e2 * e2)
+    return e1, e2
+
+
+@jit(inline="always")
 def torque_box(z0, z1, z2, bt, br):
     # a torque block's projection: torsion clamped to [-bt, bt], rolling onto the disc of
     # radius br (bt = mu_t lambda_n, br = mu_r lambda_n)
@@ -428,14 +441,7 @@ def torque_box_jacobian_side(z, bt, br, outside, dP, db):
         dP[1, 1] = 1.0
         dP[2, 2] = 1.0
     elif zt > 0.0:
-        e1, e2 = z1 / zt, z2 / zt
-        c = br / zt
-        dP[1, 1] = c * (1.0 - e1 * e1)
-        dP[1, 2] = -c * e1 * e2
-        dP[2, 1] = -c * e2 * e1
-        dP[2, 2] = c * (1.0 - e2 * e2)
-        db[1] = e1
-        db[2] = e2
+        db[1], db[2] = disc_slope(z1, z2, zt, br, dP)
 
 
 @jit
