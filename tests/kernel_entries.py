@@ -6,7 +6,8 @@ a wrapper is compiled code only the tests would use. Each entry here calls its k
 compiled code; it is compiled (and cached) in test sessions only.
 """
 from simcore._jit import jit
-from simcore.kernels import body_space, contact_space, factors, hard, linalg, rolling, smoothed
+from simcore.kernels import (body_space, contact_space, factors, hard, hard_solver, linalg, rolling,
+                             smoothed)
 
 
 @jit(entry=True)
@@ -143,6 +144,13 @@ def resistance(m, d, lam, W):
 @jit(entry=True)
 def resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink):
     return rolling.resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink)
+
+
+@jit(entry=True)
+def coupled_transposed_solve(m, d, sel, lam, Fl, Fu, g, db):
+    # y with (K0 + C)^T y = g over all of sel: the torque blocks coupled to their contacts'
+    # normal impulses (the hard adjoint's solve where a block sits at its bound)
+    return hard_solver._coupled_transposed_solve(m, d, sel, sel.shape[0], lam, Fl, Fu, g, db)
 
 
 @jit(entry=True)

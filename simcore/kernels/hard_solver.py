@@ -789,12 +789,14 @@ def _coupled_transposed_solve(m, d, sel, nsel, lam, Fl, Fu, g, db):
     for a torque block p at its bound and its contact q. Solved by iterating K0^T y = g - C^T y
     (exact at its fixed point, reached in one pass where the torques do not move the normal
     impulses, a ball on the ground, and converging at about mu_r / r per pass otherwise); where
-    that does not reach rounding in MAX_COUPLED passes, K^T assembled densely."""
+    that does not reach rounding in MAX_COUPLED passes, or a pass changes y more than the one
+    before it (diverging, or rounding's floor) or leaves it non-finite, K^T assembled densely."""
     pos = np.full(lam.shape[0], -1, dtype=np.int64)
     for p in range(nsel):
         pos[sel[p]] = p
     rhs = g.copy()
     y = active_transposed_solve(m, d, sel, nsel, Fl, Fu, rhs)
+    prev = np.inf
     for _ in range(MAX_COUPLED):
         for r in range(3 * nsel):
             rhs[r] = g[r]
@@ -802,12 +804,17 @@ def _coupled_transposed_solve(m, d, sel, nsel, lam, Fl, Fu, g, db):
         y_new = active_transposed_solve(m, d, sel, nsel, Fl, Fu, rhs)
         change = 0.0
         size = 0.0
+        finite = True
         for r in range(3 * nsel):
+            finite = finite and np.isfinite(y_new[r])
             change = max(change, abs(y_new[r] - y[r]))
             size = max(size, abs(y_new[r]))
+        if not finite or change > prev:
+            break
         y = y_new
         if change <= 1e-15 * size:
             return y
+        prev = change
     KT = dense_transposed(m, d, sel, nsel, Fl, Fu)
     eye = np.zeros(3 * nsel)
     for r in range(3 * nsel):  # C^T's columns, one per row of the torque blocks
