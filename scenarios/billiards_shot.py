@@ -16,8 +16,9 @@ friction 0.05 and the table 0.8, so ball-ball friction is 0.05 and ball-table fr
 balls have restitution 0.95 and the table 0, so both pairs have 0.95 (harmless for the table:
 resting approach speeds stay below the 0.1 m/s restitution threshold). A ball struck without
 spin slides, decelerating at mu g while friction spins it up, and rolls from t = 2 v0 / (7 mu g)
-at 5/7 of v0. The engine has no rolling resistance, so a rolling ball never stops: the goal is
-where the object ball is at T, not where it comes to rest.
+at 5/7 of v0. The balls have no rolling resistance here (the scene sets no rolling_friction),
+so a rolling ball never stops: the goal is where the object ball is at T, not where it comes to
+rest.
 
 A start that misses the object ball has a loss that does not depend on (vx, vy) at all (the
 object ball never moves), so the gradient is exactly zero there and L-BFGS-B stops at once;
