@@ -27,13 +27,10 @@ bodies):
 import numpy as np
 import pytest
 
-from simcore.kernels.collision import tangent_frame
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.hard_solver import MAX_COUPLED
-from simcore.model import make_data
-from tests.helpers import rotvec_to_matrix
 from tests.kernel_entries import active_transposed_solve, coupled_transposed_solve, torque_rows
-from tests.kernels.test_torque_rows import BLOCKS_ROWS, CONTACTS_ROWS, _normal, _rows_scene
+from tests.kernels.test_torque_rows import BLOCKS_ROWS, CONTACTS_ROWS, rows_data
 
 NC = len(CONTACTS_ROWS)
 NT = len(BLOCKS_ROWS)
@@ -59,15 +56,7 @@ class _Case:
     plus a little), F_u, lam (lam_n > 0), g and db (scaled by the caller)."""
 
     def __init__(self, rng):
-        m = _rows_scene(rng)
-        d = make_data(m, m.initial_state(), NC, 8)
-        for i in range(m.nbody):
-            d.xmat[i] = rotvec_to_matrix(rng.normal(size=3))
-        d.ncon[0] = NC
-        for k, (a, b) in enumerate(CONTACTS_ROWS):
-            d.con_body[k] = (a, b)
-            d.con_normal[k] = _normal(rng, 0.3)
-            tangent_frame(d.con_normal[k], d.con_t1[k], d.con_t2[k])
+        m, d = rows_data(rng)
         assert torque_rows(m, d, NC) == NT
         assert np.array_equal(d.con_parent[NC:NC + NT], BLOCKS_ROWS)
         Minv = _inverse_masses(m, d)

@@ -95,11 +95,12 @@ def _inverse_inertia(m, R, i):
     return R @ np.diag(1.0 / m.body_inertia[i]) @ R.T
 
 
-def test_torque_rows(rng):
+def rows_data(rng):
+    """(m, d): _rows_scene's model, and Data with its bodies turned at random and the contacts
+    CONTACTS_ROWS (random normals and their frames) before torque_rows."""
     m = _rows_scene(rng)
     nc = len(CONTACTS_ROWS)
     d = make_data(m, m.initial_state(), nc, 8)
-    assert d.con_J.shape[0] == 2 * nc and d.con_normal.shape[0] == nc
     for i in range(m.nbody):
         d.xmat[i] = rotvec_to_matrix(rng.normal(size=3))
     d.ncon[0] = nc
@@ -107,6 +108,13 @@ def test_torque_rows(rng):
         d.con_body[k] = (a, b)
         d.con_normal[k] = _normal(rng, 0.3)
         tangent_frame(d.con_normal[k], d.con_t1[k], d.con_t2[k])
+    return m, d
+
+
+def test_torque_rows(rng):
+    m, d = rows_data(rng)
+    nc = len(CONTACTS_ROWS)
+    assert d.con_J.shape[0] == 2 * nc and d.con_normal.shape[0] == nc
     # the contacts' rows hold their own values, everything after them a sentinel
     d.con_J[:] = rng.normal(size=d.con_J.shape)
     d.con_MJ[:] = rng.normal(size=d.con_MJ.shape)
