@@ -247,9 +247,9 @@ class Data(NamedTuple):
     nlog: np.ndarray        # (1,) int
     # factorizations kept while a caller solves with the same matrices again and again
     # (kernels/factors.py): on while fac_on[0] is 1; entry e < fac_count[0] is a matrix of order
-    # fac_meta[e, 0], bandwidth fac_meta[e, 1] (-1: dense) and fac_meta[e, 4] entries: its key
-    # (fac_meta[e, 5] entries) then its factors at fac_float[fac_meta[e, 2]:], its pivots at
-    # fac_int[fac_meta[e, 3]:]
+    # fac_meta[e, 0], kind fac_meta[e, 1] (a bandwidth, or factors.DENSE / BLOCK_SPARSE) and
+    # fac_meta[e, 4] entries: its key (fac_meta[e, 5] entries) then its factors at
+    # fac_float[fac_meta[e, 2]:], its pivots at fac_int[fac_meta[e, 3]:]
     fac_on: np.ndarray      # (1,) int
     fac_count: np.ndarray   # (1,) int
     fac_meta: np.ndarray    # (FACTOR_ENTRIES, 6) int

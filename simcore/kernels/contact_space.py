@@ -23,8 +23,7 @@ from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.dynamics import apply_impulse_vjp
 from simcore.kernels.factors import DENSE, find_kept, keep, kept_factors, system_key
 from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, lu_factor,
-                                    lu_solve,
-                                    solve_dense, solve_or_lstsq)
+                                    lu_solve, solve_dense, solve_or_lstsq)
 from simcore.kernels.rolling import torque_impulse_vjp
 
 # the regularisation of torque blocks (contact_eps), at least: in a pile a body's rotation is held
