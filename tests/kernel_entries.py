@@ -179,12 +179,13 @@ def factor_kept_each(d, Ms, n, w, piv, count):
 
 
 @jit(entry=True)
-def keyed_lookups(d, sel, Fls, Fus, Js, Ms, n, w, piv, found):
-    # for each i, in one compiled call: d.con_J = Js[i], then the kept factors of the key
-    # factors.system_key(d, sel, .., Fls[i], Fus[i]) into Ms[i] (found[i] = their entry), or
-    # Ms[i] factored and kept under that key (found[i] = -1)
+def keyed_lookups(d, sel, Fls, Fus, Js, MJs, Ms, n, w, piv, found):
+    # for each i, in one compiled call: d.con_J = Js[i], d.con_MJ = MJs[i], then the kept
+    # factors of the key factors.system_key(d, sel, .., Fls[i], Fus[i]) into Ms[i] (found[i] =
+    # their entry), or Ms[i] factored and kept under that key (found[i] = -1)
     for i in range(Ms.shape[0]):
         d.con_J[:] = Js[i]
+        d.con_MJ[:] = MJs[i]
         key = factors.system_key(d, sel, sel.shape[0], Fls[i], Fus[i])
         e = factors.find_kept(d, key, n, w)
         found[i] = e

@@ -106,31 +106,33 @@ def test_a_failed_factorization_is_not_kept():
 
 
 def test_factors_kept_by_what_the_system_is_made_of_are_found_only_for_the_same_contacts(rng):
-    # factors.system_key: the selected contacts, their bodies, F_l, F_u and Jacobians; one ulp
+    # factors.system_key: the selected contacts, their bodies, F_l, F_u, J and M^-1 J^T; one ulp
     # in any of them is another system (the solves through it factor anew)
     d = _data()
     d.fac_on[0] = 1
     sel = np.array([0, 2])
     d.con_body[:] = [[0, 1], [0, 2], [1, 2], [0, 2]]
-    d.con_MJ[:] = rng.normal(size=d.con_MJ.shape)
-    J = rng.normal(size=d.con_J.shape)
+    J, MJ = rng.normal(size=d.con_J.shape), rng.normal(size=d.con_MJ.shape)
     Fl, Fu = rng.normal(size=(2, 3, 3)), rng.normal(size=(2, 3, 3))
-    Fl_ulp, Fu_ulp, J_ulp = Fl.copy(), Fu.copy(), J.copy()
+    Fl_ulp, Fu_ulp, J_ulp, MJ_ulp = Fl.copy(), Fu.copy(), J.copy(), MJ.copy()
     Fl_ulp[1, 2, 0] = np.nextafter(Fl[1, 2, 0], np.inf)
     Fu_ulp[0, 0, 1] = np.nextafter(Fu[0, 0, 1], -np.inf)
     J_ulp[2, 1, 2, 5] = np.nextafter(J[2, 1, 2, 5], np.inf)
-    J_other = J.copy()
+    MJ_ulp[0, 0, 4, 1] = np.nextafter(MJ[0, 0, 4, 1], -np.inf)
+    J_other, MJ_other = J.copy(), MJ.copy()
     J_other[1] += 1.0  # a contact not selected: the same system
-    cases = [(Fl, Fu, J), (Fl, Fu, J), (Fl_ulp, Fu, J), (Fl, Fu_ulp, J), (Fl, Fu, J_ulp),
-             (Fl, Fu, J_other), (Fl_ulp, Fu, J)]
+    MJ_other[3] -= 1.0
+    cases = [(Fl, Fu, J, MJ), (Fl, Fu, J, MJ), (Fl_ulp, Fu, J, MJ), (Fl, Fu_ulp, J, MJ),
+             (Fl, Fu, J_ulp, MJ), (Fl, Fu, J, MJ_ulp), (Fl, Fu, J_other, MJ_other),
+             (Fl_ulp, Fu, J, MJ)]
     n = 6
     M = rng.normal(size=(n, n))
     Ms = np.stack([M] * len(cases))
     piv = np.zeros((len(cases), n), dtype=np.int64)
     found = np.zeros(len(cases), dtype=np.int64)
-    keyed_lookups(d, sel, np.stack([c[0] for c in cases]), np.stack([c[1] for c in cases]),
-                  np.stack([c[2] for c in cases]), Ms, n, DENSE, piv, found)
-    assert list(found) == [-1, 0, -1, -1, -1, 0, 1]
+    keyed_lookups(d, sel, *(np.stack([c[j] for c in cases]) for j in range(4)), Ms, n, DENSE,
+                  piv, found)
+    assert list(found) == [-1, 0, -1, -1, -1, -1, 0, 1]
     ok, F, p = _direct(M, n)
     assert ok
     for i in range(len(cases)):
