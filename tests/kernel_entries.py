@@ -5,6 +5,8 @@ Kernels are compiled without numba's Python wrapper unless Python calls them (si
 a wrapper is compiled code only the tests would use. Each entry here calls its kernel from
 compiled code; it is compiled (and cached) in test sessions only.
 """
+import numpy as np
+
 from simcore._jit import jit
 from simcore.kernels import (body_space, contact_space, factors, hard, hard_solver, linalg, rolling,
                              smoothed)
@@ -32,12 +34,12 @@ def islands(m, d, sel, nsel, order, start):
 
 @jit(entry=True)
 def active_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
-    return contact_space.active_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+    return contact_space.active_transposed_solve(m, d, sel, nsel, Fl, Fu, g, np.empty(0))
 
 
 @jit(entry=True)
 def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
-    return contact_space.transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+    return contact_space.transposed_solve(m, d, sel, nsel, Fl, Fu, g, np.empty(0))
 
 
 @jit(entry=True)
@@ -84,7 +86,18 @@ def smoothed_contacts(m, d, h):
 
 @jit(entry=True)
 def body_solve(m, d, sel, nsel, Fl, Fu, rhs, trans):
-    return body_space.solve(m, d, sel, nsel, Fl, Fu, rhs, trans, body_space.ACCEPT_TOL)
+    return body_space.solve(m, d, sel, nsel, Fl, Fu, rhs, np.empty(0), trans,
+                            body_space.ACCEPT_TOL)
+
+
+@jit(entry=True)
+def body_solve_from_bodies(m, d, sel, nsel, Fl, Fu, Vb, Wb):
+    # K^T y = g for g = J M^-1 [Vb; Wb] (impulse_rhs), given with its body-space v: (ok, y, g)
+    g = np.empty(3 * nsel)
+    contact_space.impulse_rhs(d, sel, nsel, Vb, Wb, g)
+    ok, y = body_space.solve(m, d, sel, nsel, Fl, Fu, g, contact_space.body_vector(Vb, Wb),
+                             np.bool_(True), body_space.ACCEPT_TOL)
+    return ok, y, g
 
 
 @jit(entry=True)
@@ -200,6 +213,16 @@ def keyed_lookups(d, sel, Fls, Fus, Js, MJs, Ms, n, w, piv, found):
 @jit(entry=True)
 def lu_factor(M, piv):
     return linalg.lu_factor(M, piv)
+
+
+@jit(entry=True)
+def lu_solve(M, piv, x):
+    return linalg.lu_solve(M, piv, x)
+
+
+@jit(entry=True)
+def lu_solve_transposed(T, piv, x):
+    return linalg.lu_solve_transposed(T, piv, x)
 
 
 @jit(entry=True)

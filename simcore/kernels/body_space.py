@@ -19,13 +19,16 @@ sought across bodies: H is ordered by reverse Cuthill-McKee, where it is banded 
 a band of about 16 bodies), and a banded LU with partial pivoting factors it in O(n w^2).
 (`python benchmarks/transition_cost.py --contact hard`: with the block LU the settled 64-cube
 lattice pile's per-step Jacobians, whose adjoint solves go through its bodies, took 49 s, where
-the banded LU's take under 1 s.) Iterative refinement against K
+the banded LU's take under 1 s.) A pass of refinement against K
 applied through the bodies (exact up to rounding) removes what the elimination loses. It loses
 much where F_l is tiny: the hard model's sticking contacts have F_l = eps R with eps ~ 1e-9 of
 the Delassus scale, and on a layer of cubes face to face on the ground
-(../shared/repros/cube_layer_stall.py) refinement stalls far above rounding in the adjoint's
-solves. There the same correction preconditions GMRES (from the refined solution), which does
-reach rounding (tests/kernels/test_body_space.py). solve() returns a solution only at the
+(../shared/repros/cube_layer_stall.py) refinement stalls far above rounding. There the same
+correction preconditions GMRES (from the refined solution), which does reach rounding
+(tests/kernels/test_body_space.py). The adjoints' right-hand side is mostly the image
+J M^-1 v of the bodies' velocity cotangent v: given v, the transposed solve starts from the
+bodies' H^T q = v (_from_bodies), which loses nothing at sticking contacts and leaves
+refinement and GMRES little to do. solve() returns a solution only at the
 relative residual its caller accepts (ACCEPT_TOL for the adjoints and the smoothed and penalty
 Newton steps; the hard solver's Newton steps on large islands take a looser one), and otherwise
 says so; so it does where the island is too wide for the budget (affordable()) or a factor is
@@ -47,7 +50,6 @@ BAND_BUDGET = 40000.0
 # affordable(): the most bodies an island taken through them may have (block_factor's order and
 # block map take nb^2 memory and time)
 BLOCK_MAX_BODIES = 512
-REFINE = 6  # refinement passes at most
 REFINE_TOL = 1e-14  # relative residual |r - K x| / |r| that ends refinement
 ACCEPT_TOL = 1e-12  # the largest relative residual of a solution returned as ok
 KRYLOV = 30  # GMRES's restart length where refinement stalls
@@ -225,12 +227,14 @@ def _apply(d, sel, nsel, Fl, Fu, x, out, zb, trans):
 
 
 @jit
-def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
+def solve(m, d, sel, nsel, Fl, Fu, rhs, rhs_bodies, trans, accept):
     """(ok, x) with K x = rhs (trans: K^T x = rhs) over one island's selected contacts, refined
     toward a relative residual of REFINE_TOL; ok False (x undefined) when the island is beyond
     the budget (affordable()), an F_l block or the factorization is singular, or the best
     residual refinement reaches is above accept (ACCEPT_TOL for a solve that must be exact; a
-    Newton step of the hard solver takes a looser one, NEWTON_ACCEPT in hard_solver.py)."""
+    Newton step of the hard solver takes a looser one, NEWTON_ACCEPT in hard_solver.py).
+    rhs_bodies (trans only; else empty): empty, or v (6 nbody) with rhs = J M^-1 v, when the
+    first solution is taken from the bodies' (_from_bodies) before refinement."""
     n3 = 3 * nsel
     x = np.zeros(n3)
     loc = np.full(m.nbody, -1, dtype=np.int64)
@@ -276,8 +280,15 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
     best = np.inf
     x_best = np.zeros(n3)
     dx = np.empty(n3)
-    for _ in range(REFINE):
-        # a correction for the residual res through the bodies, then the true residual
+    if trans and rhs_bodies.shape[0] > 0:
+        _from_bodies(d, sel, nsel, loc, Li, Hf, n, w, piv, rhs_bodies, x, z, sk)
+        best = _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res)
+        if not np.isfinite(best):
+            return False, x
+        x_best[:] = x
+    if best > REFINE_TOL * rnorm:
+        # a correction for the residual res through the bodies, then the true residual (one
+        # pass: where one does not reach REFINE_TOL, GMRES below gains more per correction)
         _correct(d, sel, nsel, loc, Li, X, Hf, n, w, piv, res, dx, z, sk, trans)
         for r in range(n3):
             x[r] += dx[r]
@@ -287,8 +298,6 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, trans, accept):
         if err < best:
             best = err
             x_best[:] = x
-        if err <= REFINE_TOL * rnorm or err >= 0.5 * best:
-            break
     if best > REFINE_TOL * rnorm:
         # refinement stalled (sticking contacts: the elimination through F_l = eps R loses
         # digits): GMRES, right-preconditioned by the same correction, from the best so far
@@ -388,6 +397,36 @@ def _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res):
         res[r] = rhs[r] - kx[r]
         err = max(err, abs(res[r]))
     return err
+
+
+@jit
+def _from_bodies(d, sel, nsel, loc, Li, H, n, w, piv, v, x, z, sk):
+    # x with K^T x = J M^-1 v: H^T q = v, x_k = F_l,k^-T MJ_k^T q (then K^T x = MJ^T H^T q =
+    # J M^-1 v, as K^T = F_l^T + A F_u^T and H^T = I + sum_k J_k^T X_k^T MJ_k^T). _correct's
+    # x_k = F_l,k^-T (g_k - MJ_k^T q) is the same x, but where F_l,k is tiny (sticking contacts
+    # under HardContact) g_k and MJ_k^T q nearly cancel, and what the difference loses
+    # F_l,k^-T magnifies; here nothing cancels, and the solution starts near rounding
+    J, MJ = d.con_J, d.con_MJ
+    z[:] = 0.0
+    for i in range(loc.shape[0]):
+        if loc[i] >= 0:
+            for c in range(6):
+                z[6 * loc[i] + c] = v[6 * i + c]
+    if w == BLOCK_SPARSE:
+        block_solve(H, z, True)
+    else:
+        band_solve(H, n, w, piv, z, True)
+    for p in range(nsel):
+        k = sel[p]
+        for r in range(3):
+            acc = 0.0
+            for s in range(2):
+                i = loc[d.con_body[k, s]]
+                if i >= 0:
+                    acc += _gather(J, MJ, k, s, z, 6 * i, True, r)
+            sk[r] = acc
+        for r in range(3):
+            x[3 * p + r] = Li[p, 0, r] * sk[0] + Li[p, 1, r] * sk[1] + Li[p, 2, r] * sk[2]
 
 
 @jit

@@ -23,7 +23,7 @@ from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.dynamics import apply_impulse_vjp
 from simcore.kernels.factors import DENSE, find_kept, keep, kept_factors, system_key
 from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, lu_factor,
-                                    lu_solve, solve_dense, solve_or_lstsq)
+                                    lu_solve_transposed, solve_dense, solve_or_lstsq)
 from simcore.kernels.rolling import torque_impulse_vjp
 
 # the regularisation of torque blocks (contact_eps), at least: in a pile a body's rotation is held
@@ -288,6 +288,17 @@ def impulse_rhs(d, sel, nsel, Vb, Wb, g):
 
 
 @jit
+def body_vector(Vb, Wb):
+    # (6 nbody): per body Vb's 3 entries, then Wb's (transposed_solve's g_bodies)
+    out = np.empty(6 * Vb.shape[0])
+    for i in range(Vb.shape[0]):
+        for j in range(3):
+            out[6 * i + j] = Vb[i, j]
+            out[6 * i + 3 + j] = Wb[i, j]
+    return out
+
+
+@jit
 def dense_transposed(m, d, sel, nsel, Fl, Fu):
     # K^T, K = F_l + F_u A over the selected contacts, assembled densely
     n3 = 3 * nsel
@@ -315,16 +326,17 @@ def _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
     key = system_key(d, sel, nsel, Fl, Fu) if d.fac_on[0] else np.empty(0)
     e = find_kept(d, key, n3, np.int64(DENSE))
     if e >= 0:
-        LU, piv = kept_factors(d, e, n3, n3)
-        if lu_solve(LU, piv, y):
+        T, piv = kept_factors(d, e, n3, n3)
+        if lu_solve_transposed(T, piv, y):
             return y
         return solve_or_lstsq(dense_transposed(m, d, sel, nsel, Fl, Fu), g)
     KT = dense_transposed(m, d, sel, nsel, Fl, Fu)
     LU = KT.copy()
     piv = np.empty(n3, dtype=np.int64)
     if lu_factor(LU, piv):
-        keep(d, key, LU, n3, np.int64(DENSE), piv)
-        if lu_solve(LU, piv, y):
+        T = np.ascontiguousarray(LU.T)  # (the layout lu_solve_transposed is fast with)
+        keep(d, key, T, n3, np.int64(DENSE), piv)
+        if lu_solve_transposed(T, piv, y):
             return y
     return solve_or_lstsq(KT, g)
 
@@ -405,8 +417,9 @@ def islands(m, d, sel, nsel, order, start):
 
 
 @jit
-def active_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
-    """transposed_solve, solving only the contacts the solution moves with.
+def active_transposed_solve(m, d, sel, nsel, Fl, Fu, g, g_bodies):
+    """transposed_solve, solving only the contacts the solution moves with (g_bodies: as
+    transposed_solve's; it stands for the coupled contacts' part of g too).
 
     A separated contact (F_l = I, F_u = 0) has an identity row in K, so only the others' block
     K_NN^T y_N = g_N is solved (over islands of those contacts alone); then
@@ -428,7 +441,7 @@ def active_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
             act[na] = p
             na += 1
     if na == nsel:
-        return transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+        return transposed_solve(m, d, sel, nsel, Fl, Fu, g, g_bodies)
     y = g.copy()
     if na == 0:
         return y
@@ -442,7 +455,7 @@ def active_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
         Fl_a[q] = Fl[p]
         Fu_a[q] = Fu[p]
         g_a[3 * q:3 * q + 3] = g[3 * p:3 * p + 3]
-    y_a = transposed_solve(m, d, sel_a, na, Fl_a, Fu_a, g_a)
+    y_a = transposed_solve(m, d, sel_a, na, Fl_a, Fu_a, g_a, g_bodies)
     dV = np.zeros((m.nbody, 3))
     dW = np.zeros((m.nbody, 3))
     u = np.empty(3)
@@ -465,9 +478,12 @@ def active_transposed_solve(m, d, sel, nsel, Fl, Fu, g):
 
 
 @jit
-def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
+def transposed_solve(m, d, sel, nsel, Fl, Fu, g, g_bodies):
     """y with K^T y = g (K = F_l + F_u A over the selected contacts; F_l, F_u (nsel, 3, 3)),
-    island by island (K is block diagonal over them), each by _transposed_solve_island."""
+    island by island (K is block diagonal over them), each by _transposed_solve_island.
+    g_bodies: empty, or (6 nbody: per body 3 for its velocity, 3 for its angular velocity) a
+    body-space v with g = J M^-1 v (impulse_rhs's g, the cotangent of the velocities the
+    impulses move), which lets a solve through the bodies start from v (body_space.solve)."""
     if nsel == 0:
         return np.zeros(0)
     if not _any_nonzero(g, 0, nsel, np.arange(nsel)):
@@ -476,7 +492,7 @@ def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
     start = np.empty(nsel + 1, dtype=np.int64)
     nis = islands(m, d, sel, nsel, order, start)
     if nis == 1:
-        return _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g)
+        return _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g, g_bodies)
     y = np.empty(3 * nsel)
     sub = np.empty(nsel, dtype=np.int64)
     for j in range(nis):
@@ -501,7 +517,7 @@ def transposed_solve(m, d, sel, nsel, Fl, Fu, g):
             Fl_s[q] = Fl[p]
             Fu_s[q] = Fu[p]
             g_s[3 * q:3 * q + 3] = g[3 * p:3 * p + 3]
-        y_s = _transposed_solve_island(m, d, sub, n, Fl_s, Fu_s, g_s)
+        y_s = _transposed_solve_island(m, d, sub, n, Fl_s, Fu_s, g_s, g_bodies)
         for q in range(n):
             p = order[start[j] + q]
             y[3 * p:3 * p + 3] = y_s[3 * q:3 * q + 3]
@@ -557,7 +573,7 @@ def _dot(a, b):
 
 
 @jit
-def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
+def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g, g_bodies):
     """y with K^T y = g over the selected contacts (one island; sel may be longer).
 
     Dense for at most m.opt_polish_max_contacts contacts; beyond, through the island's bodies
@@ -568,7 +584,7 @@ def _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g):
     """
     if contacts_in(d, sel, nsel) <= m.opt_polish_max_contacts:
         return _dense_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
-    ok, y = solve_bodies(m, d, sel, nsel, Fl, Fu, g, np.bool_(True), ACCEPT_TOL)
+    ok, y = solve_bodies(m, d, sel, nsel, Fl, Fu, g, g_bodies, np.bool_(True), ACCEPT_TOL)
     if not ok:
         ok, y = gmres_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
     if not ok:

@@ -21,10 +21,10 @@ from simcore._jit import jit
 from simcore.kernels.body_space import affordable, solve as solve_bodies
 from simcore.kernels.consts import KINK_LEFT, KINK_RIGHT
 from simcore.kernels.contact_space import (TORQUE_REG, active_transposed_solve, add_impulse,
-                                           apply_contact_impulse, contact_eps, contact_u,
-                                           contact_velocity, contact_velocity_vjp, contacts_in,
-                                           delassus_trace_vjp, dense_delassus, dense_transposed,
-                                           impulse_rhs, impulse_vjp, islands)
+                                           apply_contact_impulse, body_vector, contact_eps,
+                                           contact_u, contact_velocity, contact_velocity_vjp,
+                                           contacts_in, delassus_trace_vjp, dense_delassus,
+                                           dense_transposed, impulse_rhs, impulse_vjp, islands)
 from simcore.kernels.linalg import solve_dense, solve_or_lstsq
 from simcore.kernels.rolling import (disc, disc_slope, torque_box, torque_box_jacobian_side,
                                      torque_coefficients_vjp, torque_trace_vjp,
@@ -365,7 +365,8 @@ def _newton(m, d, sel, nsel, bias, lam, V, W, cones, reg, dense_limit):
         if dense:
             ok, step = solve_dense(JG, G)
         else:
-            ok, step = solve_bodies(m, d, sel, nsel, Fl, Fu, G, np.bool_(False), NEWTON_ACCEPT)
+            ok, step = solve_bodies(m, d, sel, nsel, Fl, Fu, G, np.empty(0), np.bool_(False),
+                                    NEWTON_ACCEPT)
         if not ok:  # a singular Newton system: stop here (the residual says how far it got)
             break
         for p in range(nsel):
@@ -741,13 +742,16 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
                 Fl[p, i, j] = (1.0 if i == j else 0.0) - dp + eps * dp * Rd[j]
     g = np.empty(3 * nsel)
     impulse_rhs(d, sel, nsel, Vb, Wb, g)
+    from_bodies = True  # g = J M^-1 [Vb; Wb] (transposed_solve's g_bodies)
     for p in range(nsel):
         for j in range(3):
             g[3 * p + j] += lam_bar[sel[p], j]
+            from_bodies = from_bodies and lam_bar[sel[p], j] == 0.0
     if coupled:
         y = _coupled_transposed_solve(m, d, sel, nsel, lam, Fl, Fu, g, db)
     else:
-        y = active_transposed_solve(m, d, sel, nsel, Fl, Fu, g)
+        y = active_transposed_solve(m, d, sel, nsel, Fl, Fu, g,
+                                    body_vector(Vb, Wb) if from_bodies else np.empty(0))
     c = np.empty(3)
     ubar = np.empty(3)
     for p in range(nsel):
@@ -795,13 +799,13 @@ def _coupled_transposed_solve(m, d, sel, nsel, lam, Fl, Fu, g, db):
     for p in range(nsel):
         pos[sel[p]] = p
     rhs = g.copy()
-    y = active_transposed_solve(m, d, sel, nsel, Fl, Fu, rhs)
+    y = active_transposed_solve(m, d, sel, nsel, Fl, Fu, rhs, np.empty(0))
     prev = np.inf
     for _ in range(MAX_COUPLED):
         for r in range(3 * nsel):
             rhs[r] = g[r]
         _coupling_add(d, sel, nsel, lam, db, pos, y, rhs, 1.0)
-        y_new = active_transposed_solve(m, d, sel, nsel, Fl, Fu, rhs)
+        y_new = active_transposed_solve(m, d, sel, nsel, Fl, Fu, rhs, np.empty(0))
         change = 0.0
         size = 0.0
         finite = True

@@ -66,6 +66,36 @@ def lu_factor(M, piv):
 
 
 @jit
+def lu_solve_transposed(T, piv, x):
+    """x <- A^-1 x in place, as lu_solve, from lu_factor's factors of A stored transposed
+    (T = M^T, C-contiguous): both triangular sweeps then walk T's rows, updates over contiguous
+    memory the compiler vectorises, where lu_solve's back substitution sums along a row (a
+    reduction it may not reorder without fastmath). For a caller that solves with the same
+    factors many times (contact_space's kept adjoint solves). The forward sweep is lu_solve's
+    arithmetic; the back sweep subtracts in the other order, so its last bits may differ.
+    False when x is not finite."""
+    n = x.shape[0]
+    for c in range(n):  # L z = P x, column by column (row c of T is column c of L)
+        p = piv[c]
+        if p != c:
+            x[c], x[p] = x[p], x[c]
+        xc = x[c]
+        if xc != 0.0:
+            for r in range(c + 1, n):
+                x[r] -= T[c, r] * xc
+    for c in range(n - 1, -1, -1):  # U x = z, column by column
+        xc = x[c] / T[c, c]
+        x[c] = xc
+        if xc != 0.0:
+            for r in range(c):
+                x[r] -= T[c, r] * xc
+    for c in range(n):
+        if not np.isfinite(x[c]):
+            return False
+    return True
+
+
+@jit
 def lu_solve(M, piv, x):
     """x <- A^-1 x in place with lu_factor's factors of A; False when x is not finite."""
     n = x.shape[0]
@@ -172,12 +202,14 @@ def arnoldi_update(Q, H, e, j_end, x):
 def band_factor(B, n, w, piv):
     """LU with partial pivoting of the n x n matrix of lower and upper bandwidth w held in B
     (n, 3w + 1): entry (i, j) at B[i, j - i + w], j - i in [-w, 2w] (the upper w for fill-in).
-    In place, LINPACK's layout: the multipliers of column c stay in its rows below the
-    diagonal, rows are swapped right of the diagonal only, piv[c] the row swapped with c.
-    Returns False at a zero or non-finite pivot. The fill reaches past the upper band only
-    where rows were swapped (ju, as LINPACK's dgbfa tracks it), and each row's update runs on
-    a copy of the pivot row, which lets the compiler vectorise it (the arithmetic is the same
-    as updating in place)."""
+    In place, after LINPACK's dgbfa: rows are swapped right of the diagonal only, piv[c] the
+    row swapped with c, U stays in its rows (B[i, w:]); the multipliers of column c, L[c+1:c+w+1,
+    c], end in row c (B[c, :w], _columns_of_l), where band_solve walks them along contiguous
+    memory (in LINPACK's place, down a column of B, each one a row further). Returns False at
+    a zero or non-finite pivot. The fill reaches past the upper band only where rows were
+    swapped (ju, as LINPACK's dgbfa tracks it), and each row's update runs on a copy of the
+    pivot row, which lets the compiler vectorise it (the arithmetic is the same as updating in
+    place)."""
     ju = 0  # the rightmost column a pivot row reaches
     row = np.empty(2 * w + 1)
     for c in range(n):
@@ -209,12 +241,27 @@ def band_factor(B, n, w, piv):
                 o = c + 1 - r + w
                 for j in range(width):
                     B[r, o + j] -= f * row[j]
+    _columns_of_l(B, n, w)
     return True
 
 
 @jit
+def _columns_of_l(B, n, w):
+    # L[r, c] (r = c+1 .. c+w), left by the elimination at B[r, c - r + w], to B[c, r - c - 1]
+    L = np.zeros((n, w))
+    for c in range(n):
+        for r in range(c + 1, min(c + w, n - 1) + 1):
+            L[c, r - c - 1] = B[r, c - r + w]
+    for c in range(n):
+        for j in range(w):
+            B[c, j] = L[c, j]
+
+
+@jit
 def band_solve(B, n, w, piv, x, trans):
-    """x <- H^-1 x (trans: H^-T x) in place, with band_factor's factors of H."""
+    """x <- H^-1 x (trans: H^-T x) in place, with band_factor's factors of H. Each sweep runs
+    along rows of B (L's columns are its rows: band_factor), and U^T's as updates the compiler
+    vectorises: the same arithmetic, in the same order, as the textbook sweeps."""
     # U's upper bandwidth: w, and up to w more where rows were swapped (band_factor's ju)
     wu = w
     for c in range(n):
@@ -226,24 +273,29 @@ def band_solve(B, n, w, piv, x, trans):
                 x[c], x[p] = x[p], x[c]
             xc = x[c]
             if xc != 0.0:
+                o = -c - 1
                 for r in range(c + 1, min(c + w, n - 1) + 1):
-                    x[r] -= B[r, c - r + w] * xc
+                    x[r] -= B[c, r + o] * xc
         for c in range(n - 1, -1, -1):
             acc = x[c]
             for j in range(c + 1, min(c + wu, n - 1) + 1):
                 acc -= B[c, j - c + w] * x[j]
             x[c] = acc / B[c, w]
         return
-    # H = P_0 L_0 ... P_{n-1} L_{n-1} U: U^T first, then each L_c^T and P_c from the last
+    # H = P_0 L_0 ... P_{n-1} L_{n-1} U: U^T first (column c of U^T is row c of U: each x[c],
+    # once final, taken off the later entries), then each L_c^T and P_c from the last
     for c in range(n):
-        acc = x[c]
-        for i in range(max(0, c - wu), c):
-            acc -= B[i, c - i + w] * x[i]
-        x[c] = acc / B[c, w]
+        xc = x[c] / B[c, w]
+        x[c] = xc
+        if xc != 0.0:
+            o = w - c
+            for j in range(c + 1, min(c + wu, n - 1) + 1):
+                x[j] -= B[c, j + o] * xc
     for c in range(n - 1, -1, -1):
         acc = x[c]
+        o = -c - 1
         for r in range(c + 1, min(c + w, n - 1) + 1):
-            acc -= B[r, c - r + w] * x[r]
+            acc -= B[c, r + o] * x[r]
         x[c] = acc
         p = piv[c]
         if p != c:

@@ -391,7 +391,8 @@ def _tc_newton(m, d, sel, nsel, w, b, alpha, lam, V, W):
             rho, active = tc_residual(lam[k], u, w[p], b[p], alpha[p], d.con_mu[k], vs, dl)
             tc_jacobian(lam[k], u, w[p], alpha[p], d.con_mu[k], vs, active, Fl[p], Fu[p])
         if bodies:
-            ok, step = solve_bodies(m, d, sel, nsel, Fl, Fu, -F, np.bool_(False), ACCEPT_TOL)
+            ok, step = solve_bodies(m, d, sel, nsel, Fl, Fu, -F, np.empty(0), np.bool_(False),
+                                    ACCEPT_TOL)
         else:
             K = np.empty((n3, n3))
             for p in range(nsel):
@@ -658,7 +659,7 @@ def tc_contacts_vjp(m, d, a, h, kink):
     impulse_rhs(d, sel, nsel, Vb, Wb, y)
     for p in range(nsel):
         y[3 * p] += lam_bar[sel[p], 0]
-    y = transposed_solve(m, d, sel, nsel, Fl, Fu, y)
+    y = transposed_solve(m, d, sel, nsel, Fl, Fu, y, np.empty(0))
     cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
     c, ubar, u0bar, zb = np.empty(3), np.empty(3), np.zeros(3), np.empty(2)
     # the ramp's cotangents of the free velocities (not the post-contact ones: they do not pass

@@ -258,7 +258,8 @@ def _global_newton(m, d, nc, bias, kap, vs, lam, V, W):
             for a in range(3):
                 merit += (D[3 * k + a] * F[3 * k + a]) ** 2
         if bodies:
-            ok, step = solve_bodies(m, d, sel, nc, Fl, Fu, -F, np.bool_(False), ACCEPT_TOL)
+            ok, step = solve_bodies(m, d, sel, nc, Fl, Fu, -F, np.empty(0), np.bool_(False),
+                                    ACCEPT_TOL)
         else:
             ok, step = solve_dense(JF, -F)
         if not ok:  # singular: stop (the residual says how far it got)
@@ -434,7 +435,7 @@ def smoothed_contacts_vjp(m, d, a, h, kink):
     impulse_rhs(d, sel, nc, Vb, Wb, y)
     for k in range(nc):
         y[3 * k] += lam_bar[k, 0]
-    y = transposed_solve(m, d, sel, nc, Fl, Fu, y)
+    y = transposed_solve(m, d, sel, nc, Fl, Fu, y, np.empty(0))
     # free velocities v* (the band's motion bounds depend on them): undo the impulses
     V0 = V.copy()
     W0 = W.copy()

@@ -11,7 +11,8 @@ from simcore.kernels.collision import tangent_frame
 from simcore.model import make_data
 from simcore.kernels.body_space import BLOCK_MAX_BODIES
 from tests.kernel_entries import (affordable, band_factor, band_solve, block_factor_of,
-                                  block_solve, body_solve, contact_jacobian, dense_delassus,
+                                  block_solve, body_solve, body_solve_from_bodies,
+                                  contact_jacobian, dense_delassus,
                                   island_order)
 from tests.kernels.test_contact_space import _random_system, _regroup, _setup
 from tests.test_grad import _linear_loss
@@ -251,6 +252,14 @@ def test_solve_through_the_bodies_reaches_rounding_on_redundant_sticking_contact
             assert np.abs(Kt @ x - g).max() <= 1e-14 * np.abs(g).max()
             ref = np.linalg.solve(Kt, g)
             assert np.abs(x - ref).max() <= 1e-16 * np.linalg.cond(Kt) * np.abs(ref).max()
+        # the adjoint's right-hand side g = J M^-1 v given with v: its solution from the
+        # bodies, where nothing cancels, then refined, is K^-T g to rounding too
+        Vb, Wb = rng.normal(size=(model.nbody, 3)), rng.normal(size=(model.nbody, 3))
+        ok, y, g = body_solve_from_bodies(model, d, sel, nc, Fl, Fu, Vb, Wb)
+        assert ok
+        assert np.abs(K.T @ y - g).max() <= 1e-14 * np.abs(g).max()
+        ref = np.linalg.solve(K.T, g)
+        assert np.abs(y - ref).max() <= 1e-16 * np.linalg.cond(K) * np.abs(ref).max()
 
 
 def _landing_boxes():
@@ -314,3 +323,50 @@ def test_smoothed_gradient_through_the_bodies_matches_the_dense_one():
             return loss(sc.rollout(model, dataclasses.replace(state, vel=vel), steps))[0]
         fd = (f(1e-6) - f(-1e-6)) / 2e-6
         assert fd == pytest.approx(a.vel[i, j], rel=1e-7)
+
+
+def _textbook_band_solve(B, n, w, piv, b, trans):
+    # band_solve's sweeps as dot products over L and U read from band_factor's layout (L's
+    # column c in row c of B), in plain Python: the same arithmetic in the same order
+    x = list(b)
+    wu = max([w] + [int(piv[c]) - c + w for c in range(n)])
+    L = lambda r, c: B[c, r - c - 1]  # noqa: E731
+    U = lambda i, j: B[i, j - i + w]  # noqa: E731
+    if not trans:
+        for c in range(n):
+            p = piv[c]
+            x[c], x[p] = x[p], x[c]
+            for r in range(c + 1, min(c + w, n - 1) + 1):
+                x[r] -= L(r, c) * x[c]
+        for c in range(n - 1, -1, -1):
+            acc = x[c]
+            for j in range(c + 1, min(c + wu, n - 1) + 1):
+                acc -= U(c, j) * x[j]
+            x[c] = acc / U(c, c)
+        return np.array(x)
+    for c in range(n):
+        acc = x[c]
+        for i in range(max(0, c - wu), c):
+            acc -= U(i, c) * x[i]
+        x[c] = acc / U(c, c)
+    for c in range(n - 1, -1, -1):
+        acc = x[c]
+        for r in range(c + 1, min(c + w, n - 1) + 1):
+            acc -= L(r, c) * x[r]
+        x[c] = acc
+        p = piv[c]
+        x[c], x[p] = x[p], x[c]
+    return np.array(x)
+
+
+@pytest.mark.parametrize("n, w", [(12, 2), (30, 7)])
+def test_band_solve_is_the_textbook_sweeps_to_the_bit(n, w, rng):
+    # band_solve walks rows of B (vectorised updates): the result is the dot-product sweeps'
+    _, B = _banded(rng, n, w, 0.0)
+    piv = np.empty(n, dtype=np.int64)
+    assert band_factor(B, n, w, piv)
+    b = rng.normal(size=n)
+    for trans in (False, True):
+        x = b.copy()
+        band_solve(B, n, w, piv, x, trans)
+        assert np.array_equal(x, _textbook_band_solve(B, n, w, piv, b, trans))
