@@ -399,6 +399,27 @@ def _residual(d, sel, nsel, Fl, Fu, rhs, x, kx, zb, trans, res):
     return err
 
 
+@jit(inline="always")
+def _solve_factored(H, n, w, piv, z, trans):
+    # z <- H^-1 z (trans: H^-T z) with the bodies' kept factors, block-sparse or banded
+    if w == BLOCK_SPARSE:
+        block_solve(H, z, trans)
+    else:
+        band_solve(H, n, w, piv, z, trans)
+
+
+@jit(inline="always")
+def _gather_contact(d, J, MJ, loc, k, z, trans, sk):
+    # sk = MJ_k^T q (trans) or J_k y for the bodies' vector z, over contact k's island bodies
+    for r in range(3):
+        acc = 0.0
+        for s in range(2):
+            i = loc[d.con_body[k, s]]
+            if i >= 0:
+                acc += _gather(J, MJ, k, s, z, 6 * i, trans, r)
+        sk[r] = acc
+
+
 @jit
 def _from_bodies(d, sel, nsel, loc, Li, H, n, w, piv, v, x, z, sk):
     # x with K^T x = J M^-1 v: H^T q = v, x_k = F_l,k^-T MJ_k^T q (then K^T x = MJ^T H^T q =
@@ -412,19 +433,9 @@ def _from_bodies(d, sel, nsel, loc, Li, H, n, w, piv, v, x, z, sk):
         if loc[i] >= 0:
             for c in range(6):
                 z[6 * loc[i] + c] = v[6 * i + c]
-    if w == BLOCK_SPARSE:
-        block_solve(H, z, True)
-    else:
-        band_solve(H, n, w, piv, z, True)
+    _solve_factored(H, n, w, piv, z, True)
     for p in range(nsel):
-        k = sel[p]
-        for r in range(3):
-            acc = 0.0
-            for s in range(2):
-                i = loc[d.con_body[k, s]]
-                if i >= 0:
-                    acc += _gather(J, MJ, k, s, z, 6 * i, True, r)
-            sk[r] = acc
+        _gather_contact(d, J, MJ, loc, sel[p], z, True, sk)
         for r in range(3):
             x[3 * p + r] = Li[p, 0, r] * sk[0] + Li[p, 1, r] * sk[1] + Li[p, 2, r] * sk[2]
 
@@ -448,19 +459,9 @@ def _correct(d, sel, nsel, loc, Li, X, H, n, w, piv, res, dx, z, sk, trans):
             i = loc[d.con_body[k, s]]
             if i >= 0:
                 _scatter(J, MJ, k, s, sk, trans, z, 6 * i)
-    if w == BLOCK_SPARSE:
-        block_solve(H, z, trans)
-    else:
-        band_solve(H, n, w, piv, z, trans)
+    _solve_factored(H, n, w, piv, z, trans)
     for p in range(nsel):
-        k = sel[p]
-        for r in range(3):  # trans: MJ_k^T q; else J_k y
-            acc = 0.0
-            for s in range(2):
-                i = loc[d.con_body[k, s]]
-                if i >= 0:
-                    acc += _gather(J, MJ, k, s, z, 6 * i, trans, r)
-            sk[r] = acc
+        _gather_contact(d, J, MJ, loc, sel[p], z, trans, sk)  # trans: MJ_k^T q; else J_k y
         for r in range(3):
             if trans:  # F_l^-T (res_k - MJ_k^T q)
                 dx[3 * p + r] = (Li[p, 0, r] * (res[3 * p] - sk[0])
