@@ -101,6 +101,30 @@ def body_solve_from_bodies(m, d, sel, nsel, Fl, Fu, Vb, Wb):
 
 
 @jit(entry=True)
+def body_first_solutions(m, d, sel, nsel, Fl, Fu, Vb, Wb):
+    # a HardContact island's first solutions of K^T y = g, g = J M^-1 [Vb; Wb], through its
+    # bodies' banded factors, before any refinement: (from the bodies' v (_from_bodies), from g
+    # (_correct from zero), g)
+    g = np.empty(3 * nsel)
+    contact_space.impulse_rhs(d, sel, nsel, Vb, Wb, g)
+    loc = np.full(m.nbody, -1, dtype=np.int64)
+    n, w, _ = body_space._banded(m, d, sel, nsel, loc)
+    Li, X = np.empty((nsel, 3, 3)), np.empty((nsel, 3, 3))
+    for p in range(nsel):
+        body_space._inv3(Fl[p], Li[p])
+        X[p] = Li[p] @ Fu[p]
+    H = body_space._assemble(m, d, sel, nsel, loc, X, n, w)
+    piv = np.empty(n, dtype=np.int64)
+    linalg.band_factor(H, n, w, piv)
+    z, sk = np.empty(n), np.empty(3)
+    y_bodies, y_g = np.empty(3 * nsel), np.empty(3 * nsel)
+    body_space._from_bodies(d, sel, nsel, loc, Li, H, n, w, piv,
+                            contact_space.body_vector(Vb, Wb), y_bodies, z, sk)
+    body_space._correct(d, sel, nsel, loc, Li, X, H, n, w, piv, g, y_g, z, sk, True)
+    return y_bodies, y_g, g
+
+
+@jit(entry=True)
 def affordable(m, d, sel, nsel):
     return body_space.affordable(m, d, sel, nsel)
 

@@ -11,7 +11,8 @@ from simcore.kernels.collision import tangent_frame
 from simcore.model import make_data
 from simcore.kernels.body_space import BLOCK_MAX_BODIES
 from tests.kernel_entries import (affordable, band_factor, band_solve, block_factor_of,
-                                  block_solve, body_solve, body_solve_from_bodies,
+                                  block_solve, body_first_solutions, body_solve,
+                                  body_solve_from_bodies,
                                   contact_jacobian, dense_delassus,
                                   island_order)
 from tests.kernels.test_contact_space import _random_system, _regroup, _setup
@@ -260,6 +261,13 @@ def test_solve_through_the_bodies_reaches_rounding_on_redundant_sticking_contact
         assert np.abs(K.T @ y - g).max() <= 1e-14 * np.abs(g).max()
         ref = np.linalg.solve(K.T, g)
         assert np.abs(y - ref).max() <= 1e-16 * np.linalg.cond(K) * np.abs(ref).max()
+        # and before any refinement: from v the first solution is near rounding (g's 1e-13),
+        # from g (g_k - M^-1 J_k^T q over F_l = eps R) digits are lost (1e-8 to 1e-6)
+        y_v, y_g, g = body_first_solutions(model, d, sel, nc, Fl, Fu, Vb, Wb)
+        res_v = np.abs(K.T @ y_v - g).max() / np.abs(g).max()
+        res_g = np.abs(K.T @ y_g - g).max() / np.abs(g).max()
+        print(f"eps {eps:.0e}: first solution's residual from v {res_v:.1e}, from g {res_g:.1e}")
+        assert res_v <= 1e-11 and res_v <= 1e-3 * res_g
 
 
 def _landing_boxes():
