@@ -66,17 +66,18 @@ def island_order(m, d, sel, nsel, loc, bodies):
     """
     nb = 0
     first = np.empty(m.nbody, dtype=np.int64)  # discovery order
+    body, bkind = d.con_body, m.body_kind  # (read before the loops)
     for p in range(nsel):
         for s in range(2):
-            i = d.con_body[sel[p], s]
-            if m.body_kind[i] == BODY_DYNAMIC and loc[i] < 0:
+            i = body[sel[p], s]
+            if bkind[i] == BODY_DYNAMIC and loc[i] < 0:
                 loc[i] = nb
                 first[nb] = i
                 nb += 1
     # adjacency (CSR over discovery positions), from the contacts between two dynamic bodies
     deg = np.zeros(nb + 1, dtype=np.int64)
     for p in range(nsel):
-        a, b = loc[d.con_body[sel[p], 0]], loc[d.con_body[sel[p], 1]]
+        a, b = loc[body[sel[p], 0]], loc[body[sel[p], 1]]
         if a >= 0 and b >= 0 and a != b:
             deg[a + 1] += 1
             deg[b + 1] += 1
@@ -85,7 +86,7 @@ def island_order(m, d, sel, nsel, loc, bodies):
     adj = np.empty(deg[nb], dtype=np.int64)
     fill = deg[:nb].copy()
     for p in range(nsel):
-        a, b = loc[d.con_body[sel[p], 0]], loc[d.con_body[sel[p], 1]]
+        a, b = loc[body[sel[p], 0]], loc[body[sel[p], 1]]
         if a >= 0 and b >= 0 and a != b:
             adj[fill[a]] = b
             fill[a] += 1
@@ -126,7 +127,7 @@ def island_order(m, d, sel, nsel, loc, bodies):
         loc[i] = p
     band = 0
     for p in range(nsel):
-        a, b = loc[d.con_body[sel[p], 0]], loc[d.con_body[sel[p], 1]]
+        a, b = loc[body[sel[p], 0]], loc[body[sel[p], 1]]
         if a >= 0 and b >= 0:
             band = max(band, abs(a - b))
     return nb, band
@@ -409,12 +410,12 @@ def _solve_factored(H, n, w, piv, z, trans):
 
 
 @jit(inline="always")
-def _gather_contact(d, J, MJ, loc, k, z, trans, sk):
+def _gather_contact(body, J, MJ, loc, k, z, trans, sk):
     # sk = MJ_k^T q (trans) or J_k y for the bodies' vector z, over contact k's island bodies
     for r in range(3):
         acc = 0.0
         for s in range(2):
-            i = loc[d.con_body[k, s]]
+            i = loc[body[k, s]]
             if i >= 0:
                 acc += _gather(J, MJ, k, s, z, 6 * i, trans, r)
         sk[r] = acc
@@ -427,7 +428,7 @@ def _from_bodies(d, sel, nsel, loc, Li, H, n, w, piv, v, x, z, sk):
     # x_k = F_l,k^-T (g_k - MJ_k^T q) is the same x, but where F_l,k is tiny (sticking contacts
     # under HardContact) g_k and MJ_k^T q nearly cancel, and what the difference loses
     # F_l,k^-T magnifies; here nothing cancels, and the solution starts near rounding
-    J, MJ = d.con_J, d.con_MJ
+    J, MJ, body = d.con_J, d.con_MJ, d.con_body
     z[:] = 0.0
     for i in range(loc.shape[0]):
         if loc[i] >= 0:
@@ -435,7 +436,7 @@ def _from_bodies(d, sel, nsel, loc, Li, H, n, w, piv, v, x, z, sk):
                 z[6 * loc[i] + c] = v[6 * i + c]
     _solve_factored(H, n, w, piv, z, True)
     for p in range(nsel):
-        _gather_contact(d, J, MJ, loc, sel[p], z, True, sk)
+        _gather_contact(body, J, MJ, loc, sel[p], z, True, sk)
         for r in range(3):
             x[3 * p + r] = Li[p, 0, r] * sk[0] + Li[p, 1, r] * sk[1] + Li[p, 2, r] * sk[2]
 
@@ -444,7 +445,7 @@ def _from_bodies(d, sel, nsel, loc, Li, H, n, w, piv, v, x, z, sk):
 def _correct(d, sel, nsel, loc, Li, X, H, n, w, piv, res, dx, z, sk, trans):
     # dx: the solution of K dx = res (trans: K^T) through the bodies' factored H (exact up to
     # what the elimination loses)
-    J, MJ = d.con_J, d.con_MJ
+    J, MJ, body = d.con_J, d.con_MJ, d.con_body
     z[:] = 0.0
     for p in range(nsel):
         k = sel[p]
@@ -456,12 +457,12 @@ def _correct(d, sel, nsel, loc, Li, X, H, n, w, piv, res, dx, z, sk, trans):
                 sk[r] = Li[p, r, 0] * res[3 * p] + Li[p, r, 1] * res[3 * p + 1] \
                     + Li[p, r, 2] * res[3 * p + 2]
         for s in range(2):
-            i = loc[d.con_body[k, s]]
+            i = loc[body[k, s]]
             if i >= 0:
                 _scatter(J, MJ, k, s, sk, trans, z, 6 * i)
     _solve_factored(H, n, w, piv, z, trans)
     for p in range(nsel):
-        _gather_contact(d, J, MJ, loc, sel[p], z, trans, sk)  # trans: MJ_k^T q; else J_k y
+        _gather_contact(body, J, MJ, loc, sel[p], z, trans, sk)  # trans: MJ_k^T q; else J_k y
         for r in range(3):
             if trans:  # F_l^-T (res_k - MJ_k^T q)
                 dx[3 * p + r] = (Li[p, 0, r] * (res[3 * p] - sk[0])

@@ -179,12 +179,10 @@ def apply_contact_impulse(d, k, dlam, V, W):
 @jit
 def undo_impulses(d, sel, nsel, lam, V, W):
     # V, W -= M^-1 J^T lam over the selected contacts: the velocities before a solve
-    dl = np.empty(3)
+    MJ, body = d.con_MJ, d.con_body
     for p in range(nsel):
         k = sel[p]
-        for j in range(3):
-            dl[j] = -lam[k, j]
-        apply_contact_impulse(d, k, dl, V, W)
+        add_impulse(MJ, body, k, -lam[k, 0], -lam[k, 1], -lam[k, 2], V, W)
 
 
 @jit(inline="always")
@@ -227,8 +225,9 @@ def contacts_in(d, sel, nsel):
     # the selected entries that are contacts (not HardContact's torque blocks, rolling.py): the
     # hard solver's size limits count these, a contact and its block being one dense problem
     n = 0
+    parent = d.con_parent
     for p in range(nsel):
-        if d.con_parent[sel[p]] < 0:
+        if parent[sel[p]] < 0:
             n += 1
     return n
 
@@ -265,25 +264,17 @@ def dense_delassus(m, d, sel, nsel, A_out, reg):
 
 
 @jit
-def cross_add(u, v, s, out):
-    # out += s (u x v)
-    out[0] += s * (u[1] * v[2] - u[2] * v[1])
-    out[1] += s * (u[2] * v[0] - u[0] * v[2])
-    out[2] += s * (u[0] * v[1] - u[1] * v[0])
-
-
-@jit
 def impulse_rhs(d, sel, nsel, Vb, Wb, g):
     # g (3 nsel) = (M^-1 J^T)^T [Vb; Wb]: the cotangent of the selected impulses
+    body, MJ = d.con_body, d.con_MJ
     for p in range(nsel):
         k = sel[p]
         for row in range(3):
             acc = 0.0
             for s in range(2):
-                i = d.con_body[k, s]
-                MJ = d.con_MJ[k, s]
+                i = body[k, s]
                 for j in range(3):
-                    acc += MJ[j, row] * Vb[i, j] + MJ[3 + j, row] * Wb[i, j]
+                    acc += MJ[k, s, j, row] * Vb[i, j] + MJ[k, s, 3 + j, row] * Wb[i, j]
             g[3 * p + row] = acc
 
 
@@ -383,9 +374,10 @@ def islands(m, d, sel, nsel, order, start):
     (nsel + 1,)). Returns the number of islands.
     """
     parent = np.arange(m.nbody)
+    body, bkind = d.con_body, m.body_kind  # (read before the loops)
     for p in range(nsel):
-        a, b = d.con_body[sel[p], 0], d.con_body[sel[p], 1]
-        if m.body_kind[a] == BODY_DYNAMIC and m.body_kind[b] == BODY_DYNAMIC:
+        a, b = body[sel[p], 0], body[sel[p], 1]
+        if bkind[a] == BODY_DYNAMIC and bkind[b] == BODY_DYNAMIC:
             ra, rb = _root(parent, a), _root(parent, b)
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
@@ -393,9 +385,9 @@ def islands(m, d, sel, nsel, order, start):
     isl = np.empty(nsel, dtype=np.int64)
     nis = 0
     for p in range(nsel):
-        a, b = d.con_body[sel[p], 0], d.con_body[sel[p], 1]
-        i = a if m.body_kind[a] == BODY_DYNAMIC else b
-        if m.body_kind[i] != BODY_DYNAMIC:  # no dynamic body: a problem of its own
+        a, b = body[sel[p], 0], body[sel[p], 1]
+        i = a if bkind[a] == BODY_DYNAMIC else b
+        if bkind[i] != BODY_DYNAMIC:  # no dynamic body: a problem of its own
             isl[p] = nis
             nis += 1
             continue
@@ -685,31 +677,42 @@ def scatter_pose_bars(d, a, nc, cx_bar, cR_bar):
                     R_bar[i, j, c] += cR_bar[k, s, j, c]
 
 
-@jit(entry=True, inline="always")  # per contact: inlined, and no temporary arrays
+@jit(entry=True, inline="always")  # per contact: inlined
 def contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb, cx_bar):
     """vjp of u = J_k [V; W] = E^T (v_a(p) - v_b(p)), E = [n t1 t2], at the velocities V, W,
     with the bodies' origins cx[k]: into Vb, Wb, the contact point (a.con_pos_bar), the origins
-    (cx_bar) and the frame's columns tb (3, 3) (rows: n, t1, t2)."""
-    n, t1, t2 = d.con_normal, d.con_t1, d.con_t2
+    (cx_bar) and the frame's columns tb (3, 3) (rows: n, t1, t2). (velocity_vjp on the records'
+    arrays: a loop over contacts calls that, with the arrays read before it.)"""
+    velocity_vjp(d.con_normal, d.con_t1, d.con_t2, d.con_body, d.con_pos, a.con_pos_bar, k, cx,
+                 V, W, ubar[0], ubar[1], ubar[2], Vb, Wb, tb.reshape((1, 3, 3)), np.int64(0),
+                 cx_bar)
+
+
+@jit(inline="always")  # per contact: inlined, and no temporary arrays
+def velocity_vjp(normal, t1, t2, body, cpos, cpos_bar, k, cx, V, W, ub0, ub1, ub2, Vb, Wb, tb,
+                 kt, cx_bar):
+    # contact_velocity_vjp from the arrays con_normal, con_t1, con_t2, con_body, con_pos and
+    # Adjoint.con_pos_bar, u's cotangent (ub0, ub1, ub2); the frame's cotangent into tb[kt]
     # g = E ubar, the world vector u's cotangent pulls the relative point velocity with
-    g0 = ubar[0] * n[k, 0] + ubar[1] * t1[k, 0] + ubar[2] * t2[k, 0]
-    g1 = ubar[0] * n[k, 1] + ubar[1] * t1[k, 1] + ubar[2] * t2[k, 1]
-    g2 = ubar[0] * n[k, 2] + ubar[1] * t1[k, 2] + ubar[2] * t2[k, 2]
+    g0 = ub0 * normal[k, 0] + ub1 * t1[k, 0] + ub2 * t2[k, 0]
+    g1 = ub0 * normal[k, 1] + ub1 * t1[k, 1] + ub2 * t2[k, 1]
+    g2 = ub0 * normal[k, 2] + ub1 * t1[k, 2] + ub2 * t2[k, 2]
     for s in range(2):
-        i = d.con_body[k, s]
+        i = body[k, s]
         sg = 1.0 if s == 0 else -1.0
-        r0 = d.con_pos[k, 0] - cx[k, s, 0]
-        r1 = d.con_pos[k, 1] - cx[k, s, 1]
-        r2 = d.con_pos[k, 2] - cx[k, s, 2]
+        r0 = cpos[k, 0] - cx[k, s, 0]
+        r1 = cpos[k, 1] - cx[k, s, 1]
+        r2 = cpos[k, 2] - cx[k, s, 2]
         w0, w1, w2 = W[i, 0], W[i, 1], W[i, 2]
         # this side's point velocity v + w x r, into the frame's cotangent (signed)
         p0 = V[i, 0] + w1 * r2 - w2 * r1
         p1 = V[i, 1] + w2 * r0 - w0 * r2
         p2 = V[i, 2] + w0 * r1 - w1 * r0
         for col in range(3):
-            tb[col, 0] += sg * ubar[col] * p0
-            tb[col, 1] += sg * ubar[col] * p1
-            tb[col, 2] += sg * ubar[col] * p2
+            uc = ub0 if col == 0 else (ub1 if col == 1 else ub2)
+            tb[kt, col, 0] += sg * uc * p0
+            tb[kt, col, 1] += sg * uc * p1
+            tb[kt, col, 2] += sg * uc * p2
         # v_bar += sg g; w_bar += r x (sg g); r_bar = (sg g) x w
         h0, h1, h2 = sg * g0, sg * g1, sg * g2
         Vb[i, 0] += h0
@@ -721,9 +724,9 @@ def contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb, cx_bar):
         rb0 = h1 * w2 - h2 * w1
         rb1 = h2 * w0 - h0 * w2
         rb2 = h0 * w1 - h1 * w0
-        a.con_pos_bar[k, 0] += rb0
-        a.con_pos_bar[k, 1] += rb1
-        a.con_pos_bar[k, 2] += rb2
+        cpos_bar[k, 0] += rb0
+        cpos_bar[k, 1] += rb1
+        cpos_bar[k, 2] += rb2
         cx_bar[k, s, 0] -= rb0
         cx_bar[k, s, 1] -= rb1
         cx_bar[k, s, 2] -= rb2
@@ -737,29 +740,34 @@ def impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar):
     masses; V_out's cotangent Vb, Wb is V_in's unchanged."""
     r, imp, r_bar, imp_bar, mb = (np.empty(3), np.empty(3), np.empty(3), np.empty(3),
                                   np.empty(1))
+    # (the records' arrays read before the loop: simcore/_jit.py, records)
+    parent, body, cpos, normal, t1, t2 = (d.con_parent, d.con_body, d.con_pos, d.con_normal,
+                                          d.con_t1, d.con_t2)
+    bkind, invmass, inertia = m.body_kind, m.body_invmass, m.body_inertia
+    invmass_bar, inertia_bar, cpos_bar = a.invmass_bar, a.inertia_bar, a.con_pos_bar
     for p in range(nsel):
         k = sel[p]
-        if d.con_parent[k] >= 0:  # a torque block (its own geometry, rolling.py)
-            q = d.con_parent[k]
+        if parent[k] >= 0:  # a torque block (its own geometry, rolling.py)
+            q = parent[k]
             torque_impulse_vjp(m, d, a, k, lam[k], Wb, tb[q])
             continue
         for s in range(2):
-            i = d.con_body[k, s]
-            if m.body_kind[i] != BODY_DYNAMIC or not (nonzero3(Vb[i]) or nonzero3(Wb[i])):
+            i = body[k, s]
+            if bkind[i] != BODY_DYNAMIC or not (nonzero3(Vb[i]) or nonzero3(Wb[i])):
                 continue  # (linear in the body's cotangent: nothing to pass back)
             sign = 1.0 if s == 0 else -1.0
             for j in range(3):
-                r[j] = d.con_pos[k, j] - cx[k, s, j]
-                imp[j] = sign * (lam[k, 0] * d.con_normal[k, j] + lam[k, 1] * d.con_t1[k, j]
-                                 + lam[k, 2] * d.con_t2[k, j])
+                r[j] = cpos[k, j] - cx[k, s, j]
+                imp[j] = sign * (lam[k, 0] * normal[k, j] + lam[k, 1] * t1[k, j]
+                                 + lam[k, 2] * t2[k, j])
                 r_bar[j] = 0.0
                 imp_bar[j] = 0.0
             mb[0] = 0.0
-            apply_impulse_vjp(cR[k, s], m.body_invmass[i], m.body_inertia[i], r, imp,
-                              Vb[i], Wb[i], cR_bar[k, s], r_bar, imp_bar, mb, a.inertia_bar[i])
-            a.invmass_bar[i] += mb[0]
+            apply_impulse_vjp(cR[k, s], invmass[i], inertia[i], r, imp, Vb[i], Wb[i],
+                              cR_bar[k, s], r_bar, imp_bar, mb, inertia_bar[i])
+            invmass_bar[i] += mb[0]
             for j in range(3):
-                a.con_pos_bar[k, j] += r_bar[j]
+                cpos_bar[k, j] += r_bar[j]
                 cx_bar[k, s, j] -= r_bar[j]
                 for col in range(3):
                     tb[k, col, j] += sign * lam[k, col] * imp_bar[j]
@@ -770,64 +778,101 @@ def delassus_diagonal_vjp(m, d, a, k, cx, cR, w, tb, cx_bar, cR_bar):
     """vjp of w_n A_nn + w_1 A_11 + w_2 A_22, weights w = (w_n, w_1, w_2) on contact k's Delassus
     diagonal along its frame rows (n, t1, t2): A_ii = sum over dynamic sides of invm + g^T D g,
     g = R^T (r x e_i), D = diag(1 / inertia), |e_i| = 1. The smoothed model's mean tangent entry
-    A_tt is w = (0, 1/2, 1/2) of it, the penalty spring's A_nn w = (1, 0, 0)."""
-    q, g, gb, qb, r, r_bar = (np.empty(3), np.empty(3), np.empty(3), np.empty(3), np.empty(3),
-                              np.empty(3))
+    A_tt is w = (0, 1/2, 1/2) of it, the penalty spring's A_nn w = (1, 0, 0). (diagonal_vjp on
+    the records' arrays: a loop over contacts calls that, with the arrays read before it.)"""
+    diagonal_vjp(m.body_kind, m.body_inertia, d.con_body, d.con_pos, d.con_normal, d.con_t1,
+                 d.con_t2, a.invmass_bar, a.inertia_bar, a.con_pos_bar, k, cx, cR, w[0], w[1],
+                 w[2], tb.reshape((1, 3, 3)), np.int64(0), cx_bar, cR_bar)
+
+
+@jit(inline="always")  # per contact: inlined, and no temporary arrays
+def diagonal_vjp(bkind, inertia, body, cpos, normal, t1, t2, invmass_bar, inertia_bar, cpos_bar,
+                 k, cx, cR, w0, w1, w2, tb, kt, cx_bar, cR_bar):
+    # delassus_diagonal_vjp from the arrays (Model.body_kind, body_inertia; con_body, con_pos
+    # and the frame; Adjoint.invmass_bar, inertia_bar, con_pos_bar), the weights (w0, w1, w2);
+    # the frame's cotangent into tb[kt]
     for s in range(2):
-        i = d.con_body[k, s]
-        if m.body_kind[i] != BODY_DYNAMIC:
+        i = body[k, s]
+        if bkind[i] != BODY_DYNAMIC:
             continue
-        R = cR[k, s]
-        inertia = m.body_inertia[i]
-        a.invmass_bar[i] += w[0] + w[1] + w[2]
-        for j in range(3):
-            r[j] = d.con_pos[k, j] - cx[k, s, j]
-            r_bar[j] = 0.0
+        I0, I1, I2 = inertia[i, 0], inertia[i, 1], inertia[i, 2]
+        invmass_bar[i] += w0 + w1 + w2
+        r0 = cpos[k, 0] - cx[k, s, 0]
+        r1 = cpos[k, 1] - cx[k, s, 1]
+        r2 = cpos[k, 2] - cx[k, s, 2]
+        rb0 = rb1 = rb2 = 0.0
         for row in range(3):
-            wr = w[row]
+            wr = w0 if row == 0 else (w1 if row == 1 else w2)
             if wr == 0.0:
                 continue
-            e = d.con_normal[k] if row == 0 else (d.con_t1[k] if row == 1 else d.con_t2[k])
-            q[0] = r[1] * e[2] - r[2] * e[1]
-            q[1] = r[2] * e[0] - r[0] * e[2]
-            q[2] = r[0] * e[1] - r[1] * e[0]
+            e = normal if row == 0 else (t1 if row == 1 else t2)
+            e0, e1, e2 = e[k, 0], e[k, 1], e[k, 2]
+            q0 = r1 * e2 - r2 * e1  # q = r x e, g = R^T q
+            q1 = r2 * e0 - r0 * e2
+            q2 = r0 * e1 - r1 * e0
+            g0 = cR[k, s, 0, 0] * q0 + cR[k, s, 1, 0] * q1 + cR[k, s, 2, 0] * q2
+            g1 = cR[k, s, 0, 1] * q0 + cR[k, s, 1, 1] * q1 + cR[k, s, 2, 1] * q2
+            g2 = cR[k, s, 0, 2] * q0 + cR[k, s, 1, 2] * q1 + cR[k, s, 2, 2] * q2
+            gb0 = 2.0 * wr * g0 / I0
+            gb1 = 2.0 * wr * g1 / I1
+            gb2 = 2.0 * wr * g2 / I2
+            inertia_bar[i, 0] -= wr * g0 * g0 / I0 ** 2
+            inertia_bar[i, 1] -= wr * g1 * g1 / I1 ** 2
+            inertia_bar[i, 2] -= wr * g2 * g2 / I2 ** 2
+            qb0 = cR[k, s, 0, 0] * gb0 + cR[k, s, 0, 1] * gb1 + cR[k, s, 0, 2] * gb2
+            qb1 = cR[k, s, 1, 0] * gb0 + cR[k, s, 1, 1] * gb1 + cR[k, s, 1, 2] * gb2
+            qb2 = cR[k, s, 2, 0] * gb0 + cR[k, s, 2, 1] * gb1 + cR[k, s, 2, 2] * gb2
             for j in range(3):
-                g[j] = R[0, j] * q[0] + R[1, j] * q[1] + R[2, j] * q[2]
-                gb[j] = 2.0 * wr * g[j] / inertia[j]
-                a.inertia_bar[i, j] -= wr * g[j] * g[j] / inertia[j] ** 2
-            for j in range(3):
-                qb[j] = R[j, 0] * gb[0] + R[j, 1] * gb[1] + R[j, 2] * gb[2]
-                for c in range(3):
-                    cR_bar[k, s, j, c] += q[j] * gb[c]
-            cross_add(e, qb, 1.0, r_bar)        # q = r x e
-            cross_add(qb, r, 1.0, tb[row])
-        for j in range(3):
-            a.con_pos_bar[k, j] += r_bar[j]
-            cx_bar[k, s, j] -= r_bar[j]
+                qj = q0 if j == 0 else (q1 if j == 1 else q2)
+                cR_bar[k, s, j, 0] += qj * gb0
+                cR_bar[k, s, j, 1] += qj * gb1
+                cR_bar[k, s, j, 2] += qj * gb2
+            rb0 += e1 * qb2 - e2 * qb1  # r_bar += e x q_bar, e_bar += q_bar x r
+            rb1 += e2 * qb0 - e0 * qb2
+            rb2 += e0 * qb1 - e1 * qb0
+            tb[kt, row, 0] += qb1 * r2 - qb2 * r1
+            tb[kt, row, 1] += qb2 * r0 - qb0 * r2
+            tb[kt, row, 2] += qb0 * r1 - qb1 * r0
+        cpos_bar[k, 0] += rb0
+        cpos_bar[k, 1] += rb1
+        cpos_bar[k, 2] += rb2
+        cx_bar[k, s, 0] -= rb0
+        cx_bar[k, s, 1] -= rb1
+        cx_bar[k, s, 2] -= rb2
 
 
-@jit(entry=True, inline="always")  # per contact: inlined, and no temporary arrays
+@jit(entry=True, inline="always")  # per contact: inlined
 def delassus_trace_vjp(m, d, a, k, cx, cR, tr_bar, cx_bar, cR_bar):
     """vjp of tr A_kk, the trace of contact k's Delassus block (frame-free, so no frame
     cotangent): per dynamic side, 3 invm + |r|^2 tr(D) - s^T D s with s = R^T r and
-    D = diag(1 / inertia), r the contact point from the body's origin cx[k]."""
+    D = diag(1 / inertia), r the contact point from the body's origin cx[k]. (trace_vjp on the
+    records' arrays: a loop over contacts calls that, with the arrays read before it.)"""
+    trace_vjp(m.body_kind, m.body_inertia, d.con_body, d.con_pos, a.invmass_bar, a.inertia_bar,
+              a.con_pos_bar, k, cx, cR, tr_bar, cx_bar, cR_bar)
+
+
+@jit(inline="always")  # per contact: inlined, and no temporary arrays
+def trace_vjp(bkind, inertia, body, cpos, invmass_bar, inertia_bar, cpos_bar, k, cx, cR, tr_bar,
+              cx_bar, cR_bar):
+    # delassus_trace_vjp from the arrays (Model.body_kind, body_inertia; con_body, con_pos;
+    # Adjoint.invmass_bar, inertia_bar, con_pos_bar)
     for side in range(2):
-        i = d.con_body[k, side]
-        if m.body_kind[i] != BODY_DYNAMIC:
+        i = body[k, side]
+        if bkind[i] != BODY_DYNAMIC:
             continue
-        a.invmass_bar[i] += 3.0 * tr_bar
-        r0 = d.con_pos[k, 0] - cx[k, side, 0]
-        r1 = d.con_pos[k, 1] - cx[k, side, 1]
-        r2 = d.con_pos[k, 2] - cx[k, side, 2]
+        invmass_bar[i] += 3.0 * tr_bar
+        r0 = cpos[k, 0] - cx[k, side, 0]
+        r1 = cpos[k, 1] - cx[k, side, 1]
+        r2 = cpos[k, 2] - cx[k, side, 2]
         rr = r0 * r0 + r1 * r1 + r2 * r2
-        I0, I1, I2 = m.body_inertia[i, 0], m.body_inertia[i, 1], m.body_inertia[i, 2]
+        I0, I1, I2 = inertia[i, 0], inertia[i, 1], inertia[i, 2]
         trD = 1.0 / I0 + 1.0 / I1 + 1.0 / I2
         s0 = cR[k, side, 0, 0] * r0 + cR[k, side, 1, 0] * r1 + cR[k, side, 2, 0] * r2  # R^T r
         s1 = cR[k, side, 0, 1] * r0 + cR[k, side, 1, 1] * r1 + cR[k, side, 2, 1] * r2
         s2 = cR[k, side, 0, 2] * r0 + cR[k, side, 1, 2] * r1 + cR[k, side, 2, 2] * r2
-        a.inertia_bar[i, 0] -= tr_bar * (rr - s0 * s0) / I0 ** 2
-        a.inertia_bar[i, 1] -= tr_bar * (rr - s1 * s1) / I1 ** 2
-        a.inertia_bar[i, 2] -= tr_bar * (rr - s2 * s2) / I2 ** 2
+        inertia_bar[i, 0] -= tr_bar * (rr - s0 * s0) / I0 ** 2
+        inertia_bar[i, 1] -= tr_bar * (rr - s1 * s1) / I1 ** 2
+        inertia_bar[i, 2] -= tr_bar * (rr - s2 * s2) / I2 ** 2
         ds0, ds1, ds2 = s0 / I0, s1 / I1, s2 / I2  # D s
         for j in range(3):
             rj = r0 if j == 0 else (r1 if j == 1 else r2)
@@ -837,17 +882,34 @@ def delassus_trace_vjp(m, d, a, k, cx, cR, tr_bar, cx_bar, cR_bar):
             cR_bar[k, side, j, 2] -= 2.0 * tr_bar * rj * ds2
             rb = 2.0 * rj * trD - 2.0 * (cR[k, side, j, 0] * ds0 + cR[k, side, j, 1] * ds1
                                          + cR[k, side, j, 2] * ds2)
-            a.con_pos_bar[k, j] += tr_bar * rb
+            cpos_bar[k, j] += tr_bar * rb
             cx_bar[k, side, j] -= tr_bar * rb
 
 
 @jit(entry=True, inline="always")  # per contact: inlined, and no temporary arrays
 def frame_to_normal(d, a, k, tb):
     # a.con_normal_bar[k] += n_bar + (t1 x t1_bar + t2 x t2_bar) x n, tb (3, 3) rows n, t1, t2
-    t1, t2, n = d.con_t1, d.con_t2, d.con_normal
-    c0 = (t1[k, 1] * tb[1, 2] - t1[k, 2] * tb[1, 1]) + (t2[k, 1] * tb[2, 2] - t2[k, 2] * tb[2, 1])
-    c1 = (t1[k, 2] * tb[1, 0] - t1[k, 0] * tb[1, 2]) + (t2[k, 2] * tb[2, 0] - t2[k, 0] * tb[2, 2])
-    c2 = (t1[k, 0] * tb[1, 1] - t1[k, 1] * tb[1, 0]) + (t2[k, 0] * tb[2, 1] - t2[k, 1] * tb[2, 0])
-    a.con_normal_bar[k, 0] += tb[0, 0] + (c1 * n[k, 2] - c2 * n[k, 1])
-    a.con_normal_bar[k, 1] += tb[0, 1] + (c2 * n[k, 0] - c0 * n[k, 2])
-    a.con_normal_bar[k, 2] += tb[0, 2] + (c0 * n[k, 1] - c1 * n[k, 0])
+    _frame_to_normal(d.con_t1, d.con_t2, d.con_normal, a.con_normal_bar, k,
+                     tb.reshape((1, 3, 3)), np.int64(0))
+
+
+@jit
+def frames_to_normals(d, a, nc, tb):
+    # frame_to_normal for contacts 0 .. nc-1, tb (ncon, 3, 3) (the arrays read once)
+    t1, t2, n, n_bar = d.con_t1, d.con_t2, d.con_normal, a.con_normal_bar
+    for k in range(nc):
+        _frame_to_normal(t1, t2, n, n_bar, k, tb, k)
+
+
+@jit(inline="always")
+def _frame_to_normal(t1, t2, n, n_bar, k, tb, kt):
+    # frame_to_normal from the arrays, the frame's cotangent in tb[kt]
+    c0 = (t1[k, 1] * tb[kt, 1, 2] - t1[k, 2] * tb[kt, 1, 1]) \
+        + (t2[k, 1] * tb[kt, 2, 2] - t2[k, 2] * tb[kt, 2, 1])
+    c1 = (t1[k, 2] * tb[kt, 1, 0] - t1[k, 0] * tb[kt, 1, 2]) \
+        + (t2[k, 2] * tb[kt, 2, 0] - t2[k, 0] * tb[kt, 2, 2])
+    c2 = (t1[k, 0] * tb[kt, 1, 1] - t1[k, 1] * tb[kt, 1, 0]) \
+        + (t2[k, 0] * tb[kt, 2, 1] - t2[k, 1] * tb[kt, 2, 0])
+    n_bar[k, 0] += tb[kt, 0, 0] + (c1 * n[k, 2] - c2 * n[k, 1])
+    n_bar[k, 1] += tb[kt, 0, 1] + (c2 * n[k, 0] - c0 * n[k, 2])
+    n_bar[k, 2] += tb[kt, 0, 2] + (c0 * n[k, 1] - c1 * n[k, 0])

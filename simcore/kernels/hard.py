@@ -15,7 +15,7 @@ from simcore._jit import jit
 from simcore.kernels.consts import BODY_KINEMATIC, KINK_LEFT, KINK_RIGHT, MAXCON_PAIR
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobian,
                                            contact_jacobians, contact_poses, contact_velocity,
-                                           contact_velocity_vjp, frame_to_normal,
+                                           contact_velocity_vjp, frames_to_normals,
                                            scatter_pose_bars, undo_impulses, velocity)
 from simcore.kernels.hard_solver import fixed_point_vjp, solve
 from simcore.kernels.memory import remember, warm_start
@@ -535,8 +535,12 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     nph = d.log_phase[nlog - 1] + 1 if nlog > 0 else 0
     hit = np.zeros(nb, dtype=np.bool_)
     body_phase = np.full(nb, -1)
+    # (the records' arrays read before the loops that run for every contact or body:
+    # simcore/_jit.py, records)
+    body_toi, con_body, con_phase, con_dist = d.body_toi, d.con_body, d.con_phase, d.con_dist
+    src = d.con_refresh_src
     for i in range(nb):
-        hit[i] = d.body_toi[i] >= 0.0
+        hit[i] = body_toi[i] >= 0.0
     cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
     # (toi) bodies with unequal moments: their poses at the impact, and the contacts whose
     # impact phases took the inertia there (set_hit, _jacobian_at_impact)
@@ -549,29 +553,28 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             quat_to_mat(q4, Rt[i])
     turned = np.zeros(nc, dtype=np.bool_)
     for k in range(nc):
-        turned[k] = d.con_phase[k] >= 0 and d.con_refresh_src[k] < 0 and \
-            _turns(m, hit, d.con_body, k)
+        turned[k] = con_phase[k] >= 0 and src[k] < 0 and _turns(m, hit, con_body, k)
     tb = np.zeros((nc, 3, 3))
     P = (cx, cR, cx_bar, cR_bar, tb)
-    src = d.con_refresh_src
     q = np.empty(4)
     for k in range(nc):
         if src[k] >= 0:  # its geometry and Jacobian were taken at the impact poses
             for s in range(2):
                 impact_pose(d, d.con_body[k, s], d.con_toi[src[k]], cx[k, s], q, cR[k, s])
-        p = d.con_phase[k]
+        p = con_phase[k]
         if p < 0 or not m.hard_toi:
             continue
         for s in range(2):
-            i = d.con_body[k, s]
+            i = con_body[k, s]
             if hit[i] and (body_phase[i] < 0 or p < body_phase[i]):
                 body_phase[i] = p
     acc_v = np.empty((nb, 3))
     acc_w = np.empty((nb, 3))
+    vel, ang_vel = d.vel, d.ang_vel
     for i in range(nb):
         for j in range(3):
-            acc_v[i, j] = (Vstar[i, j] - d.vel[i, j]) / h
-            acc_w[i, j] = (Wstar[i, j] - d.ang_vel[i, j]) / h
+            acc_v[i, j] = (Vstar[i, j] - vel[i, j]) / h
+            acc_w[i, j] = (Wstar[i, j] - ang_vel[i, j]) / h
     acc_vb = np.zeros((nb, 3))
     acc_wb = np.zeros((nb, 3))
     V = d.vel_free.copy()
@@ -611,15 +614,16 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             Wm[i, :] = d.ang_vel_pre[i]
     u = np.empty(3)
     ubar = np.zeros(3)
+    dist_bar = a.con_dist_bar
     for k in range(nc):
-        phi = d.con_dist[k]
-        ka, kb = d.con_body[k, 0], d.con_body[k, 1]
+        phi = con_dist[k]
+        ka, kb = con_body[k, 0], con_body[k, 1]
         if not (hit[ka] or hit[kb]):
-            a.con_dist_bar[k] += b_bar[k] * _ramp_slope_at(
+            dist_bar[k] += b_bar[k] * _ramp_slope_at(
                 phi, _penetration_slope(m, phi, h, kink), 1.0 / h, kink)
             continue
-        ta = d.body_toi[ka] if hit[ka] else 0.0
-        tbb = d.body_toi[kb] if hit[kb] else 0.0
+        ta = body_toi[ka] if hit[ka] else 0.0
+        tbb = body_toi[kb] if hit[kb] else 0.0
         tc = max(ta, tbb)
         t_geom = d.con_toi[src[k]] if src[k] >= 0 else 0.0
         contact_velocity(d, k, Vm, Wm, u)
@@ -632,7 +636,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
         tc_bar = gap_bar * un_m + 0.5 * b_bar[k] * u[0]
         if gap >= -_gap_tol(un_m, h) and h - tc > 1e-12 * h:
             tc_bar += b_bar[k] * gap / (rest * rest)
-        a.con_dist_bar[k] += gap_bar
+        dist_bar[k] += gap_bar
         if src[k] >= 0:
             tr_bar[src[k]] -= gap_bar * un_m
         ubar[0] = gap_bar * (tc - t_geom)
@@ -834,10 +838,10 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     for i in range(nb):
         _add_scaled(i, 1.0 / h, acc_vb, acc_wb, Vb, Wb)
         _add_scaled(i, -1.0 / h, acc_vb, acc_wb, a.vel_bar, a.ang_vel_bar)
+    frames_to_normals(d, a, nc, tb)
     for k in range(nc):
-        frame_to_normal(d, a, k, tb[k])
         if turned[k]:
-            ka, kb = d.con_body[k, 0], d.con_body[k, 1]
+            ka, kb = con_body[k, 0], con_body[k, 1]
             contact_jacobian(m, d, k, d.pos[ka], d.xmat[ka], d.pos[kb], d.xmat[kb])
     scatter_pose_bars(d, a, nc, cx_bar, cR_bar)
 

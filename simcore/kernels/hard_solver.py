@@ -22,9 +22,10 @@ from simcore.kernels.body_space import affordable, solve as solve_bodies
 from simcore.kernels.consts import KINK_LEFT, KINK_RIGHT
 from simcore.kernels.contact_space import (TORQUE_REG, active_transposed_solve, add_impulse,
                                            apply_contact_impulse, body_vector, contact_eps,
-                                           contact_u, contact_velocity, contact_velocity_vjp,
-                                           contacts_in, delassus_trace_vjp, dense_delassus,
-                                           dense_transposed, impulse_rhs, impulse_vjp, islands)
+                                           contact_u, contact_velocity, contacts_in,
+                                           dense_delassus, dense_transposed, impulse_rhs,
+                                           impulse_vjp, islands, trace_vjp, velocity,
+                                           velocity_vjp)
 from simcore.kernels.linalg import solve_dense, solve_or_lstsq
 from simcore.kernels.rolling import (disc, disc_slope, torque_box, torque_box_jacobian_side,
                                      torque_coefficients_vjp, torque_trace_vjp,
@@ -703,12 +704,15 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
     db1 = np.empty(3)
     db2 = np.empty(3)
     coupled = False
+    # (the records' arrays read before the loops: simcore/_jit.py, records)
+    J, body, con_A, parent, con_mu = d.con_J, d.con_body, d.con_A, d.con_parent, d.con_mu
+    reg = m.hard_regularization
     for p in range(nsel):
         k = sel[p]
-        contact_velocity(d, k, V, W, u)
-        A = d.con_A[k]
-        eps = contact_eps(m.hard_regularization, d.con_A, d.con_parent, k)
-        if d.con_parent[k] >= 0:
+        velocity(J, body, k, V, W, u)
+        A = con_A[k]
+        eps = contact_eps(reg, con_A, parent, k)
+        if parent[k] >= 0:
             bt, br = _bounds(d, lam, k)
             _project_torque(lam[k], u, A, eps, bt, br, out)
             for j in range(3):
@@ -719,7 +723,7 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
                 db[p, j] = (1.0 - w_out) * db1[j] + w_out * db2[j]
                 coupled = coupled or db[p, j] != 0.0
         else:
-            mu = d.con_mu[k]
+            mu = con_mu[k]
             project(lam[k], u, A, eps, bias[k], mu, out)
             for j in range(3):
                 zs[p, j] = out[3 + j]
@@ -754,6 +758,10 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
                                     body_vector(Vb, Wb) if from_bodies else np.empty(0))
     c = np.empty(3)
     ubar = np.empty(3)
+    bkind, inertia = m.body_kind, m.body_inertia
+    normal, t1, t2, cpos = d.con_normal, d.con_t1, d.con_t2, d.con_pos
+    invmass_bar, inertia_bar, cpos_bar, mu_bar = (a.invmass_bar, a.inertia_bar, a.con_pos_bar,
+                                                  a.con_mu_bar)
     for p in range(nsel):
         k = sel[p]
         for j in range(3):
@@ -761,12 +769,12 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
         for j in range(3):
             ubar[j] = Fu[p, 0, j] * c[0] + Fu[p, 1, j] * c[1] + Fu[p, 2, j] * c[2]
         if c[0] == 0.0 and c[1] == 0.0 and c[2] == 0.0:
-            if d.con_parent[k] < 0:
+            if parent[k] < 0:
                 b_bar[k] = 0.0
             continue  # (everything below is linear in c: nothing to pass back)
-        q = d.con_parent[k]
+        q = parent[k]
         if q >= 0:  # a torque block: eps from its trace, its bounds, its rows' velocity
-            torque_trace_vjp(m, d, a, k, max(m.hard_regularization, TORQUE_REG) * (
+            torque_trace_vjp(m, d, a, k, max(reg, TORQUE_REG) * (
                 ubar[0] * lam[k, 0] + ubar[1] * lam[k, 1] + ubar[2] * lam[k, 2]) / 3.0)
             ln = max(lam[q, 0], 0.0)
             torque_coefficients_vjp(m, d, a, k, -c[0] * db[p, 0] * ln,
@@ -776,13 +784,14 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
         b_bar[k] = ubar[0]  # b enters z like u_n
         # eps lam enters z like u: eps_k = hard_regularization tr(A_kk) / 3 moves with the geometry
         eps_bar = ubar[0] * lam[k, 0] + ubar[1] * lam[k, 1] + ubar[2] * lam[k, 2]
-        delassus_trace_vjp(m, d, a, k, cx, cR, m.hard_regularization * eps_bar / 3.0, cx_bar,
-                           cR_bar)
+        trace_vjp(bkind, inertia, body, cpos, invmass_bar, inertia_bar, cpos_bar, k, cx, cR,
+                  reg * eps_bar / 3.0, cx_bar, cR_bar)
         if wslide[p] > 0.0:  # P_t = mu max(z_n, 0) z_t / |z_t|
             zt = np.sqrt(zs[p, 1] ** 2 + zs[p, 2] ** 2)
-            a.con_mu_bar[k] -= (wslide[p] * max(zs[p, 0], 0.0)
-                                * (c[1] * zs[p, 1] + c[2] * zs[p, 2]) / zt)
-        contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb[k], cx_bar)
+            mu_bar[k] -= (wslide[p] * max(zs[p, 0], 0.0)
+                          * (c[1] * zs[p, 1] + c[2] * zs[p, 2]) / zt)
+        velocity_vjp(normal, t1, t2, body, cpos, cpos_bar, k, cx, V, W, ubar[0], ubar[1], ubar[2],
+                     Vb, Wb, tb, k, cx_bar)
     impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar)
 
 

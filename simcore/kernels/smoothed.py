@@ -21,12 +21,11 @@ from simcore._jit import jit
 from simcore.kernels.body_space import ACCEPT_TOL, affordable, solve as solve_bodies
 from simcore.kernels.consts import SLOT_KAPPA
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
-                                           contact_poses, contact_velocity,
-                                           contact_velocity_vjp, delassus_diagonal_vjp,
-                                           local_scratch,
-                                           dense_delassus, frame_to_normal, friction_rows,
+                                           contact_poses, contact_velocity, dense_delassus,
+                                           diagonal_vjp, frames_to_normals, friction_rows,
                                            friction_rows_jacobian, impulse_rhs, impulse_vjp,
-                                           scatter_pose_bars, transposed_solve, undo_impulses)
+                                           local_scratch, scatter_pose_bars, transposed_solve,
+                                           undo_impulses, velocity, velocity_vjp)
 from simcore.kernels.memory import remember, warm_start
 from simcore.kernels.rolling import any_resistance, resistance, resistance_vjp
 from simcore.kernels.linalg import solve_dense, solve_dense_in
@@ -47,10 +46,14 @@ def band_weight(phi, band):
 def contact_scales(m, d, k):
     # (kappa_k, v_k) of contact k, after contact_jacobian: kappa faded over the distance band
     # (the pair's collision margin), v_k = sqrt(kappa A_tt) with A_tt the mean tangent Delassus
-    band = m.opt_margin + d.body_spec[d.con_body[k, 0]] + d.body_spec[d.con_body[k, 1]]
-    kap = m.smooth_kappa * band_weight(d.con_dist[k], band)
-    vs = np.sqrt(m.smooth_kappa * 0.5 * (d.con_A[k, 1, 1] + d.con_A[k, 2, 2]))
-    return kap, vs
+    return scales(m.smooth_kappa, m.opt_margin, d.body_spec, d.con_body, d.con_dist, d.con_A, k)
+
+
+@jit(inline="always")
+def scales(kappa, margin, spec, body, dist, A, k):
+    # contact_scales from the arrays Data.body_spec, con_body, con_dist, con_A
+    band = margin + spec[body[k, 0]] + spec[body[k, 1]]
+    return kappa * band_weight(dist[k], band), np.sqrt(kappa * 0.5 * (A[k, 1, 1] + A[k, 2, 2]))
 
 
 @jit
@@ -423,14 +426,18 @@ def smoothed_contacts_vjp(m, d, a, h, kink):
     Fl = np.zeros((nc, 3, 3))
     Fu = np.zeros((nc, 3, 3))
     u = np.empty(3)
+    # (the records' arrays read before the loops: simcore/_jit.py, records)
+    J, body, bias, mu, dist, spec = d.con_J, d.con_body, d.con_bias, d.con_mu, d.con_dist, \
+        d.body_spec
+    margin = m.opt_margin
     for k in range(nc):
-        kap[k], vs[k] = contact_scales(m, d, k)
+        kap[k], vs[k] = scales(kappa, margin, spec, body, dist, d.con_A, k)
         if kap[k] <= 0.0:  # outside the band: F = lambda
             for r in range(3):
                 Fl[k, r, r] = 1.0
         else:
-            contact_velocity(d, k, V, W, u)
-            residual_jacobian(lam[k], u, d.con_bias[k], d.con_mu[k], vs[k], Fl[k], Fu[k])
+            velocity(J, body, k, V, W, u)
+            residual_jacobian(lam[k], u, bias[k], mu[k], vs[k], Fl[k], Fu[k])
     y = np.empty(3 * nc)
     impulse_rhs(d, sel, nc, Vb, Wb, y)
     for k in range(nc):
@@ -442,45 +449,48 @@ def smoothed_contacts_vjp(m, d, a, h, kink):
     undo_impulses(d, sel, nc, lam, V0, W0)
     cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
     band_bar = np.zeros(nc)
-    c = np.empty(3)
-    ubar = np.empty(3)
+    normal, t1, t2, cpos = d.con_normal, d.con_t1, d.con_t2, d.con_pos
+    mu_bar, dist_bar, cpos_bar, scalar_bar = a.con_mu_bar, a.con_dist_bar, a.con_pos_bar, \
+        a.scalar_bar
+    bkind, inertia, invmass_bar, inertia_bar = m.body_kind, m.body_inertia, a.invmass_bar, \
+        a.inertia_bar
     for k in range(nc):
         if kap[k] <= 0.0:  # lambda = 0 whatever theta
             continue
-        contact_velocity(d, k, V, W, u)
-        lk = lam[k]
-        for j in range(3):
-            c[j] = -y[3 * k + j]
-        for j in range(3):
-            ubar[j] = Fu[k, 0, j] * c[0] + Fu[k, 1, j] * c[1] + Fu[k, 2, j] * c[2]
+        velocity(J, body, k, V, W, u)
+        c0, c1, c2 = -y[3 * k], -y[3 * k + 1], -y[3 * k + 2]
+        ub0 = Fu[k, 0, 0] * c0 + Fu[k, 1, 0] * c1 + Fu[k, 2, 0] * c2
+        ub1 = Fu[k, 0, 1] * c0 + Fu[k, 1, 1] * c1 + Fu[k, 2, 1] * c2
+        ub2 = Fu[k, 0, 2] * c0 + Fu[k, 1, 2] * c1 + Fu[k, 2, 2] * c2
         # F_n = lam_n (u_n + b_n) - kappa_k;  F_t = rho lam_t + mu lam_n u_t, rho^2 = |u_t|^2 + v^2
         rho = np.sqrt(u[1] * u[1] + u[2] * u[2] + vs[k] * vs[k])
-        vs_bar = (c[1] * lk[1] + c[2] * lk[2]) * vs[k] / rho
-        a.con_mu_bar[k] += (c[1] * u[1] + c[2] * u[2]) * lk[0]
-        band = m.opt_margin + d.body_spec[d.con_body[k, 0]] + d.body_spec[d.con_body[k, 1]]
-        dw_phi, dw_band = band_weight_grad(d.con_dist[k], band)
-        a.con_dist_bar[k] += ubar[0] * contact_bias_slope(m, d.con_dist[k], h) \
-            - c[0] * kappa * dw_phi
-        band_bar[k] = -c[0] * kappa * dw_band
-        a.scalar_bar[SLOT_KAPPA] -= c[0] * band_weight(d.con_dist[k], band)
+        vs_bar = (c1 * lam[k, 1] + c2 * lam[k, 2]) * vs[k] / rho
+        mu_bar[k] += (c1 * u[1] + c2 * u[2]) * lam[k, 0]
+        band = margin + spec[body[k, 0]] + spec[body[k, 1]]
+        dw_phi, dw_band = band_weight_grad(dist[k], band)
+        dist_bar[k] += ub0 * contact_bias_slope(m, dist[k], h) - c0 * kappa * dw_phi
+        band_bar[k] = -c0 * kappa * dw_band
+        scalar_bar[SLOT_KAPPA] -= c0 * band_weight(dist[k], band)
         if vs[k] > 0.0:  # v = sqrt(kappa A_tt)
-            a.scalar_bar[SLOT_KAPPA] += vs_bar * vs[k] / (2.0 * kappa)
+            scalar_bar[SLOT_KAPPA] += vs_bar * vs[k] / (2.0 * kappa)
             att_bar = vs_bar * kappa / (2.0 * vs[k])  # A_tt = (A_11 + A_22) / 2
-            delassus_diagonal_vjp(m, d, a, k, cx, cR, (0.0, 0.5 * att_bar, 0.5 * att_bar),
-                                  tb[k], cx_bar, cR_bar)
-        contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb[k], cx_bar)
+            diagonal_vjp(bkind, inertia, body, cpos, normal, t1, t2, invmass_bar, inertia_bar,
+                         cpos_bar, k, cx, cR, 0.0, 0.5 * att_bar, 0.5 * att_bar, tb, k, cx_bar,
+                         cR_bar)
+        velocity_vjp(normal, t1, t2, body, cpos, cpos_bar, k, cx, V, W, ub0, ub1, ub2, Vb, Wb, tb,
+                     k, cx_bar)
     impulse_vjp(m, d, a, sel, nc, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar)
     scatter_pose_bars(d, a, nc, cx_bar, cR_bar)
-    for k in range(nc):
-        frame_to_normal(d, a, k, tb[k])
-        # the band's motion bounds h (|v*| + |w*| rbound) of both bodies
+    frames_to_normals(d, a, nc, tb)
+    rbound = m.geom_rbound
+    for k in range(nc):  # the band's motion bounds h (|v*| + |w*| rbound) of both bodies
         if band_bar[k] != 0.0:
             for s in range(2):
-                i = d.con_body[k, s]
+                i = body[k, s]
                 nv = np.sqrt(V0[i, 0] ** 2 + V0[i, 1] ** 2 + V0[i, 2] ** 2)
                 nw = np.sqrt(W0[i, 0] ** 2 + W0[i, 1] ** 2 + W0[i, 2] ** 2)
                 for j in range(3):
                     if nv > 0.0:  # at rest: the norm's slope taken as 0
                         Vb[i, j] += band_bar[k] * h * V0[i, j] / nv
                     if nw > 0.0:
-                        Wb[i, j] += band_bar[k] * h * m.geom_rbound[i] * W0[i, j] / nw
+                        Wb[i, j] += band_bar[k] * h * rbound[i] * W0[i, j] / nw

@@ -421,36 +421,41 @@ def free_velocities_vjp(m, d, a, ctrl, h, ctrl_bar):
     # vjp of free_velocities: a.vfree_bar / a.wfree_bar / a.offset_bar -> state, a.R_bar,
     # controls, parameters. Returns a status
     status = STATUS_OK
+    # (the records' arrays read before the loop: simcore/_jit.py, records)
+    body_kind, invmass, Ib = m.body_kind, m.body_invmass, m.body_inertia
+    vel_bar, ang_vel_bar, vfree_bar, wfree_bar = a.vel_bar, a.ang_vel_bar, a.vfree_bar, a.wfree_bar
+    invmass_bar, inertia_bar, offset_bar, R_bar = a.invmass_bar, a.inertia_bar, a.offset_bar, \
+        a.R_bar
+    xmat, ang_vel = d.xmat, d.ang_vel
     for i in range(m.nbody):
-        kind = m.body_kind[i]
+        kind = body_kind[i]
         if kind == BODY_DYNAMIC:
             for q in range(3):  # v* = v + h (g + f / m)
-                a.vel_bar[i, q] += a.vfree_bar[i, q]
-                ctrl_bar[i, q] += h * m.body_invmass[i] * a.vfree_bar[i, q]
-                a.invmass_bar[i] += h * ctrl[i, q] * a.vfree_bar[i, q]
-            Ib = m.body_inertia
+                vel_bar[i, q] += vfree_bar[i, q]
+                ctrl_bar[i, q] += h * invmass[i] * vfree_bar[i, q]
+                invmass_bar[i] += h * ctrl[i, q] * vfree_bar[i, q]
             if Ib[i, 0] == Ib[i, 1] == Ib[i, 2]:
                 # w* = w + h tau / I: the derivative along I is shared equally by the three
                 # moments (what the mass, which scales them together, needs)
                 c = 0.0
                 for q in range(3):
-                    a.ang_vel_bar[i, q] += a.wfree_bar[i, q]
-                    ctrl_bar[i, 3 + q] += h * a.wfree_bar[i, q] / Ib[i, 0]
-                    c -= h * ctrl[i, 3 + q] * a.wfree_bar[i, q] / (Ib[i, 0] * Ib[i, 0])
+                    ang_vel_bar[i, q] += wfree_bar[i, q]
+                    ctrl_bar[i, 3 + q] += h * wfree_bar[i, q] / Ib[i, 0]
+                    c -= h * ctrl[i, 3 + q] * wfree_bar[i, q] / (Ib[i, 0] * Ib[i, 0])
                 for q in range(3):
-                    a.inertia_bar[i, q] += c / 3.0
-            elif (nonzero3(a.wfree_bar[i]) or nonzero3(a.offset_bar[i])) and \
-                    not spin_step_vjp(d.xmat[i], d.ang_vel[i], ctrl[i, 3:], Ib[i], h,
-                                   a.wfree_bar[i], a.offset_bar[i], a.R_bar[i],
-                                   a.ang_vel_bar[i], ctrl_bar[i, 3:], a.inertia_bar[i]):
+                    inertia_bar[i, q] += c / 3.0
+            elif (nonzero3(wfree_bar[i]) or nonzero3(offset_bar[i])) and \
+                    not spin_step_vjp(xmat[i], ang_vel[i], ctrl[i, 3:], Ib[i], h,
+                                      wfree_bar[i], offset_bar[i], R_bar[i],
+                                      ang_vel_bar[i], ctrl_bar[i, 3:], inertia_bar[i]):
                 status = STATUS_ROTATION
         elif kind == BODY_KINEMATIC:
             # velocity = control for the whole step (the contacts saw it too)
             for q in range(3):
-                ctrl_bar[i, q] += a.vfree_bar[i, q] + a.vel_bar[i, q]
-                ctrl_bar[i, 3 + q] += a.wfree_bar[i, q] + a.ang_vel_bar[i, q]
-            a.vel_bar[i, :] = 0.0
-            a.ang_vel_bar[i, :] = 0.0
+                ctrl_bar[i, q] += vfree_bar[i, q] + vel_bar[i, q]
+                ctrl_bar[i, 3 + q] += wfree_bar[i, q] + ang_vel_bar[i, q]
+            vel_bar[i, :] = 0.0
+            ang_vel_bar[i, :] = 0.0
     return status
 
 
@@ -666,10 +671,11 @@ def step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar, Wstar, geom
 
 @jit
 def _finite_adjoint(m, a):
+    pos_bar, th_bar, vel_bar, ang_vel_bar = a.pos_bar, a.th_bar, a.vel_bar, a.ang_vel_bar
     for i in range(m.nbody):
         for k in range(3):
-            if not (np.isfinite(a.pos_bar[i, k]) and np.isfinite(a.th_bar[i, k])
-                    and np.isfinite(a.vel_bar[i, k]) and np.isfinite(a.ang_vel_bar[i, k])):
+            if not (np.isfinite(pos_bar[i, k]) and np.isfinite(th_bar[i, k])
+                    and np.isfinite(vel_bar[i, k]) and np.isfinite(ang_vel_bar[i, k])):
                 return False
     return True
 
@@ -843,6 +849,8 @@ def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t
     h = m.opt_dt / S
     body_kind, inertia, body_toi = m.body_kind, m.body_inertia, d.body_toi
     ang_vel_free = d.ang_vel_free
+    # (the records' arrays read before the loops: simcore/_jit.py, records)
+    pos_bar, th_bar, vel_bar, ang_vel_bar = a.pos_bar, a.th_bar, a.vel_bar, a.ang_vel_bar
     split = m.opt_contact == CONTACT_HARD and m.hard_toi == 1
     for t in range(t0, t1):
         At = A[t - t0]
@@ -874,10 +882,10 @@ def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t
                     first = False
                     for j in range(nb):
                         for q in range(3):
-                            a.pos_bar[j, q] = At[r, 12 * j + q]
-                            a.th_bar[j, q] = At[r, 12 * j + 3 + q]
-                            a.vel_bar[j, q] = At[r, 12 * j + 6 + q]
-                            a.ang_vel_bar[j, q] = At[r, 12 * j + 9 + q]
+                            pos_bar[j, q] = At[r, 12 * j + q]
+                            th_bar[j, q] = At[r, 12 * j + 3 + q]
+                            vel_bar[j, q] = At[r, 12 * j + 6 + q]
+                            ang_vel_bar[j, q] = At[r, 12 * j + 9 + q]
                     ctrl_bar[:, :] = 0.0
                     status = step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar,
                                                Wstar, geom0)
@@ -888,10 +896,10 @@ def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t
                         return status, t
                     for j in range(nb):
                         for q in range(3):
-                            At[r, 12 * j + q] = a.pos_bar[j, q]
-                            At[r, 12 * j + 3 + q] = a.th_bar[j, q]
-                            At[r, 12 * j + 6 + q] = a.vel_bar[j, q]
-                            At[r, 12 * j + 9 + q] = a.ang_vel_bar[j, q]
+                            At[r, 12 * j + q] = pos_bar[j, q]
+                            At[r, 12 * j + 3 + q] = th_bar[j, q]
+                            At[r, 12 * j + 6 + q] = vel_bar[j, q]
+                            At[r, 12 * j + 9 + q] = ang_vel_bar[j, q]
                         for q in range(6):
                             Bt[r, 6 * j + q] += ctrl_bar[j, q]
                 if short:
