@@ -60,16 +60,22 @@ def bench_simcore(kind, n, contact, settle, steps, repeats):
     model = pile(kind, n).build(contact=CONTACTS[contact]())
     state = sc.rollout(model, model.initial_state(), settle, progress=False).state(settle)
     t_step = best(lambda: sc.rollout(model, state, steps, progress=False), repeats) / steps
+    # (the last result only is kept, as a caller replacing it would: with every result alive,
+    # each call's output would also take fresh memory from the system, which on the machine of
+    # docs/benchmarks.md can cost more than the Jacobians themselves at 64 bodies)
     jac = []
+
+    def run(n_steps):
+        jac.clear()
+        jac.append(sc.transition_jacobians(model, state, n_steps, progress=False))
+
     t0 = time.perf_counter()
-    jac.append(sc.transition_jacobians(model, state, 1, progress=False))
+    run(1)
     one = time.perf_counter() - t0
     timed = 1
     if one < JAC_ONE_S:
         timed = steps
-        one = best(lambda: jac.append(sc.transition_jacobians(model, state, steps,
-                                                              progress=False)),
-                   repeats) / steps
+        one = best(lambda: run(steps), repeats) / steps
     traj = jac[-1].traj
     return {"step": t_step, "jac": one, "jac_steps": timed,
             "resid": float(traj.solver_residual.max()),
