@@ -721,15 +721,20 @@ def velocity_vjp(normal, t1, t2, body, cpos, cpos_bar, k, cx, V, W, ub0, ub1, ub
         Wb[i, 0] += r1 * h2 - r2 * h1
         Wb[i, 1] += r2 * h0 - r0 * h2
         Wb[i, 2] += r0 * h1 - r1 * h0
-        rb0 = h1 * w2 - h2 * w1
-        rb1 = h2 * w0 - h0 * w2
-        rb2 = h0 * w1 - h1 * w0
-        cpos_bar[k, 0] += rb0
-        cpos_bar[k, 1] += rb1
-        cpos_bar[k, 2] += rb2
-        cx_bar[k, s, 0] -= rb0
-        cx_bar[k, s, 1] -= rb1
-        cx_bar[k, s, 2] -= rb2
+        point_offset_bar(cpos_bar, cx_bar, k, s, h1 * w2 - h2 * w1, h2 * w0 - h0 * w2,
+                   h0 * w1 - h1 * w0)
+
+
+@jit(inline="always")
+def point_offset_bar(cpos_bar, cx_bar, k, s, rb0, rb1, rb2):
+    # the cotangent (rb0, rb1, rb2) of r = p_k - cx[k, s], contact k's point from its side s
+    # body's origin, onto the point (Adjoint.con_pos_bar) and the origin
+    cpos_bar[k, 0] += rb0
+    cpos_bar[k, 1] += rb1
+    cpos_bar[k, 2] += rb2
+    cx_bar[k, s, 0] -= rb0
+    cx_bar[k, s, 1] -= rb1
+    cx_bar[k, s, 2] -= rb2
 
 
 @jit
@@ -766,9 +771,8 @@ def impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar):
             apply_impulse_vjp(cR[k, s], invmass[i], inertia[i], r, imp, Vb[i], Wb[i],
                               cR_bar[k, s], r_bar, imp_bar, mb, inertia_bar[i])
             invmass_bar[i] += mb[0]
+            point_offset_bar(cpos_bar, cx_bar, k, s, r_bar[0], r_bar[1], r_bar[2])
             for j in range(3):
-                cpos_bar[k, j] += r_bar[j]
-                cx_bar[k, s, j] -= r_bar[j]
                 for col in range(3):
                     tb[k, col, j] += sign * lam[k, col] * imp_bar[j]
 
@@ -833,12 +837,7 @@ def diagonal_vjp(bkind, inertia, body, cpos, normal, t1, t2, invmass_bar, inerti
             tb[kt, row, 0] += qb1 * r2 - qb2 * r1
             tb[kt, row, 1] += qb2 * r0 - qb0 * r2
             tb[kt, row, 2] += qb0 * r1 - qb1 * r0
-        cpos_bar[k, 0] += rb0
-        cpos_bar[k, 1] += rb1
-        cpos_bar[k, 2] += rb2
-        cx_bar[k, s, 0] -= rb0
-        cx_bar[k, s, 1] -= rb1
-        cx_bar[k, s, 2] -= rb2
+        point_offset_bar(cpos_bar, cx_bar, k, s, rb0, rb1, rb2)
 
 
 @jit(entry=True, inline="always")  # per contact: inlined
