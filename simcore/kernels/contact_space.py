@@ -722,7 +722,7 @@ def velocity_vjp(normal, t1, t2, body, cpos, cpos_bar, k, cx, V, W, ub0, ub1, ub
         Wb[i, 1] += r2 * h0 - r0 * h2
         Wb[i, 2] += r0 * h1 - r1 * h0
         point_offset_bar(cpos_bar, cx_bar, k, s, h1 * w2 - h2 * w1, h2 * w0 - h0 * w2,
-                   h0 * w1 - h1 * w0)
+                         h0 * w1 - h1 * w0)
 
 
 @jit(inline="always")
