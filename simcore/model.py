@@ -255,9 +255,10 @@ class Data(NamedTuple):
     fac_meta: np.ndarray    # (FACTOR_ENTRIES, 6) int
     fac_float: np.ndarray   # grown by factors.keep
     fac_int: np.ndarray     # (int) grown by factors.keep
+    fac_tag: np.ndarray     # (1,) int: the memo slot of the solve running, or -1 (factors.py)
 
 
-FACTOR_ENTRIES = 16  # factorizations kept at most (Data.fac_meta)
+FACTOR_ENTRIES = 32  # factorizations and memos kept at most (Data.fac_meta)
 
 
 def make_data(model, state, ncon_max, npair_max):
@@ -299,7 +300,7 @@ def make_data(model, state, ncon_max, npair_max):
         nlog=np.zeros(1, dtype=np.int64), fac_on=np.zeros(1, dtype=np.int64),
         fac_count=np.zeros(1, dtype=np.int64),
         fac_meta=np.zeros((FACTOR_ENTRIES, 6), dtype=np.int64), fac_float=np.zeros(0),
-        fac_int=np.zeros(0, dtype=np.int64))
+        fac_int=np.zeros(0, dtype=np.int64), fac_tag=np.full(1, -1, dtype=np.int64))
 
 
 @record

@@ -9,6 +9,15 @@ later solve with exactly the same key (find_kept: compared entry by entry, so a 
 get another matrix's factors) solves with the kept factors (kept_factors), skipping the
 assembly and the factorization: the result is the same to the bit. transition_kernel turns
 this on for its rows and clears the entries per substep.
+
+A solve's row-independent work is kept the same way (MEMO: memo_find / memo_keep): an adjoint
+whose every row recomputes the same quantities from the forward's solution (a contact solve's
+F_l and F_u) keeps them once per substep under a slot, which names one call site of one solve
+(the hard model's resting solve, each impact phase's, the smoothed model's solve). Within a
+substep every row re-runs the same forward (transition_kernel puts its contacts back between
+rows), so a slot and the selected contacts determine the matrix: while such a solve runs,
+Data.fac_tag[0] holds its slot, and system_key is then the slot and the contacts (a few
+numbers) in place of the matrix's contents.
 """
 import numpy as np
 
@@ -16,9 +25,11 @@ from simcore._jit import jit
 from simcore.kernels.linalg import band_factor, block_factor, lu_factor
 
 
-# the kinds of matrix kept besides a band (w >= 0): dense (n, n), or linalg.block_layout's
+# the kinds of matrix kept besides a band (w >= 0): dense (n, n), or linalg.block_layout's; and
+# a memo's block of floats
 DENSE = -1
 BLOCK_SPARSE = -2
+MEMO = -3
 
 
 @jit(inline="always")
@@ -35,7 +46,16 @@ def system_key(d, sel, nsel, Fl, Fu):
     per contact its index, its bodies, F_l, F_u, J and M^-1 J^T (d.con_J, d.con_MJ). Two solves
     with equal keys (entry by entry) assemble the same matrix, bit for bit, whatever path
     (dense or through the bodies) they take; its callers key their kept factors by it, and
-    skip the assembly on a match."""
+    skip the assembly on a match. While d.fac_tag[0] >= 0 (a memo's solve: module docstring),
+    the tag and the selected contacts instead (negative first: never a contents key's)."""
+    tag = d.fac_tag[0]
+    if tag >= 0:
+        key = np.empty(nsel + 2)
+        key[0] = -1.0 - tag
+        key[1] = nsel
+        for p in range(nsel):
+            key[2 + p] = sel[p]
+        return key
     per = 3 + 18 + 72
     key = np.empty(nsel * per)
     J, MJ, body = d.con_J, d.con_MJ, d.con_body
@@ -135,3 +155,31 @@ def _live(d):
         d.fac_count[0] = 0
         return 0
     return count
+
+
+@jit
+def memo_key(slot, sel, nsel):
+    # a memo's key: its slot and the selected contacts
+    key = np.empty(nsel + 2)
+    key[0] = slot
+    key[1] = nsel
+    for p in range(nsel):
+        key[2 + p] = sel[p]
+    return key
+
+
+@jit
+def memo_find(d, key, size):
+    """(found, block): the block of size floats kept under key in this substep (a view of the
+    store, to be read only), or found False (always while keeping is off)."""
+    e = find_kept(d, key, 0, np.int64(MEMO))
+    if e < 0 or d.fac_meta[e, 4] != size:
+        return False, np.empty(0)
+    f0 = d.fac_meta[e, 2] + d.fac_meta[e, 5]
+    return True, d.fac_float[f0:f0 + size]
+
+
+@jit
+def memo_keep(d, key, block):
+    # keep block (1-D) under key while keeping is on and there is room; otherwise nothing
+    keep(d, key, block.reshape((1, block.shape[0])), 0, np.int64(MEMO), np.empty(0, np.int64))

@@ -601,8 +601,10 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     rest_lam_bar = np.zeros((n, 3))
     if any_resistance(m):
         resistance_vjp(m, d, a, lam, W, Wb, rest_lam_bar, tb, kink)
+    # (each solve's slot, fixed_point_vjp: the resting solve 0, phase p's plastic solve 1 + 2 p
+    # and its Newton solve 2 + 2 p)
     fixed_point_vjp(m, d, a, sel, n, d.con_bias, lam, V, W, Vb, Wb, rest_lam_bar, kink, P,
-                    b_bar)
+                    b_bar, 0)
     undo_impulses(d, sel, n, lam, V, W)
     Vm = V.copy()
     Wm = W.copy()
@@ -721,7 +723,7 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
                 contact_velocity(d, k, Vp, Wp, u)
                 bias0[k] = _penetration_part(m, d.con_dist[k], u[0], h)
             fixed_point_vjp(m, d, a, sel, ns, bias0, lam0, V0, W0, V0b, W0b, lam0_bar, kink, P,
-                             b0_bar)
+                             b0_bar, 1 + 2 * phase)
             for s in range(ns):
                 k = sel[s]
                 contact_velocity(d, k, Vp, Wp, u)
@@ -740,7 +742,8 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
             contact_velocity(d, k, Vp, Wp, u)
             bias[k] = d.con_e[k] * min(u[0], 0.0) + _penetration_part(m, d.con_dist[k], u[0], h)
         # (Newton's solve: Vb holds its velocities' cotangent, and then the pre-phase ones')
-        fixed_point_vjp(m, d, a, sel, ns, bias, lam_p, VN, WN, Vb, Wb, lam_bar, kink, P, b_bar)
+        fixed_point_vjp(m, d, a, sel, ns, bias, lam_p, VN, WN, Vb, Wb, lam_bar, kink, P, b_bar,
+                        2 + 2 * phase)
         if alpha < 1.0:
             for i in range(nb):
                 for j in range(3):

@@ -26,6 +26,7 @@ from simcore.kernels.contact_space import (TORQUE_REG, active_transposed_solve, 
                                            dense_delassus, dense_transposed, impulse_rhs,
                                            impulse_vjp, islands, trace_vjp, velocity,
                                            velocity_vjp)
+from simcore.kernels.factors import memo_find, memo_keep, memo_key
 from simcore.kernels.linalg import solve_dense, solve_or_lstsq
 from simcore.kernels.rolling import (disc, disc_slope, torque_box, torque_box_jacobian_side,
                                      torque_coefficients_vjp, torque_trace_vjp,
@@ -676,31 +677,16 @@ def _continuation(m, d, sel, nsel, bias, lam, V, W, res, limit):
 
 
 @jit
-def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, P, b_bar):
-    """vjp of one solve over the selected contacts: impulses lam[k], post-solve velocities V, W.
-
-    in: Vb, Wb the cotangent of the post-solve velocities, lam_bar (ncon, 3) the impulses' own
-    (where they are used beside the velocities); out: the pre-solve velocities' (in place).
-    Accumulates the geometry (a.con_*_bar, the contact poses' and frames' cotangents in
-    P = (cx, cR, cx_bar, cR_bar, tb)), a.con_mu_bar and the masses;
-    b_bar[k] = the cotangent of the bias b_n of each selected contact. A torque block among them
-    (rolling.torque_rows) adds its frame's cotangent to its contact's tb, and its coefficients',
-    its orientations' and its inertias' to a.
-    """
-    cx, cR, cx_bar, cR_bar, tb = P
-    Fl = np.zeros((nsel, 3, 3))
-    Fu = np.empty((nsel, 3, 3))
-    zs = np.empty((nsel, 3))
-    wslide = np.zeros(nsel)
+def _linearize(m, d, sel, nsel, lam, V, W, bias, w_out, Fl, Fu, zs, wslide, db):
+    # fixed_point_vjp's part that depends on the solution only (a memo's, per substep): per
+    # selected contact, the blocks F_l, F_u of the fixed point's Jacobian, the projection's
+    # argument z, the slide weight, and a torque block's bound derivatives db. Returns whether
+    # torque blocks couple the system (db non-zero)
     u = np.empty(3)
     out = np.empty(6)
     dP = np.empty((3, 3))
     dP2 = np.empty((3, 3))
     Rd = np.empty(3)
-    w_out = 0.0 if kink == KINK_LEFT else (1.0 if kink == KINK_RIGHT else 0.5)
-    # torque blocks (rolling.torque_rows): the derivative of each row in its own bound (db),
-    # which their contact's normal impulse sets
-    db = np.zeros((nsel, 3))
     db1 = np.empty(3)
     db2 = np.empty(3)
     coupled = False
@@ -744,6 +730,63 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
                 dp = (1.0 - w_out) * dP[i, j] + w_out * dP2[i, j]
                 Fu[p, i, j] = dp * Rd[j]
                 Fl[p, i, j] = (1.0 if i == j else 0.0) - dp + eps * dp * Rd[j]
+    return coupled
+
+
+@jit
+def _memo_copy(blk, nsel, Fl, Fu, zs, wslide, db, into_blk):
+    # _linearize's results to (into_blk) or from a memo's block: F_l, F_u, z, the slide
+    # weights, db (25 floats per contact)
+    n9, n3 = 9 * nsel, 3 * nsel
+    parts = (Fl.reshape(n9), Fu.reshape(n9), zs.reshape(n3), wslide, db.reshape(n3))
+    o = 0
+    for part in parts:
+        for r in range(part.shape[0]):
+            if into_blk:
+                blk[o + r] = part[r]
+            else:
+                part[r] = blk[o + r]
+        o += part.shape[0]
+
+
+@jit
+def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, P, b_bar,
+                    slot):
+    """vjp of one solve over the selected contacts: impulses lam[k], post-solve velocities V, W.
+
+    in: Vb, Wb the cotangent of the post-solve velocities, lam_bar (ncon, 3) the impulses' own
+    (where they are used beside the velocities); out: the pre-solve velocities' (in place).
+    Accumulates the geometry (a.con_*_bar, the contact poses' and frames' cotangents in
+    P = (cx, cR, cx_bar, cR_bar, tb)), a.con_mu_bar and the masses;
+    b_bar[k] = the cotangent of the bias b_n of each selected contact. A torque block among them
+    (rolling.torque_rows) adds its frame's cotangent to its contact's tb, and its coefficients',
+    its orientations' and its inertias' to a.
+    slot (>= 0): names this solve within its substep, for transition_kernel's rows, which keep
+    its row-independent part (_linearize) and its factorizations under it (factors.py, memo);
+    -1: none kept.
+    """
+    cx, cR, cx_bar, cR_bar, tb = P
+    Fl = np.zeros((nsel, 3, 3))
+    Fu = np.empty((nsel, 3, 3))
+    zs = np.empty((nsel, 3))
+    wslide = np.zeros(nsel)
+    w_out = 0.0 if kink == KINK_LEFT else (1.0 if kink == KINK_RIGHT else 0.5)
+    # torque blocks (rolling.torque_rows): the derivative of each row in its own bound (db),
+    # which their contact's normal impulse sets
+    db = np.zeros((nsel, 3))
+    memo = d.fac_on[0] == 1 and slot >= 0
+    key = memo_key(slot, sel, nsel)
+    found, blk = memo_find(d, key, 25 * nsel + 1) if memo else (False, np.empty(0))
+    if found:
+        _memo_copy(blk, nsel, Fl, Fu, zs, wslide, db, False)
+        coupled = blk[25 * nsel] != 0.0
+    else:
+        coupled = _linearize(m, d, sel, nsel, lam, V, W, bias, w_out, Fl, Fu, zs, wslide, db)
+        if memo:
+            blk = np.empty(25 * nsel + 1)
+            _memo_copy(blk, nsel, Fl, Fu, zs, wslide, db, True)
+            blk[25 * nsel] = 1.0 if coupled else 0.0
+            memo_keep(d, key, blk)
     g = np.empty(3 * nsel)
     impulse_rhs(d, sel, nsel, Vb, Wb, g)
     from_bodies = True  # g = J M^-1 [Vb; Wb] (transposed_solve's g_bodies)
@@ -751,13 +794,18 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
         for j in range(3):
             g[3 * p + j] += lam_bar[sel[p], j]
             from_bodies = from_bodies and lam_bar[sel[p], j] == 0.0
+    if memo:  # (the solves' factors kept under the slot: factors.py)
+        d.fac_tag[0] = slot
     if coupled:
         y = _coupled_transposed_solve(m, d, sel, nsel, lam, Fl, Fu, g, db)
     else:
         y = active_transposed_solve(m, d, sel, nsel, Fl, Fu, g,
                                     body_vector(Vb, Wb) if from_bodies else np.empty(0))
+    d.fac_tag[0] = -1
     c = np.empty(3)
     ubar = np.empty(3)
+    # (the records' arrays read before the loops: simcore/_jit.py, records)
+    body, parent, reg = d.con_body, d.con_parent, m.hard_regularization
     bkind, inertia = m.body_kind, m.body_inertia
     normal, t1, t2, cpos = d.con_normal, d.con_t1, d.con_t2, d.con_pos
     invmass_bar, inertia_bar, cpos_bar, mu_bar = (a.invmass_bar, a.inertia_bar, a.con_pos_bar,

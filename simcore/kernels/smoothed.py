@@ -26,6 +26,7 @@ from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobi
                                            friction_rows_jacobian, impulse_rhs, impulse_vjp,
                                            local_scratch, scatter_pose_bars, transposed_solve,
                                            undo_impulses, velocity, velocity_vjp)
+from simcore.kernels.factors import memo_find, memo_keep, memo_key
 from simcore.kernels.memory import remember, warm_start
 from simcore.kernels.rolling import any_resistance, resistance, resistance_vjp
 from simcore.kernels.linalg import solve_dense, solve_dense_in
@@ -400,6 +401,21 @@ def band_weight_grad(phi, band):
 
 
 @jit
+def _memo_copy(blk, nc, kap, vs, Fl, Fu, into_blk):
+    # the solve's scales and Jacobian blocks to (into_blk) or from a memo's block (20 floats per
+    # contact)
+    parts = (kap, vs, Fl.reshape(9 * nc), Fu.reshape(9 * nc))
+    o = 0
+    for part in parts:
+        for r in range(part.shape[0]):
+            if into_blk:
+                blk[o + r] = part[r]
+            else:
+                part[r] = blk[o + r]
+        o += part.shape[0]
+
+
+@jit
 def smoothed_contacts_vjp(m, d, a, h, kink):
     """vjp of smoothed_contacts, after the forward solve re-ran on this substep (d holds its
     solution: d.con_lambda, post-contact d.vel_free / ang_vel_free).
@@ -430,19 +446,34 @@ def smoothed_contacts_vjp(m, d, a, h, kink):
     J, body, bias, mu, dist, spec = d.con_J, d.con_body, d.con_bias, d.con_mu, d.con_dist, \
         d.body_spec
     margin = m.opt_margin
-    for k in range(nc):
-        kap[k], vs[k] = scales(kappa, margin, spec, body, dist, d.con_A, k)
-        if kap[k] <= 0.0:  # outside the band: F = lambda
-            for r in range(3):
-                Fl[k, r, r] = 1.0
-        else:
-            velocity(J, body, k, V, W, u)
-            residual_jacobian(lam[k], u, bias[k], mu[k], vs[k], Fl[k], Fu[k])
+    # the part that depends on the solution only: kept once per substep for transition_kernel's
+    # rows (factors.py, memo; slot 0), with the solve's factorization
+    memo = d.fac_on[0] == 1
+    key = memo_key(0, sel, nc)
+    found, blk = memo_find(d, key, 20 * nc) if memo else (False, np.empty(0))
+    if found:
+        _memo_copy(blk, nc, kap, vs, Fl, Fu, False)
+    else:
+        for k in range(nc):
+            kap[k], vs[k] = scales(kappa, margin, spec, body, dist, d.con_A, k)
+            if kap[k] <= 0.0:  # outside the band: F = lambda
+                for r in range(3):
+                    Fl[k, r, r] = 1.0
+            else:
+                velocity(J, body, k, V, W, u)
+                residual_jacobian(lam[k], u, bias[k], mu[k], vs[k], Fl[k], Fu[k])
+        if memo:
+            blk = np.empty(20 * nc)
+            _memo_copy(blk, nc, kap, vs, Fl, Fu, True)
+            memo_keep(d, key, blk)
     y = np.empty(3 * nc)
     impulse_rhs(d, sel, nc, Vb, Wb, y)
     for k in range(nc):
         y[3 * k] += lam_bar[k, 0]
+    if memo:
+        d.fac_tag[0] = 0
     y = transposed_solve(m, d, sel, nc, Fl, Fu, y, np.empty(0))
+    d.fac_tag[0] = -1
     # free velocities v* (the band's motion bounds depend on them): undo the impulses
     V0 = V.copy()
     W0 = W.copy()
