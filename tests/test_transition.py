@@ -151,6 +151,38 @@ def test_chained_jacobians_equal_the_adjoint(name):
     assert np.any(np.isfinite(J.step_margin))  # (the scene has contacts)
 
 
+def _reach_over_cost(model, traj, per_body):
+    """Per box-box pair of the first step's contacts: the rows estimated to reach it (per_body
+    per body of its island) over 7 x its contacts, as step.collision_vjp weighs taking it
+    through its Jacobian (_pair_jacobians)."""
+    bodies = traj.contact_bodies[traj.contact_offsets[0]:traj.contact_offsets[1]]
+    root = list(range(model.nbody))
+
+    def find(i):
+        while root[i] != i:
+            i = root[i]
+        return i
+    dyn = model.body_kind == consts.BODY_DYNAMIC
+    for a, b in bodies:
+        if dyn[a] and dyn[b]:
+            root[max(find(a), find(b))] = min(find(a), find(b))
+    size = np.bincount([find(i) for i in np.flatnonzero(dyn)], minlength=model.nbody)
+    pairs, counts = np.unique(bodies, axis=0, return_counts=True)
+    return [per_body * size[find(a)] / (7 * n) for (a, b), n in zip(pairs, counts) if dyn[b]]
+
+
+@pytest.mark.parametrize("name", ["penalty", "smoothed"])
+def test_box_pairs_taken_through_their_jacobians_chain_to_the_adjoint(name):
+    # a settled pile of 8 cubes (benchmarks/transition_cost.py's): its box-box pairs are
+    # reached by more rows than their Jacobians cost, and collision_vjp takes them through
+    # these, where value_and_grad takes each pair's vjp. (Under hard contact they are not, at
+    # 8 cubes: step.PAIR_REACH_HARD.)
+    model = load_benchmark().pile("box", 8).build(contact=MODELS[name]())
+    state = sc.rollout(model, model.initial_state(), 300, progress=False).state(300)
+    J = check_chain(model, state, 3, controls_for(model, 3), seed=2)
+    assert max(_reach_over_cost(model, J.traj, 6)) > 1.0
+
+
 def test_steps_of_several_substeps_chain_their_substeps():
     model = mixed_scene(sc.PenaltyContact(substeps=3))
     check_chain(model, model.initial_state(), 40, controls_for(model, 40), seed=5)

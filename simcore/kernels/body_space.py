@@ -38,8 +38,8 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels.consts import BODY_DYNAMIC, CONTACT_HARD
-from simcore.kernels.factors import (BLOCK_SPARSE, factor_of_kind, find_kept, keep, kept_factors,
-                                     system_key)
+from simcore.kernels.factors import (BLOCK_SPARSE, MEMO_BODIES, factor_of_kind, find_kept, keep,
+                                     kept_factors, memo_find, memo_keep, memo_key, system_key)
 from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, band_solve,
                                     block_ids, block_layout, block_order, block_solve,
                                     block_start)
@@ -239,18 +239,28 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, rhs_bodies, trans, accept):
     n3 = 3 * nsel
     x = np.zeros(n3)
     loc = np.full(m.nbody, -1, dtype=np.int64)
-    n, w, fits = _banded(m, d, sel, nsel, loc)
-    if not fits:
-        return False, x
     Li = np.empty((nsel, 3, 3))  # F_l^-1
     X = np.empty((nsel, 3, 3))  # F_l^-1 F_u
-    for p in range(nsel):
-        if not _inv3(Fl[p], Li[p]):
+    # the island's order and F_l^-1, F_u: kept once per substep under a memo's solve
+    # (factors.py, its tag)
+    memo = d.fac_tag[0] >= 0
+    mkey = memo_key(np.int64(MEMO_BODIES), d.fac_tag[0], sel, nsel)
+    size = 3 + m.nbody + 18 * nsel
+    found, blk = memo_find(d, mkey, size) if memo else (False, np.empty(0))
+    if found:
+        n, w = np.int64(blk[0]), np.int64(blk[1])
+        if blk[2] == 0.0:
             return False, x
-        for r in range(3):
-            for c in range(3):
-                X[p, r, c] = Li[p, r, 0] * Fu[p, 0, c] + Li[p, r, 1] * Fu[p, 1, c] \
-                    + Li[p, r, 2] * Fu[p, 2, c]
+        _memo_copy(blk, nsel, loc, Li, X, False)
+    else:
+        n, w, ok = _prepare(m, d, sel, nsel, Fl, Fu, loc, Li, X)
+        if memo:
+            blk = np.empty(size)
+            blk[0], blk[1], blk[2] = n, w, 1.0 if ok else 0.0
+            _memo_copy(blk, nsel, loc, Li, X, True)
+            memo_keep(d, mkey, blk)
+        if not ok:
+            return False, x
     # H = I + sum_k MJ_k X_k J_k over the dynamic sides: banded under HardContact, else
     # block-sparse (module docstring); while d.fac_on, its factors are kept by what it is made
     # of (factors.system_key): a row of transition_kernel finding them skips the assembly
@@ -334,6 +344,43 @@ def solve(m, d, sel, nsel, Fl, Fu, rhs, rhs_bodies, trans, accept):
             if err <= REFINE_TOL * rnorm:
                 break
     return best <= accept * rnorm, x_best
+
+
+@jit
+def _prepare(m, d, sel, nsel, Fl, Fu, loc, Li, X):
+    # solve's part that depends on the matrix only: (n, w, ok) with the island's order in loc
+    # (_banded), Li = F_l^-1 and X = F_l^-1 F_u per contact; ok False when the island is beyond
+    # the budget or an F_l block is singular
+    n, w, fits = _banded(m, d, sel, nsel, loc)
+    if not fits:
+        return n, w, False
+    for p in range(nsel):
+        if not _inv3(Fl[p], Li[p]):
+            return n, w, False
+        for r in range(3):
+            for c in range(3):
+                X[p, r, c] = Li[p, r, 0] * Fu[p, 0, c] + Li[p, r, 1] * Fu[p, 1, c] \
+                    + Li[p, r, 2] * Fu[p, 2, c]
+    return n, w, True
+
+
+@jit
+def _memo_copy(blk, nsel, loc, Li, X, into_blk):
+    # _prepare's loc, Li and X to (into_blk) or from a memo's block, after its (n, w, ok)
+    o = 3
+    for i in range(loc.shape[0]):
+        if into_blk:
+            blk[o + i] = loc[i]
+        else:
+            loc[i] = np.int64(blk[o + i])
+    o += loc.shape[0]
+    for part in (Li.reshape(9 * nsel), X.reshape(9 * nsel)):
+        for r in range(9 * nsel):
+            if into_blk:
+                blk[o + r] = part[r]
+            else:
+                part[r] = blk[o + r]
+        o += 9 * nsel
 
 
 @jit

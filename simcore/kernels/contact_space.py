@@ -21,7 +21,8 @@ from simcore._jit import jit
 from simcore.kernels.body_space import ACCEPT_TOL, solve as solve_bodies
 from simcore.kernels.consts import BODY_DYNAMIC
 from simcore.kernels.dynamics import apply_impulse_vjp
-from simcore.kernels.factors import DENSE, find_kept, keep, kept_factors, system_key
+from simcore.kernels.factors import (DENSE, MEMO_ISLANDS, find_kept, keep, kept_factors,
+                                     memo_find, memo_keep, memo_key, system_key)
 from simcore.kernels.linalg import (arnoldi_start, arnoldi_step, arnoldi_update, lu_factor,
                                     lu_solve_transposed, solve_dense, solve_or_lstsq)
 from simcore.kernels.rolling import torque_impulse_vjp
@@ -364,6 +365,23 @@ def _root(parent, i):
 
 
 @jit
+def body_roots(m, d, sel, nsel):
+    """Per body, its island's root over the selected contacts (union-find through the contacts
+    between two dynamic bodies): two bodies are in one island when their roots are equal."""
+    parent = np.arange(m.nbody)
+    body, bkind = d.con_body, m.body_kind  # (read before the loop)
+    for p in range(nsel):
+        a, b = body[sel[p], 0], body[sel[p], 1]
+        if bkind[a] == BODY_DYNAMIC and bkind[b] == BODY_DYNAMIC:
+            ra, rb = _root(parent, a), _root(parent, b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    for i in range(m.nbody):
+        parent[i] = _root(parent, i)
+    return parent
+
+
+@jit
 def islands(m, d, sel, nsel, order, start):
     """Splits the selected contacts into islands: contacts coupled through dynamic bodies.
     Islands share no dynamic body, so A is block diagonal over them and each solve (and its
@@ -373,14 +391,8 @@ def islands(m, d, sel, nsel, order, start):
     in sel, ascending within an island; islands numbered by their first contact; start
     (nsel + 1,)). Returns the number of islands.
     """
-    parent = np.arange(m.nbody)
+    root = body_roots(m, d, sel, nsel)
     body, bkind = d.con_body, m.body_kind  # (read before the loops)
-    for p in range(nsel):
-        a, b = body[sel[p], 0], body[sel[p], 1]
-        if bkind[a] == BODY_DYNAMIC and bkind[b] == BODY_DYNAMIC:
-            ra, rb = _root(parent, a), _root(parent, b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
     label = np.full(m.nbody, -1, dtype=np.int64)  # island of each root
     isl = np.empty(nsel, dtype=np.int64)
     nis = 0
@@ -391,7 +403,7 @@ def islands(m, d, sel, nsel, order, start):
             isl[p] = nis
             nis += 1
             continue
-        r = _root(parent, i)
+        r = root[i]
         if label[r] < 0:
             label[r] = nis
             nis += 1
@@ -405,6 +417,31 @@ def islands(m, d, sel, nsel, order, start):
     for p in range(nsel):
         order[fill[isl[p]]] = p
         fill[isl[p]] += 1
+    return nis
+
+
+@jit
+def _kept_islands(m, d, sel, nsel, order, start):
+    # islands(), kept once per substep under a memo's solve (factors.py, its tag)
+    if d.fac_tag[0] < 0:
+        return islands(m, d, sel, nsel, order, start)
+    key = memo_key(np.int64(MEMO_ISLANDS), d.fac_tag[0], sel, nsel)
+    size = 2 * nsel + 2
+    found, blk = memo_find(d, key, size)
+    if found:
+        for p in range(nsel + 1):
+            start[p] = np.int64(blk[1 + nsel + p])
+            if p < nsel:
+                order[p] = np.int64(blk[1 + p])
+        return np.int64(blk[0])
+    nis = islands(m, d, sel, nsel, order, start)
+    blk = np.empty(size)
+    blk[0] = nis
+    for p in range(nsel + 1):
+        blk[1 + nsel + p] = start[p]
+        if p < nsel:
+            blk[1 + p] = order[p]
+    memo_keep(d, key, blk)
     return nis
 
 
@@ -482,7 +519,7 @@ def transposed_solve(m, d, sel, nsel, Fl, Fu, g, g_bodies):
         return np.zeros(3 * nsel)
     order = np.empty(nsel, dtype=np.int64)
     start = np.empty(nsel + 1, dtype=np.int64)
-    nis = islands(m, d, sel, nsel, order, start)
+    nis = _kept_islands(m, d, sel, nsel, order, start)
     if nis == 1:
         return _transposed_solve_island(m, d, sel, nsel, Fl, Fu, g, g_bodies)
     y = np.empty(3 * nsel)

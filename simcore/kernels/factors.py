@@ -30,6 +30,13 @@ from simcore.kernels.linalg import band_factor, block_factor, lu_factor
 DENSE = -1
 BLOCK_SPARSE = -2
 MEMO = -3
+# what keeps a memo (memo_key): a contact solve's adjoint (its slot), the solve through the
+# bodies (body_space.solve), the islands (contact_space.transposed_solve), the collision's
+# pair Jacobians (step.collision_vjp)
+MEMO_SOLVE = 0
+MEMO_BODIES = 1
+MEMO_ISLANDS = 2
+MEMO_COLLISION = 3
 
 
 @jit(inline="always")
@@ -158,28 +165,36 @@ def _live(d):
 
 
 @jit
-def memo_key(slot, sel, nsel):
-    # a memo's key: its slot and the selected contacts
-    key = np.empty(nsel + 2)
-    key[0] = slot
-    key[1] = nsel
+def memo_key(site, slot, sel, nsel):
+    # a memo's key: what keeps it (MEMO_SOLVE, ...), the solve's slot and the selected contacts
+    key = np.empty(nsel + 3)
+    key[0] = site
+    key[1] = slot
+    key[2] = nsel
     for p in range(nsel):
-        key[2 + p] = sel[p]
+        key[3 + p] = sel[p]
     return key
 
 
 @jit
 def memo_find(d, key, size):
-    """(found, block): the block of size floats kept under key in this substep (a view of the
-    store, to be read only), or found False (always while keeping is off)."""
-    e = find_kept(d, key, 0, np.int64(MEMO))
-    if e < 0 or d.fac_meta[e, 4] != size:
+    """(found, block): the block of size floats (any size: -1) kept under key in this substep
+    (a view of the store, to be read only), or found False (always while keeping is off)."""
+    e = find_kept(d, key, np.int64(0), np.int64(MEMO))
+    if e < 0 or (size >= 0 and d.fac_meta[e, 4] != size):
         return False, np.empty(0)
     f0 = d.fac_meta[e, 2] + d.fac_meta[e, 5]
-    return True, d.fac_float[f0:f0 + size]
+    return True, d.fac_float[f0:f0 + d.fac_meta[e, 4]]
+
+
+@jit
+def memo_room(d):
+    # whether memo_keep would keep a block now (keeping on, an entry free)
+    return d.fac_on[0] == 1 and _live(d) < d.fac_meta.shape[0]
 
 
 @jit
 def memo_keep(d, key, block):
     # keep block (1-D) under key while keeping is on and there is room; otherwise nothing
-    keep(d, key, block.reshape((1, block.shape[0])), 0, np.int64(MEMO), np.empty(0, np.int64))
+    keep(d, key, block.reshape((1, block.shape[0])), np.int64(0), np.int64(MEMO),
+         np.empty(0, np.int64))

@@ -604,8 +604,12 @@ def hard_contacts_vjp(m, d, a, h, kink, Vstar, Wstar, geom0, vpre_bar, wpre_bar,
     # (each solve's slot, fixed_point_vjp: the resting solve 0, phase p's plastic solve 1 + 2 p
     # and its Newton solve 2 + 2 p)
     fixed_point_vjp(m, d, a, sel, n, d.con_bias, lam, V, W, Vb, Wb, rest_lam_bar, kink, P,
-                    b_bar, 0)
-    undo_impulses(d, sel, n, lam, V, W)
+                    b_bar, np.int64(0))
+    later = nph > 0  # (the velocities before the resting solve: impacts' parts below use them)
+    for i in range(nb):
+        later = later or hit[i]
+    if later:
+        undo_impulses(d, sel, n, lam, V, W)
     Vm = V.copy()
     Wm = W.copy()
     Vmb = np.zeros((nb, 3))

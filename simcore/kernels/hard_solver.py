@@ -26,7 +26,7 @@ from simcore.kernels.contact_space import (TORQUE_REG, active_transposed_solve, 
                                            dense_delassus, dense_transposed, impulse_rhs,
                                            impulse_vjp, islands, trace_vjp, velocity,
                                            velocity_vjp)
-from simcore.kernels.factors import memo_find, memo_keep, memo_key
+from simcore.kernels.factors import MEMO_SOLVE, memo_find, memo_keep, memo_key
 from simcore.kernels.linalg import solve_dense, solve_or_lstsq
 from simcore.kernels.rolling import (disc, disc_slope, torque_box, torque_box_jacobian_side,
                                      torque_coefficients_vjp, torque_trace_vjp,
@@ -733,20 +733,13 @@ def _linearize(m, d, sel, nsel, lam, V, W, bias, w_out, Fl, Fu, zs, wslide, db):
     return coupled
 
 
-@jit
-def _memo_copy(blk, nsel, Fl, Fu, zs, wslide, db, into_blk):
-    # _linearize's results to (into_blk) or from a memo's block: F_l, F_u, z, the slide
-    # weights, db (25 floats per contact)
-    n9, n3 = 9 * nsel, 3 * nsel
-    parts = (Fl.reshape(n9), Fu.reshape(n9), zs.reshape(n3), wslide, db.reshape(n3))
-    o = 0
-    for part in parts:
-        for r in range(part.shape[0]):
-            if into_blk:
-                blk[o + r] = part[r]
-            else:
-                part[r] = blk[o + r]
-        o += part.shape[0]
+@jit(inline="always")
+def _memo_views(blk, nsel):
+    # _linearize's results as views of one block (a memo's): F_l, F_u, z, the slide weights,
+    # db, then whether torque blocks couple (25 nsel + 1 floats)
+    n9, n18, n21, n22 = 9 * nsel, 18 * nsel, 21 * nsel, 22 * nsel
+    return (blk[:n9].reshape((nsel, 3, 3)), blk[n9:n18].reshape((nsel, 3, 3)),
+            blk[n18:n21].reshape((nsel, 3)), blk[n21:n22], blk[n22:25 * nsel].reshape((nsel, 3)))
 
 
 @jit
@@ -766,27 +759,22 @@ def fixed_point_vjp(m, d, a, sel, nsel, bias, lam, V, W, Vb, Wb, lam_bar, kink, 
     -1: none kept.
     """
     cx, cR, cx_bar, cR_bar, tb = P
-    Fl = np.zeros((nsel, 3, 3))
-    Fu = np.empty((nsel, 3, 3))
-    zs = np.empty((nsel, 3))
-    wslide = np.zeros(nsel)
     w_out = 0.0 if kink == KINK_LEFT else (1.0 if kink == KINK_RIGHT else 0.5)
-    # torque blocks (rolling.torque_rows): the derivative of each row in its own bound (db),
-    # which their contact's normal impulse sets
-    db = np.zeros((nsel, 3))
+    # F_l, F_u, z, the slide weights and, for torque blocks (rolling.torque_rows), the
+    # derivative of each row in its own bound (db), which their contact's normal impulse sets:
+    # _linearize's, or a memo's (read only)
     memo = d.fac_on[0] == 1 and slot >= 0
-    key = memo_key(slot, sel, nsel)
+    key = memo_key(np.int64(MEMO_SOLVE), slot, sel, nsel)
     found, blk = memo_find(d, key, 25 * nsel + 1) if memo else (False, np.empty(0))
-    if found:
-        _memo_copy(blk, nsel, Fl, Fu, zs, wslide, db, False)
-        coupled = blk[25 * nsel] != 0.0
-    else:
+    if not found:
+        blk = np.zeros(25 * nsel + 1)
+    Fl, Fu, zs, wslide, db = _memo_views(blk, nsel)
+    if not found:
         coupled = _linearize(m, d, sel, nsel, lam, V, W, bias, w_out, Fl, Fu, zs, wslide, db)
+        blk[25 * nsel] = 1.0 if coupled else 0.0
         if memo:
-            blk = np.empty(25 * nsel + 1)
-            _memo_copy(blk, nsel, Fl, Fu, zs, wslide, db, True)
-            blk[25 * nsel] = 1.0 if coupled else 0.0
             memo_keep(d, key, blk)
+    coupled = blk[25 * nsel] != 0.0
     g = np.empty(3 * nsel)
     impulse_rhs(d, sel, nsel, Vb, Wb, g)
     from_bodies = True  # g = J M^-1 [Vb; Wb] (transposed_solve's g_bodies)

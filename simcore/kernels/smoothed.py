@@ -26,7 +26,7 @@ from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobi
                                            friction_rows_jacobian, impulse_rhs, impulse_vjp,
                                            local_scratch, scatter_pose_bars, transposed_solve,
                                            undo_impulses, velocity, velocity_vjp)
-from simcore.kernels.factors import memo_find, memo_keep, memo_key
+from simcore.kernels.factors import MEMO_SOLVE, memo_find, memo_keep, memo_key
 from simcore.kernels.memory import remember, warm_start
 from simcore.kernels.rolling import any_resistance, resistance, resistance_vjp
 from simcore.kernels.linalg import solve_dense, solve_dense_in
@@ -400,19 +400,14 @@ def band_weight_grad(phi, band):
     return dwdx / band, -x * dwdx / band
 
 
-@jit
-def _memo_copy(blk, nc, kap, vs, Fl, Fu, into_blk):
-    # the solve's scales and Jacobian blocks to (into_blk) or from a memo's block (20 floats per
-    # contact)
-    parts = (kap, vs, Fl.reshape(9 * nc), Fu.reshape(9 * nc))
-    o = 0
-    for part in parts:
-        for r in range(part.shape[0]):
-            if into_blk:
-                blk[o + r] = part[r]
-            else:
-                part[r] = blk[o + r]
-        o += part.shape[0]
+@jit(inline="always")
+def _memo_views(blk, nc, nb):
+    # the solve's scales and Jacobian blocks (20 floats per contact) and the free velocities
+    # (6 per body) as views of one block (a memo's)
+    n11, n20, e = 11 * nc, 20 * nc, 20 * nc + 3 * nb
+    return (blk[:nc], blk[nc:2 * nc], blk[2 * nc:n11].reshape((nc, 3, 3)),
+            blk[n11:n20].reshape((nc, 3, 3)), blk[n20:e].reshape((nb, 3)),
+            blk[e:e + 3 * nb].reshape((nb, 3)))
 
 
 @jit
@@ -437,23 +432,22 @@ def smoothed_contacts_vjp(m, d, a, h, kink):
     if any_resistance(m):  # W: back to the solve's
         resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink)
     sel = np.arange(nc)
-    kap = np.empty(nc)
-    vs = np.empty(nc)
-    Fl = np.zeros((nc, 3, 3))
-    Fu = np.zeros((nc, 3, 3))
     u = np.empty(3)
     # (the records' arrays read before the loops: simcore/_jit.py, records)
     J, body, bias, mu, dist, spec = d.con_J, d.con_body, d.con_bias, d.con_mu, d.con_dist, \
         d.body_spec
     margin = m.opt_margin
-    # the part that depends on the solution only: kept once per substep for transition_kernel's
-    # rows (factors.py, memo; slot 0), with the solve's factorization
+    # the part that depends on the solution only, kept once per substep for transition_kernel's
+    # rows (factors.py, memo; slot 0) with the solve's factorization: the scales, F_l, F_u, and
+    # the free velocities V0, W0 (the band's motion bounds depend on them: the impulses undone)
     memo = d.fac_on[0] == 1
-    key = memo_key(0, sel, nc)
-    found, blk = memo_find(d, key, 20 * nc) if memo else (False, np.empty(0))
-    if found:
-        _memo_copy(blk, nc, kap, vs, Fl, Fu, False)
-    else:
+    key = memo_key(np.int64(MEMO_SOLVE), np.int64(0), sel, nc)
+    size = 20 * nc + 6 * m.nbody
+    found, blk = memo_find(d, key, size) if memo else (False, np.empty(0))
+    if not found:
+        blk = np.zeros(size)
+    kap, vs, Fl, Fu, V0, W0 = _memo_views(blk, nc, m.nbody)
+    if not found:
         for k in range(nc):
             kap[k], vs[k] = scales(kappa, margin, spec, body, dist, d.con_A, k)
             if kap[k] <= 0.0:  # outside the band: F = lambda
@@ -462,9 +456,10 @@ def smoothed_contacts_vjp(m, d, a, h, kink):
             else:
                 velocity(J, body, k, V, W, u)
                 residual_jacobian(lam[k], u, bias[k], mu[k], vs[k], Fl[k], Fu[k])
+        V0[:, :] = V
+        W0[:, :] = W
+        undo_impulses(d, sel, nc, lam, V0, W0)
         if memo:
-            blk = np.empty(20 * nc)
-            _memo_copy(blk, nc, kap, vs, Fl, Fu, True)
             memo_keep(d, key, blk)
     y = np.empty(3 * nc)
     impulse_rhs(d, sel, nc, Vb, Wb, y)
@@ -474,10 +469,6 @@ def smoothed_contacts_vjp(m, d, a, h, kink):
         d.fac_tag[0] = 0
     y = transposed_solve(m, d, sel, nc, Fl, Fu, y, np.empty(0))
     d.fac_tag[0] = -1
-    # free velocities v* (the band's motion bounds depend on them): undo the impulses
-    V0 = V.copy()
-    W0 = W.copy()
-    undo_impulses(d, sel, nc, lam, V0, W0)
     cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
     band_bar = np.zeros(nc)
     normal, t1, t2, cpos = d.con_normal, d.con_t1, d.con_t2, d.con_pos

@@ -11,15 +11,16 @@ from simcore.kernels.broadphase import broadphase
 from simcore.kernels.collision import collide, collide_vjp, tangent_frame_row
 from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, BODY_KINEMATIC,
                                     BODY_STATIC, CONTACT_HARD, CONTACT_PENALTY,
-                                    CONTACT_SMOOTHED, FLOOR_SPEED,
+                                    CONTACT_SMOOTHED, FLOOR_SPEED, GEOM_BOX, GEOM_CAPSULE,
                                     MAXCON_PAIR, MODE_SEPARATED, MODE_SLIDING, MODE_STICKING,
                                     MODE_WEAK, STATUS_ABSURD, STATUS_CONTACT_OVERFLOW,
                                     STATUS_NONFINITE, STATUS_OK, STATUS_RECORD_OVERFLOW,
                                     STATUS_ROTATION, WEAK_MARGIN)
-from simcore.kernels.contact_space import nonzero3, velocity
+from simcore.kernels.contact_space import body_roots, nonzero3, velocity
 from simcore.kernels.dynamics import (SPIN_TOL_FAIL, end_angular_velocity,
                                       end_angular_velocity_vjp, integrate_pose, point_velocity,
                                       segment_rate, segment_rate_vjp, spin_step, spin_step_vjp)
+from simcore.kernels.factors import MEMO_COLLISION, memo_find, memo_keep, memo_key, memo_room
 from simcore.kernels.kink import ramp_slope
 from simcore.kernels.models import contact_impulses, contact_impulses_vjp
 from simcore.kernels.rotation import (quat_bar_to_twist, quat_integrate, quat_integrate_vjp,
@@ -482,7 +483,9 @@ def _zero_cotangents(dist_bar, normal_bar, pos_bar, mu_bar, e_bar, k0, k1):
 @jit
 def collision_vjp(m, d, a, kink):
     # vjp of collision: a.con_{dist,normal,pos,mu,e}_bar -> a.pos_bar, a.R_bar, friction and
-    # restitution.
+    # restitution. For transition_kernel's rows (d.fac_on), a pair that more rows reach than
+    # building its Jacobian costs is taken through its Jacobian, built once per substep
+    # (_pair_jacobians); otherwise through the pair's vjp.
     # (the records' arrays read before the loops: simcore/_jit.py, records)
     dist_bar, normal_bar, pos_bar = a.con_dist_bar, a.con_normal_bar, a.con_pos_bar
     mu_bar, e_bar = a.con_mu_bar, a.con_e_bar
@@ -490,6 +493,8 @@ def collision_vjp(m, d, a, kink):
     pos, xmat, con_mu = d.pos, d.xmat, d.con_mu
     gtype, gsize, spec = m.geom_type, m.geom_size, d.body_spec
     pair, body, nc = d.pair, d.con_body, d.ncon[0]
+    jacs = _pair_jacobians(m, d, kink) if d.fac_on[0] == 1 else np.empty(0)
+    out = np.empty(24)
     k0 = np.int64(0)
     for p in range(d.npair[0]):
         i, j = pair[p, 0], pair[p, 1]
@@ -498,9 +503,24 @@ def collision_vjp(m, d, a, kink):
             k0 = k1  # (the vjp is linear in them: nothing to pass back)
             continue
         margin = m.opt_margin + spec[i] + spec[j]
-        n = collide_vjp(gtype[i], gtype[j], pos[i], xmat[i], gsize[i], pos[j], xmat[j], gsize[j],
-                        margin, k0, dist_bar, normal_bar, pos_bar, kink, a.pos_bar[i],
-                        a.R_bar[i], a.pos_bar[j], a.R_bar[j])
+        n = k1 - k0
+        at = np.int64(jacs[p]) if jacs.shape[0] > 0 else -1
+        if at >= 0:  # out = the Jacobian's transpose times the contacts' cotangents
+            out[:] = 0.0
+            for c in range(n):
+                k = k0 + c
+                for q in range(7):
+                    v = dist_bar[k] if q == 0 else (normal_bar[k, q - 1] if q < 4
+                                                    else pos_bar[k, q - 4])
+                    if v != 0.0:
+                        r = at + 24 * (7 * c + q)
+                        for e in range(24):
+                            out[e] += v * jacs[r + e]
+            _add_pose_bars(a.pos_bar[i], a.R_bar[i], a.pos_bar[j], a.R_bar[j], out)
+        else:
+            n = collide_vjp(gtype[i], gtype[j], pos[i], xmat[i], gsize[i], pos[j], xmat[j],
+                            gsize[j], margin, k0, dist_bar, normal_bar, pos_bar, kink,
+                            a.pos_bar[i], a.R_bar[i], a.pos_bar[j], a.R_bar[j])
         fi, fj = m.body_friction[i], m.body_friction[j]
         ei, ej = m.body_restitution[i], m.body_restitution[j]
         for k in range(k0, k0 + n):
@@ -513,6 +533,112 @@ def collision_vjp(m, d, a, kink):
             restitution_bar[j] += e_bar[k] * (1.0 - w)
         k0 += n
     return STATUS_OK
+
+
+# a pair's Jacobian costs 7 vjps per contact (the unit cotangents of its distance, normal and
+# point); _pair_jacobians builds it where more rows than that reach the pair
+PAIR_JACOBIAN_COST = 7
+# the rows of transition_kernel that reach a pair, per dynamic body of its island: 6 under
+# SmoothedContact and PenaltyContact (a body's velocity rows, at least); under HardContact,
+# measured, about half of them (24 of 48 on the 8-cube pile of benchmarks/transition_cost.py,
+# where building the Jacobians made its rows 5% slower)
+PAIR_REACH = 6.0
+PAIR_REACH_HARD = 3.0
+
+
+@jit
+def _pair_jacobians(m, d, kink):
+    """The Jacobians of the pairs whose vjp is dear (a box against a box or a capsule: a
+    separating-axis test and clipping; a plane's or a sphere's vjp costs about what the product
+    with its Jacobian does) and that transition_kernel's rows reach more often than building
+    them costs, kept once per substep (factors.py, memo) in one block: entry p is where pair
+    p's starts in it, or -1. Pair p's (7 n x 24 for its n contacts, row-major) holds per contact
+    c its distance, normal (3) and point (3) (rows 7 c ..) against the poses of its two bodies
+    (pos 3, R 9 row-major, each), each row the pair's vjp of a unit cotangent. The rows that
+    reach a pair are estimated per dynamic body of its island (the contacts' dynamic bodies,
+    coupled through the solve): PAIR_REACH."""
+    npair, nc, nb = d.npair[0], d.ncon[0], m.nbody
+    key = memo_key(np.int64(MEMO_COLLISION), np.int64(0), np.empty(0, np.int64), np.int64(0))
+    found, kept = memo_find(d, key, -1)
+    if found:
+        return kept
+    if not memo_room(d):  # (each row would build them again: none)
+        return np.empty(0)
+    bkind, pair, body, gtype = m.body_kind, d.pair, d.con_body, m.geom_type
+    root = body_roots(m, d, np.arange(nc), nc)
+    rows = np.zeros(nb)
+    per = PAIR_REACH_HARD if m.opt_contact == CONTACT_HARD else PAIR_REACH
+    for i in range(nb):
+        if bkind[i] == BODY_DYNAMIC:
+            rows[root[i]] += per
+    at = np.full(npair, -1, dtype=np.int64)
+    size = npair
+    k0 = np.int64(0)
+    for p in range(npair):
+        i, j = pair[p, 0], pair[p, 1]
+        k1 = _pair_end(body, nc, k0, i, j)
+        n = k1 - k0
+        reach = max(rows[root[i]] if bkind[i] == BODY_DYNAMIC else 0.0,
+                    rows[root[j]] if bkind[j] == BODY_DYNAMIC else 0.0)
+        clipped = gtype[i] == GEOM_BOX and (gtype[j] == GEOM_BOX or gtype[j] == GEOM_CAPSULE)
+        if clipped and n > 0 and reach > PAIR_JACOBIAN_COST * n:
+            at[p] = size
+            size += 168 * n
+        k0 = k1
+    blk = np.empty(size)
+    gsize, spec, pos, xmat = m.geom_size, d.body_spec, d.pos, d.xmat
+    dist_u = np.zeros(MAXCON_PAIR)
+    normal_u = np.zeros((MAXCON_PAIR, 3))
+    point_u = np.zeros((MAXCON_PAIR, 3))
+    pi_bar, pj_bar = np.empty(3), np.empty(3)
+    Ri_bar, Rj_bar = np.empty((3, 3)), np.empty((3, 3))
+    k0 = np.int64(0)
+    for p in range(npair):
+        i, j = pair[p, 0], pair[p, 1]
+        k1 = _pair_end(body, nc, k0, i, j)
+        blk[p] = at[p]
+        if at[p] >= 0:
+            margin = m.opt_margin + spec[i] + spec[j]
+            for c in range(k1 - k0):
+                for q in range(7):
+                    if q == 0:
+                        dist_u[c] = 1.0
+                    elif q < 4:
+                        normal_u[c, q - 1] = 1.0
+                    else:
+                        point_u[c, q - 4] = 1.0
+                    pi_bar[:] = 0.0
+                    pj_bar[:] = 0.0
+                    Ri_bar[:, :] = 0.0
+                    Rj_bar[:, :] = 0.0
+                    collide_vjp(gtype[i], gtype[j], pos[i], xmat[i], gsize[i], pos[j], xmat[j],
+                                gsize[j], margin, np.int64(0), dist_u, normal_u, point_u, kink,
+                                pi_bar, Ri_bar, pj_bar, Rj_bar)
+                    r = at[p] + 24 * (7 * c + q)
+                    for e in range(3):
+                        blk[r + e] = pi_bar[e]
+                        blk[r + 12 + e] = pj_bar[e]
+                        for f in range(3):
+                            blk[r + 3 + 3 * e + f] = Ri_bar[e, f]
+                            blk[r + 15 + 3 * e + f] = Rj_bar[e, f]
+                    dist_u[c] = 0.0
+                    normal_u[c, :] = 0.0
+                    point_u[c, :] = 0.0
+        k0 = k1
+    memo_keep(d, key, blk)
+    return blk
+
+
+@jit(inline="always")
+def _add_pose_bars(pi_bar, Ri_bar, pj_bar, Rj_bar, out):
+    # a pair's pose cotangents in _pair_jacobian's flat form (out: pos 3, R 9, each body) added
+    # to its bodies'
+    for q in range(3):
+        pi_bar[q] += out[q]
+        pj_bar[q] += out[12 + q]
+        for c in range(3):
+            Ri_bar[q, c] += out[3 + 3 * q + c]
+            Rj_bar[q, c] += out[15 + 3 * q + c]
 
 
 @jit(inline="always")
