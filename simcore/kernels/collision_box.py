@@ -671,14 +671,17 @@ def _box_face(pR, RR, hR, k, sR, pI, RI, hI, flip, sep, margin, k0, dist_out, no
 
 @jit
 def _box_face_vjp(pR, RR, hR, k, sR, pI, RI, hI, flip, sep, sep_on_face, margin, k0, dist_bar,
-                  normal_bar, point_bar, kink, pR_bar, RR_bar, pI_bar, RI_bar):
+                  normal_bar, point_bar, kink, pR_bar, RR_bar, pI_bar, RI_bar, scratch):
     """vjp of _box_face: its contacts' cotangents -> the poses' (accumulated) and sep's (returned
     with the count). Incident face, clip cases, the deepest corner and the minimum's point are
     held fixed; each clipped point is a corner or a crossing of an edge with a clip plane.
-    sep_on_face: sep is the SAT separation along this reference face's normal."""
-    st = np.empty((5, 16, 3))  # the polygon after each clip stage (stage 0: the 4 corners)
-    src = np.zeros((4, 16, 3), dtype=np.int64)
-    nst = np.zeros(5, dtype=np.int64)
+    sep_on_face: sep is the SAT separation along this reference face's normal. scratch:
+    box_scratch()'s (overwritten)."""
+    st, bar, src, nst = scratch[0], scratch[1], scratch[2], scratch[3]
+    # (st: the polygon after each clip stage, stage 0: the 4 corners)
+    src[:, :, :] = 0
+    nst[:] = 0
+    bar[:, :, :] = 0.0
     j, tau, vdeep, gdeep = _face_polygon(pR, RR, hR, k, sR, pI, RI, hI, st, src, nst)
     j1 = (j + 1) % 3
     j2 = (j + 2) % 3
@@ -687,7 +690,6 @@ def _box_face_vjp(pR, RR, hR, k, sR, pI, RI, hI, flip, sep, sep_on_face, margin,
     m2 = (k + 2) % 3
     npt = nst[4]
     hk = sR * hR[k]
-    bar = np.zeros((5, 16, 3))
     sep_bar = 0.0
     if npt == 0:
         deep = (st[0, vdeep, 0], st[0, vdeep, 1], st[0, vdeep, 2])
@@ -860,31 +862,73 @@ def collide_box_box(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_out, normal_out, po
     return 1
 
 
-@jit(entry=True)
-def collide_box_box_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
-                        kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
-    # Branches held fixed: the manifold axis (kind), the axis of the SAT maximum (the reported
-    # minimum gap), and within a face manifold its features (see _box_face_vjp)
+# a box pair's separating-axis test as box_box_sat keeps it for box_box_vjp_sat: the manifold
+# axis (kind), the axis of the largest separation (iax), that separation, b's centre C (3) and
+# axes Q (9, row-major) in a's frame, the manifold axis's unit vector (3)
+BOX_SAT = 18
+
+
+@jit
+def box_box_sat(pa, Ra, sa, pb, Rb, sb, margin, out):
+    """_box_sat's results into out (BOX_SAT floats), for box_box_vjp_sat: a caller taking the
+    pair's vjp for many cotangents (transition_kernel's rows) runs the test once."""
     Q = np.empty((3, 3))
     Ls = np.empty((15, 3))
     kind, iax, smax, C = _box_sat(pa, Ra, sa, pb, Rb, sb, margin, Q, Ls)
+    out[0], out[1], out[2] = kind, iax, smax
+    for i in range(3):
+        out[3 + i] = C[i]
+        out[15 + i] = Ls[kind, i] if kind >= 0 else 0.0
+        for j in range(3):
+            out[6 + 3 * i + j] = Q[i, j]
+
+
+@jit
+def box_scratch():
+    # box_box_vjp_sat's temporaries, for a caller taking many pairs' vjps: the face polygon's
+    # stages and their cotangents (5, 16, 3), its points' sources (4, 16, 3) and counts (5),
+    # Q's cotangent (3, 3) and C's (3) (_box_face_vjp)
+    return (np.empty((5, 16, 3)), np.empty((5, 16, 3)), np.empty((4, 16, 3), dtype=np.int64),
+            np.empty(5, dtype=np.int64), np.empty((3, 3)), np.empty(3))
+
+
+@jit(entry=True)
+def collide_box_box_vjp(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
+                        kink, pa_bar, Ra_bar, pb_bar, Rb_bar):
+    sat = np.empty(BOX_SAT)
+    box_box_sat(pa, Ra, sa, pb, Rb, sb, margin, sat)
+    return box_box_vjp_sat(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar,
+                           kink, pa_bar, Ra_bar, pb_bar, Rb_bar, sat, box_scratch())
+
+
+@jit
+def box_box_vjp_sat(pa, Ra, sa, pb, Rb, sb, margin, k0, dist_bar, normal_bar, point_bar, kink,
+                    pa_bar, Ra_bar, pb_bar, Rb_bar, sat, scratch):
+    """collide_box_box_vjp from the pair's separating-axis test (box_box_sat's sat), with its
+    temporaries in scratch (box_scratch's). Branches held fixed: the manifold axis (kind), the
+    axis of the SAT maximum (the reported minimum gap), and within a face manifold its features
+    (see _box_face_vjp)."""
+    kind = np.int64(sat[0])
     if kind < 0:
         return 0  # a separating axis beyond the margin
-    Lb = (Ls[kind, 0], Ls[kind, 1], Ls[kind, 2])
+    iax, smax, C = np.int64(sat[1]), sat[2], (sat[3], sat[4], sat[5])
+    Q = sat[6:15].reshape((3, 3))
+    Lb = (sat[15], sat[16], sat[17])
     sgl = _sgn(_dot(Lb, C))
     La = _scale(sgl, Lb)
-    Q_bar = np.zeros((3, 3))
-    C_bar = np.zeros(3)
+    Q_bar, C_bar = scratch[4], scratch[5]
+    Q_bar[:, :] = 0.0
+    C_bar[:] = 0.0
     if kind < 3:
         cnt, sep_bar = _box_face_vjp(pa, Ra, sa, kind, _sgn(La[kind]), pb, Rb, sb, -1.0, smax,
                                      iax == kind, margin, k0, dist_bar, normal_bar, point_bar,
-                                     kink, pa_bar, Ra_bar, pb_bar, Rb_bar)
+                                     kink, pa_bar, Ra_bar, pb_bar, Rb_bar, scratch)
     elif kind < 6:
         kb = kind - 3
         sb_ = -_sgn(La[0] * Q[0, kb] + La[1] * Q[1, kb] + La[2] * Q[2, kb])
         cnt, sep_bar = _box_face_vjp(pb, Rb, sb, kb, sb_, pa, Ra, sa, 1.0, smax, iax == kind,
                                      margin, k0, dist_bar, normal_bar, point_bar, kink, pb_bar,
-                                     Rb_bar, pa_bar, Ra_bar)
+                                     Rb_bar, pa_bar, Ra_bar, scratch)
     else:
         i = (kind - 6) // 3
         j = (kind - 6) % 3

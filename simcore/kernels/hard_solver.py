@@ -48,6 +48,9 @@ PGS_CHUNK = 50  # on a large island, Gauss-Seidel sweeps between checks of its p
 STALL_GAIN = 0.01  # a chunk that cuts the residual by less is a stall (_polish_large_island)
 
 PGS_STOP = 1e-14  # a relative residual that ends Gauss-Seidel (a decade below Newton's start)
+# ... as does one at most this (what the island solves take as converged) that the sweeps
+# since the last check did not halve
+PGS_FLOOR = 1e-13
 
 # a larger island whose solve would fail is given dense Newton up to this many contacts
 # (_rescue; a system of 3 x 512 unknowns)
@@ -160,7 +163,10 @@ def pgs(m, d, sel, nsel, bias, lam, V, W, tol, maxit):
 def _pgs(reg, A, J, MJ, body, mu, parent, resist, sel, nsel, bias, lam, V, W, tol, maxit):
     # projected Gauss-Seidel over the selected contacts, impulses applied to V, W as they change,
     # until the largest impulse change of a sweep is below tol times the largest impulse or the
-    # relative residual below PGS_STOP, at most maxit sweeps; returns the sweeps done. Accelerated
+    # relative residual below PGS_STOP, or at most PGS_FLOOR and no longer falling (rounding's
+    # floor, which grows with the island: a row of cubes resting side by side can stay above
+    # PGS_STOP from the warm start on, while each sweep still moves the split of a face's weight
+    # over its corners by about eps), at most maxit sweeps; returns the sweeps done. Accelerated
     # by nonsmooth nonlinear conjugate gradients (Silcowitz, Niebe, Erleben 2010): before each sweep
     # the impulses move by beta p, with r the last sweep's change, p <- r + beta p and beta = |r|^2
     # / |r_prev|^2 (restart at 0 when beta > 1). The result is always a sweep's, so it lies in the
@@ -179,6 +185,7 @@ def _pgs(reg, A, J, MJ, body, mu, parent, resist, sel, nsel, bias, lam, V, W, to
         rt[s] = 2.0 / (A[k, 1, 1] + A[k, 2, 2] + 2.0 * ep[s])
     r2_prev = 0.0
     beta = 0.0
+    res_prev = np.inf
     for it in range(maxit):
         if beta > 0.0:
             for s in range(nsel):
@@ -208,9 +215,11 @@ def _pgs(reg, A, J, MJ, body, mu, parent, resist, sel, nsel, bias, lam, V, W, to
         # at sweeps 1, 2, 4, 8, ...: the fixed point's own residual (velocity units) may be at
         # rounding while the impulse change is not small against impulses near zero (bodies
         # touching in free fall)
-        if (it + 1) & it == 0 and _residual(reg, A, J, body, mu, parent, resist, sel, nsel,
-                                            bias, lam, V, W) <= PGS_STOP:
-            return it + 1
+        if (it + 1) & it == 0:
+            res = _residual(reg, A, J, body, mu, parent, resist, sel, nsel, bias, lam, V, W)
+            if res <= PGS_STOP or (res <= PGS_FLOOR and res > 0.5 * res_prev):
+                return it + 1
+            res_prev = res
         beta = r2 / r2_prev if r2_prev > 0.0 else 0.0
         if beta > 1.0:
             beta = 0.0

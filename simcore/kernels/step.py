@@ -9,6 +9,7 @@ import numpy as np
 from simcore._jit import jit
 from simcore.kernels.broadphase import broadphase
 from simcore.kernels.collision import collide, collide_vjp, tangent_frame_row
+from simcore.kernels.collision_box import BOX_SAT, box_box_sat, box_box_vjp_sat, box_scratch
 from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, BODY_KINEMATIC,
                                     BODY_STATIC, CONTACT_HARD, CONTACT_PENALTY,
                                     CONTACT_SMOOTHED, FLOOR_SPEED, GEOM_BOX, GEOM_CAPSULE,
@@ -494,6 +495,9 @@ def collision_vjp(m, d, a, kink):
     gtype, gsize, spec = m.geom_type, m.geom_size, d.body_spec
     pair, body, nc = d.pair, d.con_body, d.ncon[0]
     jacs = _pair_jacobians(m, d, kink) if d.fac_on[0] == 1 else np.empty(0)
+    sats = _box_sats(m, d) if d.fac_on[0] == 1 else np.empty(0)
+    sat = np.empty(BOX_SAT)
+    scratch = box_scratch()
     out = np.empty(24)
     k0 = np.int64(0)
     for p in range(d.npair[0]):
@@ -517,6 +521,14 @@ def collision_vjp(m, d, a, kink):
                         for e in range(24):
                             out[e] += v * jacs[r + e]
             _add_pose_bars(a.pos_bar[i], a.R_bar[i], a.pos_bar[j], a.R_bar[j], out)
+        elif gtype[i] == GEOM_BOX and gtype[j] == GEOM_BOX:  # (its test kept, or run once)
+            if sats.shape[0] > 0:
+                sat = sats[BOX_SAT * p:BOX_SAT * (p + 1)]
+            else:
+                box_box_sat(pos[i], xmat[i], gsize[i], pos[j], xmat[j], gsize[j], margin, sat)
+            n = box_box_vjp_sat(pos[i], xmat[i], gsize[i], pos[j], xmat[j], gsize[j], margin,
+                                k0, dist_bar, normal_bar, pos_bar, kink, a.pos_bar[i],
+                                a.R_bar[i], a.pos_bar[j], a.R_bar[j], sat, scratch)
         else:
             n = collide_vjp(gtype[i], gtype[j], pos[i], xmat[i], gsize[i], pos[j], xmat[j],
                             gsize[j], margin, k0, dist_bar, normal_bar, pos_bar, kink,
@@ -592,6 +604,8 @@ def _pair_jacobians(m, d, kink):
     point_u = np.zeros((MAXCON_PAIR, 3))
     pi_bar, pj_bar = np.empty(3), np.empty(3)
     Ri_bar, Rj_bar = np.empty((3, 3)), np.empty((3, 3))
+    sat = np.empty(BOX_SAT)
+    scratch = box_scratch()
     k0 = np.int64(0)
     for p in range(npair):
         i, j = pair[p, 0], pair[p, 1]
@@ -599,6 +613,9 @@ def _pair_jacobians(m, d, kink):
         blk[p] = at[p]
         if at[p] >= 0:
             margin = m.opt_margin + spec[i] + spec[j]
+            boxes = gtype[j] == GEOM_BOX
+            if boxes:
+                box_box_sat(pos[i], xmat[i], gsize[i], pos[j], xmat[j], gsize[j], margin, sat)
             for c in range(k1 - k0):
                 for q in range(7):
                     if q == 0:
@@ -611,9 +628,14 @@ def _pair_jacobians(m, d, kink):
                     pj_bar[:] = 0.0
                     Ri_bar[:, :] = 0.0
                     Rj_bar[:, :] = 0.0
-                    collide_vjp(gtype[i], gtype[j], pos[i], xmat[i], gsize[i], pos[j], xmat[j],
-                                gsize[j], margin, np.int64(0), dist_u, normal_u, point_u, kink,
-                                pi_bar, Ri_bar, pj_bar, Rj_bar)
+                    if boxes:
+                        box_box_vjp_sat(pos[i], xmat[i], gsize[i], pos[j], xmat[j], gsize[j],
+                                        margin, np.int64(0), dist_u, normal_u, point_u, kink,
+                                        pi_bar, Ri_bar, pj_bar, Rj_bar, sat, scratch)
+                    else:
+                        collide_vjp(gtype[i], gtype[j], pos[i], xmat[i], gsize[i], pos[j],
+                                    xmat[j], gsize[j], margin, np.int64(0), dist_u, normal_u,
+                                    point_u, kink, pi_bar, Ri_bar, pj_bar, Rj_bar)
                     r = at[p] + 24 * (7 * c + q)
                     for e in range(3):
                         blk[r + e] = pi_bar[e]
@@ -625,6 +647,32 @@ def _pair_jacobians(m, d, kink):
                     normal_u[c, :] = 0.0
                     point_u[c, :] = 0.0
         k0 = k1
+    memo_keep(d, key, blk)
+    return blk
+
+
+@jit
+def _box_sats(m, d):
+    """The box-box pairs' separating-axis tests (collision_box.box_box_sat), which every row of
+    transition_kernel's vjps would run again, kept once per substep (factors.py, memo) in one
+    block: pair p's at BOX_SAT p. Empty where there are none or none could be kept."""
+    key = memo_key(np.int64(MEMO_COLLISION), np.int64(1), np.empty(0, np.int64), np.int64(0))
+    found, kept = memo_find(d, key, -1)
+    if found:
+        return kept
+    npair, gtype, pair = d.npair[0], m.geom_type, d.pair
+    boxes = False
+    for p in range(npair):
+        boxes = boxes or (gtype[pair[p, 0]] == GEOM_BOX and gtype[pair[p, 1]] == GEOM_BOX)
+    if not boxes or not memo_room(d):
+        return np.empty(0)
+    gsize, spec, pos, xmat = m.geom_size, d.body_spec, d.pos, d.xmat
+    blk = np.zeros(BOX_SAT * npair)
+    for p in range(npair):
+        i, j = pair[p, 0], pair[p, 1]
+        if gtype[i] == GEOM_BOX and gtype[j] == GEOM_BOX:
+            box_box_sat(pos[i], xmat[i], gsize[i], pos[j], xmat[j], gsize[j],
+                        m.opt_margin + spec[i] + spec[j], blk[BOX_SAT * p:BOX_SAT * (p + 1)])
     memo_keep(d, key, blk)
     return blk
 
