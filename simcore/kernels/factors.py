@@ -18,8 +18,9 @@ substep every row goes back through the same replayed forward (transition_kernel
 contacts back between rows), so a slot and the selected contacts determine the matrix: while
 such a solve runs, Data.fac_tag[0] holds its slot, and system_key is then the slot and the
 contacts (a few numbers) in place of the matrix's contents. Other work kept per substep the
-same way: the islands, the body-space solve's order and F_l^-1, the box pairs' Jacobians
-(MEMO_ISLANDS, MEMO_BODIES, MEMO_COLLISION).
+same way: the islands, the body-space solve's order and F_l^-1, the box pairs' Jacobians and
+the box-box pairs' separating-axis tests (MEMO_ISLANDS, MEMO_BODIES, MEMO_COLLISION slots 0 and
+1).
 """
 import numpy as np
 
@@ -34,7 +35,7 @@ BLOCK_SPARSE = -2
 MEMO = -3
 # what keeps a memo (memo_key): a contact solve's adjoint (its slot), the solve through the
 # bodies (body_space.solve), the islands (contact_space.transposed_solve), the collision's
-# pair Jacobians (step.collision_vjp)
+# pair Jacobians (slot 0) and box-box axis tests (slot 1, step.collision_vjp)
 MEMO_SOLVE = 0
 MEMO_BODIES = 1
 MEMO_ISLANDS = 2
