@@ -1,13 +1,13 @@
 """Reverse-mode gradients of a rollout's loss: ``value_and_grad`` (DESIGN.md sections 4 and 5).
 
 The forward rollout tapes the state at the start of every substep, and the contact solver's
-warm-start memory (PenaltyContact: the body pairs that bore a force); the reverse sweep
+warm-start memory (PenaltyContact: also the body pairs that bore a force); the reverse sweep
 (kernels/step.py: reverse_kernel) re-runs each substep's collision and contact solve from its
 tape (HardContact's resting solve warm-started from its own solution, so it starts converged;
-SmoothedContact's exactly as the forward ran it; PenaltyContact's narrow phase on those pairs
-only) and applies every kernel's vjp, carrying the state's cotangent from the last step to the
-first. Orientation cotangents travel as world-frame twists and are turned into quaternion
-cotangents (tangent to the unit sphere) only at the end.
+SmoothedContact's and PenaltyContact's exactly as the forward ran them, PenaltyContact's
+narrow phase on those pairs only) and applies every kernel's vjp, carrying the state's
+cotangent from the last step to the first. Orientation cotangents travel as world-frame
+twists and are turned into quaternion cotangents (tangent to the unit sphere) only at the end.
 """
 import dataclasses
 import warnings

@@ -352,8 +352,9 @@ class Tape(NamedTuple):
     impulses, so that the resting solve starts converged (a sweep confirms it) instead of
     solving again; SmoothedContact's at its start, so that its Newton solve re-runs exactly
     (continued from its own solution it would move within its tolerance, which its stiff
-    adjoint can amplify); PenaltyContact's: the pairs with a force (keys only). Length 0 when
-    no gradient is wanted (make_tape(..., 0)).
+    adjoint can amplify); PenaltyContact's time-constant form likewise, followed by the pairs
+    with a force, as negative keys (step._tape_force_pairs). Length 0 when no gradient is
+    wanted (make_tape(..., 0)).
     """
     pos: np.ndarray      # (steps * substeps, nbody, 3)
     quat: np.ndarray     # (steps * substeps, nbody, 4)

@@ -314,7 +314,7 @@ def forward(model, state, steps, ctrl, progress, tape=False):
             cap = 2 * cap + ncon_max
             record = tuple(_grown(r, cap) for r in record)
             if tape:
-                wcap = 2 * wcap + model.opt_substeps * data.prev_key.shape[0]
+                wcap = 2 * wcap + 2 * model.opt_substeps * data.prev_key.shape[0]
                 taped = taped._replace(wkey=_grown(taped.wkey, wcap),
                                        wlam=_grown(taped.wlam, wcap))
             t = t_stop

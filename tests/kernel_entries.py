@@ -9,7 +9,7 @@ import numpy as np
 
 from simcore._jit import jit
 from simcore.kernels import (body_space, contact_space, factors, hard, hard_solver, linalg, rolling,
-                             smoothed)
+                             smoothed, step)
 
 
 @jit(entry=True)
@@ -277,3 +277,17 @@ def torque_impulse_vjp(m, d, a, e, tau, Wb, tb):
 @jit(entry=True)
 def torque_trace_vjp(m, d, a, e, tr_bar):
     rolling.torque_trace_vjp(m, d, a, e, tr_bar)
+
+
+@jit(entry=True)
+def replayed_velocities(kind, m, d, tape, controls, h, out):
+    # each substep k (one per step) re-run from the tape as the reverse sweep re-runs it
+    # (_load_substep, step_replay): its post-contact velocities into out[k] (nbody, 6)
+    for k in range(out.shape[0]):
+        step._load_substep(m, d, tape, k)
+        status = step.step_replay(kind, m, d, controls[k], h)[0]
+        if status != 0:
+            return status
+        out[k, :, :3] = d.vel_free
+        out[k, :, 3:] = d.ang_vel_free
+    return 0

@@ -1,7 +1,7 @@
 """The contact solvers' memory across steps: each contact's impulse, found again by its key.
 
 A contact's key is its body pair and its index within the pair; the impulses of the last step
-warm-start the next solve (hard and smoothed contact).
+warm-start the next solve (hard, smoothed and the time-constant form of penalty contact).
 """
 import numpy as np
 
@@ -33,13 +33,21 @@ def warm_start(m, d, nc, keys, lam, V, W):
     # lam[k] = the impulse the same contact (or torque block) had at the end of the previous
     # solve (applied to V, W), else zero, for entries 0 .. nc-1; keys (nc,) is filled for
     # remember()
+    warm_start_selected(m, d, nc, keys, lam, V, W, np.arange(nc), nc)
+
+
+@jit
+def warm_start_selected(m, d, nc, keys, lam, V, W, sel, nsel):
+    # warm_start for the selected entries sel[:nsel] (increasing) only, the others' lam zero
     _contact_keys(m, d, nc, keys)
     order = np.argsort(d.prev_key[:d.nprev[0]])
     sorted_keys = d.prev_key[:d.nprev[0]][order]
     prev_lam, MJ, body = d.prev_lam, d.con_MJ, d.con_body
-    for k in range(nc):  # (on scalars: no array views in the loop)
+    for k in range(nc):
         for j in range(3):
             lam[k, j] = 0.0
+    for p in range(nsel):  # (on scalars: no array views in the loop)
+        k = sel[p]
         pos = np.searchsorted(sorted_keys, keys[k])
         if pos < sorted_keys.shape[0] and sorted_keys[pos] == keys[k]:
             for j in range(3):

@@ -19,12 +19,14 @@ from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobi
                                            contact_velocity_vjp, delassus_diagonal_vjp,
                                            dense_delassus, frame_to_normal, friction_rows,
                                            friction_rows_jacobian, impulse_rhs, impulse_vjp,
-                                           local_scratch,
+                                           contacts_in, local_scratch,
                                            scatter_pose_bars, transposed_solve, undo_impulses)
 from simcore.kernels.dynamics import (apply_impulse, apply_impulse_vjp, point_velocity,
                                       point_velocity_vjp)
+from simcore.kernels.factors import MEMO_SOLVE, memo_find, memo_keep, memo_key
 from simcore.kernels.kink import ramp_slope
 from simcore.kernels.linalg import solve_dense, solve_dense_in
+from simcore.kernels.memory import remember, warm_start_selected
 from simcore.kernels.rolling import any_resistance, resistance, resistance_vjp
 
 
@@ -165,12 +167,13 @@ def penalty_impulses_arrays(kind, invmass, inertia, invinertia, stiffness, dampi
 # w): its damper decays the approach exactly as the continuous one. Solved as F(lambda) = 0 with
 # F_n = min(w lambda_n, s) (velocity units) by Gauss-Seidel (a semismooth Newton solve per
 # contact) and a global semismooth Newton finish (dense, or through the bodies), like the
-# smoothed model; the adjoint differentiates F = 0 (contact_space.py). Stability for any mass
-# and step: the damper, friction and implicit spring, implicit over all contacts at once, never
-# amplify; the explicit spring is stable while h^2 eig(W K_e) <= 1, which k_e <= 1 / (w h^2 n)
-# guarantees (W <= diag(n_a w_a + n_b w_b) <= diag(n w), block Cauchy-Schwarz over each body's
-# contacts). A step longer than tau / sqrt(n) so damps the spring numerically; it never softens
-# it.
+# smoothed model, from the impulses the same contacts had in the last solve (memory.py; the
+# tape keeps them, so the reverse sweep re-runs the solve exactly); the adjoint differentiates
+# F = 0 (contact_space.py). Stability for any mass and step: the damper, friction and implicit
+# spring, implicit over all contacts at once, never amplify; the explicit spring is stable while
+# h^2 eig(W K_e) <= 1, which k_e <= 1 / (w h^2 n) guarantees (W <= diag(n_a w_a + n_b w_b) <=
+# diag(n w), block Cauchy-Schwarz over each body's contacts). A step longer than tau / sqrt(n)
+# so damps the spring numerically; it never softens it.
 # zeta comes from the pair's restitution e when not given: the linear spring-dashpot that may
 # not pull rebounds with e = exp(-2 zeta acos(zeta) / sqrt(1 - zeta^2)) (acosh above 1).
 
@@ -226,10 +229,11 @@ def restitution_damping_ratio(e, out):
 
 
 @jit
-def tc_params(m, d, h, nc, sel, V, W, b, alpha, zeta, count):
+def tc_params(m, d, h, nc, sel, V, W, b, alpha, zeta, zslope, count):
     # the penetrating contacts sel (returns their number) and per selected contact p: the spring
-    # impulse b[p], the damper's alpha[p], zeta[p] (m.pen_damping_ratio, else from restitution);
-    # V, W: the free velocities (for the ramp). count (nbody,) is scratch.
+    # impulse b[p], the damper's alpha[p], zeta[p] (m.pen_damping_ratio, else from restitution)
+    # and zslope[p], d zeta / d e (0 for m.pen_damping_ratio); V, W: the free velocities (for
+    # the ramp). count (nbody,) is scratch.
     nsel = 0
     count[:] = 0.0
     for k in range(nc):
@@ -238,15 +242,26 @@ def tc_params(m, d, h, nc, sel, V, W, b, alpha, zeta, count):
             nsel += 1
             for s in range(2):
                 count[d.con_body[k, s]] += 1.0
-    zb = np.empty(2)
+    # the pair's e is max(e_i, e_j), one body's: each body's zeta found once (-1: not yet), and
+    # again only for an e unlike the last one found
+    ze = np.full((m.nbody, 2), -1.0)
+    last = np.array([-1.0, 0.0, 0.0])  # e, zeta, slope
     u = np.empty(3)
     for p in range(nsel):
         k = sel[p]
         i, j = d.con_body[k, 0], d.con_body[k, 1]
         zeta[p] = m.pen_damping_ratio
-        if zeta[p] < 0.0:  # the pair's e is max(e_i, e_j)
-            restitution_damping_ratio(max(m.body_restitution[i], m.body_restitution[j]), zb)
-            zeta[p] = zb[0]
+        zslope[p] = 0.0
+        if zeta[p] < 0.0:
+            o = i if m.body_restitution[i] >= m.body_restitution[j] else j
+            if ze[o, 0] < 0.0:
+                if m.body_restitution[o] != last[0]:
+                    last[0] = m.body_restitution[o]
+                    restitution_damping_ratio(last[0], last[1:])
+                ze[o, 0] = last[1]
+                ze[o, 1] = last[2]
+            zeta[p] = ze[o, 0]
+            zslope[p] = ze[o, 1]
         tau = m.pen_time_constant
         w = d.con_A[k, 0, 0]
         pen = -d.con_dist[k]
@@ -368,13 +383,36 @@ def tc_merit(d, sel, nsel, w, b, alpha, vs, lam, V, W, F, D):
 
 
 @jit
+def _through_bodies(m, d, sel, nsel):
+    # whether _tc_newton solves its steps through the bodies (6 rows each) rather than densely
+    # (3 rows per contact): beyond m.opt_polish_max_contacts contacts, or where more than 8
+    # contacts outnumber 3 per dynamic body (boxes on faces: 4 or more each), whose bodies'
+    # system is less than half the size (the settled 8-cube pile of
+    # benchmarks/transition_cost.py: 37 contacts on 8 bodies, a step 1.6 times as fast)
+    n = contacts_in(d, sel, nsel)
+    if n > m.opt_polish_max_contacts:
+        return True
+    if n <= 8:
+        return False
+    seen = np.zeros(m.nbody, dtype=np.bool_)
+    nb = 0
+    for p in range(nsel):
+        for s in range(2):
+            i = d.con_body[sel[p], s]
+            if m.body_kind[i] == BODY_DYNAMIC and not seen[i]:
+                seen[i] = True
+                nb += 1
+    return n > 3 * nb
+
+
+@jit
 def _tc_newton(m, d, sel, nsel, w, b, alpha, lam, V, W):
-    # global semismooth Newton on all selected contacts' F, its system K = F_l + F_u A dense
-    # (at most m.opt_polish_max_contacts contacts) or through the bodies; Armijo on |D F|^2.
+    # global semismooth Newton on all selected contacts' F, its system K = F_l + F_u A dense or
+    # through the bodies (_through_bodies); Armijo on |D F|^2.
     # Returns the relative residual
     vs = m.pen_friction_smoothing
     n3 = 3 * nsel
-    bodies = nsel > m.opt_polish_max_contacts
+    bodies = _through_bodies(m, d, sel, nsel)
     A = np.empty((0, 0) if bodies else (n3, n3))
     if not bodies:
         dense_delassus(m, d, sel, nsel, A, 0.0)
@@ -452,32 +490,47 @@ def tc_contacts(m, d, h):
     lam[:nc] = 0.0
     contact_jacobians(m, d, nc)
     sel = np.empty(nc, dtype=np.int64)
-    b, alpha, zeta = np.empty(nc), np.empty(nc), np.empty(nc)
-    nsel = tc_params(m, d, h, nc, sel, V, W, b, alpha, zeta, np.empty(m.nbody))
-    if nsel == 0:
-        return 0.0, 0
+    b, alpha, zeta, zslope = np.empty(nc), np.empty(nc), np.empty(nc), np.empty(nc)
+    nsel = tc_params(m, d, h, nc, sel, V, W, b, alpha, zeta, zslope, np.empty(m.nbody))
+    keys = np.empty(nc, dtype=np.int64)
+    # the solve starts from the impulses the same contacts had in the last one (memory.py),
+    # those that press now (the others have none)
+    warm_start_selected(m, d, nc, keys, lam, V, W, sel, nsel)
+    res = 0.0
+    if nsel > 0:
+        res = _tc_solve(m, d, sel, nsel, b, alpha, lam, V, W)
+        if not res <= m.opt_tol_fail:  # once more from rest (as SmoothedContact's solve)
+            undo_impulses(d, sel, nsel, lam, V, W)
+            lam[:nc] = 0.0
+            res = _tc_solve(m, d, sel, nsel, b, alpha, lam, V, W)
+    remember(d, nc, keys, lam)
+    if any_resistance(m):  # rolling and torsional
+        resistance(m, d, lam, W)
+    return res, 0 if res <= m.opt_tol_fail else 1
+
+
+@jit
+def _tc_solve(m, d, sel, nsel, b, alpha, lam, V, W):
+    # tc_contacts' solve from the impulses in lam (applied to V, W): Gauss-Seidel, then global
+    # Newton where affordable. Returns the relative residual
     w = np.empty(nsel)
     for p in range(nsel):
         w[p] = d.con_A[sel[p], 0, 0]
     vs = m.pen_friction_smoothing
     F, D = np.empty(3 * nsel), np.empty(3 * nsel)
-    res = 1.0
     polish = nsel <= m.opt_polish_max_contacts or affordable(m, d, sel, nsel)
     tol = 1e-4 if polish else 1e-12
+    res = tc_merit(d, sel, nsel, w, b, alpha, vs, lam, V, W, F, D)[1]
     sweep = 0
     scratch = local_scratch()
-    while sweep < m.opt_max_iter:
+    while res >= tol and sweep < m.opt_max_iter:
         for p in range(nsel):
             _tc_local(d, sel[p], w[p], b[p], alpha[p], vs, lam[sel[p]], V, W, scratch)
         sweep += 1
         res = tc_merit(d, sel, nsel, w, b, alpha, vs, lam, V, W, F, D)[1]
-        if res < tol:
-            break
     if polish:
         res = _tc_newton(m, d, sel, nsel, w, b, alpha, lam, V, W)
-    if any_resistance(m):  # rolling and torsional
-        resistance(m, d, lam, W)
-    return res, 0 if res <= m.opt_tol_fail else 1
+    return res
 
 # ----------------------------------------------------------------------------------------------
 # Adjoints
@@ -613,6 +666,20 @@ def penalty_impulses_vjp(m, d, a, h, kink):
             a.pos_bar[j, q] -= rb_bar[q]
 
 
+@jit(inline="always")
+def _vjp_views(blk, nc, nb):
+    # tc_contacts_vjp's memo (blk[0]: the number of pressing contacts, up to nc): their indices,
+    # b, alpha, zeta, d zeta / d e and the active branch's weight (6 floats per contact), F_l and
+    # F_u (18), and per body count (tc_params' scratch) and the free velocities (7)
+    c = [1 + q * nc for q in range(7)]
+    f = c[6] + 9 * nc
+    g = f + 9 * nc
+    return (blk[c[0]:c[1]], blk[c[1]:c[2]], blk[c[2]:c[3]], blk[c[3]:c[4]], blk[c[4]:c[5]],
+            blk[c[5]:c[6]], blk[c[6]:f].reshape((nc, 3, 3)), blk[f:g].reshape((nc, 3, 3)),
+            blk[g:g + nb], blk[g + nb:g + 4 * nb].reshape((nb, 3)),
+            blk[g + 4 * nb:g + 7 * nb].reshape((nb, 3)))
+
+
 @jit
 def tc_contacts_vjp(m, d, a, h, kink):
     """vjp of tc_contacts, after the forward solve re-ran on this substep (d holds its solution:
@@ -633,35 +700,55 @@ def tc_contacts_vjp(m, d, a, h, kink):
     lam_bar = np.zeros((nc, 3))
     if any_resistance(m):  # W: back to the solve's
         resistance_vjp(m, d, a, lam, W, Wb, lam_bar, tb, kink)
-    # the free velocities (the ramp's) and the solve's parameters at them
-    V0, W0 = V.copy(), W.copy()
-    sel = np.empty(nc, dtype=np.int64)
-    for k in range(nc):
-        sel[k] = k
-    undo_impulses(d, sel, nc, lam, V0, W0)
-    b, alpha, zeta, count = np.empty(nc), np.empty(nc), np.empty(nc), np.empty(m.nbody)
-    nsel = tc_params(m, d, h, nc, sel, V0, W0, b, alpha, zeta, count)
+    # the part that depends on the solution only, kept once per substep for transition_kernel's
+    # rows (factors.py, memo; slot 0) with the solve's factorization: the pressing contacts,
+    # their parameters at the free velocities V0, W0 (the ramp's), F_l and F_u
+    memo = d.fac_on[0] == 1
+    allc = np.arange(nc)
+    key = memo_key(np.int64(MEMO_SOLVE), np.int64(0), allc, nc)
+    found, blk = memo_find(d, key, -1) if memo else (False, np.empty(0))
+    if not found:
+        blk = np.empty(1 + 24 * nc + 7 * m.nbody)
+    sel_f, b, alpha, zeta, zslope, side, Fl, Fu, count, V0, W0 = _vjp_views(blk, nc, m.nbody)
+    if not found:
+        V0[:, :] = V
+        W0[:, :] = W
+        undo_impulses(d, allc, nc, lam, V0, W0)
+        sel = np.empty(nc, dtype=np.int64)
+        nsel = tc_params(m, d, h, nc, sel, V0, W0, b, alpha, zeta, zslope, count)
+        blk[0] = nsel
+        u = np.empty(3)
+        for p in range(nsel):
+            k = sel[p]
+            sel_f[p] = k
+            w = d.con_A[k, 0, 0]
+            contact_velocity(d, k, V, W, u)
+            s = (lam[k, 0] - b[p] + alpha[p] * u[0]) / (alpha[p] + 1.0 / w)
+            # the weight of the active branch (1, 0, or the kink's at a tie)
+            side[p] = ramp_slope(w * lam[k, 0] - s, kink)
+            tc_jacobian(lam[k], u, w, alpha[p], d.con_mu[k], vs, True, Fl[p], Fu[p])
+            Fl[p, 0, 0] = side[p] * Fl[p, 0, 0] + (1.0 - side[p]) * w
+            Fu[p, 0, 0] *= side[p]
+        if memo:
+            memo_keep(d, key, blk)
+    nsel = np.int64(blk[0])
     if nsel == 0:
         return
-    Fl, Fu = np.zeros((nsel, 3, 3)), np.zeros((nsel, 3, 3))
-    u = np.empty(3)
-    side = np.empty(nsel)  # the weight of the active branch (1, 0, or the kink's at a tie)
+    sel = np.empty(nsel, dtype=np.int64)
     for p in range(nsel):
-        k = sel[p]
-        w = d.con_A[k, 0, 0]
-        contact_velocity(d, k, V, W, u)
-        s = (lam[k, 0] - b[p] + alpha[p] * u[0]) / (alpha[p] + 1.0 / w)
-        side[p] = ramp_slope(w * lam[k, 0] - s, kink)
-        tc_jacobian(lam[k], u, w, alpha[p], d.con_mu[k], vs, True, Fl[p], Fu[p])
-        Fl[p, 0, 0] = side[p] * Fl[p, 0, 0] + (1.0 - side[p]) * w
-        Fu[p, 0, 0] *= side[p]
+        sel[p] = np.int64(sel_f[p])
+    Fl, Fu = Fl[:nsel], Fu[:nsel]
     y = np.empty(3 * nsel)
     impulse_rhs(d, sel, nsel, Vb, Wb, y)
     for p in range(nsel):
         y[3 * p] += lam_bar[sel[p], 0]
+    if memo:
+        d.fac_tag[0] = 0
     y = transposed_solve(m, d, sel, nsel, Fl, Fu, y, np.empty(0))
+    d.fac_tag[0] = -1
+    u = np.empty(3)
     cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
-    c, ubar, u0bar, zb = np.empty(3), np.empty(3), np.zeros(3), np.empty(2)
+    c, ubar, u0bar = np.empty(3), np.empty(3), np.zeros(3)
     # the ramp's cotangents of the free velocities (not the post-contact ones: they do not pass
     # through the impulses' geometry in impulse_vjp)
     V0b, W0b = np.zeros((m.nbody, 3)), np.zeros((m.nbody, 3))
@@ -708,8 +795,7 @@ def tc_contacts_vjp(m, d, a, h, kink):
         if m.pen_damping_ratio >= 0.0:
             a.scalar_bar[SLOT_DAMPRATIO] += zeta_bar
         else:
-            restitution_damping_ratio(max(m.body_restitution[i], m.body_restitution[j]), zb)
-            a.con_e_bar[k] += zeta_bar * zb[1]
+            a.con_e_bar[k] += zeta_bar * zslope[p]
         delassus_diagonal_vjp(m, d, a, k, cx, cR, (w_bar, 0.0, 0.0), tb[k], cx_bar, cR_bar)
         contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb[k], cx_bar)
     impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar)

@@ -324,30 +324,22 @@ def _tape_memory(d, k, tape_woff, tape_wkey, tape_wlam):
 
 @jit
 def _tape_force_pairs(m, d, k, tape_woff, tape_wkey, tape_wlam):
-    # PenaltyContact's entry of the tape for substep k: the pairs (key a * nbody + b, in pair
-    # order) with a contact at gap <= 0. The others have no force, and so no cotangent: the
-    # reverse sweep re-runs the narrow phase of these pairs only, without the broad phase
-    o = tape_woff[k]
+    # PenaltyContact's entry of the tape for substep k, after its solver's memory at the start
+    # (_tape_memory): the pairs with a contact at gap <= 0, in pair order, each as the key
+    # -1 - (a * nbody + b) (negative: never a contact's). The others have no force, and so no
+    # cotangent: the reverse sweep re-runs the narrow phase of these pairs only, without the
+    # broad phase (_load_substep)
+    o = tape_woff[k + 1]
     n = 0
     for k0 in range(d.ncon[0]):
         if d.con_dist[k0] > 0.0:
             continue
-        key = d.con_body[k0, 0] * m.nbody + d.con_body[k0, 1]
+        key = -1 - (d.con_body[k0, 0] * m.nbody + d.con_body[k0, 1])
         if n == 0 or tape_wkey[o + n - 1] != key:
             tape_wkey[o + n] = key
             tape_wlam[o + n, :] = 0.0
             n += 1
     tape_woff[k + 1] = o + n
-
-
-@jit
-def _force_pairs(m, d):
-    # the pairs _tape_force_pairs recorded (reverse_kernel loads them into d.prev_key)
-    n = d.nprev[0]
-    for p in range(n):
-        d.pair[p, 0] = d.prev_key[p] // m.nbody
-        d.pair[p, 1] = d.prev_key[p] % m.nbody
-    d.npair[0] = n
 
 
 @jit(entry=True)
@@ -374,9 +366,11 @@ def rollout_kernel(kind, m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang
     taping = tape.pos.shape[0] > 0
     hard = m.opt_contact == CONTACT_HARD
     penalty = m.opt_contact == CONTACT_PENALTY
+    # a substep's most entries on the tape (PenaltyContact's: its memory and its force pairs)
+    wmax = d.prev_key.shape[0] * (2 if penalty else 1)
     for t in range(t0, t1):
         if con_off[t] + d.con_dist.shape[0] > con_mode.shape[0] or (
-                taping and tape.woff[t * S] + S * d.prev_key.shape[0] > tape.wkey.shape[0]):
+                taping and tape.woff[t * S] + S * wmax > tape.wkey.shape[0]):
             return STATUS_RECORD_OVERFLOW, t  # before the step: resumable as it is
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
         stats[:] = 0.0
@@ -387,7 +381,7 @@ def rollout_kernel(kind, m, d, controls, t0, t1, pos_out, quat_out, vel_out, ang
                 tape.quat[k] = d.quat
                 tape.vel[k] = d.vel
                 tape.ang_vel[k] = d.ang_vel
-                if not hard and not penalty:
+                if not hard:
                     _tape_memory(d, k, tape.woff, tape.wkey, tape.wlam)
             status = step(kind, m, d, ctrl, h, stats)
             if status != STATUS_OK:
@@ -706,8 +700,7 @@ def step_replay(kind, m, d, ctrl, h):
     Returns (status, Vstar, Wstar, geom0): the free velocities and the contacts' geometry
     (dist, normal, point) before the contact model, which step_vjp_replayed needs."""
     free_velocities(m, d, ctrl, h)
-    if m.opt_contact == CONTACT_PENALTY:
-        _force_pairs(m, d)
+    if m.opt_contact == CONTACT_PENALTY:  # (d.pair: _load_substep's)
         status = narrowphase(m, d)
     else:
         status = collision(m, d)
@@ -876,9 +869,21 @@ def _load_substep(m, d, tape, k):
     d.vel[:, :] = tape.vel[k]
     d.ang_vel[:, :] = tape.ang_vel[k]
     o0, o1 = tape.woff[k], tape.woff[k + 1]
-    d.nprev[0] = o1 - o0
-    d.prev_key[:o1 - o0] = tape.wkey[o0:o1]
-    d.prev_lam[:o1 - o0] = tape.wlam[o0:o1]
+    n = 0
+    npair = 0
+    for o in range(o0, o1):
+        key = tape.wkey[o]
+        if key < 0 and m.opt_contact == CONTACT_PENALTY:  # a force pair (_tape_force_pairs)
+            d.pair[npair, 0] = (-1 - key) // m.nbody
+            d.pair[npair, 1] = (-1 - key) % m.nbody
+            npair += 1
+        else:
+            d.prev_key[n] = key
+            d.prev_lam[n] = tape.wlam[o]
+            n += 1
+    d.nprev[0] = n
+    if m.opt_contact == CONTACT_PENALTY:
+        d.npair[0] = npair
     update_xmat(m, d)
 
 

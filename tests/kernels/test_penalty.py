@@ -400,3 +400,35 @@ def test_time_constant_form_arguments_and_parameters():
     fixed = scene.build(contact=sc.PenaltyContact(stiffness=1e4))
     with pytest.raises(ValueError, match="'time_constant' acts only in"):
         sc.Problem(fixed, fixed.initial_state(), 5, loss, variables=("time_constant",))
+
+
+def test_the_reverse_sweep_reruns_each_step_to_the_bit():
+    # the solve starts from the last one's impulses (kernels/memory.py); the tape keeps them
+    # (with the pairs that bore a force), so that each step the reverse sweep re-runs is the
+    # forward's to the bit: its post-contact velocities are the next state's
+    from simcore.kernels.consts import BODY_DYNAMIC
+    from simcore.kernels.models import KIND
+    from simcore.model import make_data
+    from simcore.rollout import forward
+    from tests.kernel_entries import replayed_velocities
+    scene = sc.Scene(dt=2e-3)
+    scene.add_plane(friction=0.6)
+    scene.add_box((0.1, 0.1, 0.05), pos=(0, 0, 0.05), vel=(0.3, 0, 0), friction=0.5)
+    scene.add_box((0.05, 0.05, 0.05), pos=(0.02, 0, 0.16), ang_vel=(0, 0, 2), friction=0.5)
+    scene.add_sphere(0.05, pos=(0.3, 0.1, 0.1), vel=(-1, 0, 0), restitution=0.5)
+    scene.add_capsule(0.03, 0.1, pos=(-0.3, 0, 0.2), vel=(1, 0, -1))
+    model = scene.build()
+    steps = 150
+    state = model.initial_state()
+    ctrl = np.zeros((steps, model.nbody, 6))
+    traj, tape, ncon_max, npair_max = forward(model, state, steps, ctrl, False, tape=True)
+    assert traj.ncon[steps // 2:].min() >= 6  # resting contacts: the memory is used
+    out = np.zeros((steps, model.nbody, 6))
+    data = make_data(model, state, ncon_max, npair_max)
+    assert replayed_velocities(KIND[model.opt_contact], model, data, tape, ctrl, model.opt_dt,
+                               out) == 0
+    dyn = model.body_kind == BODY_DYNAMIC
+    assert np.array_equal(out[:, dyn, :3], traj.vel[1:, dyn])
+    # (unequal moments turn the angular velocity after the contacts, in the pose's integration)
+    iso = dyn & np.all(model.body_inertia == model.body_inertia[:, :1], axis=1)
+    assert iso.sum() == 2 and np.array_equal(out[:, iso, 3:], traj.ang_vel[1:, iso])
