@@ -13,14 +13,14 @@ this on for its rows and clears the entries per substep.
 A solve's row-independent work is kept the same way (MEMO: memo_find / memo_keep): an adjoint
 whose every row recomputes the same quantities from the forward's solution (a contact solve's
 F_l and F_u) keeps them once per substep under a slot, which names one call site of one solve
-(the hard model's resting solve, each impact phase's, the smoothed model's solve). Within a
-substep every row goes back through the same replayed forward (transition_kernel puts its
-contacts back between rows), so a slot and the selected contacts determine the matrix: while
-such a solve runs, Data.fac_tag[0] holds its slot, and system_key is then the slot and the
-contacts (a few numbers) in place of the matrix's contents. Other work kept per substep the
-same way: the islands, the body-space solve's order and F_l^-1, the box pairs' Jacobians and
-the box-box pairs' separating-axis tests (MEMO_ISLANDS, MEMO_BODIES, MEMO_COLLISION slots 0 and
-1).
+(the hard model's resting solve, each impact phase's, the smoothed and penalty models'
+solves). Within a substep every row goes back through the same replayed forward
+(transition_kernel puts its contacts back between rows), so a slot and the selected contacts
+determine the matrix: while such a solve runs, Data.fac_tag[0] holds its slot, and system_key
+is then the slot and the contacts (a few numbers) in place of the matrix's contents. Other
+work kept per substep the same way: the islands, the body-space solve's order and F_l^-1, the
+box pairs' Jacobians and the box-box pairs' separating-axis tests (MEMO_ISLANDS, MEMO_BODIES,
+MEMO_COLLISION slots 0 and 1).
 """
 import numpy as np
 

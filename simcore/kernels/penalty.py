@@ -242,10 +242,8 @@ def tc_params(m, d, h, nc, sel, V, W, b, alpha, zeta, zslope, count):
             nsel += 1
             for s in range(2):
                 count[d.con_body[k, s]] += 1.0
-    # the pair's e is max(e_i, e_j), one body's: each body's zeta found once (-1: not yet), and
-    # again only for an e unlike the last one found
+    # the pair's e is max(e_i, e_j), one body's: each body's zeta found once (-1: not yet)
     ze = np.full((m.nbody, 2), -1.0)
-    last = np.array([-1.0, 0.0, 0.0])  # e, zeta, slope
     u = np.empty(3)
     for p in range(nsel):
         k = sel[p]
@@ -255,11 +253,7 @@ def tc_params(m, d, h, nc, sel, V, W, b, alpha, zeta, zslope, count):
         if zeta[p] < 0.0:
             o = i if m.body_restitution[i] >= m.body_restitution[j] else j
             if ze[o, 0] < 0.0:
-                if m.body_restitution[o] != last[0]:
-                    last[0] = m.body_restitution[o]
-                    restitution_damping_ratio(last[0], last[1:])
-                ze[o, 0] = last[1]
-                ze[o, 1] = last[2]
+                restitution_damping_ratio(m.body_restitution[o], ze[o])
             zeta[p] = ze[o, 0]
             zslope[p] = ze[o, 1]
         tau = m.pen_time_constant
@@ -486,8 +480,7 @@ def tc_contacts(m, d, h):
     """
     nc = d.ncon[0]
     V, W = d.vel_free, d.ang_vel_free
-    lam = d.con_lambda
-    lam[:nc] = 0.0
+    lam = d.con_lambda  # (zeroed, then warm-started, by warm_start_selected)
     contact_jacobians(m, d, nc)
     sel = np.empty(nc, dtype=np.int64)
     b, alpha, zeta, zslope = np.empty(nc), np.empty(nc), np.empty(nc), np.empty(nc)
