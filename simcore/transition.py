@@ -28,6 +28,9 @@ from simcore.grad import KINKS, raise_reverse_status
 # no impact) has its pose rows combined from its velocity rows (kernels/step.py,
 # _derive_pose_rows), exactly up to rounding; False carries every row back (tests compare them)
 DERIVE_POSE_ROWS = True
+# the rows of bodies no contact of the step joins are carried back in one vjp (kernels/step.py,
+# transition_kernel); False carries one row per vjp (tests compare them)
+CARRY_TOGETHER = True
 
 
 @dataclasses.dataclass
@@ -73,7 +76,8 @@ def transition_jacobians(model, state, steps, controls=None, kink="mean", progre
             is on, where differences of the single step straddle the switch
             (docs/gradients.md, per-step Jacobians).
 
-    Cost: per step, one re-run of each substep and 12 vjps through it per moving body (6 in
+    Cost: per step, one re-run of each substep and, through it, 12 vjps per moving body of the
+    step's largest contact island (bodies in different islands share their vjps; 6 per body in
     the last substep for a body with equal moments and no impact: its pose rows are combined
     from its velocity rows), the contact solves' factorizations shared by the rows (kernels/
     factors.py); memory: (steps, 12n, 18n) floats.
@@ -113,7 +117,7 @@ def transition_jacobians(model, state, steps, controls=None, kink="mean", progre
         t1 = min(steps, t + chunk)
         status, t_fail = transition_kernel(kind, model, data, adj, ctrl, tape, KINKS[kink],
                                            A[t:t1], B[t:t1], ctrl_bar, t, t1,
-                                           DERIVE_POSE_ROWS)
+                                           DERIVE_POSE_ROWS, CARRY_TOGETHER)
         if status != consts.STATUS_OK:
             bar.close()
             raise_reverse_status("transition_jacobians", "the Jacobian", status, t_fail)

@@ -284,7 +284,7 @@ def replayed_velocities(kind, m, d, tape, controls, h, out):
     # each substep k (one per step) re-run from the tape as the reverse sweep re-runs it
     # (_load_substep, step_replay): its post-contact velocities into out[k] (nbody, 6)
     for k in range(out.shape[0]):
-        step._load_substep(m, d, tape, k)
+        step._load_substep(m, d, tape, k, k)
         status = step.step_replay(kind, m, d, controls[k], h)[0]
         if status != 0:
             return status

@@ -356,7 +356,7 @@ def _transposed_apply(d, sel, nsel, Fl, Fu, P, x, out, z, dV, dW):
 
 
 @jit
-def _root(parent, i):
+def union_root(parent, i):
     # union-find root of i, halving the path on the way
     while parent[i] != i:
         parent[i] = parent[parent[i]]
@@ -373,11 +373,11 @@ def body_roots(m, d, sel, nsel):
     for p in range(nsel):
         a, b = body[sel[p], 0], body[sel[p], 1]
         if bkind[a] == BODY_DYNAMIC and bkind[b] == BODY_DYNAMIC:
-            ra, rb = _root(parent, a), _root(parent, b)
+            ra, rb = union_root(parent, a), union_root(parent, b)
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
     for i in range(m.nbody):
-        parent[i] = _root(parent, i)
+        parent[i] = union_root(parent, i)
     return parent
 
 

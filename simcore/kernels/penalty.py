@@ -15,12 +15,12 @@ from simcore.kernels.consts import (BODY_DYNAMIC, SLOT_DAMPING, SLOT_DAMPRATIO, 
                                     SLOT_TIMECONST)
 from simcore.kernels.body_space import ACCEPT_TOL, affordable, solve as solve_bodies
 from simcore.kernels.contact_space import (apply_contact_impulse, contact_jacobians,
-                                           contact_poses, contact_velocity,
-                                           contact_velocity_vjp, delassus_diagonal_vjp,
-                                           dense_delassus, frame_to_normal, friction_rows,
+                                           contact_poses, contact_velocity, contacts_in,
+                                           dense_delassus, diagonal_vjp, frame_to_normal,
+                                           frames_to_normals, friction_rows,
                                            friction_rows_jacobian, impulse_rhs, impulse_vjp,
-                                           contacts_in, local_scratch,
-                                           scatter_pose_bars, transposed_solve, undo_impulses)
+                                           local_scratch, scatter_pose_bars, transposed_solve,
+                                           undo_impulses, velocity, velocity_vjp)
 from simcore.kernels.dynamics import (apply_impulse, apply_impulse_vjp, point_velocity,
                                       point_velocity_vjp)
 from simcore.kernels.factors import MEMO_SOLVE, memo_find, memo_keep, memo_key
@@ -741,37 +741,45 @@ def tc_contacts_vjp(m, d, a, h, kink):
     d.fac_tag[0] = -1
     u = np.empty(3)
     cx, cR, cx_bar, cR_bar = contact_poses(d, nc)
-    c, ubar, u0bar = np.empty(3), np.empty(3), np.zeros(3)
     # the ramp's cotangents of the free velocities (not the post-contact ones: they do not pass
     # through the impulses' geometry in impulse_vjp)
     V0b, W0b = np.zeros((m.nbody, 3)), np.zeros((m.nbody, 3))
+    # (the records' arrays read before the loop: simcore/_jit.py, records)
+    J, body, Adiag, dist = d.con_J, d.con_body, d.con_A, d.con_dist
+    normal, t1, t2, cpos = d.con_normal, d.con_t1, d.con_t2, d.con_pos
+    mu_bar, dist_bar, cpos_bar, e_bar = a.con_mu_bar, a.con_dist_bar, a.con_pos_bar, a.con_e_bar
+    scalar_bar, invmass_bar, inertia_bar = a.scalar_bar, a.invmass_bar, a.inertia_bar
+    bkind, inertia = m.body_kind, m.body_inertia
+    tau = m.pen_time_constant
+    ratio_given = m.pen_damping_ratio >= 0.0
     for p in range(nsel):
         k = sel[p]
-        i, j = d.con_body[k, 0], d.con_body[k, 1]
-        contact_velocity(d, k, V, W, u)
-        lk = lam[k]
-        for r in range(3):
-            c[r] = -y[3 * p + r]
-        for r in range(3):
-            ubar[r] = Fu[p, 0, r] * c[0] + Fu[p, 1, r] * c[1] + Fu[p, 2, r] * c[2]
-        a.con_mu_bar[k] += (c[1] * u[1] + c[2] * u[2]) * lk[0]
+        c0, c1, c2 = -y[3 * p], -y[3 * p + 1], -y[3 * p + 2]
+        if c0 == 0.0 and c1 == 0.0 and c2 == 0.0:
+            continue  # (all below is linear in c: a row of transition_kernel off its island)
+        i, j = body[k, 0], body[k, 1]
+        velocity(J, body, k, V, W, u)
+        lk0 = lam[k, 0]
+        ub0 = Fu[p, 0, 0] * c0 + Fu[p, 1, 0] * c1 + Fu[p, 2, 0] * c2
+        ub1 = Fu[p, 0, 1] * c0 + Fu[p, 1, 1] * c1 + Fu[p, 2, 1] * c2
+        ub2 = Fu[p, 0, 2] * c0 + Fu[p, 1, 2] * c1 + Fu[p, 2, 2] * c2
+        mu_bar[k] += (c1 * u[1] + c2 * u[2]) * lk0
         # active: F_n = s = (lam_n - b + alpha u_n) / D, D = alpha + 1 / w; inactive: w lam_n
         # (lam_n = 0 there: no slope in w)
-        w = d.con_A[k, 0, 0]
+        w = Adiag[k, 0, 0]
         D = alpha[p] + 1.0 / w
-        s = (lk[0] - b[p] + alpha[p] * u[0]) / D
-        b_bar = -side[p] * c[0] / D
-        al_bar = side[p] * c[0] * (u[0] - s) / D
-        pen = -d.con_dist[k]
-        tau = m.pen_time_constant
+        s = (lk0 - b[p] + alpha[p] * u[0]) / D
+        b_bar = -side[p] * c0 / D
+        al_bar = side[p] * c0 * (u[0] - s) / D
+        pen = -dist[k]
         # b = h pen / (w tau^2);  alpha = (f + q) / w, f = _damper(zeta, r, h / tau),
         # q = max(0, h^2 / tau^2 - 1 / n)
-        contact_velocity(d, k, V0, W0, u)
+        velocity(J, body, k, V0, W0, u)
         r = _ramp(pen, -u[0], h)
         _, f_zeta, f_r, f_hs = _damper(zeta[p], r, h / tau)
         f_bar = al_bar / w
         pen_bar = b_bar * b[p] / pen
-        w_bar = -b_bar * b[p] / w - al_bar * alpha[p] / w + side[p] * c[0] * s / (w * w * D)
+        w_bar = -b_bar * b[p] / w - al_bar * alpha[p] / w + side[p] * c0 * s / (w * w * D)
         tau_bar = -2.0 * b_bar * b[p] / tau - f_bar * f_hs * h / (tau * tau)
         tau_bar -= 2.0 * (al_bar / w) * ramp_slope(_excess(m, i, j, count, h), kink) * h * h \
             / tau ** 3
@@ -781,21 +789,23 @@ def tc_contacts_vjp(m, d, a, h, kink):
         if vapp * h >= pen:  # r = pen / (vapp h); the mean of both sides at equality
             sl = ramp_slope(vapp * h - pen, kink)
             pen_bar += sl * r_bar / (vapp * h)
-            u0bar[0] = sl * r_bar * r / vapp  # d r / d u_n = r / vapp
-            contact_velocity_vjp(d, a, k, cx, V0, W0, u0bar, V0b, W0b, tb[k], cx_bar)
-        a.con_dist_bar[k] -= pen_bar
-        a.scalar_bar[SLOT_TIMECONST] += tau_bar
-        if m.pen_damping_ratio >= 0.0:
-            a.scalar_bar[SLOT_DAMPRATIO] += zeta_bar
+            # d r / d u_n = r / vapp
+            velocity_vjp(normal, t1, t2, body, cpos, cpos_bar, k, cx, V0, W0, sl * r_bar * r / vapp,
+                         0.0, 0.0, V0b, W0b, tb, k, cx_bar)
+        dist_bar[k] -= pen_bar
+        scalar_bar[SLOT_TIMECONST] += tau_bar
+        if ratio_given:
+            scalar_bar[SLOT_DAMPRATIO] += zeta_bar
         else:
-            a.con_e_bar[k] += zeta_bar * zslope[p]
-        delassus_diagonal_vjp(m, d, a, k, cx, cR, (w_bar, 0.0, 0.0), tb[k], cx_bar, cR_bar)
-        contact_velocity_vjp(d, a, k, cx, V, W, ubar, Vb, Wb, tb[k], cx_bar)
+            e_bar[k] += zeta_bar * zslope[p]
+        diagonal_vjp(bkind, inertia, body, cpos, normal, t1, t2, invmass_bar, inertia_bar,
+                     cpos_bar, k, cx, cR, w_bar, 0.0, 0.0, tb, k, cx_bar, cR_bar)
+        velocity_vjp(normal, t1, t2, body, cpos, cpos_bar, k, cx, V, W, ub0, ub1, ub2, Vb, Wb, tb,
+                     k, cx_bar)
     impulse_vjp(m, d, a, sel, nsel, lam, cx, cR, Vb, Wb, tb, cx_bar, cR_bar)
     for i in range(m.nbody):
         for j in range(3):
             Vb[i, j] += V0b[i, j]
             Wb[i, j] += W0b[i, j]
     scatter_pose_bars(d, a, nc, cx_bar, cR_bar)
-    for p in range(nsel):
-        frame_to_normal(d, a, sel[p], tb[sel[p]])
+    frames_to_normals(d, a, nc, tb)

@@ -17,7 +17,7 @@ from simcore.kernels.consts import (ABSURD_ENERGY, ABSURD_SPEED, BODY_DYNAMIC, B
                                     MODE_WEAK, STATUS_ABSURD, STATUS_CONTACT_OVERFLOW,
                                     STATUS_NONFINITE, STATUS_OK, STATUS_RECORD_OVERFLOW,
                                     STATUS_ROTATION, WEAK_MARGIN)
-from simcore.kernels.contact_space import body_roots, nonzero3, velocity
+from simcore.kernels.contact_space import body_roots, nonzero3, union_root, velocity
 from simcore.kernels.dynamics import (SPIN_TOL_FAIL, end_angular_velocity,
                                       end_angular_velocity_vjp, integrate_pose, point_velocity,
                                       segment_rate, segment_rate_vjp, spin_step, spin_step_vjp)
@@ -861,28 +861,33 @@ def _add_cotangent(m, a, quat, cot_pos, cot_quat, cot_vel, cot_ang_vel, t):
 
 
 @jit
-def _load_substep(m, d, tape, k):
+def _load_substep(m, d, tape, k, kmem):
     # the state at the start of substep k from the tape, and the contact solver's memory the
-    # tape kept for its re-run
+    # tape kept at the start of substep kmem for its re-run: k itself (the step the forward
+    # took, to the bit), or under PenaltyContact k + 1 (the end of k: the re-run starts from
+    # the solution the forward reached)
     d.pos[:, :] = tape.pos[k]
     d.quat[:, :] = tape.quat[k]
     d.vel[:, :] = tape.vel[k]
     d.ang_vel[:, :] = tape.ang_vel[k]
-    o0, o1 = tape.woff[k], tape.woff[k + 1]
-    n = 0
+    penalty = m.opt_contact == CONTACT_PENALTY
+    wkey, wlam = tape.wkey, tape.wlam
     npair = 0
-    for o in range(o0, o1):
-        key = tape.wkey[o]
-        if key < 0 and m.opt_contact == CONTACT_PENALTY:  # a force pair (_tape_force_pairs)
+    for o in range(tape.woff[k], tape.woff[k + 1]):
+        key = wkey[o]
+        if key < 0 and penalty:  # a force pair (_tape_force_pairs)
             d.pair[npair, 0] = (-1 - key) // m.nbody
             d.pair[npair, 1] = (-1 - key) % m.nbody
             npair += 1
-        else:
+    n = 0
+    for o in range(tape.woff[kmem], tape.woff[kmem + 1]):
+        key = wkey[o]
+        if key >= 0 or not penalty:
             d.prev_key[n] = key
-            d.prev_lam[n] = tape.wlam[o]
+            d.prev_lam[n] = wlam[o]
             n += 1
     d.nprev[0] = n
-    if m.opt_contact == CONTACT_PENALTY:
+    if penalty:
         d.npair[0] = npair
     update_xmat(m, d)
 
@@ -894,7 +899,7 @@ def _step_back(kind, m, d, a, ctrl, tape, t, kink, ctrl_bar):
     S = m.opt_substeps
     h = m.opt_dt / S
     for s in range(S - 1, -1, -1):
-        _load_substep(m, d, tape, t * S + s)
+        _load_substep(m, d, tape, t * S + s, t * S + s)
         status = step_vjp(kind, m, d, a, ctrl, h, kink, ctrl_bar)
         if status != STATUS_OK:
             return status
@@ -1009,19 +1014,58 @@ def _vjp_moves_contacts(m, d):
     return False
 
 
+@jit
+def _join_contacts(m, d, parent):
+    # joins, in the union-find parent, the bodies of the substep's contacts (d, after its
+    # replay) that are not static: bodies in different sets after every substep of a step have
+    # not met in it, and transition_kernel carries their rows back together
+    body, bkind = d.con_body, m.body_kind  # (read before the loop)
+    for k in range(d.ncon[0]):
+        a, b = body[k, 0], body[k, 1]
+        if bkind[a] != BODY_STATIC and bkind[b] != BODY_STATIC:
+            ra, rb = union_root(parent, a), union_root(parent, b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+
+
+@jit
+def _row_groups(m, parent, root, rank):
+    # per moving body its set's root and its rank in the set (0, 1, ...; static bodies -1):
+    # bodies of equal rank are in different sets, and their rows are carried back together.
+    # Returns the number of ranks (the largest set's size)
+    count = np.zeros(m.nbody, dtype=np.int64)
+    body_kind = m.body_kind
+    ng = 0
+    for i in range(m.nbody):
+        root[i] = rank[i] = -1
+        if body_kind[i] == BODY_STATIC:
+            continue
+        root[i] = union_root(parent, i)
+        rank[i] = count[root[i]]
+        count[root[i]] += 1
+        ng = max(ng, count[root[i]])
+    return ng
+
+
 @jit(entry=True)
-def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t1, derive):
+def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t1, derive,
+                      together):
     """Each step's Jacobians, for steps t0 .. t1-1, into A[t - t0] (12 nbody, 12 nbody) and
     B[t - t0] (12 nbody, 6 nbody). Per body the tangent coordinates are pos, the orientation as
     a world-frame twist, vel, ang_vel; static bodies' rows and columns stay zero.
 
     Row r of A[t] is the cotangent, before the step, of the r-th coordinate after it: each
-    substep is re-run once from the tape (step_replay), then every row's cotangent is carried
-    back through it (step_vjp_replayed, with the contacts it moves put back in between).
-    derive: in the last substep, the pose rows of a body that _integrates_simply are combined
-    from its velocity rows (_derive_pose_rows: half the vjps); False carries every row back
-    (the tests compare the two). ctrl_bar: (nbody, 6) scratch. Returns (status, t): t is the
-    step that failed, or t1.
+    substep is re-run once from the tape (step_replay; PenaltyContact's solve starts from the
+    impulses the forward ended it with, the tape's memory for the next substep: the same
+    solution to rounding, in few or no iterations), then every row's cotangent is carried back
+    through it (step_vjp_replayed, with the contacts it moves put back in between).
+    together: the rows of bodies that no contact of the step joins (directly or through other
+    moving bodies) are carried back in one vjp, their cotangents summed: the vjp is linear,
+    and each row's result lies on its own bodies (False: one row per vjp; the tests compare
+    the two). derive: in the last substep, the pose rows of a body that _integrates_simply
+    are combined from its velocity rows (_derive_pose_rows: half the vjps); False carries
+    every row back. ctrl_bar: (nbody, 6) scratch. Returns (status, t): t is the step that
+    failed, or t1.
     """
     nb = m.nbody
     S = m.opt_substeps
@@ -1031,6 +1075,13 @@ def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t
     # (the records' arrays read before the loops: simcore/_jit.py, records)
     pos_bar, th_bar, vel_bar, ang_vel_bar = a.pos_bar, a.th_bar, a.vel_bar, a.ang_vel_bar
     split = m.opt_contact == CONTACT_HARD and m.hard_toi == 1
+    penalty = m.opt_contact == CONTACT_PENALTY
+    nsub = tape.woff.shape[0] - 1
+    parent = np.empty(nb, dtype=np.int64)
+    root = np.empty(nb, dtype=np.int64)
+    rank = np.empty(nb, dtype=np.int64)
+    owner = np.empty(nb, dtype=np.int64)  # per set root, the row's body there (-1: none)
+    short = np.zeros(nb, dtype=np.bool_)
     for t in range(t0, t1):
         At = A[t - t0]
         Bt = B[t - t0]
@@ -1039,32 +1090,47 @@ def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t
         for r in range(12 * nb):
             if body_kind[r // 12] != BODY_STATIC:
                 At[r, r] = 1.0
+        for i in range(nb):  # (not together: all in one set, one row per vjp)
+            parent[i] = i if together else 0
         ctrl = controls[t] if controls.shape[0] > 1 else controls[0]
         for s in range(S - 1, -1, -1):
-            _load_substep(m, d, tape, t * S + s)
+            k = t * S + s
+            _load_substep(m, d, tape, k, k + 1 if penalty and k + 1 < nsub else k)
             status, Vstar, Wstar, geom0 = step_replay(kind, m, d, ctrl, h)
             if status != STATUS_OK:
                 return status, t
+            if together:
+                _join_contacts(m, d, parent)
+            ng = _row_groups(m, parent, root, rank)
+            for i in range(nb):
+                short[i] = derive and s == S - 1 and _integrates_simply(body_kind, inertia,
+                                                                        body_toi, split, i)
             moves = _vjp_moves_contacts(m, d)
             saved = _save_contacts(d, d.ncon[0] if moves else 0)
             first = True
             d.fac_on[0] = 1  # (every row solves with the same matrices: kernels/factors.py)
             d.fac_count[0] = 0
-            for i in range(nb):
-                if body_kind[i] == BODY_STATIC:
-                    continue
-                short = derive and s == S - 1 and _integrates_simply(body_kind, inertia,
-                                                                     body_toi, split, i)
-                for r in range(12 * i + (6 if short else 0), 12 * i + 12):
+            for g in range(ng):
+                for q in range(12):
+                    owner[:] = -1
+                    rows = 0
+                    for i in range(nb):
+                        if rank[i] == g and (q >= 6 or not short[i]):
+                            owner[root[i]] = i
+                            rows += 1
+                    if rows == 0:
+                        continue
                     if moves and not first:
                         _restore_contacts(d, saved)
                     first = False
                     for j in range(nb):
-                        for q in range(3):
-                            pos_bar[j, q] = At[r, 12 * j + q]
-                            th_bar[j, q] = At[r, 12 * j + 3 + q]
-                            vel_bar[j, q] = At[r, 12 * j + 6 + q]
-                            ang_vel_bar[j, q] = At[r, 12 * j + 9 + q]
+                        i = owner[root[j]] if root[j] >= 0 else -1
+                        for c in range(3):
+                            pos_bar[j, c] = At[12 * i + q, 12 * j + c] if i >= 0 else 0.0
+                            th_bar[j, c] = At[12 * i + q, 12 * j + 3 + c] if i >= 0 else 0.0
+                            vel_bar[j, c] = At[12 * i + q, 12 * j + 6 + c] if i >= 0 else 0.0
+                            ang_vel_bar[j, c] = At[12 * i + q, 12 * j + 9 + c] \
+                                if i >= 0 else 0.0
                     ctrl_bar[:, :] = 0.0
                     status = step_vjp_replayed(kind, m, d, a, ctrl, h, kink, ctrl_bar, Vstar,
                                                Wstar, geom0)
@@ -1073,15 +1139,20 @@ def transition_kernel(kind, m, d, a, controls, tape, kink, A, B, ctrl_bar, t0, t
                     if status != STATUS_OK:
                         d.fac_on[0] = 0
                         return status, t
-                    for j in range(nb):
-                        for q in range(3):
-                            At[r, 12 * j + q] = pos_bar[j, q]
-                            At[r, 12 * j + 3 + q] = th_bar[j, q]
-                            At[r, 12 * j + 6 + q] = vel_bar[j, q]
-                            At[r, 12 * j + 9 + q] = ang_vel_bar[j, q]
-                        for q in range(6):
-                            Bt[r, 6 * j + q] += ctrl_bar[j, q]
-                if short:
+                    for j in range(nb):  # (a body of no row's set: its cotangents are zero)
+                        i = owner[root[j]] if root[j] >= 0 else -1
+                        if i < 0:
+                            continue
+                        r = 12 * i + q
+                        for c in range(3):
+                            At[r, 12 * j + c] = pos_bar[j, c]
+                            At[r, 12 * j + 3 + c] = th_bar[j, c]
+                            At[r, 12 * j + 6 + c] = vel_bar[j, c]
+                            At[r, 12 * j + 9 + c] = ang_vel_bar[j, c]
+                        for c in range(6):
+                            Bt[r, 6 * j + c] += ctrl_bar[j, c]
+            for i in range(nb):
+                if short[i]:
                     _derive_pose_rows(At, Bt, i, h, ang_vel_free[i])
             d.fac_on[0] = 0
     return STATUS_OK, t1
