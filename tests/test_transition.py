@@ -220,33 +220,49 @@ def test_chained_jacobians_on_random_scenes(name, seed):
                 None if controls is None else controls[:min(steps, 80)], seed=seed)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_pose_rows_combined_from_velocity_rows_equal_the_rows_carried_back(name, monkeypatch):
-    # transition_kernel combines the end-pose rows of a body with equal moments and no impact
-    # from its velocity rows (the substep's vjp is linear); carrying every row back instead
-    # gives the same Jacobians. Scenes: the mixed one (a spinning box with unequal moments,
-    # spheres, a kinematic sphere, impacts), a random one, and a resting pile of cubes (its
-    # transposed solves are iterative: equal to their tolerance)
-    from simcore import transition
+def _switch_cases(name, kind, pile_tol):
+    """Scenes for comparing transition_kernel's shortcuts with the rows carried back one by one:
+    (model, state or None, steps, tolerance) for the mixed scene (a spinning box with unequal
+    moments, spheres, a kinematic sphere, impacts), a random one, a settled pile of 8 spheres
+    or cubes (kind) and, under PenaltyContact, the mixed scene in 3 substeps."""
     scene, steps, controls = random_scene(11)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         random_model = scene.build(contact=MODELS[name]())
-    cubes = load_benchmark().pile("box", 8).build(contact=MODELS[name]())
-    settled = sc.rollout(cubes, cubes.initial_state(), 300).state(300)
-    cases = [(mixed_scene(MODELS[name]()), None, 60, 1e-15),
-             (random_model, None, 60, 1e-15), (cubes, settled, 5, 1e-9)]
+    pile = load_benchmark().pile(kind, 8).build(contact=MODELS[name]())
+    settled = sc.rollout(pile, pile.initial_state(), 300).state(300)
+    cases = [(mixed_scene(MODELS[name]()), None, 60, 1e-15), (random_model, None, 60, 1e-15),
+             (pile, settled, 5, pile_tol)]
     if name == "penalty":
         cases.append((mixed_scene(MODELS[name](substeps=3)), None, 30, 1e-15))
+    return cases
+
+
+def _switch_agrees(monkeypatch, switch, cases, seed):
+    # transition_jacobians with the module's switch (a shortcut) on and off: the same A and B,
+    # to each case's tolerance. Returns the runs with it on
+    from simcore import transition
+    runs = []
     for model, state, n, tol in cases:
         state = model.initial_state() if state is None else state
-        u = controls_for(model, n, seed=4)
-        monkeypatch.setattr(transition, "DERIVE_POSE_ROWS", True)
-        combined = sc.transition_jacobians(model, state, n, controls=u)
-        monkeypatch.setattr(transition, "DERIVE_POSE_ROWS", False)
-        carried = sc.transition_jacobians(model, state, n, controls=u)
-        for got, want in ((combined.A, carried.A), (combined.B, carried.B)):
+        u = controls_for(model, n, seed=seed)
+        monkeypatch.setattr(transition, switch, True)
+        on = sc.transition_jacobians(model, state, n, controls=u)
+        monkeypatch.setattr(transition, switch, False)
+        off = sc.transition_jacobians(model, state, n, controls=u)
+        for got, want in ((on.A, off.A), (on.B, off.B)):
             assert np.max(np.abs(got - want)) <= tol * np.max(np.abs(want))
+        runs.append((model, on))
+    return runs
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_pose_rows_combined_from_velocity_rows_equal_the_rows_carried_back(name, monkeypatch):
+    # transition_kernel combines the end-pose rows of a body with equal moments and no impact
+    # from its velocity rows (the substep's vjp is linear); carrying every row back instead
+    # gives the same Jacobians. On the resting pile of cubes the transposed solves are
+    # iterative: equal to their tolerance
+    _switch_agrees(monkeypatch, "DERIVE_POSE_ROWS", _switch_cases(name, "box", 1e-9), seed=4)
 
 
 def _islands(model, traj, t):
@@ -268,30 +284,13 @@ def _islands(model, traj, t):
 def test_rows_carried_back_together_equal_the_rows_carried_one_by_one(name, monkeypatch):
     # transition_kernel carries the rows of bodies that no contact of the step joins back in
     # one vjp (it is linear, and each row's result lies on its own bodies); one row per vjp
-    # gives the same Jacobians. Scenes with several islands: a random one, the mixed one (a
-    # kinematic sphere between two bodies joins them), a settled pile of 8 spheres (an island
-    # of 5 and three lone spheres under PenaltyContact) and, with several substeps, the mixed one
-    from simcore import transition
-    scene, steps, controls = random_scene(11)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        random_model = scene.build(contact=MODELS[name]())
-    spheres = load_benchmark().pile("sphere", 8).build(contact=MODELS[name]())
-    settled = sc.rollout(spheres, spheres.initial_state(), 300).state(300)
-    cases = [(mixed_scene(MODELS[name]()), None, 60), (random_model, None, 60),
-             (spheres, settled, 5)]
-    if name == "penalty":
-        cases.append((mixed_scene(MODELS[name](substeps=3)), None, 30))
-    for model, state, n in cases:
-        state = model.initial_state() if state is None else state
-        u = controls_for(model, n, seed=5)
-        monkeypatch.setattr(transition, "CARRY_TOGETHER", True)
-        together = sc.transition_jacobians(model, state, n, controls=u)
-        monkeypatch.setattr(transition, "CARRY_TOGETHER", False)
-        one_by_one = sc.transition_jacobians(model, state, n, controls=u)
-        assert _islands(model, together.traj, 0) > 1  # (else nothing is carried together)
-        for got, want in ((together.A, one_by_one.A), (together.B, one_by_one.B)):
-            assert np.max(np.abs(got - want)) <= 1e-15 * np.max(np.abs(want))
+    # gives the same Jacobians. Every scene has several islands at its first step (in the
+    # mixed one a kinematic sphere joins the bodies it touches; the settled pile of 8 spheres
+    # has an island of 4 or 5 and lone spheres)
+    runs = _switch_agrees(monkeypatch, "CARRY_TOGETHER", _switch_cases(name, "sphere", 1e-15),
+                          seed=5)
+    for model, J in runs:
+        assert _islands(model, J.traj, 0) > 1  # (else nothing is carried together)
 
 
 def throw_scene(contact):
